@@ -1,0 +1,5 @@
+"""paperbot: daily arXiv digests and math explanations for research channels."""
+
+__version__ = "0.1.0"
+PROJECT_URL = "https://github.com/paperbot-dev/paperbot"
+USER_AGENT = f"paperbot/{__version__} (+{PROJECT_URL})"

@@ -1,0 +1,88 @@
+"""Plain data shared by every part of the engine. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
+
+
+@dataclass(frozen=True, slots=True)
+class Paper:
+    """One paper at its latest known version.
+
+    ``title`` and ``abstract`` are clean text (TeX turned into Unicode, whitespace collapsed);
+    ``abstract_tex`` keeps the author's TeX for the LLM, which reads it better than our Unicode.
+    """
+
+    id: str  # version-less: 2508.13167, quant-ph/0201082
+    version: int
+    title: str
+    authors: tuple[str, ...]
+    categories: tuple[str, ...]
+    primary_category: str
+    abstract: str
+    abstract_tex: str = ""
+    announce_type: str = ""  # new | cross | replace | replace-cross; "" when it came from the API
+    announced: date | None = None
+    doi: str | None = None
+    journal_ref: str | None = None
+    comment: str | None = None
+    source: str = "arxiv"
+
+    @property
+    def url(self) -> str:
+        return f"https://arxiv.org/abs/{self.id}"
+
+    @property
+    def pdf_url(self) -> str:
+        return f"https://arxiv.org/pdf/{self.id}v{self.version}"
+
+    @property
+    def html_url(self) -> str:
+        return f"https://arxiv.org/html/{self.id}v{self.version}"
+
+    @property
+    def versioned_id(self) -> str:
+        return f"{self.id}v{self.version}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The paper object of the CLI JSON contract (ARCHITECTURE.md)."""
+        return {
+            "id": self.id,
+            "version": self.version,
+            "title": self.title,
+            "authors": list(self.authors),
+            "categories": list(self.categories),
+            "primary_category": self.primary_category,
+            "abstract": self.abstract,
+            "announce_type": self.announce_type or None,
+            "announced": self.announced.isoformat() if self.announced else None,
+            "url": self.url,
+            "pdf_url": self.pdf_url,
+            "html_url": self.html_url,
+            "doi": self.doi,
+            "journal_ref": self.journal_ref,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    """A paper as listed in one announcement of one feed, with the position arXiv gave it."""
+
+    paper: Paper
+    position: int
+    listed_in: tuple[str, ...]  # the requested categories this item belongs to
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """One fetched RSS feed: exactly arXiv's latest announcement for the requested categories."""
+
+    categories: tuple[str, ...]
+    announced: date | None  # the channel pubDate: the announcement date
+    items: tuple[FeedItem, ...] = field(default=())
+    skip_days: tuple[str, ...] = field(default=())
