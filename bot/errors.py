@@ -8,9 +8,10 @@
     ├── ConfigError          bad config file or value (exit 2, at start)
     ├── NotFoundError        a well-formed id arXiv does not know (exit 1)
     ├── PermissionDenied     the user may not run this command here
-    └── SourceError          an upstream service failed or sent garbage (exit 1)
-        ├── FeedFormatError  truncated / invalid XML: nothing is stored
-        └── SuspiciousEmptyFeed  HTTP 200 with no items on an announcement day
+    ├── SourceError          an upstream service failed or sent garbage (exit 1)
+    │   ├── FeedFormatError  truncated / invalid XML: nothing is stored
+    │   └── SuspiciousEmptyFeed  HTTP 200 with no items on an announcement day
+    └── ChannelUnavailable   a chat channel we can no longer post to (its subscriptions pause)
 
 Anything else is a bug: it is logged with a reference id and the user sees only that id.
 """
@@ -64,3 +65,8 @@ class FeedFormatError(SourceError):
 
 class SuspiciousEmptyFeed(SourceError):
     pass
+
+
+class ChannelUnavailable(PaperbotError):
+    """An adapter cannot post to a channel for good (removed, archived, no access): its subscriptions
+    are paused with this reason instead of failing every day."""

@@ -86,3 +86,28 @@ class Feed:
     announced: date | None  # the channel pubDate: the announcement date
     items: tuple[FeedItem, ...] = field(default=())
     skip_days: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ChannelRef:
+    """Where a digest goes: a platform, a workspace/guild on it (or "" where there is none) and a channel."""
+
+    platform: str
+    workspace: str
+    channel: str
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.workspace}/{self.channel}" if self.workspace else f"{self.platform}:{self.channel}"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A channel following one category, with its per-subscription options."""
+
+    id: int
+    channel: ChannelRef
+    category: str
+    time: str | None = None  # "HH:MM"; None: the configured default
+    timezone: str | None = None
+    include_replacements: bool = False
+    paused_reason: str | None = None

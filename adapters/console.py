@@ -1,0 +1,93 @@
+"""The terminal channel: the embedded default when no platform token is set.
+
+Lines typed on stdin that start with `/paper` are commands; digests and replies are printed. stdin is
+read by a daemon thread so a blocked read never holds up shutdown; EOF stops only this reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import threading
+from typing import TextIO
+
+from bot.cards import DigestMessage, Reply, render_digest_text, render_reply_text
+from bot.commands import Invocation, dispatch
+from bot.delivery import send_reply
+from bot.engine import Engine
+from bot.models import ChannelRef
+
+log = logging.getLogger(__name__)
+
+CONSOLE_CHANNEL = ChannelRef("console", "", "terminal")
+
+
+class ConsoleAdapter:
+    platform = "console"
+
+    def __init__(self, engine: Engine, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
+        self.engine = engine
+        self.stdin = stdin if stdin is not None else sys.stdin
+        self.stdout = stdout if stdout is not None else sys.stdout
+        self.channel = CONSOLE_CHANNEL
+        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.stdin_closed = asyncio.Event()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        reader = threading.Thread(target=self._read_stdin, args=(loop,), name="console-stdin", daemon=True)
+        reader.start()
+        self._task = asyncio.create_task(self._serve())
+        self.write("paperbot is running in this terminal. Type /paper help (Ctrl-C to stop).")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def post_digest(self, channel: ChannelRef, digest: DigestMessage) -> None:
+        self.write(render_digest_text(digest))
+
+    def write(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def _read_stdin(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            for line in self.stdin:
+                loop.call_soon_threadsafe(self._lines.put_nowait, line)
+        except (OSError, ValueError):
+            pass  # stdin closed under us
+        finally:
+            try:
+                loop.call_soon_threadsafe(self._lines.put_nowait, None)
+            except RuntimeError:
+                pass  # the loop is already closed: we are shutting down
+
+    async def _serve(self) -> None:
+        while True:
+            line = await self._lines.get()
+            if line is None:
+                self.stdin_closed.set()
+                log.info("stdin closed; the bot keeps running (Ctrl-C to stop)")
+                return
+            await self.handle_line(line)
+
+    async def handle_line(self, line: str) -> None:
+        text = line.strip()
+        if not text:
+            return
+        if not text.lower().startswith(("/paper", "paper ")) and text.lower() != "paper":
+            self.write("Commands start with /paper. Type /paper help.")
+            return
+        reply = await dispatch(self.engine, Invocation(channel=self.channel, user="console"), text)
+        await send_reply(self.engine, reply, self._send)
+
+    async def _send(self, reply: Reply) -> None:
+        self.write(render_reply_text(reply))

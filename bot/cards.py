@@ -1,0 +1,174 @@
+"""The neutral card and reply models every adapter draws, and the plain-text renderer.
+
+Adapters never decide *what* a user sees, only how it is drawn: a Slack or Discord renderer gets the
+same Card/DigestMessage/Reply as the terminal. All strings here are already clean text (no TeX), but
+still untrusted: each platform renderer escapes them its own way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+
+from bot.models import Paper
+from bot.text import shorten_authors, teaser
+
+if TYPE_CHECKING:
+    from bot.digest import DigestSelection
+
+ANNOUNCE_LABELS = {"new": "new", "cross": "cross-list", "replace": "revised", "replace-cross": "revised cross-list"}
+LISTING_URL = "https://arxiv.org/list/{category}/new"
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    paper_id: str
+    version: int
+    title: str
+    url: str
+    authors: str  # already shortened for display
+    categories: tuple[str, ...]
+    primary_category: str
+    badge: str  # "new", "cross-list", "revised", or "" (papers fetched by id)
+    teaser: str
+    links: tuple[Link, ...]
+    source: str = "arxiv"
+
+
+@dataclass(frozen=True, slots=True)
+class DigestMessage:
+    """One channel's digest: a header, the cards, and what did not fit."""
+
+    categories: tuple[str, ...]
+    announced: date | None
+    cards: tuple[Card, ...]
+    more_count: int = 0
+    more_links: tuple[Link, ...] = ()
+
+    @property
+    def paper_ids(self) -> tuple[str, ...]:
+        return tuple(c.paper_id for c in self.cards)
+
+    @property
+    def header(self) -> str:
+        day = self.announced.strftime("%a %d %b %Y") if self.announced else "latest announcement"
+        return f"arXiv digest · {', '.join(self.categories)} · {day}"
+
+
+@dataclass(frozen=True, slots=True)
+class ExplanationSection:
+    title: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    source: str  # anthropic | openai | offline
+    text: str
+    sections: tuple[ExplanationSection, ...] = ()
+    cached: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a command answers. ``text`` alone must make sense (notifications, plain channels)."""
+
+    text: str = ""
+    cards: tuple[Card, ...] = ()
+    digest: DigestMessage | None = None
+    explanation: Explanation | None = None
+    ephemeral: bool = False
+    abstract: str = ""  # the full abstract, shown under the card by `explain`
+    is_error: bool = False
+    # Set by `/paper digest`: the adapter posts ``digest`` and then records this selection as delivered.
+    selection: DigestSelection | None = None
+
+
+def make_card(paper: Paper, teaser_chars: int = 280) -> Card:
+    links = [Link("abs", paper.url), Link("pdf", paper.pdf_url)]
+    if paper.source == "arxiv":
+        links.append(Link("html", paper.html_url))
+    return Card(
+        paper_id=paper.id,
+        version=paper.version,
+        title=paper.title or "(untitled)",
+        url=paper.url,
+        authors=shorten_authors(paper.authors),
+        categories=paper.categories,
+        primary_category=paper.primary_category,
+        badge=ANNOUNCE_LABELS.get(paper.announce_type, ""),
+        teaser=teaser(paper.abstract, teaser_chars),
+        links=tuple(links),
+        source=paper.source,
+    )
+
+
+def listing_links(categories: Sequence[str]) -> tuple[Link, ...]:
+    return tuple(Link(f"all of {c}", LISTING_URL.format(category=c)) for c in categories)
+
+
+# --- plain text --------------------------------------------------------------------------------
+
+
+def render_card_text(card: Card, index: int | None = None) -> str:
+    prefix = f"{index}. " if index is not None else ""
+    badge = f" [{card.badge}]" if card.badge and card.badge != "new" else ""
+    cats = ", ".join(card.categories[:4]) + (" …" if len(card.categories) > 4 else "")
+    lines = [
+        f"{prefix}{card.title}{badge}",
+        f"   {card.authors}",
+        f"   {card.paper_id}v{card.version} · {cats}",
+    ]
+    if card.teaser:
+        lines.append(f"   {card.teaser}")
+    lines.append("   " + "  ".join(f"{link.label}: {link.url}" for link in card.links))
+    return "\n".join(lines)
+
+
+def render_digest_text(digest: DigestMessage) -> str:
+    lines = [digest.header, "=" * min(len(digest.header), 80)]
+    if not digest.cards:
+        lines.append("No new papers in this announcement that this channel has not already seen.")
+    for i, card in enumerate(digest.cards, start=1):
+        lines.append(render_card_text(card, i))
+        lines.append("")
+    if digest.more_count:
+        where = "  ".join(link.url for link in digest.more_links)
+        lines.append(f"… and {digest.more_count:,} more: {where}")
+    return "\n".join(lines).rstrip()
+
+
+def render_explanation_text(explanation: Explanation) -> str:
+    lines = []
+    if explanation.note:
+        lines.append(f"ⓘ {explanation.note}")
+    for section in explanation.sections:
+        lines.append(f"{section.title}:")
+        lines.append(f"  {section.text}")
+    if not explanation.sections and explanation.text:
+        lines.append(explanation.text)
+    return "\n".join(lines)
+
+
+def render_reply_text(reply: Reply) -> str:
+    parts: list[str] = []
+    if reply.text:
+        parts.append(reply.text)
+    for card in reply.cards:
+        parts.append(render_card_text(card))
+    if reply.abstract:
+        parts.append("Abstract:\n  " + reply.abstract)
+    if reply.explanation is not None:
+        parts.append(render_explanation_text(reply.explanation))
+    if reply.digest is not None:
+        parts.append(render_digest_text(reply.digest))
+    return "\n\n".join(parts)

@@ -1,0 +1,156 @@
+"""The `paperbot` command line. Library first, CLI second: errors become one line on stderr.
+
+Exit codes: 0 ok, 1 not found / a source is down, 2 usage or config mistakes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import secrets
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from bot import __version__, taxonomy
+from bot.cards import render_digest_text, render_reply_text
+from bot.config import Config, load_config
+from bot.engine import Engine
+from bot.errors import PaperbotError, UsageError
+
+log = logging.getLogger("bot.cli")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"paperbot: {message} (see: {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="paperbot", description="Daily arXiv digests and math explanations for research channels.")
+    parser.add_argument("--config", metavar="PATH", help="config file (else $PAPERBOT_CONFIG, else ./config.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more, including error details")
+    parser.add_argument("--version", action="version", version=f"paperbot {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    sub.add_parser("run", help="run the bot: every configured chat platform (the terminal when none) and the schedule")
+
+    digest = sub.add_parser("digest", help="preview the current digest of categories (records no delivery)")
+    digest.add_argument("--category", action="append", required=True, metavar="CAT", help="arXiv category; repeatable")
+    digest.add_argument("--limit", type=_limit, default=None, metavar="N", help="at most N papers (0 = all)")
+    digest.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    explain = sub.add_parser("explain", help="show a paper and explain its mathematics")
+    explain.add_argument("id", metavar="ID", help="arXiv id in any form: 2604.11422, arXiv:2604.11422v2, an abs/pdf URL")
+    explain.add_argument("--json", action="store_true", help="print JSON instead of text")
+    return parser
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--limit wants a whole number, got {text[:20]!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("--limit wants 0 (all) or a positive number")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else (logging.INFO if args.command == "run" else logging.WARNING),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "httpcore", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    try:
+        config = load_config(args.config)
+        if args.command == "run":
+            from bot.runner import run_bot
+
+            return asyncio.run(run_bot(config))
+        return asyncio.run(_one_shot(args, config))
+    except PaperbotError as err:
+        print(f"paperbot: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception:
+        ref = secrets.token_hex(4)
+        log.debug("unexpected error [ref %s]", ref, exc_info=True)
+        print(
+            f"paperbot: unexpected error (reference {ref}); run again with --verbose for details",
+            file=sys.stderr,
+        )
+        return 1
+
+
+async def _one_shot(args: argparse.Namespace, config: Config) -> int:
+    if args.command == "digest":
+        categories = [taxonomy.resolve(c).id for c in args.category]
+    elif args.command == "explain":
+        from bot.ids import parse_arxiv_id
+
+        parse_arxiv_id(args.id)  # a bad id is a usage error before anything opens
+    else:  # pragma: no cover - argparse only lets known commands through
+        raise UsageError(f"unknown command {args.command}")
+    engine = Engine.from_config(config)
+    try:
+        if args.command == "digest":
+            return await _digest(engine, categories, args.limit, args.json)
+        return await _explain(engine, args.id, args.json)
+    finally:
+        await engine.aclose()
+
+
+async def _digest(engine: Engine, categories: list[str], limit: int | None, as_json: bool) -> int:
+    selection = await engine.preview(categories, limit)
+    if as_json:
+        _print_json(
+            {
+                "categories": list(selection.categories),
+                "announced": selection.announced.isoformat() if selection.announced else None,
+                "papers": [p.to_json() for p in selection.papers],
+                "more": selection.more_count,
+            }
+        )
+    else:
+        print(render_digest_text(selection.message()))
+    return 0
+
+
+async def _explain(engine: Engine, id_text: str, as_json: bool) -> int:
+    paper, reply = await engine.explain(id_text)
+    if as_json:
+        explanation = reply.explanation
+        assert explanation is not None
+        _print_json(
+            {
+                "paper": paper.to_json(),
+                "explanation": {
+                    "source": explanation.source,
+                    "text": explanation.text,
+                    "sections": [{"title": s.title, "text": s.text} for s in explanation.sections],
+                    "cached": explanation.cached,
+                    "note": explanation.note,
+                },
+            }
+        )
+    else:
+        print(render_reply_text(reply))
+    return 0
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")

@@ -1,0 +1,282 @@
+"""The `/paper` command registry: each sub-command declared once, as data.
+
+Slack parsing, Discord options, the help text and the README's command reference all come from
+``REGISTRY``. Handlers get an ``Invocation`` (who, where, parsed arguments) and return a ``Reply``;
+``dispatch`` turns every failure into a reply a user can act on, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from bot import taxonomy
+from bot.cards import Reply
+from bot.config import is_time_zone
+from bot.engine import Engine
+from bot.errors import BadTimeError, PaperbotError, PermissionDenied, UsageError
+from bot.models import ChannelRef, Subscription
+
+log = logging.getLogger(__name__)
+
+MAX_INPUT_CHARS = 300
+ArgKind = Literal["id", "category", "time", "timezone"]
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    description: str
+    kind: ArgKind
+    required: bool = True
+
+    @property
+    def placeholder(self) -> str:
+        return {"id": "<arxiv-id>", "category": "<category>", "time": "HH:MM", "timezone": "Area/City"}[
+            self.kind
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """One command as a user sent it: where, who, and whether they may change the channel's settings."""
+
+    channel: ChannelRef
+    user: str = ""
+    can_manage: bool = True
+    args: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Engine, Invocation], Awaitable[Reply]]
+
+
+@dataclass(frozen=True, slots=True)
+class SubCommand:
+    name: str
+    summary: str
+    params: tuple[Param, ...]
+    handler: Handler
+    example: str
+    manages_channel: bool = False  # subscribe/unsubscribe/digest change what a channel receives
+
+    @property
+    def usage(self) -> str:
+        parts = [f"/paper {self.name}"]
+        optional: list[str] = []
+        for p in self.params:
+            if p.required:
+                parts.append(p.placeholder)
+            else:
+                optional.append(p.placeholder)
+        if optional:
+            # Optional parameters nest: a time zone only makes sense after a time.
+            parts.append("[" + " [".join(optional) + "]" * len(optional))
+        return " ".join(parts)
+
+
+# --- handlers ----------------------------------------------------------------------------------
+
+
+async def _explain(engine: Engine, inv: Invocation) -> Reply:
+    _, reply = await engine.explain(inv.args["id"])
+    return reply
+
+
+async def _subscribe(engine: Engine, inv: Invocation) -> Reply:
+    category = taxonomy.resolve(inv.args["category"])
+    time, zone = _parse_schedule(inv.args.get("time"), inv.args.get("timezone"))
+    existing = engine.store.find_subscription(inv.channel, category.id)
+    sub = Subscription(
+        id=existing.id if existing else 0,
+        channel=inv.channel,
+        category=category.id,
+        time=time or (existing.time if existing else None),
+        timezone=zone or (existing.timezone if existing else None),
+        include_replacements=existing.include_replacements if existing else False,
+        paused_reason=None,  # subscribing again is how a paused channel resumes
+    )
+    saved, created = engine.store.subscribe(sub)
+    engine.subscriptions_changed()
+    when = describe_schedule(engine, saved)
+    if created:
+        text = f"This channel now follows {category.id} ({category.name}). {when}"
+    elif existing is not None and existing.paused_reason:
+        text = f"Resumed {category.id} ({category.name}) for this channel. {when}"
+    else:
+        text = f"This channel already follows {category.id} ({category.name}). {when}"
+    return Reply(text=text)
+
+
+async def _unsubscribe(engine: Engine, inv: Invocation) -> Reply:
+    wanted = inv.args["category"].strip()
+    known = taxonomy.get(wanted)
+    category = known.id if known else wanted
+    if engine.store.unsubscribe(inv.channel, category):
+        engine.subscriptions_changed()
+        return Reply(text=f"This channel no longer follows {category}.")
+    current = [s.category for s in engine.store.channel_subscriptions(inv.channel)]
+    follows = ", ".join(current) if current else "no categories"
+    raise UsageError(f"This channel does not follow {category[:40]}; it follows {follows}.")
+
+
+async def _list(engine: Engine, inv: Invocation) -> Reply:
+    subs = engine.store.channel_subscriptions(inv.channel)
+    if not subs:
+        return Reply(text="This channel follows no categories yet. Try: /paper subscribe cs.LG", ephemeral=True)
+    lines = ["This channel follows:"]
+    for sub in subs:
+        taxon = taxonomy.get(sub.category)
+        name = f" ({taxon.name})" if taxon else ""
+        paused = f" — paused: {sub.paused_reason}" if sub.paused_reason else ""
+        lines.append(f"• {sub.category}{name}, {describe_schedule(engine, sub, short=True)}{paused}")
+    return Reply(text="\n".join(lines), ephemeral=True)
+
+
+async def _digest(engine: Engine, inv: Invocation) -> Reply:
+    subs = [s for s in engine.store.channel_subscriptions(inv.channel) if s.paused_reason is None]
+    if not subs:
+        raise UsageError("This channel follows no categories yet. Try: /paper subscribe cs.LG")
+    selection = await engine.plan_digest(inv.channel, subs)
+    if engine.already_posted(selection) or not selection.papers:
+        day = selection.announced.isoformat() if selection.announced else "the latest announcement"
+        return Reply(
+            text=f"Nothing new for this channel in arXiv's announcement of {day}: "
+            "every paper in it was already posted here.",
+            ephemeral=True,
+        )
+    # The adapter posts the digest and then calls engine.mark_posted(selection).
+    return Reply(digest=selection.message(), text="", ephemeral=False, selection=selection)
+
+
+async def _help(engine: Engine, inv: Invocation) -> Reply:
+    del engine, inv
+    return Reply(text=help_text(), ephemeral=True)
+
+
+def _parse_schedule(time: str | None, zone: str | None) -> tuple[str | None, str | None]:
+    if time is None:
+        return None, None
+    m = _TIME.match(time)
+    if not m:
+        raise BadTimeError(
+            f"{time[:20]!r} is not a time. Use 24-hour HH:MM and optionally a time zone, "
+            "e.g. /paper subscribe cs.LG 09:00 Europe/Berlin or /paper subscribe cs.LG 07:30 America/New_York"
+        )
+    normalised = f"{int(m.group(1)):02d}:{m.group(2)}"
+    if zone is not None and not is_time_zone(zone):
+        raise BadTimeError(
+            f"{zone[:40]!r} is not a time zone. Use an IANA name like Europe/Berlin, America/New_York, "
+            "Asia/Tokyo or UTC, e.g. /paper subscribe cs.LG 09:00 Europe/Berlin"
+        )
+    return normalised, zone
+
+
+def describe_schedule(engine: Engine, sub: Subscription, *, short: bool = False) -> str:
+    time = sub.time or engine.config.get("schedule", "time")
+    zone = sub.timezone or engine.config.get("schedule", "timezone")
+    if short:
+        return f"daily at {time} {zone}"
+    return (
+        f"Digest daily at {time} {zone}, after each arXiv announcement (none on Fridays, Saturdays "
+        "and arXiv holidays)."
+    )
+
+
+# --- the registry ------------------------------------------------------------------------------
+
+_ID = Param("id", "arXiv id or link, e.g. 2604.11422, arXiv:2604.11422v2 or an arxiv.org/abs/ URL", "id")
+_CATEGORY = Param("category", "arXiv category, e.g. cs.LG, math.OC, stat.ML", "category")
+_TIME_P = Param("time", "daily time, 24-hour HH:MM", "time", required=False)
+_ZONE_P = Param("timezone", "IANA time zone, e.g. Europe/Berlin", "timezone", required=False)
+
+REGISTRY: dict[str, SubCommand] = {
+    c.name: c
+    for c in (
+        SubCommand("explain", "Explain a paper's mathematics", (_ID,), _explain, "/paper explain 2604.11422"),
+        SubCommand(
+            "subscribe",
+            "Follow a category in this channel: a digest after each arXiv announcement",
+            (_CATEGORY, _TIME_P, _ZONE_P),
+            _subscribe,
+            "/paper subscribe cs.LG 09:00 Europe/Berlin",
+            manages_channel=True,
+        ),
+        SubCommand(
+            "unsubscribe", "Stop following a category here", (_CATEGORY,), _unsubscribe,
+            "/paper unsubscribe cs.LG", manages_channel=True,
+        ),
+        SubCommand("list", "Show what this channel follows and when", (), _list, "/paper list"),
+        SubCommand(
+            "digest", "Post this channel's digest now", (), _digest, "/paper digest", manages_channel=True
+        ),
+        SubCommand("help", "Show these commands", (), _help, "/paper help"),
+    )
+}
+
+
+def help_text() -> str:
+    width = max(len(c.usage) for c in REGISTRY.values())
+    lines = ["paperbot: the day's new arXiv papers, and their math explained.", ""]
+    lines += [f"{c.usage.ljust(width)}  {c.summary}" for c in REGISTRY.values()]
+    lines += ["", "Example: " + REGISTRY["subscribe"].example]
+    return "\n".join(lines)
+
+
+# --- parsing and dispatch ----------------------------------------------------------------------
+
+
+def parse(text: str) -> tuple[SubCommand, dict[str, str]]:
+    """Split `/paper ...` text (with or without the leading /paper) into a sub-command and arguments."""
+    words = text.strip().split()
+    if words and words[0].lower() in ("/paper", "paper"):
+        words = words[1:]
+    if not words:
+        raise UsageError("Tell me what to do:\n" + help_text())
+    if len(text) > MAX_INPUT_CHARS:
+        raise UsageError(f"That is too long for a command ({len(text)} characters). " + _usage_hint(words[0]))
+    name = words[0].lower()
+    command = REGISTRY.get(name)
+    if command is None:
+        raise UsageError(f"Unknown command {name[:30]!r}.\n" + help_text())
+    values = words[1:]
+    required = [p for p in command.params if p.required]
+    if len(values) < len(required) or len(values) > len(command.params):
+        raise UsageError(f"Usage: {command.usage}\nExample: {command.example}")
+    return command, {p.name: v for p, v in zip(command.params, values, strict=False)}
+
+
+def _usage_hint(name: str) -> str:
+    command = REGISTRY.get(name.lower())
+    return f"Usage: {command.usage}" if command else "Try /paper help"
+
+
+async def dispatch(engine: Engine, inv: Invocation, text: str) -> Reply:
+    """Run one `/paper` command. Never raises for anything a user can cause."""
+    try:
+        command, args = parse(text)
+        if command.manages_channel and not inv.can_manage:
+            raise PermissionDenied(
+                f"Only people who can manage this channel can use /paper {command.name}. "
+                "Ask a channel or workspace admin."
+            )
+        return await command.handler(engine, replace(inv, args=args))
+    except PaperbotError as err:
+        return Reply(text=str(err), ephemeral=True, is_error=True)
+    except Exception:
+        return apology(log, "command %r in %s failed", text[:100], inv.channel)
+
+
+def apology(logger: logging.Logger, message: str, *args: object) -> Reply:
+    """Log an unexpected failure with a reference id; the user sees only the id."""
+    ref = secrets.token_hex(4)
+    logger.exception(message + " [ref %s]", *args, ref)
+    return Reply(
+        text=f"Sorry, something went wrong on our side (reference {ref}). Please try again later.",
+        ephemeral=True,
+        is_error=True,
+    )

@@ -1,0 +1,261 @@
+"""Configuration: a TOML file validated against a declared schema, secrets from the environment only.
+
+Where the file comes from: ``--config PATH``, else ``$PAPERBOT_CONFIG``, else ``./config.toml`` if it
+exists, else built-in defaults. Every problem is a ConfigError whose one line names the key and what is
+allowed, so a bad deployment fails at start instead of at 3 a.m.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.errors import ConfigError, PaperbotError
+
+SECRET_NAMES = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_APP_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "DISCORD_TOKEN",
+    "ANTHROPIC_API_KEY",
+    "OPENAI_API_KEY",
+)
+LLM_PROVIDERS = ("anthropic", "openai", "none")
+_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One config key: its type, default and an extra check returning an error text or None."""
+
+    type: type | tuple[type, ...]
+    default: Any
+    check: Callable[[Any], str | None] | None = None
+    allowed: str = ""
+
+
+def _time_check(value: str) -> str | None:
+    return None if _TIME.match(value) else 'use a 24-hour time "HH:MM", e.g. "08:30"'
+
+
+def _zone_check(value: str) -> str | None:
+    return None if is_time_zone(value) else 'use an IANA time zone such as "Europe/Berlin" or "UTC"'
+
+
+def _url_check(value: str) -> str | None:
+    return None if re.match(r"^(https?|wss?)://[^\s]+$", value) else "use an http(s):// or ws(s):// URL"
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "use a number greater than 0"
+
+
+def _non_negative(value: float) -> str | None:
+    return None if value >= 0 else "use a number 0 or greater"
+
+
+def _port_check(value: int) -> str | None:
+    return None if 0 < value < 65536 else "use a port number between 1 and 65535"
+
+
+def _one_of(*choices: str) -> Callable[[Any], str | None]:
+    def check(value: str) -> str | None:
+        return None if value in choices else "use one of " + ", ".join(f'"{c}"' for c in choices)
+
+    return check
+
+
+def _categories_check(value: list[Any]) -> str | None:
+    from bot import taxonomy
+
+    for item in value:
+        if not isinstance(item, str):
+            return "use a list of arXiv category strings"
+        try:
+            taxonomy.resolve(item)
+        except PaperbotError as err:
+            return str(err)
+    return None
+
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "database": {"path": Key(str, "paperbot.db")},
+    "sources.arxiv": {
+        "rss_url": Key(str, "https://rss.arxiv.org/rss", _url_check),
+        "api_url": Key(str, "https://export.arxiv.org/api/query", _url_check),
+        "timeout_s": Key((int, float), 30.0, _positive),
+    },
+    "schedule": {
+        # Shortly after arXiv rebuilds its feeds at midnight US Eastern.
+        "time": Key(str, "00:30", _time_check),
+        "timezone": Key(str, "America/New_York", _zone_check),
+    },
+    "digest": {
+        "limit": Key(int, 10, _non_negative),
+        "include_replacements": Key(bool, False),
+    },
+    "console": {
+        # Categories the terminal channel follows from the first start (subscriptions made with
+        # /paper subscribe are added to these and kept in the database).
+        "categories": Key(list, [], _categories_check),
+    },
+    "llm": {
+        "provider": Key(str, "", _one_of("", *LLM_PROVIDERS)),
+        "model": Key(str, "claude-haiku-4-5"),
+        "base_url": Key(str, "", lambda v: None if v == "" else _url_check(v)),
+        "timeout_s": Key((int, float), 60.0, _positive),
+        "daily_budget_usd": Key((int, float), 5.0, _non_negative),
+    },
+    "slack": {
+        "mode": Key(str, "socket", _one_of("socket", "http")),
+        "port": Key(int, 3000, _port_check),
+        "api_url": Key(str, "https://slack.com/api/", _url_check),
+    },
+    "discord": {
+        "api_url": Key(str, "https://discord.com/api/v10", _url_check),
+        "gateway_url": Key(str, "wss://gateway.discord.gg/", _url_check),
+    },
+}
+
+
+def is_time_zone(name: str) -> bool:
+    if not name or name.startswith("/") or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Validated settings. ``values[(section, key)]`` holds every key, defaults filled in."""
+
+    values: Mapping[tuple[str, str], Any]
+    source: str  # where it came from, for `paperbot doctor` and logs
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def get(self, section: str, key: str) -> Any:
+        return self.values[(section, key)]
+
+    @property
+    def database_path(self) -> str:
+        return str(self.get("database", "path"))
+
+    def secret(self, name: str) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or None
+
+    @property
+    def llm_provider(self) -> str:
+        """LLM_PROVIDER beats the file; without either, Anthropic when its key is set."""
+        chosen = (self.env.get("LLM_PROVIDER") or self.get("llm", "provider") or "").strip().lower()
+        if chosen:
+            return chosen
+        return "anthropic" if self.secret("ANTHROPIC_API_KEY") else "none"
+
+
+def find_config_path(cli_path: str | None, env: Mapping[str, str], cwd: Path) -> Path | None:
+    if cli_path:
+        return Path(cli_path)
+    if env.get("PAPERBOT_CONFIG"):
+        return Path(env["PAPERBOT_CONFIG"])
+    default = cwd / "config.toml"
+    return default if default.is_file() else None
+
+
+def load_config(
+    cli_path: str | None = None, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> Config:
+    env = dict(os.environ if env is None else env)
+    path = find_config_path(cli_path, env, cwd or Path.cwd())
+    if path is None:
+        raw: dict[str, Any] = {}
+        source = "built-in defaults"
+    else:
+        raw = _read_toml(path)
+        source = str(path)
+    values = validate(raw)
+    provider = env.get("LLM_PROVIDER", "").strip().lower()
+    if provider and provider not in LLM_PROVIDERS:
+        raise ConfigError(f"LLM_PROVIDER={provider!r} is not allowed: use one of {', '.join(LLM_PROVIDERS)}")
+    return Config(values=values, source=source, env=env)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist (see config.example.toml)") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config file {path} cannot be read: {err.__class__.__name__}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+
+
+def _flatten_sections(raw: Mapping[str, Any], prefix: str = "") -> dict[str, dict[str, Any]]:
+    """Turn nested tables into {"sources.arxiv": {...}}; a scalar at the top level is an unknown key."""
+    sections: dict[str, dict[str, Any]] = {}
+    for name, value in raw.items():
+        dotted = f"{prefix}{name}"
+        if not isinstance(value, dict):
+            where = f"[{prefix[:-1]}] {name}" if prefix else name
+            raise ConfigError(f"config: unknown key {where}; sections are " + ", ".join(f"[{s}]" for s in SCHEMA))
+        if dotted in SCHEMA:
+            sections[dotted] = value
+            continue
+        nested = {k: v for k, v in value.items() if isinstance(v, dict)}
+        if not nested or any(not isinstance(v, dict) for v in value.values()):
+            raise ConfigError(
+                f"config: unknown section [{dotted}]; allowed: " + ", ".join(f"[{s}]" for s in SCHEMA)
+            )
+        sections.update(_flatten_sections(nested, prefix=f"{dotted}."))
+    return sections
+
+
+def validate(raw: Mapping[str, Any]) -> dict[tuple[str, str], Any]:
+    sections = _flatten_sections(raw)
+    values: dict[tuple[str, str], Any] = {}
+    for section, keys in SCHEMA.items():
+        given = sections.get(section, {})
+        for name in given:
+            if name not in keys:
+                raise ConfigError(
+                    f"config: unknown key [{section}] {name}; allowed: " + ", ".join(keys)
+                )
+        for name, spec in keys.items():
+            value = given.get(name, spec.default)
+            if name in given:
+                value = _check_value(section, name, spec, value)
+            values[(section, name)] = value
+    return values
+
+
+def _check_value(section: str, name: str, spec: Key, value: Any) -> Any:
+    types = spec.type if isinstance(spec.type, tuple) else (spec.type,)
+    # bool is an int in Python; a `limit = true` is still a mistake.
+    if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+        wanted = " or ".join(_type_name(t) for t in types)
+        raise ConfigError(f"config: [{section}] {name} must be {wanted}, got {_type_name(type(value))}")
+    if float in types and isinstance(value, int):
+        value = float(value)
+    if spec.check is not None:
+        problem = spec.check(value)
+        if problem:
+            raise ConfigError(f"config: [{section}] {name} = {value!r} is not allowed: {problem}")
+    return value
+
+
+def _type_name(t: type) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list"}.get(
+        t, t.__name__
+    )

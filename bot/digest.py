@@ -1,0 +1,78 @@
+"""Which papers a channel gets: the latest announcement of each category it follows, new and cross-listed
+papers first (replacements only on request), each paper once across categories and once ever per channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from bot.cards import DigestMessage, listing_links, make_card
+from bot.models import ChannelRef, Paper, Subscription
+from bot.store import Store
+
+NEW_TYPES = ("new", "cross")
+REPLACEMENT_TYPES = ("replace", "replace-cross")
+_TYPE_RANK = {"new": 0, "cross": 1, "replace": 2, "replace-cross": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSelection:
+    channel: ChannelRef
+    categories: tuple[str, ...]
+    announced: date | None  # the newest announcement among the categories
+    papers: tuple[Paper, ...]  # what the channel gets, in order, after the cap
+    more_count: int  # new-to-the-channel papers cut by the cap
+
+    def message(self, teaser_chars: int = 280) -> DigestMessage:
+        return DigestMessage(
+            categories=self.categories,
+            announced=self.announced,
+            cards=tuple(make_card(p, teaser_chars) for p in self.papers),
+            more_count=self.more_count,
+            more_links=listing_links(self.categories) if self.more_count else (),
+        )
+
+
+def select_digest(
+    store: Store,
+    channel: ChannelRef,
+    subscriptions: Sequence[Subscription],
+    limit: int,
+    *,
+    include_delivered: bool = False,
+) -> DigestSelection:
+    """Select the digest for ``channel`` from the stored latest announcements of its subscriptions.
+
+    ``limit`` 0 means no cap. Order is stable: new before cross-listed before revised, then by the order
+    the channel follows its categories, then by arXiv's own order in the listing.
+    """
+    categories = tuple(dict.fromkeys(s.category for s in subscriptions))
+    ranked: list[tuple[int, int, int, Paper]] = []
+    announced_dates: list[date] = []
+    for cat_index, sub in enumerate(subscriptions):
+        fetch = store.last_fetch(sub.category)
+        if fetch is None or fetch.announced is None:
+            continue
+        announced_dates.append(fetch.announced)
+        allowed = NEW_TYPES + (REPLACEMENT_TYPES if sub.include_replacements else ())
+        for position, paper in enumerate(store.listed_papers(sub.category, fetch.announced)):
+            if paper.announce_type in allowed:
+                ranked.append((_TYPE_RANK[paper.announce_type], cat_index, position, paper))
+    ranked.sort(key=lambda r: r[:3])
+    unique: dict[str, Paper] = {}
+    for *_, paper in ranked:
+        unique.setdefault(paper.id, paper)
+    fresh = list(unique.values())
+    if not include_delivered:
+        seen = store.delivered_ids(channel, unique)
+        fresh = [p for p in fresh if p.id not in seen]
+    kept = fresh if limit == 0 else fresh[:limit]
+    return DigestSelection(
+        channel=channel,
+        categories=categories,
+        announced=max(announced_dates) if announced_dates else None,
+        papers=tuple(kept),
+        more_count=len(fresh) - len(kept),
+    )

@@ -1,0 +1,181 @@
+"""The digest engine: the one object adapters, the scheduler and the CLI talk to.
+
+It owns the store and the outbound clients (injected, so tests point them at local fakes) and knows
+nothing about any chat platform.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot import calendar
+from bot.cards import Explanation, ExplanationSection, Reply, make_card
+from bot.config import Config
+from bot.digest import DigestSelection, select_digest
+from bot.errors import NotFoundError, SourceError
+from bot.ids import parse_arxiv_id
+from bot.models import ChannelRef, Paper, Subscription
+from bot.sources.arxiv import ArxivClient
+from bot.store import Store, utcnow
+
+log = logging.getLogger(__name__)
+
+PREVIEW_CHANNEL = ChannelRef("cli", "", "preview")
+LLM_HINT = "set ANTHROPIC_API_KEY (or LLM_PROVIDER=openai with [llm] base_url) and restart"
+NO_LLM_NOTE = f"Math explanations need an LLM: {LLM_HINT}. Until then, here is the paper's abstract."
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshResult:
+    fetched: tuple[str, ...]
+    reused: tuple[str, ...]
+    failed: dict[str, SourceError]
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        arxiv: ArxivClient,
+        *,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.arxiv = arxiv
+        self.now = now
+        self._listeners: list[Callable[[], None]] = []
+
+    @classmethod
+    def from_config(cls, config: Config) -> Engine:
+        store = Store(config.database_path)
+        store.migrate()
+        arxiv = ArxivClient(
+            rss_url=config.get("sources.arxiv", "rss_url"),
+            api_url=config.get("sources.arxiv", "api_url"),
+            timeout_s=config.get("sources.arxiv", "timeout_s"),
+        )
+        return cls(config, store, arxiv)
+
+    async def aclose(self) -> None:
+        await self.arxiv.aclose()
+        self.store.close()
+
+    # --- subscriptions changed: the scheduler listens to add time slots -------------------------
+
+    def on_subscriptions_changed(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def subscriptions_changed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    @property
+    def default_limit(self) -> int:
+        return int(self.config.get("digest", "limit"))
+
+    # --- fetching ---------------------------------------------------------------------------
+
+    async def refresh(self, categories: Sequence[str], *, force: bool = False) -> RefreshResult:
+        """Fetch the feeds of categories whose stored copy predates arXiv's latest rebuild.
+
+        arXiv asks clients not to request the same thing twice a day; a feed fetched since the last
+        midnight-Eastern rebuild is reused.
+        """
+        fetched: list[str] = []
+        reused: list[str] = []
+        failed: dict[str, SourceError] = {}
+        now = self.now()
+        for category in dict.fromkeys(categories):
+            last = self.store.last_fetch(category)
+            if not force and last is not None and not calendar.feed_rebuilt_since(last.fetched_at, now):
+                reused.append(category)
+                continue
+            try:
+                feed = await self.arxiv.fetch_feed([category])
+            except SourceError as err:
+                log.warning("fetch of %s failed: %s", category, err)
+                self.store.record_fetch_error([category], str(err))
+                failed[category] = err
+                continue
+            self.store.save_feed(feed, fetched_at=now)
+            fetched.append(category)
+        return RefreshResult(tuple(fetched), tuple(reused), failed)
+
+    # --- digests ----------------------------------------------------------------------------
+
+    def preview_subscriptions(self, categories: Sequence[str]) -> list[Subscription]:
+        include = bool(self.config.get("digest", "include_replacements"))
+        return [
+            Subscription(id=0, channel=PREVIEW_CHANNEL, category=c, include_replacements=include)
+            for c in dict.fromkeys(categories)
+        ]
+
+    async def preview(self, categories: Sequence[str], limit: int | None = None) -> DigestSelection:
+        """The current digest for categories, as a channel that has seen nothing would get it."""
+        result = await self.refresh(categories)
+        if result.failed:
+            raise next(iter(result.failed.values()))
+        return select_digest(
+            self.store,
+            PREVIEW_CHANNEL,
+            self.preview_subscriptions(categories),
+            self.default_limit if limit is None else limit,
+            include_delivered=True,
+        )
+
+    async def plan_digest(self, channel: ChannelRef, subscriptions: Sequence[Subscription]) -> DigestSelection:
+        """What ``channel`` should get now from these subscriptions. Raises SourceError when a feed
+        could not be fetched, so the caller retries later instead of posting an incomplete digest."""
+        active = [s for s in subscriptions if s.paused_reason is None]
+        categories = [s.category for s in active]
+        result = await self.refresh(categories)
+        if result.failed:
+            raise next(iter(result.failed.values()))
+        return select_digest(self.store, channel, active, self.default_limit)
+
+    def already_posted(self, selection: DigestSelection) -> bool:
+        if selection.announced is None:
+            return False
+        return self.store.digest_posted(selection.channel, selection.announced, selection.categories)
+
+    def mark_posted(self, selection: DigestSelection) -> None:
+        if selection.announced is None:
+            return
+        self.store.record_delivery(
+            selection.channel, selection.announced, selection.categories, [p.id for p in selection.papers]
+        )
+
+    # --- papers by id -----------------------------------------------------------------------
+
+    async def lookup(self, id_text: str) -> tuple[Paper, int | None]:
+        """The paper for any id form, from the store or arXiv's API; and the version asked for."""
+        wanted = parse_arxiv_id(id_text)
+        paper = self.store.get_paper(wanted.id)
+        if paper is None or (wanted.version is not None and wanted.version > paper.version):
+            fetched = await self.arxiv.fetch_paper(wanted.id)
+            self.store.save_papers([fetched])
+            paper = self.store.get_paper(wanted.id) or fetched
+        if wanted.version is not None and wanted.version > paper.version:
+            raise NotFoundError(f"arXiv has no version {wanted.version} of {wanted.id} (latest is v{paper.version}).")
+        return paper, wanted.version
+
+    async def explain(self, id_text: str) -> tuple[Paper, Reply]:
+        paper, asked_version = await self.lookup(id_text)
+        text = ""
+        if asked_version is not None and asked_version != paper.version:
+            text = f"You asked for v{asked_version}; this is the latest version, v{paper.version}."
+        explanation = Explanation(
+            source="offline",
+            text=paper.abstract,
+            sections=(ExplanationSection("Abstract", paper.abstract),),
+            cached=False,
+            note=NO_LLM_NOTE,
+        )
+        reply = Reply(text=text, cards=(make_card(paper),), explanation=explanation)
+        return paper, reply
+

@@ -1,0 +1,506 @@
+"""arXiv: the RSS feed of the latest announcement and the export API, turned into models and typed errors.
+
+Parsing is pure (``parse_rss``, ``parse_api``); ``ArxivClient`` adds the HTTP side: arXiv's terms of use
+allow one connection and one request every 3 seconds, so every request of a client goes through one
+lock and one clock, retries included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import math
+import re
+import time
+import xml.sax
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any, Self
+
+import feedparser
+import httpx
+
+from bot import USER_AGENT
+from bot.calendar import expects_announcement
+from bot.errors import BadIdError, FeedFormatError, NotFoundError, SourceError, SuspiciousEmptyFeed
+from bot.ids import ArxivId, parse_arxiv_id
+from bot.models import Feed, FeedItem, Paper
+from bot.text import clean_text
+
+__all__ = ["ArxivClient", "parse_api", "parse_rss", "split_authors"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RSS_URL = "https://rss.arxiv.org/rss"
+DEFAULT_API_URL = "https://export.arxiv.org/api/query"
+
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_MAX_DELAY_S = 60.0
+_API_BATCH = 100  # ids per export-API request: arXiv asks for small pages
+
+_WS = re.compile(r"\s+")
+_GUID = re.compile(r"^oai:arXiv\.org:(?P<id>\S+)$", re.I)
+# "arXiv:2403.15527v1 Announce Type: new \nAbstract: ..." at the start of every RSS description.
+_PREFIX = re.compile(r"^\s*arXiv:(?P<id>\S+)\s+Announce Type:\s*(?P<type>[\w-]+)\s*(?:Abstract:\s*)?", re.I)
+_ABSTRACT_LABEL = re.compile(r"^\s*Abstract:\s*", re.I)
+_ABS_URL = re.compile(r"/abs/(?P<id>[^?#]+?)/?$")
+_AUTHOR_SEPARATOR = re.compile(r"\s*[,;]\s*(?:and\s+)?|\s+and\s+")
+_SKIP_DAYS = re.compile(rb"<skipDays>(.*?)</skipDays>", re.S | re.I)
+_DAY = re.compile(rb"<day>\s*([A-Za-z]+)\s*</day>", re.I)
+_HTML_START = re.compile(rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!doctype\s+html|<html)", re.I)
+_OPENERS, _CLOSERS = "([{", ")]}"
+
+
+# ---------------------------------------------------------------- parsing: RSS
+
+
+def parse_rss(data: bytes, requested: Sequence[str]) -> Feed:
+    """Parse one rss.arxiv.org feed fetched for the ``requested`` categories.
+
+    Raises FeedFormatError for anything that is not a complete RSS document: a partial announcement
+    must never be stored as if it were the whole one. Items without a readable id are skipped.
+    """
+    categories = tuple(requested)
+    parsed = _feedparse(data)
+    problem = _rss_problem(data, parsed)
+    if problem:
+        what = _describe(categories)
+        raise FeedFormatError(
+            f"arXiv sent a feed we could not read for {what} ({problem}); nothing was changed"
+        )
+    channel_date = _rfc822_date(_str(parsed.feed.get("published")))
+    items: list[FeedItem] = []
+    for position, entry in enumerate(parsed.entries):
+        paper = _rss_paper(entry, channel_date)
+        if paper is not None:
+            items.append(FeedItem(paper, position, _listed_in(paper.categories, categories)))
+    return Feed(categories, channel_date, tuple(items), _skip_days(data))
+
+
+def _rss_problem(data: bytes, parsed: Any) -> str | None:
+    """Why this body is not a complete RSS document, or None. Harmless bozo flags are ignored."""
+    if not data.strip():
+        return "the response was empty"
+    if _HTML_START.match(data[:1024]):
+        return "a web page instead of the feed"
+    complete = data.rstrip().endswith(b"</rss>")
+    error = parsed.get("bozo_exception")
+    # feedparser falls back to a lenient parser after an XML error and may still return items.
+    if isinstance(error, xml.sax.SAXParseException):
+        return "the feed is cut off" if not complete else f"invalid XML at line {error.getLineNumber()}"
+    if not str(parsed.get("version", "")).startswith("rss"):
+        return "not an RSS feed"
+    if not complete:
+        return "the feed is cut off"
+    return None
+
+
+def _rss_paper(entry: Any, channel_date: date | None) -> Paper | None:
+    description = _str(entry.get("summary")) or ""
+    prefix = _PREFIX.match(description)
+    ident = _rss_id(entry, prefix)
+    if ident is None:
+        log.warning("skipping an RSS item without a readable arXiv id (guid %r)", entry.get("id"))
+        return None
+    abstract = description[prefix.end() :] if prefix else _ABSTRACT_LABEL.sub("", description)
+    categories = _categories(entry)
+    announce_type = _str(entry.get("arxiv_announce_type")) or (prefix.group("type") if prefix else "")
+    return Paper(
+        id=ident.id,
+        version=ident.version or 1,
+        title=clean_text(_str(entry.get("title")) or ""),
+        authors=_authors_from_creators(entry),
+        categories=categories,
+        primary_category=categories[0] if categories else "",  # arXiv lists the primary first
+        abstract=clean_text(abstract),
+        abstract_tex=_collapse(abstract),
+        announce_type=announce_type.strip().lower(),
+        # The date as written (US Eastern), not converted to UTC: 00:00 -04:00 must stay that day.
+        announced=_rfc822_date(_str(entry.get("published"))) or channel_date,
+        doi=_optional(entry.get("arxiv_doi")),
+        journal_ref=_optional_clean(entry.get("arxiv_journal_reference")),
+    )
+
+
+def _rss_id(entry: Any, prefix: re.Match[str] | None) -> ArxivId | None:
+    """The id from the guid, else the description prefix, else the abs link."""
+    guid = _GUID.match((_str(entry.get("id")) or "").strip())
+    link = _ABS_URL.search(_str(entry.get("link")) or "")
+    for candidate in (
+        guid.group("id") if guid else None,
+        prefix.group("id") if prefix else None,
+        link.group("id") if link else None,
+    ):
+        ident = _parse_id(candidate)
+        if ident is not None:
+            return ident
+    return None
+
+
+def _authors_from_creators(entry: Any) -> tuple[str, ...]:
+    # arXiv sends one dc:creator holding every author; feedparser keeps it as a single "author".
+    names: list[str] = []
+    for author in entry.get("authors") or ():
+        raw = _str(author.get("name")) if isinstance(author, dict) else None
+        if raw:
+            names.extend(split_authors(raw))
+    return tuple(names)
+
+
+def split_authors(raw: str) -> tuple[str, ...]:
+    """Split "A, B, and C" / "A and B" into names, keeping commas inside (affiliations) or {TeX}."""
+    depths = _bracket_depths(raw)
+    parts: list[str] = []
+    start = 0
+    for separator in _AUTHOR_SEPARATOR.finditer(raw):
+        if depths is None or depths[separator.start()] == 0:
+            parts.append(raw[start : separator.start()])
+            start = separator.end()
+    parts.append(raw[start:])
+    return tuple(name for name in (clean_text(part) for part in parts) if name)
+
+
+def _bracket_depths(text: str) -> list[int] | None:
+    """Bracket nesting depth at each character; None when unbalanced, so nesting is then ignored."""
+    depths: list[int] = []
+    depth = 0
+    for char in text:
+        if char in _CLOSERS:
+            depth -= 1
+            if depth < 0:
+                return None
+        depths.append(depth)
+        if char in _OPENERS:
+            depth += 1
+    return depths if depth == 0 else None
+
+
+def _listed_in(categories: Sequence[str], requested: Sequence[str]) -> tuple[str, ...]:
+    hits = tuple(want for want in requested if any(_belongs(have, want) for have in categories))
+    # An item always belongs to the feed it came in; if its classes match nothing, credit every request.
+    return hits or tuple(requested)
+
+
+def _belongs(category: str, requested: str) -> bool:
+    have, want = category.casefold(), requested.casefold()
+    return have == want or ("." not in want and have.startswith(want + "."))
+
+
+def _skip_days(data: bytes) -> tuple[str, ...]:
+    # feedparser keeps only the last <day>, so read the few bytes ourselves (the XML is known valid here).
+    block = _SKIP_DAYS.search(data)
+    if block is None:
+        return ()
+    return tuple(day.decode("ascii") for day in _DAY.findall(block.group(1)))
+
+
+def _rfc822_date(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).date()
+    except (TypeError, ValueError, IndexError):
+        log.warning("unreadable RSS date %r", value)
+        return None
+
+
+# ---------------------------------------------------------------- parsing: export API
+
+
+def parse_api(data: bytes) -> list[Paper]:
+    """Parse an export-API Atom answer. An error entry (bad id) raises BadIdError."""
+    parsed = _feedparse(data)
+    problem = _api_problem(data, parsed)
+    if problem:
+        raise FeedFormatError(f"arXiv sent an answer we could not read ({problem}); nothing was changed")
+    papers: list[Paper] = []
+    for entry in parsed.entries:
+        _raise_for_error_entry(entry)
+        paper = _api_paper(entry)
+        if paper is not None:
+            papers.append(paper)
+    return papers
+
+
+def _api_problem(data: bytes, parsed: Any) -> str | None:
+    if not data.strip():
+        return "the response was empty"
+    error = parsed.get("bozo_exception")
+    if isinstance(error, xml.sax.SAXParseException):
+        return f"invalid XML at line {error.getLineNumber()}"
+    if not str(parsed.get("version", "")).startswith("atom"):
+        return "not an Atom feed"
+    return None
+
+
+def _raise_for_error_entry(entry: Any) -> None:
+    entry_id = _str(entry.get("id")) or ""
+    # A real paper may be titled "Error": only an entry that is not an abs page counts.
+    is_error = "api/errors" in entry_id or (_str(entry.get("title")) == "Error" and "/abs/" not in entry_id)
+    if not is_error:
+        return
+    reason = clean_text(_str(entry.get("summary")) or "") or "no reason given"
+    raise BadIdError(
+        f"arXiv did not accept the request: {reason}. An arXiv id looks like 2401.12345 or hep-th/9901001."
+    )
+
+
+def _api_paper(entry: Any) -> Paper | None:
+    url = _ABS_URL.search(_str(entry.get("id")) or "")
+    ident = _parse_id(url.group("id") if url else None)
+    if ident is None:
+        log.warning("skipping an API entry without a readable arXiv id (%r)", entry.get("id"))
+        return None
+    categories = _categories(entry)
+    primary = _term(entry.get("arxiv_primary_category")) or (categories[0] if categories else "")
+    if primary and primary not in categories:
+        categories = (primary, *categories)
+    summary = _str(entry.get("summary")) or ""
+    names = (_str(author.get("name")) for author in entry.get("authors") or () if isinstance(author, dict))
+    return Paper(
+        id=ident.id,
+        version=ident.version or 1,
+        title=clean_text(_str(entry.get("title")) or ""),  # "is None" checks: a paper may be titled "0"
+        authors=tuple(clean_text(name) for name in names if name),
+        categories=categories,
+        primary_category=primary,
+        abstract=clean_text(summary),
+        abstract_tex=_collapse(summary),
+        doi=_optional(entry.get("arxiv_doi")),
+        journal_ref=_optional_clean(entry.get("arxiv_journal_ref")),
+        # Not clean_text: comments hold URLs, and TeX cleaning would turn "~user" into a space.
+        comment=_optional(entry.get("arxiv_comment")),
+    )
+
+
+# ---------------------------------------------------------------- parsing: shared helpers
+
+
+def _feedparse(data: bytes) -> Any:
+    # A stream, never the bytes themselves: feedparser first tries a bytes argument as a file name,
+    # so a body like b"/etc/passwd" would be read from disk. Sanitising is off because arXiv's
+    # descriptions are plain text labelled as HTML: the sanitiser would eat "<x>" in formulas.
+    # Text is escaped per platform by the adapters instead.
+    return feedparser.parse(io.BytesIO(data), sanitize_html=False, resolve_relative_uris=False)
+
+
+def _parse_id(text: str | None) -> ArxivId | None:
+    if not text:
+        return None
+    try:
+        return parse_arxiv_id(text)
+    except BadIdError:
+        return None
+
+
+def _categories(entry: Any) -> tuple[str, ...]:
+    terms = (_term(tag) for tag in entry.get("tags") or ())
+    return tuple(dict.fromkeys(term for term in terms if term))
+
+
+def _term(tag: Any) -> str | None:
+    if not isinstance(tag, dict):
+        return None
+    return (_str(tag.get("term")) or "").strip() or None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _collapse(text: str) -> str:
+    return _WS.sub(" ", text).strip()
+
+
+def _optional(value: Any) -> str | None:
+    text = _collapse(value) if isinstance(value, str) else ""
+    return text or None
+
+
+def _optional_clean(value: Any) -> str | None:
+    text = clean_text(value) if isinstance(value, str) else ""
+    return text or None
+
+
+def _describe(categories: Sequence[str]) -> str:
+    return ", ".join(categories) or "no category"
+
+
+# ---------------------------------------------------------------- HTTP client
+
+
+class ArxivClient:
+    """Fetches feeds and papers from arXiv, politely: one request at a time, ``min_interval_s`` apart.
+
+    Share one client for the whole process: the spacing only holds among requests of the same client.
+    """
+
+    def __init__(
+        self,
+        rss_url: str = DEFAULT_RSS_URL,
+        api_url: str = DEFAULT_API_URL,
+        *,
+        http: httpx.AsyncClient | None = None,
+        min_interval_s: float = 3.0,
+        timeout_s: float = 30.0,
+        retries: int = 4,
+        backoff_s: float = 2.0,
+        empty_retries: int = 2,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._rss_url = rss_url.rstrip("/")
+        self._api_url = api_url
+        self._owns_http = http is None
+        self._http = http if http is not None else _default_http(timeout_s)
+        self._min_interval_s = min_interval_s
+        self._timeout_s = timeout_s
+        self._retries = max(0, retries)
+        self._backoff_s = backoff_s
+        self._empty_retries = max(0, empty_retries)
+        self._now: Callable[[], datetime] = now if now is not None else _utc_now
+        self._lock = asyncio.Lock()
+        self._next_start = -math.inf  # monotonic time before which no request may start
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def fetch_feed(self, categories: Sequence[str]) -> Feed:
+        """The current announcement for ``categories`` (one combined RSS request).
+
+        An empty feed when one is expected is usually throttling, so it is retried and then reported
+        as SuspiciousEmptyFeed rather than returned as "no papers today".
+        """
+        cats = tuple(categories)
+        if not cats:
+            raise ValueError("fetch_feed needs at least one category")
+        what = _describe(cats)
+        url = f"{self._rss_url}/{'+'.join(cats)}"
+        announcement_due = expects_announcement(self._now())
+        for attempt in range(self._empty_retries + 1):
+            response = await self._get(url, None, what)
+            if not response.is_success:
+                raise SourceError(
+                    f"arXiv answered HTTP {response.status_code} for the feed of {what}; nothing was changed"
+                )
+            feed = parse_rss(response.content, cats)
+            if feed.items or not announcement_due:
+                return feed
+            log.warning("empty arXiv feed for %s on an announcement day (attempt %d)", what, attempt + 1)
+            if attempt < self._empty_retries:
+                self._defer_next_request(self._delay(attempt, None))
+        raise SuspiciousEmptyFeed(
+            f"arXiv sent an empty feed for {what} on an announcement day (often throttling); "
+            "will try again later"
+        )
+
+    async def fetch_papers(self, ids: Sequence[str]) -> list[Paper]:
+        """The papers arXiv knows among ``ids`` (maybe fewer than asked: the caller decides what is missing).
+
+        Ids go to arXiv as given, so arXiv judges their format: a bad one raises BadIdError.
+        """
+        wanted = list(dict.fromkeys(raw.strip() for raw in ids if raw.strip()))
+        papers: list[Paper] = []
+        for start in range(0, len(wanted), _API_BATCH):
+            papers.extend(await self._query_api(wanted[start : start + _API_BATCH]))
+        return papers
+
+    async def fetch_paper(self, arxiv_id: str) -> Paper:
+        """The latest version of one paper; a version in ``arxiv_id`` is ignored (the caller handles it)."""
+        wanted = parse_arxiv_id(arxiv_id).id  # a malformed id fails here without spending a request
+        papers = await self.fetch_papers([wanted])
+        for paper in papers:
+            if paper.id == wanted:
+                return paper
+        if len(papers) == 1:
+            return papers[0]  # old ids with a subject class (math.GT/0309136) come back without it
+        raise NotFoundError(f"arXiv has no paper {wanted}. Check the id, or it may not be announced yet.")
+
+    async def _query_api(self, batch: list[str]) -> list[Paper]:
+        what = f"paper {batch[0]}" if len(batch) == 1 else f"{len(batch)} papers"
+        params = {"id_list": ",".join(batch), "max_results": str(len(batch))}
+        response = await self._get(self._api_url, params, what)
+        if response.status_code == 400:
+            parse_api(response.content)  # raises BadIdError with arXiv's reason when it gave one
+        if not response.is_success:
+            raise SourceError(f"arXiv answered HTTP {response.status_code} for {what}; try again later")
+        return parse_api(response.content)
+
+    async def _get(self, url: str, params: dict[str, str] | None, what: str) -> httpx.Response:
+        """GET with retries on throttling, server errors and network trouble; other answers are returned."""
+        problem = ""
+        for attempt in range(self._retries + 1):
+            retry_after: float | None = None
+            try:
+                response = await self._polite_get(url, params)
+            except httpx.TimeoutException:
+                problem = "no answer in time"
+            except httpx.TransportError:
+                problem = "connection failed"
+            except httpx.HTTPError as exc:  # redirect loops, undecodable bodies: retrying will not help
+                log.warning("arXiv request for %s failed: %r", what, exc)
+                message = f"arXiv sent an answer we could not use for {what}; try again later"
+                raise SourceError(message) from None
+            else:
+                if response.status_code not in _RETRY_STATUSES:
+                    return response
+                problem = f"HTTP {response.status_code}"
+                retry_after = _retry_after(response)
+            log.warning("arXiv: %s for %s (attempt %d of %d)", problem, what, attempt + 1, self._retries + 1)
+            if attempt < self._retries:
+                self._defer_next_request(self._delay(attempt, retry_after))
+        raise SourceError(f"arXiv is not answering ({problem}) for {what}; try again later")
+
+    async def _polite_get(self, url: str, params: dict[str, str] | None) -> httpx.Response:
+        # The lock is held for the whole request, so only one is ever in flight; the spacing counts
+        # from the start of the previous request, as arXiv's terms of use do.
+        async with self._lock:
+            while (wait := self._next_start - time.monotonic()) > 0:
+                await asyncio.sleep(wait)
+            self._next_start = time.monotonic() + self._min_interval_s
+            return await self._http.get(url, params=params, timeout=self._timeout_s)
+
+    def _defer_next_request(self, delay_s: float) -> None:
+        # Shared by every caller of this client: after a 429 nobody should hit arXiv sooner.
+        self._next_start = max(self._next_start, time.monotonic() + delay_s)
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        backoff = min(self._backoff_s * 2.0**attempt, _MAX_DELAY_S)
+        return max(backoff, min(retry_after or 0.0, _MAX_DELAY_S))
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """A numeric Retry-After in seconds; the HTTP-date form falls back to our own backoff."""
+    try:
+        seconds = float(response.headers.get("Retry-After", "").strip())
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _default_http(timeout_s: float) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        headers={"User-Agent": USER_AGENT},
+        timeout=timeout_s,
+        follow_redirects=True,
+        # arXiv's terms of use: one connection at a time.
+        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+    )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)

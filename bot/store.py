@@ -1,0 +1,385 @@
+"""The SQLite store (sqlite-utils): papers, per-announcement listings, subscriptions and deliveries.
+
+Migrations are named functions applied in order and recorded, so re-running them is harmless; the bot
+migrates at start. WAL lets the CLI read while the bot writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from bot.errors import ConfigError
+from bot.models import ChannelRef, Feed, Paper, Subscription
+
+migrations = Migrations("paperbot")
+
+
+@migrations()
+def m001_papers(db: sqlite_utils.Database) -> None:
+    db["papers"].create(
+        {
+            "id": str, "version": int, "title": str, "authors": str, "categories": str,
+            "primary_category": str, "abstract": str, "abstract_tex": str, "doi": str,
+            "journal_ref": str, "comment": str, "source": str, "updated_at": str,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+
+
+@migrations()
+def m002_listings_and_fetches(db: sqlite_utils.Database) -> None:
+    # A listing is a paper as it appeared in one category's announcement: the announce type
+    # depends on the category (new in cs.LG, cross in stat.ML), so it cannot live on the paper.
+    db["listings"].create(
+        {"category": str, "announced": str, "paper_id": str, "announce_type": str, "position": int},
+        pk=("category", "announced", "paper_id"),
+        if_not_exists=True,
+    )
+    db["fetches"].create(
+        {"id": int, "category": str, "fetched_at": str, "announced": str, "items": int, "error": str},
+        pk="id",
+        if_not_exists=True,
+    )
+    db["fetches"].create_index(["category", "fetched_at"], if_not_exists=True)
+
+
+@migrations()
+def m003_subscriptions_and_deliveries(db: sqlite_utils.Database) -> None:
+    db["subscriptions"].create(
+        {
+            "id": int, "platform": str, "workspace": str, "channel": str, "category": str,
+            "options": str, "created_at": str,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db["subscriptions"].create_index(
+        ["platform", "workspace", "channel", "category"], unique=True, if_not_exists=True
+    )
+    # One row per paper a channel received: the guarantee that nothing is posted twice.
+    db["deliveries"].create(
+        {"platform": str, "workspace": str, "channel": str, "paper_id": str, "announced": str,
+         "delivered_at": str},
+        pk=("platform", "workspace", "channel", "paper_id"),
+        if_not_exists=True,
+    )
+    # One row per digest posted (a channel's categories at one time slot): a restart on the same
+    # announcement does not post it again.
+    db["digest_posts"].create(
+        {"platform": str, "workspace": str, "channel": str, "announced": str, "categories": str,
+         "papers": int, "posted_at": str},
+        pk=("platform", "workspace", "channel", "announced", "categories"),
+        if_not_exists=True,
+    )
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRecord:
+    category: str
+    fetched_at: datetime
+    announced: date | None
+    items: int
+    error: str | None
+
+
+class Store:
+    """All reads and writes of the bot's state. One instance per process, one connection."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self.db = sqlite_utils.Database(conn)
+            if self.path != ":memory:":
+                self.db.enable_wal()
+            conn.execute("PRAGMA busy_timeout = 5000")
+        except (sqlite3.Error, OSError) as err:
+            raise ConfigError(f"[database] path = {self.path!r} cannot be opened: {err}") from None
+
+    def migrate(self) -> None:
+        migrations.apply(self.db)
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    # --- papers -----------------------------------------------------------------------------
+
+    def save_papers(self, papers: Iterable[Paper]) -> None:
+        """Insert or update papers, keeping the highest version ever seen of each."""
+        now = utcnow().isoformat()
+        rows = [
+            (p.id, p.version, p.title, json.dumps(p.authors, ensure_ascii=False),
+             json.dumps(p.categories), p.primary_category, p.abstract, p.abstract_tex, p.doi,
+             p.journal_ref, p.comment, p.source, now)
+            for p in papers
+        ]
+        with self.db.atomic():
+            self.db.conn.executemany(
+                """INSERT INTO papers (id, version, title, authors, categories, primary_category,
+                       abstract, abstract_tex, doi, journal_ref, comment, source, updated_at)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+                   ON CONFLICT(id) DO UPDATE SET
+                       version=excluded.version, title=excluded.title, authors=excluded.authors,
+                       categories=excluded.categories, primary_category=excluded.primary_category,
+                       abstract=excluded.abstract, abstract_tex=excluded.abstract_tex,
+                       doi=coalesce(excluded.doi, papers.doi),
+                       journal_ref=coalesce(excluded.journal_ref, papers.journal_ref),
+                       comment=coalesce(excluded.comment, papers.comment),
+                       source=excluded.source, updated_at=excluded.updated_at
+                   WHERE excluded.version >= papers.version""",
+                rows,
+            )
+
+    def get_paper(self, paper_id: str) -> Paper | None:
+        row = self.db.conn.execute("SELECT * FROM papers WHERE id = ?", (paper_id,)).fetchone()
+        return None if row is None else _paper_from_row(_as_dict(self.db.conn, row))
+
+    def save_feed(self, feed: Feed, fetched_at: datetime | None = None) -> None:
+        """Store a fetched feed: its papers, where each was listed, and the fetch itself, atomically."""
+        fetched = (fetched_at or utcnow()).isoformat()
+        announced_default = feed.announced.isoformat() if feed.announced else ""
+        listing_rows = []
+        for item in feed.items:
+            # The listing belongs to the feed's announcement (channel pubDate); an item's own pubDate
+            # is only a fallback for feeds without one.
+            announced = announced_default or (item.paper.announced.isoformat() if item.paper.announced else "")
+            for category in item.listed_in:
+                listing_rows.append(
+                    (category, announced, item.paper.id, item.paper.announce_type, item.position)
+                )
+        with self.db.atomic():
+            self.save_papers(i.paper for i in feed.items)
+            self.db.conn.executemany(
+                """INSERT INTO listings (category, announced, paper_id, announce_type, position)
+                   VALUES (?,?,?,?,?)
+                   ON CONFLICT DO UPDATE SET announce_type=excluded.announce_type,
+                                             position=excluded.position""",
+                listing_rows,
+            )
+            self.db.conn.executemany(
+                "INSERT INTO fetches (category, fetched_at, announced, items, error) VALUES (?,?,?,?,NULL)",
+                [(c, fetched, announced_default, _count_for(feed, c)) for c in feed.categories],
+            )
+
+    def record_fetch_error(self, categories: Sequence[str], error: str) -> None:
+        now = utcnow().isoformat()
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "INSERT INTO fetches (category, fetched_at, announced, items, error) VALUES (?,?,NULL,0,?)",
+                [(c, now, error) for c in categories],
+            )
+
+    def last_fetch(self, category: str, ok_only: bool = True) -> FetchRecord | None:
+        where = "category = ?" + (" AND error IS NULL" if ok_only else "")
+        row = self.db.conn.execute(
+            f"SELECT category, fetched_at, announced, items, error FROM fetches WHERE {where} "
+            "ORDER BY fetched_at DESC, id DESC LIMIT 1",
+            (category,),
+        ).fetchone()
+        if row is None:
+            return None
+        return FetchRecord(
+            category=row[0],
+            fetched_at=datetime.fromisoformat(row[1]),
+            announced=date.fromisoformat(row[2]) if row[2] else None,
+            items=row[3],
+            error=row[4],
+        )
+
+    def listed_papers(self, category: str, announced: date) -> list[Paper]:
+        """Papers of one category's announcement, in arXiv's order, with that listing's announce type."""
+        cursor = self.db.conn.execute(
+            """SELECT p.*, l.announce_type AS l_type, l.announced AS l_announced FROM listings l
+               JOIN papers p ON p.id = l.paper_id
+               WHERE l.category = ? AND l.announced = ? ORDER BY l.position""",
+            (category, announced.isoformat()),
+        )
+        names = [d[0] for d in cursor.description]
+        return [_paper_from_row(dict(zip(names, row, strict=True))) for row in cursor]
+
+    # --- subscriptions ----------------------------------------------------------------------
+
+    def subscribe(self, sub: Subscription) -> tuple[Subscription, bool]:
+        """Add or update a subscription; returns it and whether it is new."""
+        existing = self.find_subscription(sub.channel, sub.category)
+        options = _options_json(sub)
+        with self.db.atomic():
+            if existing is None:
+                self.db.conn.execute(
+                    "INSERT INTO subscriptions (platform, workspace, channel, category, options, created_at)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (*_channel_tuple(sub.channel), sub.category, options, utcnow().isoformat()),
+                )
+            else:
+                self.db.conn.execute(
+                    "UPDATE subscriptions SET options = ? WHERE id = ?", (options, existing.id)
+                )
+        saved = self.find_subscription(sub.channel, sub.category)
+        assert saved is not None
+        return saved, existing is None
+
+    def unsubscribe(self, channel: ChannelRef, category: str) -> bool:
+        with self.db.atomic():
+            cursor = self.db.conn.execute(
+                "DELETE FROM subscriptions WHERE platform=? AND workspace=? AND channel=? AND category=?",
+                (*_channel_tuple(channel), category),
+            )
+        return cursor.rowcount > 0
+
+    def find_subscription(self, channel: ChannelRef, category: str) -> Subscription | None:
+        subs = self._subscriptions(
+            "platform=? AND workspace=? AND channel=? AND category=?", (*_channel_tuple(channel), category)
+        )
+        return subs[0] if subs else None
+
+    def channel_subscriptions(self, channel: ChannelRef) -> list[Subscription]:
+        return self._subscriptions("platform=? AND workspace=? AND channel=?", _channel_tuple(channel))
+
+    def all_subscriptions(self, platform: str | None = None) -> list[Subscription]:
+        if platform is None:
+            return self._subscriptions("1=1", ())
+        return self._subscriptions("platform=?", (platform,))
+
+    def pause(self, channel: ChannelRef, reason: str) -> None:
+        for sub in self.channel_subscriptions(channel):
+            self.subscribe(_replace_pause(sub, reason))
+
+    def _subscriptions(self, where: str, params: Sequence[Any]) -> list[Subscription]:
+        rows = self.db.conn.execute(
+            f"SELECT id, platform, workspace, channel, category, options FROM subscriptions WHERE {where}"
+            " ORDER BY platform, workspace, channel, category",
+            tuple(params),
+        ).fetchall()
+        return [_subscription_from_row(row) for row in rows]
+
+    # --- deliveries -------------------------------------------------------------------------
+
+    def delivered_ids(self, channel: ChannelRef, paper_ids: Iterable[str]) -> set[str]:
+        ids = list(paper_ids)
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.conn.execute(
+                f"SELECT paper_id FROM deliveries WHERE platform=? AND workspace=? AND channel=?"
+                f" AND paper_id IN ({marks})",
+                (*_channel_tuple(channel), *chunk),
+            )
+            found.update(r[0] for r in rows)
+        return found
+
+    def digest_posted(self, channel: ChannelRef, announced: date, categories: Sequence[str]) -> bool:
+        row = self.db.conn.execute(
+            "SELECT 1 FROM digest_posts WHERE platform=? AND workspace=? AND channel=? AND announced=?"
+            " AND categories=?",
+            (*_channel_tuple(channel), announced.isoformat(), _categories_key(categories)),
+        ).fetchone()
+        return row is not None
+
+    def last_digest_post(self, channel: ChannelRef) -> tuple[date, str] | None:
+        row = self.db.conn.execute(
+            "SELECT announced, posted_at FROM digest_posts WHERE platform=? AND workspace=? AND channel=?"
+            " ORDER BY posted_at DESC LIMIT 1",
+            _channel_tuple(channel),
+        ).fetchone()
+        return None if row is None else (date.fromisoformat(row[0]), row[1])
+
+    def record_delivery(
+        self, channel: ChannelRef, announced: date, categories: Sequence[str], paper_ids: Sequence[str]
+    ) -> None:
+        """Mark a digest as posted, with every paper in it, in one transaction."""
+        now = utcnow().isoformat()
+        key = _channel_tuple(channel)
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO deliveries (platform, workspace, channel, paper_id, announced,"
+                " delivered_at) VALUES (?,?,?,?,?,?)",
+                [(*key, pid, announced.isoformat(), now) for pid in paper_ids],
+            )
+            self.db.conn.execute(
+                "INSERT OR IGNORE INTO digest_posts (platform, workspace, channel, announced, categories,"
+                " papers, posted_at) VALUES (?,?,?,?,?,?,?)",
+                (*key, announced.isoformat(), _categories_key(categories), len(paper_ids), now),
+            )
+
+
+def _count_for(feed: Feed, category: str) -> int:
+    return sum(1 for item in feed.items if category in item.listed_in)
+
+
+def _categories_key(categories: Sequence[str]) -> str:
+    return "+".join(sorted(categories))
+
+
+def _channel_tuple(channel: ChannelRef) -> tuple[str, str, str]:
+    return (channel.platform, channel.workspace, channel.channel)
+
+
+def _as_dict(conn: sqlite3.Connection, row: tuple[Any, ...]) -> dict[str, Any]:
+    names = [r[1] for r in conn.execute("PRAGMA table_info(papers)")]
+    return dict(zip(names, row, strict=True))
+
+
+def _paper_from_row(row: dict[str, Any]) -> Paper:
+    announced = row.get("l_announced")
+    return Paper(
+        id=row["id"],
+        version=row["version"],
+        title=row["title"],
+        authors=tuple(json.loads(row["authors"])),
+        categories=tuple(json.loads(row["categories"])),
+        primary_category=row["primary_category"],
+        abstract=row["abstract"],
+        abstract_tex=row["abstract_tex"] or "",
+        announce_type=row.get("l_type") or "",
+        announced=date.fromisoformat(announced) if announced else None,
+        doi=row["doi"],
+        journal_ref=row["journal_ref"],
+        comment=row["comment"],
+        source=row["source"] or "arxiv",
+    )
+
+
+def _options_json(sub: Subscription) -> str:
+    options = {
+        "time": sub.time,
+        "timezone": sub.timezone,
+        "include_replacements": sub.include_replacements,
+        "paused_reason": sub.paused_reason,
+    }
+    return json.dumps({k: v for k, v in options.items() if v not in (None, False)})
+
+
+def _subscription_from_row(row: Sequence[Any]) -> Subscription:
+    options = json.loads(row[5] or "{}")
+    return Subscription(
+        id=row[0],
+        channel=ChannelRef(row[1], row[2], row[3]),
+        category=row[4],
+        time=options.get("time"),
+        timezone=options.get("timezone"),
+        include_replacements=bool(options.get("include_replacements", False)),
+        paused_reason=options.get("paused_reason"),
+    )
+
+
+def _replace_pause(sub: Subscription, reason: str) -> Subscription:
+    from dataclasses import replace
+
+    return replace(sub, paused_reason=reason)
