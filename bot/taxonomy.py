@@ -87,8 +87,13 @@ def all_categories() -> tuple[Category, ...]:
 
 
 def get(cat_id: str) -> Category | None:
-    """The category with this id (exact, then ignoring case), active or not; archives are not included."""
-    return _by_id().get(cat_id) or _by_lower_id().get(cat_id.lower())
+    """The category with this id (exact, then ignoring case), active or not, else the whole archive.
+
+    Rows of the data file win, so "astro-ph" gives arXiv's retired legacy category, not the archive;
+    ``resolve`` is the one to use for user input.
+    """
+    lowered = cat_id.lower()
+    return _by_id().get(cat_id) or _by_lower_id().get(lowered) or _archives().get(lowered)
 
 
 def resolve(text: str) -> Category:

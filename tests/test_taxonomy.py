@@ -70,7 +70,15 @@ def test_get(text: str, expected: str) -> None:
     assert found is not None and found.id == expected
 
 
-@pytest.mark.parametrize("text", ["cs.LF", "cs", "math", "", " cs.LG"])
+def test_get_archives() -> None:
+    # Stored subscriptions may be whole archives; get() must name them too.
+    assert get("math") == Category("math", "Mathematics", True, "math")
+    assert get("CS") == Category("cs", "Computer Science", True, "cs")
+    legacy = get("astro-ph")  # a data row (retired legacy category) wins over the archive
+    assert legacy is not None and not legacy.active
+
+
+@pytest.mark.parametrize("text", ["cs.LF", "", " cs.LG", "machine learning", "foo"])
 def test_get_misses(text: str) -> None:
     assert get(text) is None
 
