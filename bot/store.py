@@ -32,6 +32,7 @@ def m001_papers(db: sqlite_utils.Database) -> None:
             "journal_ref": str, "comment": str, "source": str, "updated_at": str,
         },
         pk="id",
+        not_null={"version", "title", "authors", "categories", "primary_category", "abstract"},
         if_not_exists=True,
     )
 

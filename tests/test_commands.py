@@ -1,0 +1,148 @@
+"""The /paper registry: every sub-command, its usage and its mistakes, through dispatch()."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.commands import REGISTRY, Invocation, dispatch, help_text, parse
+from bot.errors import UsageError
+from bot.models import ChannelRef
+from tests.support import FakeArxiv, api_body, make_engine
+
+CHANNEL = ChannelRef("test", "w", "c")
+INV = Invocation(channel=CHANNEL, user="u1")
+
+
+def test_usage_is_generated_from_the_registry() -> None:
+    assert REGISTRY["subscribe"].usage == "/paper subscribe <category> [HH:MM [Area/City]]"
+    assert REGISTRY["explain"].usage == "/paper explain <arxiv-id>"
+    assert REGISTRY["list"].usage == "/paper list"
+    text = help_text()
+    for command in REGISTRY.values():
+        assert command.usage in text and command.summary in text
+    assert set(REGISTRY) >= {"explain", "subscribe", "unsubscribe", "list", "digest", "help"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "Tell me what to do"),
+        ("/paper", "Tell me what to do"),
+        ("/paper frobnicate", "Unknown command 'frobnicate'"),
+        ("/paper explain", "Usage: /paper explain <arxiv-id>"),
+        ("/paper explain 1 2", "Usage: /paper explain <arxiv-id>"),
+        ("/paper subscribe", "Usage: /paper subscribe <category> [HH:MM [Area/City]]"),
+        ("/paper subscribe cs.LG 09:00 Europe/Berlin extra", "Usage: /paper subscribe"),
+        ("/paper explain " + "9" * 400, "too long"),
+    ],
+)
+def test_parse_mistakes_answer_with_usage(text: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        parse(text)
+
+
+def test_parse_accepts_with_or_without_the_prefix() -> None:
+    assert parse("/paper SUBSCRIBE cs.LG")[1] == {"category": "cs.LG"}
+    assert parse("subscribe cs.LG 9:30 UTC")[1] == {"category": "cs.LG", "time": "9:30", "timezone": "UTC"}
+
+
+async def test_subscribe_list_unsubscribe_round_trip() -> None:
+    engine = make_engine()
+    reply = await dispatch(engine, INV, "/paper subscribe cs.lg")
+    assert not reply.is_error
+    assert reply.text.startswith("This channel now follows cs.LG (Machine Learning). Digest daily at 00:30")
+    again = await dispatch(engine, INV, "/paper subscribe cs.LG 09:00 Europe/Berlin")
+    assert "already follows cs.LG" in again.text and "09:00 Europe/Berlin" in again.text
+    listed = await dispatch(engine, INV, "/paper list")
+    assert "cs.LG (Machine Learning), daily at 09:00 Europe/Berlin" in listed.text
+    gone = await dispatch(engine, INV, "/paper unsubscribe cs.LG")
+    assert gone.text == "This channel no longer follows cs.LG."
+    assert "follows no categories" in (await dispatch(engine, INV, "/paper list")).text
+
+
+async def test_unknown_category_gets_the_closest_real_ones() -> None:
+    reply = await dispatch(make_engine(), INV, "/paper subscribe cs.LF")
+    assert reply.is_error and reply.ephemeral
+    assert "Did you mean cs.LG (Machine Learning)" in reply.text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [("25:00", "is not a time"), ("9am", "is not a time"), ("09:00 Mars/Base", "is not a time zone")],
+)
+async def test_bad_times_get_examples(args: str, message: str) -> None:
+    reply = await dispatch(make_engine(), INV, f"/paper subscribe cs.LG {args}")
+    assert reply.is_error and message in reply.text and "Europe/Berlin" in reply.text
+
+
+async def test_unsubscribe_something_not_followed_says_what_is() -> None:
+    engine = make_engine()
+    await dispatch(engine, INV, "/paper subscribe math.OC")
+    reply = await dispatch(engine, INV, "/paper unsubscribe cs.LG")
+    assert reply.is_error and "does not follow cs.LG; it follows math.OC" in reply.text
+
+
+async def test_managing_commands_need_permission() -> None:
+    engine = make_engine()
+    guest = Invocation(channel=CHANNEL, user="guest", can_manage=False)
+    for text in ("/paper subscribe cs.LG", "/paper unsubscribe cs.LG", "/paper digest"):
+        reply = await dispatch(engine, guest, text)
+        assert reply.is_error and "Only people who can manage this channel" in reply.text
+    assert not (await dispatch(engine, guest, "/paper list")).is_error
+    assert engine.store.channel_subscriptions(CHANNEL) == []
+
+
+async def test_explain_fetches_an_unknown_paper_from_the_api_once() -> None:
+    fake = FakeArxiv(api={"1605.08386": api_body("id_1605.08386_s0_m100_199195aa31ad.json")})
+    engine = make_engine(fake)
+    reply = await dispatch(engine, INV, "/paper explain https://arxiv.org/abs/1605.08386v1")
+    assert not reply.is_error
+    assert reply.cards[0].title == "Heat-bath random walks with Markov bases"
+    assert reply.explanation is not None and reply.explanation.source == "offline"
+    assert "LLM" in reply.explanation.note
+    await dispatch(engine, INV, "/paper explain arXiv:1605.08386")
+    assert fake.count("/api/query") == 1  # the second time it comes from the store
+
+
+async def test_explain_bad_and_unknown_ids() -> None:
+    engine = make_engine()
+    bad = await dispatch(engine, INV, "/paper explain 2604.1142")
+    assert bad.is_error and "is not an arXiv id" in bad.text and "2604.11422" in bad.text
+    unknown = await dispatch(engine, INV, "/paper explain 2604.11422")
+    assert unknown.is_error and "2604.11422" in unknown.text
+
+
+async def test_explain_when_arxiv_is_down_says_so_without_details() -> None:
+    fake = FakeArxiv(status={"/api/": 503})
+    reply = await dispatch(make_engine(fake), INV, "/paper explain 2604.11422")
+    assert reply.is_error and "arXiv" in reply.text and "Traceback" not in reply.text
+
+
+async def test_digest_posts_once_per_announcement() -> None:
+    from bot.delivery import send_reply
+
+    engine = make_engine()
+    await dispatch(engine, INV, "/paper subscribe stat.ML")
+    sent = []
+
+    async def send(reply: object) -> None:
+        sent.append(reply)
+
+    first = await dispatch(engine, INV, "/paper digest")
+    assert first.digest is not None and len(first.digest.cards) == 10 and first.digest.more_count > 0
+    await send_reply(engine, first, send)
+    second = await dispatch(engine, INV, "/paper digest")
+    assert second.digest is None and "already posted here" in second.text
+
+
+async def test_digest_without_subscriptions_explains_how() -> None:
+    reply = await dispatch(make_engine(), INV, "/paper digest")
+    assert reply.is_error and "/paper subscribe cs.LG" in reply.text
+
+
+async def test_unexpected_errors_become_an_apology_with_a_reference(caplog: pytest.LogCaptureFixture) -> None:
+    engine = make_engine()
+    engine.store.close()  # every query now fails: a bug-shaped failure, not a user mistake
+    reply = await dispatch(engine, INV, "/paper list")
+    assert reply.is_error and "reference" in reply.text and "sqlite" not in reply.text.lower()
+    assert "ref" in caplog.text
