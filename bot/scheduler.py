@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -66,7 +66,7 @@ class DigestScheduler:
         self.retry_delay_s = retry_delay_s
         self.now = now
         self._scheduler = AsyncIOScheduler(
-            job_defaults={"misfire_grace_time": int(grace_s), "coalesce": True, "max_instances": 1}
+            job_defaults={"misfire_grace_time": max(1, int(grace_s)), "coalesce": True, "max_instances": 1}
         )
         self._retries: dict[Slot, int] = defaultdict(int)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -148,7 +148,8 @@ class DigestScheduler:
             self._retries.pop(slot, None)
             return
         self._retries[slot] += 1
-        when = self.now() + timedelta(seconds=self.retry_delay_s)
+        # APScheduler runs on the wall clock, whatever clock decides which slots are due.
+        when = datetime.now(UTC) + timedelta(seconds=self.retry_delay_s)
         self._scheduler.add_job(
             self.run_slot, DateTrigger(run_date=when), args=[slot],
             id=f"retry {slot[0]} {slot[1]}", replace_existing=True,
