@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from enum import Enum
+from typing import Protocol
 
 from bot.cards import DigestMessage, Reply
 from bot.engine import Engine
@@ -14,6 +15,14 @@ from bot.models import ChannelRef, Subscription
 log = logging.getLogger(__name__)
 
 PostDigest = Callable[[ChannelRef, DigestMessage], Awaitable[None]]
+
+
+class DigestPoster(Protocol):
+    """The part of an adapter (adapters/base.py) the engine needs: posting a digest."""
+
+    platform: str
+
+    async def post_digest(self, channel: ChannelRef, digest: DigestMessage) -> None: ...
 
 
 class Outcome(Enum):

@@ -19,8 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
-from adapters.base import Adapter
-from bot.delivery import Outcome, deliver_digest
+from bot.delivery import DigestPoster, Outcome, deliver_digest
 from bot.engine import Engine
 from bot.errors import SourceError
 from bot.models import ChannelRef, Subscription
@@ -54,7 +53,7 @@ class DigestScheduler:
     def __init__(
         self,
         engine: Engine,
-        adapters: Mapping[str, Adapter],
+        adapters: Mapping[str, DigestPoster],
         *,
         grace_s: float = 3600.0,
         retry_delay_s: float = RETRY_DELAY_S,
