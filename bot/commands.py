@@ -280,3 +280,10 @@ def apology(logger: logging.Logger, message: str, *args: object) -> Reply:
         ephemeral=True,
         is_error=True,
     )
+
+
+def markdown_reference() -> str:
+    """The README's chat-command table, generated so the docs cannot drift from the registry."""
+    rows = ["| command | what it does |", "|---|---|"]
+    rows += [f"| `{c.usage}` | {c.summary} |" for c in REGISTRY.values()]
+    return "\n".join(rows)

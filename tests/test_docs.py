@@ -1,0 +1,40 @@
+"""The README documents every CLI command and every /paper sub-command, and the config example every key."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from bot.cli import build_parser
+from bot.commands import markdown_reference
+from bot.config import SCHEMA
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def test_every_cli_command_is_documented() -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name in sub.choices:
+        assert f"`paperbot {name}" in README, f"paperbot {name} is not in the README"
+
+
+def test_chat_command_table_is_generated_from_the_registry() -> None:
+    table = README.split("<!-- commands:start -->")[1].split("<!-- commands:end -->")[0].strip()
+    assert table == markdown_reference()
+
+
+def test_config_example_names_every_key() -> None:
+    example = (ROOT / "config.example.toml").read_text()
+    for section, keys in SCHEMA.items():
+        assert f"[{section}]" in example
+        for key in keys:
+            assert re.search(rf"^{re.escape(key)} = ", example, re.M), f"[{section}] {key} undocumented"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    command = "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest -q"
+    assert command in README
+    assert command in (ROOT / ".ci" / "run").read_text()
