@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     explain = sub.add_parser("explain", help="show a paper and explain its mathematics")
-    explain.add_argument("id", metavar="ID", help="arXiv id in any form: 2604.11422, arXiv:2604.11422v2, an abs/pdf URL")
+    explain.add_argument(
+        "id", metavar="ID", help="arXiv id in any form: 2604.11422, arXiv:2604.11422v2, an abs/pdf URL"
+    )
     explain.add_argument("--json", action="store_true", help="print JSON instead of text")
     return parser
 

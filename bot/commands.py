@@ -37,9 +37,7 @@ class Param:
 
     @property
     def placeholder(self) -> str:
-        return {"id": "<arxiv-id>", "category": "<category>", "time": "HH:MM", "timezone": "Area/City"}[
-            self.kind
-        ]
+        return {"id": "<arxiv-id>", "category": "<category>", "time": "HH:MM", "timezone": "Area/City"}[self.kind]
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,8 +180,7 @@ def describe_schedule(engine: Engine, sub: Subscription, *, short: bool = False)
     if short:
         return f"daily at {time} {zone}"
     return (
-        f"Digest daily at {time} {zone}, after each arXiv announcement (none on Fridays, Saturdays "
-        "and arXiv holidays)."
+        f"Digest daily at {time} {zone}, after each arXiv announcement (none on Fridays, Saturdays and arXiv holidays)."
     )
 
 
@@ -207,13 +204,15 @@ REGISTRY: dict[str, SubCommand] = {
             manages_channel=True,
         ),
         SubCommand(
-            "unsubscribe", "Stop following a category here", (_CATEGORY,), _unsubscribe,
-            "/paper unsubscribe cs.LG", manages_channel=True,
+            "unsubscribe",
+            "Stop following a category here",
+            (_CATEGORY,),
+            _unsubscribe,
+            "/paper unsubscribe cs.LG",
+            manages_channel=True,
         ),
         SubCommand("list", "Show what this channel follows and when", (), _list, "/paper list"),
-        SubCommand(
-            "digest", "Post this channel's digest now", (), _digest, "/paper digest", manages_channel=True
-        ),
+        SubCommand("digest", "Post this channel's digest now", (), _digest, "/paper digest", manages_channel=True),
         SubCommand("help", "Show these commands", (), _help, "/paper help"),
     )
 }

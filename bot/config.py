@@ -171,9 +171,7 @@ def find_config_path(cli_path: str | None, env: Mapping[str, str], cwd: Path) ->
     return default if default.is_file() else None
 
 
-def load_config(
-    cli_path: str | None = None, env: Mapping[str, str] | None = None, cwd: Path | None = None
-) -> Config:
+def load_config(cli_path: str | None = None, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
     env = dict(os.environ if env is None else env)
     path = find_config_path(cli_path, env, cwd or Path.cwd())
     if path is None:
@@ -215,9 +213,7 @@ def _flatten_sections(raw: Mapping[str, Any], prefix: str = "") -> dict[str, dic
             continue
         nested = {k: v for k, v in value.items() if isinstance(v, dict)}
         if not nested or any(not isinstance(v, dict) for v in value.values()):
-            raise ConfigError(
-                f"config: unknown section [{dotted}]; allowed: " + ", ".join(f"[{s}]" for s in SCHEMA)
-            )
+            raise ConfigError(f"config: unknown section [{dotted}]; allowed: " + ", ".join(f"[{s}]" for s in SCHEMA))
         sections.update(_flatten_sections(nested, prefix=f"{dotted}."))
     return sections
 
@@ -229,9 +225,7 @@ def validate(raw: Mapping[str, Any]) -> dict[tuple[str, str], Any]:
         given = sections.get(section, {})
         for name in given:
             if name not in keys:
-                raise ConfigError(
-                    f"config: unknown key [{section}] {name}; allowed: " + ", ".join(keys)
-                )
+                raise ConfigError(f"config: unknown key [{section}] {name}; allowed: " + ", ".join(keys))
         for name, spec in keys.items():
             value = given.get(name, spec.default)
             if name in given:
@@ -243,7 +237,7 @@ def validate(raw: Mapping[str, Any]) -> dict[tuple[str, str], Any]:
 def _check_value(section: str, name: str, spec: Key, value: Any) -> Any:
     types = spec.type if isinstance(spec.type, tuple) else (spec.type,)
     # bool is an int in Python; a `limit = true` is still a mistake.
-    if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+    if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
         wanted = " or ".join(_type_name(t) for t in types)
         raise ConfigError(f"config: [{section}] {name} must be {wanted}, got {_type_name(type(value))}")
     if float in types and isinstance(value, int):

@@ -178,4 +178,3 @@ class Engine:
         )
         reply = Reply(text=text, cards=(make_card(paper),), explanation=explanation)
         return paper, reply
-

@@ -97,7 +97,9 @@ class ChannelRef:
     channel: str
 
     def __str__(self) -> str:
-        return f"{self.platform}:{self.workspace}/{self.channel}" if self.workspace else f"{self.platform}:{self.channel}"
+        return (
+            f"{self.platform}:{self.workspace}/{self.channel}" if self.workspace else f"{self.platform}:{self.channel}"
+        )
 
 
 @dataclass(frozen=True, slots=True)

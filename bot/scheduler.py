@@ -150,8 +150,11 @@ class DigestScheduler:
         # APScheduler runs on the wall clock, whatever clock decides which slots are due.
         when = datetime.now(UTC) + timedelta(seconds=self.retry_delay_s)
         self._scheduler.add_job(
-            self.run_slot, DateTrigger(run_date=when), args=[slot],
-            id=f"retry {slot[0]} {slot[1]}", replace_existing=True,
+            self.run_slot,
+            DateTrigger(run_date=when),
+            args=[slot],
+            id=f"retry {slot[0]} {slot[1]}",
+            replace_existing=True,
         )
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:

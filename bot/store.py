@@ -25,11 +25,21 @@ migrations = Migrations("paperbot")
 
 @migrations()
 def m001_papers(db: sqlite_utils.Database) -> None:
-    db["papers"].create(
+    db.table("papers").create(
         {
-            "id": str, "version": int, "title": str, "authors": str, "categories": str,
-            "primary_category": str, "abstract": str, "abstract_tex": str, "doi": str,
-            "journal_ref": str, "comment": str, "source": str, "updated_at": str,
+            "id": str,
+            "version": int,
+            "title": str,
+            "authors": str,
+            "categories": str,
+            "primary_category": str,
+            "abstract": str,
+            "abstract_tex": str,
+            "doi": str,
+            "journal_ref": str,
+            "comment": str,
+            "source": str,
+            "updated_at": str,
         },
         pk="id",
         not_null={"version", "title", "authors", "categories", "primary_category", "abstract"},
@@ -41,44 +51,55 @@ def m001_papers(db: sqlite_utils.Database) -> None:
 def m002_listings_and_fetches(db: sqlite_utils.Database) -> None:
     # A listing is a paper as it appeared in one category's announcement: the announce type
     # depends on the category (new in cs.LG, cross in stat.ML), so it cannot live on the paper.
-    db["listings"].create(
+    db.table("listings").create(
         {"category": str, "announced": str, "paper_id": str, "announce_type": str, "position": int},
         pk=("category", "announced", "paper_id"),
         if_not_exists=True,
     )
-    db["fetches"].create(
+    db.table("fetches").create(
         {"id": int, "category": str, "fetched_at": str, "announced": str, "items": int, "error": str},
         pk="id",
         if_not_exists=True,
     )
-    db["fetches"].create_index(["category", "fetched_at"], if_not_exists=True)
+    db.table("fetches").create_index(["category", "fetched_at"], if_not_exists=True)
 
 
 @migrations()
 def m003_subscriptions_and_deliveries(db: sqlite_utils.Database) -> None:
-    db["subscriptions"].create(
+    db.table("subscriptions").create(
         {
-            "id": int, "platform": str, "workspace": str, "channel": str, "category": str,
-            "options": str, "created_at": str,
+            "id": int,
+            "platform": str,
+            "workspace": str,
+            "channel": str,
+            "category": str,
+            "options": str,
+            "created_at": str,
         },
         pk="id",
         if_not_exists=True,
     )
-    db["subscriptions"].create_index(
+    db.table("subscriptions").create_index(
         ["platform", "workspace", "channel", "category"], unique=True, if_not_exists=True
     )
     # One row per paper a channel received: the guarantee that nothing is posted twice.
-    db["deliveries"].create(
-        {"platform": str, "workspace": str, "channel": str, "paper_id": str, "announced": str,
-         "delivered_at": str},
+    db.table("deliveries").create(
+        {"platform": str, "workspace": str, "channel": str, "paper_id": str, "announced": str, "delivered_at": str},
         pk=("platform", "workspace", "channel", "paper_id"),
         if_not_exists=True,
     )
     # One row per digest posted (a channel's categories at one time slot): a restart on the same
     # announcement does not post it again.
-    db["digest_posts"].create(
-        {"platform": str, "workspace": str, "channel": str, "announced": str, "categories": str,
-         "papers": int, "posted_at": str},
+    db.table("digest_posts").create(
+        {
+            "platform": str,
+            "workspace": str,
+            "channel": str,
+            "announced": str,
+            "categories": str,
+            "papers": int,
+            "posted_at": str,
+        },
         pk=("platform", "workspace", "channel", "announced", "categories"),
         if_not_exists=True,
     )
@@ -125,9 +146,21 @@ class Store:
         """Insert or update papers, keeping the highest version ever seen of each."""
         now = utcnow().isoformat()
         rows = [
-            (p.id, p.version, p.title, json.dumps(p.authors, ensure_ascii=False),
-             json.dumps(p.categories), p.primary_category, p.abstract, p.abstract_tex, p.doi,
-             p.journal_ref, p.comment, p.source, now)
+            (
+                p.id,
+                p.version,
+                p.title,
+                json.dumps(p.authors, ensure_ascii=False),
+                json.dumps(p.categories),
+                p.primary_category,
+                p.abstract,
+                p.abstract_tex,
+                p.doi,
+                p.journal_ref,
+                p.comment,
+                p.source,
+                now,
+            )
             for p in papers
         ]
         with self.db.atomic():
@@ -161,9 +194,7 @@ class Store:
             # is only a fallback for feeds without one.
             announced = announced_default or (item.paper.announced.isoformat() if item.paper.announced else "")
             for category in item.listed_in:
-                listing_rows.append(
-                    (category, announced, item.paper.id, item.paper.announce_type, item.position)
-                )
+                listing_rows.append((category, announced, item.paper.id, item.paper.announce_type, item.position))
         with self.db.atomic():
             self.save_papers(i.paper for i in feed.items)
             self.db.conn.executemany(
@@ -228,9 +259,7 @@ class Store:
                     (*_channel_tuple(sub.channel), sub.category, options, utcnow().isoformat()),
                 )
             else:
-                self.db.conn.execute(
-                    "UPDATE subscriptions SET options = ? WHERE id = ?", (options, existing.id)
-                )
+                self.db.conn.execute("UPDATE subscriptions SET options = ? WHERE id = ?", (options, existing.id))
         saved = self.find_subscription(sub.channel, sub.category)
         assert saved is not None
         return saved, existing is None

@@ -86,8 +86,14 @@ def make_engine(
     fake = fake or FakeArxiv()
     http = httpx.AsyncClient(transport=httpx.MockTransport(fake.handler), base_url="http://arxiv.test")
     client = ArxivClient(
-        "http://arxiv.test/rss", "http://arxiv.test/api/query", http=http,
-        min_interval_s=0, backoff_s=0, retries=1, empty_retries=0, now=now,
+        "http://arxiv.test/rss",
+        "http://arxiv.test/api/query",
+        http=http,
+        min_interval_s=0,
+        backoff_s=0,
+        retries=1,
+        empty_retries=0,
+        now=now,
     )
     if store is None:
         store = Store(":memory:")

@@ -35,7 +35,7 @@ async def test_commands_typed_on_stdin_are_answered() -> None:
 
 
 async def test_digest_on_request_is_printed_and_recorded() -> None:
-    console, out = await _run_lines("/paper subscribe stat.ML\n/paper digest\n/paper digest\n")
+    _, out = await _run_lines("/paper subscribe stat.ML\n/paper digest\n/paper digest\n")
     assert "arXiv digest · stat.ML · Tue 26 Mar 2024" in out
     assert "1. Conformal online model aggregation" in out
     assert "… and 19 more: https://arxiv.org/list/stat.ML/new" in out

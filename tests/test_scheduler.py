@@ -37,17 +37,33 @@ class RecordingAdapter:
     ("now_utc", "slot", "expected_utc"),
     [
         # Same day, after the slot.
-        (datetime(2026, 11, 23, 9, 0, tzinfo=UTC), ("09:00", "Europe/Berlin"), datetime(2026, 11, 23, 8, 0, tzinfo=UTC)),
+        (
+            datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
+            ("09:00", "Europe/Berlin"),
+            datetime(2026, 11, 23, 8, 0, tzinfo=UTC),
+        ),
         # Before today's slot: yesterday's.
-        (datetime(2026, 11, 23, 7, 0, tzinfo=UTC), ("09:00", "Europe/Berlin"), datetime(2026, 11, 22, 8, 0, tzinfo=UTC)),
+        (
+            datetime(2026, 11, 23, 7, 0, tzinfo=UTC),
+            ("09:00", "Europe/Berlin"),
+            datetime(2026, 11, 22, 8, 0, tzinfo=UTC),
+        ),
         # Summer time: 09:00 Berlin is 07:00 UTC.
         (datetime(2026, 7, 1, 7, 30, tzinfo=UTC), ("09:00", "Europe/Berlin"), datetime(2026, 7, 1, 7, 0, tzinfo=UTC)),
         # The day clocks go forward (2026-03-29): 09:00 is already summer time.
         (datetime(2026, 3, 29, 7, 5, tzinfo=UTC), ("09:00", "Europe/Berlin"), datetime(2026, 3, 29, 7, 0, tzinfo=UTC)),
         # The day clocks go back in New York (2026-11-01): 00:30 is still daylight time.
-        (datetime(2026, 11, 1, 5, 0, tzinfo=UTC), ("00:30", "America/New_York"), datetime(2026, 11, 1, 4, 30, tzinfo=UTC)),
+        (
+            datetime(2026, 11, 1, 5, 0, tzinfo=UTC),
+            ("00:30", "America/New_York"),
+            datetime(2026, 11, 1, 4, 30, tzinfo=UTC),
+        ),
         # A zone ahead of UTC across the date line.
-        (datetime(2026, 11, 22, 23, 30, tzinfo=UTC), ("08:00", "Asia/Tokyo"), datetime(2026, 11, 22, 23, 0, tzinfo=UTC)),
+        (
+            datetime(2026, 11, 22, 23, 30, tzinfo=UTC),
+            ("08:00", "Asia/Tokyo"),
+            datetime(2026, 11, 22, 23, 0, tzinfo=UTC),
+        ),
     ],
 )
 def test_previous_fire(now_utc: datetime, slot: tuple[str, str], expected_utc: datetime) -> None:
@@ -64,7 +80,9 @@ def _engine_with_channels(store: Store, now: datetime, slot: tuple[str, str]):  
     engine = make_engine(FakeArxiv(), store=store, now=lambda: now)
     for name in ("c1", "c2"):
         engine.store.subscribe(
-            Subscription(id=0, channel=ChannelRef("test", "w", name), category="stat.ML", time=slot[0], timezone=slot[1])
+            Subscription(
+                id=0, channel=ChannelRef("test", "w", name), category="stat.ML", time=slot[0], timezone=slot[1]
+            )
         )
     return engine
 
@@ -135,7 +153,11 @@ async def test_one_job_per_slot_not_per_channel_and_new_slots_join() -> None:
     scheduler = DigestScheduler(engine, {"test": RecordingAdapter()}, now=lambda: FEED_MORNING)
     scheduler.start()
     assert [j.id for j in scheduler._scheduler.get_jobs()] == ["digest 07:00 UTC"]
-    store.subscribe(Subscription(id=0, channel=ChannelRef("test", "w", "x"), category="cs.LG", time="09:00", timezone="Europe/Berlin"))
+    store.subscribe(
+        Subscription(
+            id=0, channel=ChannelRef("test", "w", "x"), category="cs.LG", time="09:00", timezone="Europe/Berlin"
+        )
+    )
     engine.subscriptions_changed()
     assert sorted(j.id for j in scheduler._scheduler.get_jobs()) == ["digest 07:00 UTC", "digest 09:00 Europe/Berlin"]
     scheduler.shutdown()
@@ -147,7 +169,11 @@ async def test_a_source_failure_is_retried_later_not_posted_half() -> None:
     store.migrate()
     fake = FakeArxiv(status={"/rss/": 503})
     engine = make_engine(fake, store=store)
-    store.subscribe(Subscription(id=0, channel=ChannelRef("test", "w", "c"), category="stat.ML", time="09:00", timezone="Europe/Berlin"))
+    store.subscribe(
+        Subscription(
+            id=0, channel=ChannelRef("test", "w", "c"), category="stat.ML", time="09:00", timezone="Europe/Berlin"
+        )
+    )
     adapter = RecordingAdapter()
     scheduler = DigestScheduler(engine, {"test": adapter}, now=lambda: FEED_MORNING, retry_delay_s=0.2, grace_s=0)
     scheduler.start()

@@ -19,8 +19,13 @@ CHANNEL = ChannelRef("slack", "T1", "C1")
 
 def _paper(version: int, title: str = "A title") -> Paper:
     return Paper(
-        id="2604.11422", version=version, title=title, authors=("A. Author",), categories=("cs.LG",),
-        primary_category="cs.LG", abstract="Text.",
+        id="2604.11422",
+        version=version,
+        title=title,
+        authors=("A. Author",),
+        categories=("cs.LG",),
+        primary_category="cs.LG",
+        abstract="Text.",
     )
 
 
