@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else (logging.INFO if args.command == "run" else logging.WARNING),
+        level=logging.DEBUG if args.verbose else (logging.INFO if args.command == "run" else logging.ERROR),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

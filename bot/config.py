@@ -90,6 +90,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "rss_url": Key(str, "https://rss.arxiv.org/rss", _url_check),
         "api_url": Key(str, "https://export.arxiv.org/api/query", _url_check),
         "timeout_s": Key((int, float), 30.0, _positive),
+        "retries": Key(int, 4, _non_negative),
     },
     "schedule": {
         # Shortly after arXiv rebuilds its feeds at midnight US Eastern.

@@ -6,6 +6,7 @@ nothing about any chat platform.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ class Engine:
         self.arxiv = arxiv
         self.now = now
         self._listeners: list[Callable[[], None]] = []
+        # One refresh at a time: a command and a scheduled digest needing the same feed fetch it once.
+        self._refresh_lock = asyncio.Lock()
 
     @classmethod
     def from_config(cls, config: Config) -> Engine:
@@ -58,6 +61,7 @@ class Engine:
             rss_url=config.get("sources.arxiv", "rss_url"),
             api_url=config.get("sources.arxiv", "api_url"),
             timeout_s=config.get("sources.arxiv", "timeout_s"),
+            retries=config.get("sources.arxiv", "retries"),
         )
         return cls(config, store, arxiv)
 
@@ -86,6 +90,10 @@ class Engine:
         arXiv asks clients not to request the same thing twice a day; a feed fetched since the last
         midnight-Eastern rebuild is reused.
         """
+        async with self._refresh_lock:
+            return await self._refresh(categories, force)
+
+    async def _refresh(self, categories: Sequence[str], force: bool) -> RefreshResult:
         fetched: list[str] = []
         reused: list[str] = []
         failed: dict[str, SourceError] = {}

@@ -68,9 +68,7 @@ def parse_rss(data: bytes, requested: Sequence[str]) -> Feed:
     problem = _rss_problem(data, parsed)
     if problem:
         what = _describe(categories)
-        raise FeedFormatError(
-            f"arXiv sent a feed we could not read for {what} ({problem}); nothing was changed"
-        )
+        raise FeedFormatError(f"arXiv sent a feed we could not read for {what} ({problem}); nothing was changed")
     channel_date = _rfc822_date(_str(parsed.feed.get("published")))
     items: list[FeedItem] = []
     for position, entry in enumerate(parsed.entries):
@@ -400,12 +398,11 @@ class ArxivClient:
             feed = parse_rss(response.content, cats)
             if feed.items or not announcement_due:
                 return feed
-            log.warning("empty arXiv feed for %s on an announcement day (attempt %d)", what, attempt + 1)
+            log.info("empty arXiv feed for %s on an announcement day (attempt %d)", what, attempt + 1)
             if attempt < self._empty_retries:
                 self._defer_next_request(self._delay(attempt, None))
         raise SuspiciousEmptyFeed(
-            f"arXiv sent an empty feed for {what} on an announcement day (often throttling); "
-            "will try again later"
+            f"arXiv sent an empty feed for {what} on an announcement day (often throttling); will try again later"
         )
 
     async def fetch_papers(self, ids: Sequence[str]) -> list[Paper]:
@@ -428,7 +425,8 @@ class ArxivClient:
                 return paper
         if len(papers) == 1:
             return papers[0]  # old ids with a subject class (math.GT/0309136) come back without it
-        raise NotFoundError(f"arXiv has no paper {wanted}. Check the id, or it may not be announced yet.")
+        # "not found" is part of the CLI contract (ARCHITECTURE.md: unknown id -> exit 1, "not found").
+        raise NotFoundError(f"Paper {wanted} not found on arXiv. Check the id, or it may not be announced yet.")
 
     async def _query_api(self, batch: list[str]) -> list[Paper]:
         what = f"paper {batch[0]}" if len(batch) == 1 else f"{len(batch)} papers"
@@ -460,7 +458,8 @@ class ArxivClient:
                     return response
                 problem = f"HTTP {response.status_code}"
                 retry_after = _retry_after(response)
-            log.warning("arXiv: %s for %s (attempt %d of %d)", problem, what, attempt + 1, self._retries + 1)
+            # Info, not warning: a retry is routine; the caller logs the final failure it receives.
+            log.info("arXiv: %s for %s (attempt %d of %d)", problem, what, attempt + 1, self._retries + 1)
             if attempt < self._retries:
                 self._defer_next_request(self._delay(attempt, retry_after))
         raise SourceError(f"arXiv is not answering ({problem}) for {what}; try again later")

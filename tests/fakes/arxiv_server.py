@@ -18,6 +18,7 @@ Routes:
 - A script (``script``) is a queue of answers per path prefix, consumed before the normal answer:
   ``(status,)``, ``(status, body)``, ``(status, body, headers)`` or ``"hang"`` (keep the connection
   silent for ``hang_s`` seconds, longer than any client timeout in the tests, then close it).
+- ``latency_s`` delays every other answer, so that concurrent requests would overlap if let through.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -54,6 +55,25 @@ _RSS_TYPE = "application/rss+xml; charset=utf-8"
 _ATOM_TYPE = "application/atom+xml; charset=utf-8"
 
 
+class Headers(Mapping[str, str]):
+    """Request headers; names are case-insensitive, as in HTTP (``headers["User-Agent"]``)."""
+
+    def __init__(self, items: Iterable[tuple[str, str]]) -> None:
+        self._items = {name.lower(): value for name, value in items}
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+
 @dataclass(frozen=True)
 class Call:
     """One request the server received."""
@@ -61,7 +81,7 @@ class Call:
     method: str
     path: str
     query: dict[str, list[str]]
-    headers: dict[str, str]
+    headers: Headers
     at: float  # time.monotonic() on arrival (system-wide on Linux, so comparable across processes)
 
 
@@ -80,19 +100,24 @@ def recorded_feed() -> bytes:
     return STAT_FEED.read_bytes()
 
 
+def one_item_feed() -> bytes:
+    """arXiv's specification example: one replace-cross item. Quick to parse, for timing tests."""
+    return SPEC_FEED.read_bytes()
+
+
 def empty_feed() -> bytes:
     """The recorded feed with every item removed: what arXiv sends on a day without announcement."""
     return _ITEM.sub(b"", recorded_feed())
 
 
 def big_feed(count: int) -> bytes:
-    """A feed of ``count`` items made by repeating the real items with fresh ids (2501.00000, ...)."""
+    """A feed of ``count`` items made by repeating the real items with fresh ids (2501.00001, ...)."""
     raw = recorded_feed()
     items = [match.group(0) for match in _ITEM.finditer(raw)]
     first, last = raw.index(items[0]), raw.rindex(items[-1]) + len(items[-1])
     made = []
     for n in range(count):
-        fresh = b"2501.%05d" % n
+        fresh = b"2501.%05d" % (n + 1)  # 00000 is not a valid number
         made.append(re.sub(rb"\d{4}\.\d{4,5}(?=v\d)|(?<=abs/)\d{4}\.\d{4,5}", fresh, items[n % len(items)]))
     return raw[:first] + b"".join(made) + raw[last:]
 
@@ -130,8 +155,9 @@ def _entries_by_id(recordings: Mapping[frozenset[str], _Answer], extra: list[_An
 class FakeArxivServer:
     """See the module docstring. Start with ``with`` (or ``start()``/``stop()``)."""
 
-    def __init__(self, *, hang_s: float = 5.0) -> None:
+    def __init__(self, *, hang_s: float = 5.0, latency_s: float = 0.0) -> None:
         self.hang_s = hang_s
+        self.latency_s = latency_s  # added before every normal answer, to let concurrent requests overlap
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._feeds: dict[str, _Answer] = {}
@@ -152,7 +178,10 @@ class FakeArxivServer:
         handler = type("Handler", (_Handler,), {"fake": self})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-arxiv", daemon=True)
+        # A short poll interval: shutdown() waits up to one interval, and every test stops a server.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-arxiv", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -254,8 +283,9 @@ class FakeArxivServer:
         known = (self._entries.get(re.sub(r"v\d+$", "", one)) for one in ids)
         return _no_results(self._by_ids, id_list, [entry for entry in known if entry])
 
-    def _wait_hang(self) -> None:
-        self._stopping.wait(self.hang_s)
+    def _pause(self, seconds: float) -> None:
+        if seconds > 0:
+            self._stopping.wait(seconds)  # cut short by stop()
 
 
 def _scripted(item: Scripted) -> _Answer | Literal["hang"]:
@@ -274,9 +304,7 @@ def _bad_id(by_ids: Mapping[frozenset[str], _Answer], bad: str) -> _Answer:
     return _Answer(template.status, body, template.headers)
 
 
-def _no_results(
-    by_ids: Mapping[frozenset[str], _Answer], id_list: str, entries: Sequence[str] = ()
-) -> _Answer:
+def _no_results(by_ids: Mapping[frozenset[str], _Answer], id_list: str, entries: Sequence[str] = ()) -> _Answer:
     # The recorded answer for 0000.0000 (totalResults 0), adapted to the id list and filled with entries.
     template = by_ids[frozenset({"0000.0000"})]
     text = template.body.decode("utf-8").replace("0000.0000", id_list)
@@ -303,15 +331,16 @@ class _Handler(BaseHTTPRequestHandler):
             method="GET",
             path=unquote(parts.path),
             query=parse_qs(parts.query, keep_blank_values=True),
-            headers={name.lower(): value for name, value in self.headers.items()},
+            headers=Headers(self.headers.items()),
             at=time.monotonic(),
         )
         try:
             answer = self.fake._arrive(call)
             if answer == HANG:
-                self.fake._wait_hang()
+                self.fake._pause(self.fake.hang_s)
                 self.close_connection = True
                 return
+            self.fake._pause(self.fake.latency_s)
             self._send(answer)
         finally:
             self.fake._leave()

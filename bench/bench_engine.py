@@ -1,0 +1,117 @@
+"""Engine benchmarks, run by hand: `python bench/bench_engine.py` (from the repository root, installed
+with `pip install -e .`). Prints one line per target; copy the figures into README.md.
+
+1. ingest: parse a 2,000-item arXiv RSS feed (real items repeated with fresh ids) and store it;
+   target >= 2,000 items/s.
+2. selection: digest selection + card rendering (plain text) for 1,000 subscriptions over a
+   2,000-paper store; target <= 1 s.
+3. memory: peak RSS of `paperbot run` with 1,000 subscriptions while it serves a digest from that store
+   (bench/run_memory.py in a subprocess, read from /proc); target <= 150 MB.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.cards import render_digest_text  # noqa: E402
+from bot.digest import select_digest  # noqa: E402
+from bot.models import ChannelRef, Subscription  # noqa: E402
+from bot.sources.arxiv import parse_rss  # noqa: E402
+from bot.store import Store  # noqa: E402
+
+STAT_FEED = (ROOT / "tests" / "data" / "rss-stat-2024-03-26.xml").read_bytes()
+_ITEM = re.compile(rb"\s*<item>.*?</item>", re.S)
+CATEGORIES = ("cs.LG", "cs.AI", "cs.CL", "cs.CV", "stat.ML", "math.OC", "math.ST", "stat.ME", "eess.SP", "q-bio.QM")
+
+
+def big_feed(count: int) -> bytes:
+    """``count`` real items with fresh ids, spread over CATEGORIES so listings look like a busy day."""
+    items = [m.group(0) for m in _ITEM.finditer(STAT_FEED)]
+    head = STAT_FEED[: STAT_FEED.index(items[0])]
+    tail = STAT_FEED[STAT_FEED.rindex(items[-1]) + len(items[-1]) :]
+    rng = random.Random(7)
+    made = []
+    for n in range(count):
+        item = items[n % len(items)]
+        old_id = re.search(rb"oai:arXiv.org:([^<]+?)v\d+", item)
+        assert old_id is not None
+        new_id = b"2501.%05d" % (n + 1)
+        item = item.replace(old_id.group(1), new_id)
+        cats = rng.sample(CATEGORIES, 2)
+        item = re.sub(
+            rb"(\s*<category>[^<]+</category>)+",
+            b"".join(b"\n      <category>%s</category>" % c.encode() for c in cats),
+            item,
+            count=1,
+        )
+        made.append(item)
+    return head + b"".join(made) + tail
+
+
+def bench_ingest(count: int = 2000) -> tuple[float, Store]:
+    feed_bytes = big_feed(count)
+    store = Store(Path(tempfile.mkdtemp()) / "bench.db")
+    store.migrate()
+    start = time.perf_counter()
+    feed = parse_rss(feed_bytes, list(CATEGORIES))
+    store.save_feed(feed)
+    elapsed = time.perf_counter() - start
+    assert store.db["papers"].count == count, store.db["papers"].count
+    return count / elapsed, store
+
+
+def bench_selection(store: Store, subscriptions: int = 1000) -> float:
+    rng = random.Random(11)
+    subs_by_channel: dict[ChannelRef, list[Subscription]] = {}
+    for n in range(subscriptions):
+        channel = ChannelRef("bench", f"w{n % 20}", f"c{n // 2}")  # 500 channels, 2 categories each
+        subs_by_channel.setdefault(channel, []).append(
+            Subscription(id=n, channel=channel, category=rng.choice(CATEGORIES))
+        )
+    start = time.perf_counter()
+    characters = 0
+    for channel, subs in subs_by_channel.items():
+        selection = select_digest(store, channel, subs, limit=10)
+        characters += len(render_digest_text(selection.message()))
+    elapsed = time.perf_counter() - start
+    assert characters > 0
+    return elapsed
+
+
+def bench_memory(db_path: Path) -> float:
+    """Peak RSS (MB) of `paperbot run` with 1,000 subscriptions in a store of 2,000 papers."""
+    script = ROOT / "bench" / "run_memory.py"
+    out = subprocess.run(
+        [sys.executable, str(script), str(db_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    if out.returncode != 0:
+        raise SystemExit(out.stderr)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    rate, store = bench_ingest()
+    print(f"ingest: {rate:,.0f} items/s for a 2,000-item feed including the store (target >= 2,000)")
+    elapsed = bench_selection(store)
+    print(f"selection: {elapsed:.3f} s for 1,000 subscriptions over 2,000 papers (target <= 1 s)")
+    peak = bench_memory(Path(store.path))
+    print(f"memory: peak RSS {peak:.1f} MB for `paperbot run` with 1,000 subscriptions (target <= 150 MB)")
+
+
+if __name__ == "__main__":
+    main()

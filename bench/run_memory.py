@@ -1,0 +1,66 @@
+"""Peak memory of `paperbot run` with 1,000 subscriptions: prints the peak RSS in MB on the last line.
+
+Usage: python bench/run_memory.py STORE.db  (a store filled by bench_engine.py). The store is copied,
+1,000 terminal-channel subscriptions are added with a posting time five minutes ago, and the real
+`paperbot run` catches up: it selects and prints 1,000 digests from the stored feeds (fetched moments
+ago, so nothing goes to the network). Its VmHWM is read from /proc when every digest is out.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.models import ChannelRef, Subscription
+from bot.store import Store
+
+CATEGORIES = ("cs.LG", "cs.AI", "cs.CL", "cs.CV", "stat.ML", "math.OC", "math.ST", "stat.ME", "eess.SP", "q-bio.QM")
+
+
+def main(source: Path, subscriptions: int = 1000) -> None:
+    work = Path(tempfile.mkdtemp())
+    db = work / "run.db"
+    shutil.copy(source, db)
+    slot = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%H:%M")
+    store = Store(db)
+    store.migrate()
+    rng = random.Random(3)
+    for n in range(subscriptions):
+        channel = ChannelRef("console", "", f"c{n}")
+        store.subscribe(Subscription(id=0, channel=channel, category=rng.choice(CATEGORIES), time=slot, timezone="UTC"))
+    store.close()
+    config = work / "config.toml"
+    config.write_text(
+        f'[database]\npath = "{db}"\n[sources.arxiv]\nrss_url = "http://127.0.0.1:9/rss"\n'
+        f'api_url = "http://127.0.0.1:9/api/query"\n'
+    )
+    out_path = work / "out.txt"
+    with out_path.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "--config", str(config), "run"],
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 240
+        while out_path.read_text().count("arXiv digest ·") < subscriptions:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise SystemExit(f"only {out_path.read_text().count('arXiv digest ·')} digests were posted")
+            time.sleep(0.2)
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    peak_kb = int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1])
+    print(f"{peak_kb / 1024:.1f}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

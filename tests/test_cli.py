@@ -1,0 +1,152 @@
+"""The CLI end to end, in a subprocess, against the fake arXiv on 127.0.0.1: JSON contracts, exit codes,
+one-line errors, and `paperbot run` on the terminal channel."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.fakes import FakeArxivServer
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture
+def config(tmp_path: Path, arxiv_server: FakeArxivServer) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[database]\npath = "{tmp_path / "p.db"}"\n'
+        f'[sources.arxiv]\nrss_url = "{arxiv_server.rss_url}"\napi_url = "{arxiv_server.api_url}"\ntimeout_s = 2\n'
+        "retries = 1\n"
+    )
+    return path
+
+
+def paperbot(*args: str, config: Path | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_API_KEY"))}
+    env.pop("PAPERBOT_CONFIG", None)
+    argv = [sys.executable, "-m", "bot", *(["--config", str(config)] if config else []), *args]
+    return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+
+
+def _one_clean_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+def test_digest_json_contract(config: Path, arxiv_server: FakeArxivServer) -> None:
+    result = paperbot("digest", "--category", "stat", "--json", config=config)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    papers = data["papers"]
+    assert len(papers) == 10 and data["more"] == 35 + 27 - 10
+    required = {"id", "version", "title", "authors", "categories", "primary_category", "abstract",
+                "announce_type", "url", "pdf_url"}
+    for paper in papers:
+        assert required <= paper.keys()
+        assert "v" not in paper["id"].split(".")[-1]
+        assert paper["announce_type"] in ("new", "cross")
+        assert "Announce Type" not in paper["abstract"] and "$" not in paper["abstract"]
+        assert paper["url"] == f"https://arxiv.org/abs/{paper['id']}"
+    assert papers[0]["id"] == "2403.15527" and papers[0]["authors"] == ["Matteo Gasparin", "Aaditya Ramdas"]
+    assert arxiv_server.count("/rss/stat") == 1
+    assert "paperbot" in arxiv_server.calls("/rss")[0].headers.get("User-Agent", "")
+
+
+def test_digest_limit_zero_means_all_and_text_output(config: Path) -> None:
+    everything = json.loads(paperbot("digest", "--category", "stat", "--limit", "0", "--json", config=config).stdout)
+    assert len(everything["papers"]) == 62 and everything["more"] == 0
+    text = paperbot("digest", "--category", "stat", "--limit", "2", config=config)
+    assert text.returncode == 0
+    assert text.stdout.startswith("arXiv digest · stat · Tue 26 Mar 2024")
+    assert "… and 60 more: https://arxiv.org/list/stat/new" in text.stdout
+
+
+def test_explain_json_contract(config: Path) -> None:
+    result = paperbot("explain", "https://arxiv.org/pdf/1605.08386v1", "--json", config=config)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["paper"]["id"] == "1605.08386" and data["paper"]["version"] == 1
+    assert data["paper"]["title"] == "Heat-bath random walks with Markov bases"
+    assert data["paper"]["primary_category"] == "math.CO"
+    explanation = data["explanation"]
+    assert explanation["source"] == "offline" and explanation["cached"] is False
+    assert explanation["text"].startswith("Graphs on lattice points")
+    assert isinstance(explanation["sections"], list)
+
+
+def test_explain_old_style_id(config: Path) -> None:
+    result = paperbot("explain", "astro-ph/0601001", "--json", config=config)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["paper"]["id"] == "astro-ph/0601001"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "expected"),
+    [
+        (("explain", "abc"), 2, "is not an arXiv id"),
+        (("explain", "2604.11422"), 1, "not found"),
+        (("digest", "--category", "cs.LF"), 2, "Did you mean cs.LG"),
+        (("digest", "--category", "cs.LG", "--limit", "-3"), 2, "--limit"),
+        (("digest",), 2, "--category"),
+        (("frobnicate",), 2, "invalid choice"),
+    ],
+)
+def test_mistakes_exit_with_one_line(config: Path, args: tuple[str, ...], code: int, expected: str) -> None:
+    result = paperbot(*args, config=config)
+    assert result.returncode == code
+    assert expected in _one_clean_line(result.stderr)
+
+
+def test_source_down_exits_1_with_one_line(config: Path, arxiv_server: FakeArxivServer) -> None:
+    arxiv_server.script("/rss", *[(503,)] * 10)
+    result = paperbot("digest", "--category", "cs.LG", config=config)
+    assert result.returncode == 1
+    assert "arXiv" in _one_clean_line(result.stderr)
+
+
+def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[schedule]\ntimezone = 'Berlin'\n")
+    result = paperbot("digest", "--category", "cs.LG", config=bad)
+    assert result.returncode == 2
+    assert "[schedule] timezone" in _one_clean_line(result.stderr)
+
+
+def test_run_answers_stdin_and_stops_cleanly_on_ctrl_c(config: Path, tmp_path: Path) -> None:
+    # A posting time twelve hours away, so no catch-up digest interleaves with the commands.
+    far = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M")
+    config.write_text(config.read_text() + f'[schedule]\ntime = "{far}"\ntimezone = "UTC"\n')
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_API_KEY"))}
+    out_path, err_path = tmp_path / "out.txt", tmp_path / "err.txt"
+    with out_path.open("w") as out, err_path.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "--config", str(config), "run"],
+            stdin=subprocess.PIPE, stdout=out, stderr=err, text=True, env=env, cwd=ROOT,
+        )
+        assert proc.stdin is not None
+        proc.stdin.write("/paper subscribe stat\n/paper digest\n/paper nonsense\n")
+        proc.stdin.close()  # EOF: the bot keeps running
+        deadline = time.monotonic() + 30
+        while "Unknown command 'nonsense'" not in out_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert proc.poll() is None, "EOF on stdin must not stop the bot"
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    output, errors = out_path.read_text(), err_path.read_text()
+    assert proc.returncode == 0, errors
+    assert "This channel now follows stat (Statistics)" in output
+    assert output.count("arXiv digest · stat · Tue 26 Mar 2024") == 1
+    assert "Unknown command 'nonsense'" in output
+    assert "Traceback" not in output + errors

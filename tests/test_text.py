@@ -1,0 +1,295 @@
+"""Text hygiene: TeX to Unicode, whitespace, author lists and teasers (bot/text.py)."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from bot.text import clean_text, latex_to_unicode, shorten_authors, teaser
+
+DATA = Path(__file__).parent / "data"
+DC = "{http://purl.org/dc/elements/1.1/}"
+ARXIV = "{http://arxiv.org/schemas/atom}"
+
+# (TeX as arXiv authors write it, what a chat message should show)
+CASES = [
+    # the required conversions
+    (r"$\mathcal{O}(n^{2})$", "𝒪(n²)"),
+    (r"$\mathbb{R}^d$", "ℝᵈ"),
+    (r"$\frac{a}{b}$", "a/b"),
+    (r"$\frac{1}{n+1}$", "1/(n+1)"),
+    (r"$\|x\|$", "‖x‖"),
+    (r"$\alpha$-masses", "α-masses"),
+    (r"$\sum_i m_i\delta_{x_i}$", "∑ᵢ mᵢδ_(xᵢ)"),  # ᵢ has no subscript form: bracketed fallback
+    (r"$H^{GN}$", "Hᴳᴺ"),
+    (r"$H^{XYZ}$", "H^(XYZ)"),  # no superscript X: never the ambiguous "H^XYZ"
+    (r"$n^{-1/2}$", "n^(-1/2)"),
+    (r"$\sqrt{x}$", "√x"),
+    (r"$\sqrt{x+1}$", "√(x+1)"),
+    (r"$\sqrt[3]{x}$", "∛x"),
+    (r"$a \leq b \geq c \neq d \approx e$", "a ≤ b ≥ c ≠ d ≈ e"),
+    (r"$\infty$, $\nabla f$, $\partial_t u$", "∞, ∇f, ∂ₜu"),
+    (r"$\int f$, $\sum x$, $\prod y$", "∫ f, ∑ x, ∏ y"),
+    (r"$x \in A \subset B$", "x ∈ A ⊂ B"),
+    (r"$f\colon X \to Y$, $x \mapsto x \times y \cdot z$", "f: X → Y, x ↦ x × y · z"),
+    (r"$X \sim P$, $\ell_1$, $\varepsilon$", "X ∼ P, ℓ₁, ε"),
+    (r"$\mathfrak{g}$, $\mathbf{x}$, $\mathcal{L}$, $\mathbb{E}[X]$", "𝔤, 𝐱, ℒ, 𝔼[X]"),
+    (r"\emph{x} \textbf{y} \textit{z} \texttt{w}", "x y z w"),
+    (
+        r"Journal de l'\'Ecole polytechnique - Math\'ematiques, Tome 11 (2024), pp. 431-472",
+        "Journal de l'École polytechnique - Mathématiques, Tome 11 (2024), pp. 431-472",
+    ),
+    (r"50\% \& more", "50% & more"),
+    (r"Fig.~3", "Fig. 3"),
+    (r"Jensen--Shannon --- yes", "Jensen–Shannon — yes"),
+    (r"costs \$5 and \$10", "costs $5 and $10"),
+    (r"unknown \macro{with arg} kept; \ours}).", "unknown macro with arg kept; ours)."),
+    # quotes
+    (r"``Ladder of Causation''", "“Ladder of Causation”"),
+    (r"`immune' or `cured' subjects don't", "‘immune’ or ‘cured’ subjects don't"),
+    # accents in author names
+    (
+        r"Knollm\"uller, Rodr\'iguez, Cand\`es, Fran\c{c}ois, \v{S}koda, Erd\H{o}s, Bj\o rn, G\'{\i}sli",
+        "Knollmüller, Rodríguez, Candès, François, Škoda, Erdős, Bjørn, Gísli",
+    ),
+    # scripts, accents and delimiters from the recorded feed
+    (r"$\alpha_i^*$ and $x_i^\top\beta$", "αᵢ* and xᵢᵀβ"),
+    (r"$\{\theta_i^*\}_{i=1}^n$", "❴θᵢ*❵ᵢ₌₁ⁿ"),  # literal braces: look-alikes, see below
+    (r"$p\in\{1,2\}$", "p∈❴1,2❵"),
+    (r"$\lVert\alpha_n-\alpha\rVert\overset{a.s.}\longrightarrow 0$", "‖αₙ-α‖⟶^(a.s.) 0"),
+    (r"$X \perp \!\!\! \perp Y \mid Z$", "X ⫫ Y ∣ Z"),
+    (r"$n \geq \wt O (r^2 (d_1\vee d_2))$", "n ≥ Õ (r² (d₁ ∨ d₂))"),  # \wt: the author's \widetilde
+    (r"$M \in \RR^{d_1\times d_2}$", "M ∈ ℝ^(d₁×d₂)"),
+    (r"$\frac{\partial f}{\partial x}$", "∂f/∂x"),
+    (r"$\log n$, $\log\alpha$, $f'(x)$", "log n, log α, f′(x)"),
+    (r"$\Gamma$-converge", "Γ-converge"),
+    (r"$$\alpha=\beta$$ and \(x^2\) and \[y_1\]", "α=β and x² and y₁"),
+    (r"\alpha-stable laws without dollars", "α-stable laws without dollars"),
+    (r"$\not= \not\in$ $\binom{n}{k}$ \textsuperscript{th}", "≠ ∉ C(n, k) ᵗʰ"),
+    # URLs are not TeX: their ~, -- and _ survive
+    (r"code: \url{https://github.com/dbsxodud-11/ls_gfn}.", "code: https://github.com/dbsxodud-11/ls_gfn."),
+    (r"\href{https://a.org/x}{https://a.org/x}", "https://a.org/x"),
+    (r"\href{https://a.org/~u}{our code}", "our code (https://a.org/~u)"),
+    ("see https://example.org/~user/a--b_c now", "see https://example.org/~user/a--b_c now"),
+    # malformed input degrades, never raises
+    ("1.41 times$that of", "1.41 times that of"),  # a lost $ in a real abstract
+    ("unbalanced { brace and $x", "unbalanced brace and x"),
+    ("}} stray closers", "stray closers"),
+    ("trailing backslash \\", "trailing backslash"),
+    ("$ x $ is one word", "x is one word"),
+    ("it costs $5 and $10", "it costs $5 and $10"),  # unescaped money stays money
+    # platform escaping happens elsewhere
+    ("a < b & c > d @user", "a < b & c > d @user"),
+    ("$a<b$ & \\&", "a<b & &"),
+]
+
+
+@pytest.mark.parametrize(("tex", "expected"), CASES)
+def test_clean_text_converts_tex(tex: str, expected: str) -> None:
+    assert clean_text(tex) == expected
+
+
+@pytest.mark.parametrize(("tex", "expected"), CASES)
+def test_clean_text_is_idempotent(tex: str, expected: str) -> None:
+    assert clean_text(expected) == expected
+    assert clean_text(clean_text(tex)) == clean_text(tex)
+
+
+def test_the_case_table_is_large() -> None:
+    assert len(CASES) >= 30
+
+
+def test_whitespace_runs_and_newlines_collapse_in_titles() -> None:
+    title = "  Conformal\n  online   model\taggregation\r\n"
+    assert clean_text(title) == "Conformal online model aggregation"
+    assert clean_text("Mass concentration\nin $\\mathbb{R}^N$\n") == "Mass concentration in ℝᴺ"
+    assert clean_text("non\u00a0breaking") == "non breaking"
+    assert clean_text("") == ""
+    assert clean_text(" \n\t ") == ""
+
+
+def test_latex_to_unicode_keeps_whitespace_and_returns_plain_text_untouched() -> None:
+    assert latex_to_unicode("two  spaces\nand a newline") == "two  spaces\nand a newline"
+    assert latex_to_unicode("$x$,\n $y$") == "x,\n y"
+
+
+def test_unknown_macros_keep_their_name_and_argument() -> None:
+    assert clean_text(r"$\foo{x}$") == "foo x"
+    assert clean_text(r"the \naive\ estimator") == "the naive estimator"
+
+
+def test_pathological_input_is_fast_and_does_not_crash() -> None:
+    """Unclosed delimiters are looked for once, not once per opener (that was quadratic)."""
+    inputs = ["\\( " * 8000, "$ " * 8000, "{" * 5000 + "x", "$" + "x^{" * 2000 + "$", "\\frac" * 3000]
+    started = time.perf_counter()
+    for text in inputs:
+        out = clean_text(text)
+        assert "\\" not in out and "{" not in out
+    assert time.perf_counter() - started < 2.0  # ~0.1 s on a laptop
+
+
+def test_random_tex_never_crashes_or_leaks_markup() -> None:
+    pieces = [
+        "$", "$$", "{", "}", "^", "_", "~", "'", "`", "-", " ", "\n", "a", "x", "2", "(", ")", "[", "]",
+        ".", "\\alpha", "\\frac", "\\sqrt", "\\mathbb", "\\'", '\\"', "\\left", "\\right", "\\{", "\\}",
+        "\\$", "\\\\", "\\", "\\text", "\\url", "\\href", "http://a.b/~c", "\\not", "\\c", "\\i", "%",
+        "&", "\\emph", "\\overset", "\\(", "\\)", "\\[", "\\]", "\\!", "\\perp", "\\foo",
+    ]  # fmt: skip
+    rng = random.Random(2024)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 25)))
+        out = clean_text(text)
+        assert not re.search(r"\\[A-Za-z]|[{}]|\s\s", out), (text, out)
+        assert out == out.strip()
+
+
+# -- the recorded feeds ------------------------------------------------------------------------
+
+
+def _feed_texts() -> list[tuple[str, str]]:
+    """(what, text) for every title, abstract, author list and journal ref in the recorded feeds."""
+    texts = []
+    for name in ("rss-stat-2024-03-26.xml", "rss-spec-example-math.OC.xml"):
+        for item in ET.parse(DATA / name).getroot().iter("item"):
+            link = item.findtext("link") or ""
+            description = item.findtext("description") or ""
+            # description = "arXiv:<id>v<N> Announce Type: <type> \nAbstract: <text>"
+            texts.append((f"abstract {link}", description.split("Abstract:", 1)[1]))
+            texts.append((f"title {link}", item.findtext("title") or ""))
+            texts.append((f"authors {link}", item.findtext(f"{DC}creator") or ""))
+            if (journal := item.findtext(f"{ARXIV}journal_reference")) is not None:
+                texts.append((f"journal ref {link}", journal))
+    return texts
+
+
+FEED_TEXTS = _feed_texts()
+TEX_LEFTOVER = re.compile(r"\$|\\[A-Za-z]|[{}]|  ")
+
+
+def test_the_recorded_feed_is_all_there() -> None:
+    assert sum(what.startswith("abstract") for what, _ in FEED_TEXTS) == 124  # 123 stat + 1 math.OC
+
+
+@pytest.mark.parametrize(("what", "text"), FEED_TEXTS, ids=[what for what, _ in FEED_TEXTS])
+def test_recorded_feed_text_comes_out_clean(what: str, text: str) -> None:
+    cleaned = clean_text(text)
+    leftover = TEX_LEFTOVER.search(cleaned)
+    assert leftover is None, f"{what}: {cleaned[max(leftover.start() - 60, 0) : leftover.end() + 60]!r}"
+    assert cleaned == cleaned.strip() and "\n" not in cleaned
+    assert clean_text(cleaned) == cleaned
+
+
+def test_recorded_feed_spot_checks() -> None:
+    cleaned = {clean_text(text) for _, text in FEED_TEXTS}
+    everything = " ".join(cleaned)
+    for expected in (
+        "computational complexity of 𝒪(n³), which",
+        "Mat\u00e9rn correlation function",
+        "A short proof of the Dvoretzky–Kiefer–Wolfowitz–Massart inequality",
+        "the “Ladder of Causation” within",
+        "Borja Rodríguez-Gálvez",
+        "Journal de l'École polytechnique - Mathématiques",
+        "defined for atomic measures ∑ᵢ mᵢδ_(xᵢ) as ∑ᵢ H(mᵢ).",
+        "Source code is available: https://github.com/dbsxodud-11/ls_gfn.",
+        "leveraging seen distribution shifts",  # bare TeX grouping braces: {seen}
+        "1.41 times that of the results",
+    ):
+        assert expected in everything, expected
+
+
+def test_every_recorded_abstract_gets_a_sentence_teaser() -> None:
+    for what, text in FEED_TEXTS:
+        if not what.startswith("abstract"):
+            continue
+        abstract = clean_text(text)
+        short = teaser(abstract)
+        assert len(short) <= 280
+        assert abstract.startswith(short.removesuffix("…"))
+        assert short.endswith((".", "?", "!", "…", ")")) or short == abstract, short[-40:]
+
+
+# -- authors -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("authors", "expected"),
+    [
+        ([], "Unknown authors"),
+        (["", "  "], "Unknown authors"),
+        (["Ada"], "Ada"),
+        (["Ada", "Bob"], "Ada, Bob"),
+        (["A", "B", "C", "D"], "A, B, C, D"),  # "… and 1 more" would save nothing
+        (["A", "B", "C", "D", "E"], "A, B, C … and 2 more"),
+        ([f"Author {k}" for k in range(2950)], "Author 0, Author 1, Author 2 … and 2,947 more"),
+        (("A", " B ", "C", "D", "E", "F"), "A, B, C … and 3 more"),
+        ("Single Author", "Single Author"),  # a bare string is one name, not letters
+    ],
+)
+def test_shorten_authors(authors: list[str], expected: str) -> None:
+    assert shorten_authors(authors) == expected
+
+
+def test_shorten_authors_shown() -> None:
+    names = ["A", "B", "C", "D", "E"]
+    assert shorten_authors(names, shown=1) == "A … and 4 more"
+    assert shorten_authors(names, shown=4) == "A, B, C, D, E"
+    assert shorten_authors(names, shown=0) == "A … and 4 more"  # at least one name
+
+
+# -- teasers -----------------------------------------------------------------------------------
+
+ABSTRACT = "We study X. Results hold for Y, e.g. Gaussian noise. The end is near and far away from here."
+
+
+@pytest.mark.parametrize(
+    ("max_chars", "expected"),
+    [
+        (200, ABSTRACT),  # fits whole
+        (60, "We study X. Results hold for Y, e.g. Gaussian noise."),  # not cut after "e.g."
+        (45, "We study X."),
+        (11, "We study X."),
+        (10, "We study…"),  # the first sentence alone is too long: word boundary + "…"
+    ],
+)
+def test_teaser_ends_at_sentence_boundaries(max_chars: int, expected: str) -> None:
+    assert teaser(ABSTRACT, max_chars) == expected
+
+
+def test_teaser_skips_abbreviations_and_decimals() -> None:
+    text = (
+        "Chen et al. (2019) proved it. We extend Fig. 3 and Eq. 5 to cf. Smith vs. Jones at rate 3.5 "
+        "and i.e. More. Next sentence here."
+    )
+    second_end = text.index("More.") + len("More.")
+    # every ". " in the second sentence fits, yet none of them ends it
+    assert teaser(text, second_end - 1) == "Chen et al. (2019) proved it."
+    assert teaser(text, second_end) == text[:second_end]
+
+
+def test_teaser_question_exclamation_and_quotes() -> None:
+    text = "Is it true? Yes! It is. “Quoted” start. 2024 was good. and lower case is not a start."
+    assert teaser(text, 12) == "Is it true?"
+    assert teaser(text, 17) == "Is it true? Yes!"
+    assert teaser(text, 30) == "Is it true? Yes! It is."  # a quote starts a sentence
+    assert teaser(text, 40) == "Is it true? Yes! It is. “Quoted” start."  # so does a digit
+    assert teaser(text, 80) == "Is it true? Yes! It is. “Quoted” start."  # "good. and" is no end
+
+
+def test_teaser_never_cuts_mid_word() -> None:
+    text = "A very long first sentence without any boundary that keeps going well past the limit"
+    for limit in range(5, len(text)):
+        short = teaser(text, limit)
+        assert len(short) <= limit and short.endswith("…")
+        assert text.startswith(short[:-1]) and text[len(short) - 1] == " ", short
+
+
+def test_teaser_edge_cases() -> None:
+    assert teaser("  padded.  ", 280) == "padded."
+    assert teaser("Anything.", 0) == ""
+    long_word = "x" * 300
+    assert teaser(long_word, 280) == "x" * 279 + "…"  # nothing else fits the limit
