@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from bot.models import Paper
@@ -93,6 +94,7 @@ class Reply:
     selection: DigestSelection | None = None
 
 
+@lru_cache(maxsize=4096)  # a fan-out draws the same papers for many channels
 def make_card(paper: Paper, teaser_chars: int = 280) -> Card:
     links = [Link("abs", paper.url), Link("pdf", paper.pdf_url)]
     if paper.source == "arxiv":

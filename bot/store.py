@@ -123,6 +123,9 @@ class Store:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        # A fan-out selects from the same few listings for every channel: keep them decoded. Only
+        # save_papers (and so save_feed) changes what they hold, and it clears this.
+        self._listing_cache: dict[tuple[str, date], tuple[Paper, ...]] = {}
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -144,6 +147,7 @@ class Store:
 
     def save_papers(self, papers: Iterable[Paper]) -> None:
         """Insert or update papers, keeping the highest version ever seen of each."""
+        self._listing_cache.clear()
         now = utcnow().isoformat()
         rows = [
             (
@@ -234,8 +238,15 @@ class Store:
             error=row[4],
         )
 
-    def listed_papers(self, category: str, announced: date) -> list[Paper]:
+    def listed_papers(self, category: str, announced: date) -> tuple[Paper, ...]:
         """Papers of one category's announcement, in arXiv's order, with that listing's announce type."""
+        key = (category, announced)
+        cached = self._listing_cache.get(key)
+        if cached is None:
+            cached = self._listing_cache[key] = self._load_listing(category, announced)
+        return cached
+
+    def _load_listing(self, category: str, announced: date) -> tuple[Paper, ...]:
         cursor = self.db.conn.execute(
             """SELECT p.*, l.announce_type AS l_type, l.announced AS l_announced FROM listings l
                JOIN papers p ON p.id = l.paper_id
@@ -243,7 +254,7 @@ class Store:
             (category, announced.isoformat()),
         )
         names = [d[0] for d in cursor.description]
-        return [_paper_from_row(dict(zip(names, row, strict=True))) for row in cursor]
+        return tuple(_paper_from_row(dict(zip(names, row, strict=True))) for row in cursor)
 
     # --- subscriptions ----------------------------------------------------------------------
 
