@@ -180,7 +180,7 @@ def describe_schedule(engine: Engine, sub: Subscription, *, short: bool = False)
     if short:
         return f"daily at {time} {zone}"
     return (
-        f"Digest daily at {time} {zone}, after each arXiv announcement (none on Fridays, Saturdays and arXiv holidays)."
+        f"Digest at {time} {zone} after each arXiv announcement: weekdays, except arXiv holidays."
     )
 
 

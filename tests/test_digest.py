@@ -124,3 +124,18 @@ async def test_order_is_stable_between_runs(limit: int) -> None:
     sa = select_digest(a.store, CHANNEL, [_sub("stat.ML")], limit=limit)
     sb = select_digest(b.store, CHANNEL, [_sub("stat.ML")], limit=limit)
     assert [p.id for p in sa.papers] == [p.id for p in sb.papers]
+
+
+async def test_a_broken_feed_changes_nothing_and_is_recorded_as_a_failed_fetch() -> None:
+    fake = FakeArxiv()
+    engine = make_engine(fake)
+    await engine.refresh(["stat.ML"])
+    before = engine.store.db["papers"].count
+    fake.feeds["stat.ML"] = STAT_FEED[: len(STAT_FEED) // 2]  # cut off mid-transfer
+    result = await engine.refresh(["stat.ML"], force=True)
+    assert "could not read" in str(result.failed["stat.ML"])
+    assert engine.store.db["papers"].count == before
+    last_ok = engine.store.last_fetch("stat.ML")
+    last_any = engine.store.last_fetch("stat.ML", ok_only=False)
+    assert last_ok is not None and last_ok.items > 0
+    assert last_any is not None and last_any.error is not None
