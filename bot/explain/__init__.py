@@ -1,0 +1,1 @@
+"""Math explanations: LLM providers, the offline explainer, the cache and the budget."""
