@@ -42,6 +42,7 @@ class Card:
     teaser: str
     links: tuple[Link, ...]
     source: str = "arxiv"
+    math_line: str = ""  # "math in a sentence", when an explanation is ready
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,7 @@ class Reply:
 
 
 @lru_cache(maxsize=4096)  # a fan-out draws the same papers for many channels
-def make_card(paper: Paper, teaser_chars: int = 280) -> Card:
+def make_card(paper: Paper, teaser_chars: int = 280, math_line: str = "") -> Card:
     links = [Link("abs", paper.url), Link("pdf", paper.pdf_url)]
     if paper.source == "arxiv":
         links.append(Link("html", paper.html_url))
@@ -111,6 +112,7 @@ def make_card(paper: Paper, teaser_chars: int = 280) -> Card:
         teaser=teaser(paper.abstract, teaser_chars),
         links=tuple(links),
         source=paper.source,
+        math_line=math_line,
     )
 
 
@@ -132,6 +134,8 @@ def render_card_text(card: Card, index: int | None = None) -> str:
     ]
     if card.teaser:
         lines.append(f"   {card.teaser}")
+    if card.math_line:
+        lines.append(f"   ∑ {card.math_line}")
     lines.append("   " + "  ".join(f"{link.label}: {link.url}" for link in card.links))
     return "\n".join(lines)
 

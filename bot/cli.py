@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         "id", metavar="ID", help="arXiv id in any form: 2604.11422, arXiv:2604.11422v2, an abs/pdf URL"
     )
     explain.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    sub.add_parser("usage", help="show today's and this month's LLM calls, tokens and estimated cost")
     return parser
 
 
@@ -104,12 +106,17 @@ async def _one_shot(args: argparse.Namespace, config: Config) -> int:
         from bot.ids import parse_arxiv_id
 
         parse_arxiv_id(args.id)  # a bad id is a usage error before anything opens
+    elif args.command == "usage":
+        categories = []
     else:  # pragma: no cover - argparse only lets known commands through
         raise UsageError(f"unknown command {args.command}")
     engine = Engine.from_config(config)
     try:
         if args.command == "digest":
             return await _digest(engine, categories, args.limit, args.json)
+        if args.command == "usage":
+            print(engine.explainer.usage().text())
+            return 0
         return await _explain(engine, args.id, args.json)
     finally:
         await engine.aclose()
@@ -127,7 +134,7 @@ async def _digest(engine: Engine, categories: list[str], limit: int | None, as_j
             }
         )
     else:
-        print(render_digest_text(selection.message()))
+        print(render_digest_text(engine.digest_message(selection)))
     return 0
 
 

@@ -148,7 +148,12 @@ async def _digest(engine: Engine, inv: Invocation) -> Reply:
             ephemeral=True,
         )
     # The adapter posts the digest and then calls engine.mark_posted(selection).
-    return Reply(digest=selection.message(), text="", ephemeral=False, selection=selection)
+    return Reply(digest=engine.digest_message(selection), text="", ephemeral=False, selection=selection)
+
+
+async def _usage(engine: Engine, inv: Invocation) -> Reply:
+    del inv
+    return Reply(text=engine.explainer.usage().text(), ephemeral=True)
 
 
 async def _help(engine: Engine, inv: Invocation) -> Reply:
@@ -179,9 +184,7 @@ def describe_schedule(engine: Engine, sub: Subscription, *, short: bool = False)
     zone = sub.timezone or engine.config.get("schedule", "timezone")
     if short:
         return f"daily at {time} {zone}"
-    return (
-        f"Digest at {time} {zone} after each arXiv announcement: weekdays, except arXiv holidays."
-    )
+    return f"Digest at {time} {zone} after each arXiv announcement: weekdays, except arXiv holidays."
 
 
 # --- the registry ------------------------------------------------------------------------------
@@ -213,6 +216,7 @@ REGISTRY: dict[str, SubCommand] = {
         ),
         SubCommand("list", "Show what this channel follows and when", (), _list, "/paper list"),
         SubCommand("digest", "Post this channel's digest now", (), _digest, "/paper digest", manages_channel=True),
+        SubCommand("usage", "Show today's and this month's LLM calls, tokens and cost", (), _usage, "/paper usage"),
         SubCommand("help", "Show these commands", (), _help, "/paper help"),
     )
 }

@@ -71,6 +71,10 @@ def _one_of(*choices: str) -> Callable[[Any], str | None]:
     return check
 
 
+def _strings_check(value: list[Any]) -> str | None:
+    return None if all(isinstance(v, str) and v.strip() for v in value) else "use a list of strings"
+
+
 def _categories_check(value: list[Any]) -> str | None:
     from bot import taxonomy
 
@@ -108,15 +112,26 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "llm": {
         "provider": Key(str, "", _one_of("", *LLM_PROVIDERS)),
-        "model": Key(str, "claude-haiku-4-5"),
+        # "" picks the provider's default: claude-haiku-5-5 (anthropic) or gpt-4o-mini (openai).
+        "model": Key(str, ""),
         "base_url": Key(str, "", lambda v: None if v == "" else _url_check(v)),
         "timeout_s": Key((int, float), 60.0, _positive),
-        "daily_budget_usd": Key((int, float), 5.0, _non_negative),
+        "daily_budget_usd": Key((int, float), 2.0, _non_negative),
+        "concurrency": Key(int, 4, _positive),
+        "batch_threshold": Key(int, 100, _positive),
+        "prepare_minutes": Key(int, 30, _positive),
+        "input_usd_per_mtok": Key((int, float), 0.0, _non_negative),
+        "output_usd_per_mtok": Key((int, float), 0.0, _non_negative),
     },
     "slack": {
         "mode": Key(str, "socket", _one_of("socket", "http")),
         "port": Key(int, 3000, _port_check),
         "api_url": Key(str, "https://slack.com/api/", _url_check),
+        # Slack user ids (U…) who may subscribe/unsubscribe/digest besides workspace admins and owners.
+        "admins": Key(list, [], _strings_check),
+        "anyone_can_subscribe": Key(bool, False),
+        # Explanations are posted in the channel for everyone; false: only the asker sees them.
+        "explain_in_channel": Key(bool, True),
     },
     "discord": {
         "api_url": Key(str, "https://discord.com/api/v10", _url_check),

@@ -46,7 +46,7 @@ async def deliver_digest(
         engine.mark_posted(selection)
         return Outcome.NOTHING_NEW
     try:
-        await post(channel, selection.message())
+        await post(channel, engine.digest_message(selection))
     except ChannelUnavailable as err:
         log.warning("pausing %s: %s", channel, err)
         engine.store.pause(channel, str(err))

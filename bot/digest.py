@@ -4,7 +4,7 @@ papers first (replacements only on request), each paper once across categories a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -25,11 +25,12 @@ class DigestSelection:
     papers: tuple[Paper, ...]  # what the channel gets, in order, after the cap
     more_count: int  # new-to-the-channel papers cut by the cap
 
-    def message(self, teaser_chars: int = 280) -> DigestMessage:
+    def message(self, teaser_chars: int = 280, one_liners: Mapping[str, str] | None = None) -> DigestMessage:
+        lines = one_liners or {}
         return DigestMessage(
             categories=self.categories,
             announced=self.announced,
-            cards=tuple(make_card(p, teaser_chars) for p in self.papers),
+            cards=tuple(make_card(p, teaser_chars, lines.get(p.id, "")) for p in self.papers),
             more_count=self.more_count,
             more_links=listing_links(self.categories) if self.more_count else (),
         )

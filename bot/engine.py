@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot import calendar
-from bot.cards import Explanation, ExplanationSection, Reply, make_card
+from bot.cards import DigestMessage, Reply, make_card
 from bot.config import Config
 from bot.digest import DigestSelection, select_digest
 from bot.errors import NotFoundError, SourceError
+from bot.explain.providers import build_provider
+from bot.explain.service import Explainer
 from bot.ids import parse_arxiv_id
 from bot.models import ChannelRef, Paper, Subscription
 from bot.sources.arxiv import ArxivClient
@@ -25,8 +27,6 @@ from bot.store import Store, utcnow
 log = logging.getLogger(__name__)
 
 PREVIEW_CHANNEL = ChannelRef("cli", "", "preview")
-LLM_HINT = "set ANTHROPIC_API_KEY (or LLM_PROVIDER=openai with [llm] base_url) and restart"
-NO_LLM_NOTE = f"Math explanations need an LLM: {LLM_HINT}. Until then, here is the paper's abstract."
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +43,14 @@ class Engine:
         store: Store,
         arxiv: ArxivClient,
         *,
+        explainer: Explainer | None = None,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
         self.config = config
         self.store = store
         self.arxiv = arxiv
         self.now = now
+        self.explainer = explainer or Explainer(config, store, None, now=now)
         self._listeners: list[Callable[[], None]] = []
         # One refresh at a time: a command and a scheduled digest needing the same feed fetch it once.
         self._refresh_lock = asyncio.Lock()
@@ -63,10 +65,12 @@ class Engine:
             timeout_s=config.get("sources.arxiv", "timeout_s"),
             retries=config.get("sources.arxiv", "retries"),
         )
-        return cls(config, store, arxiv)
+        explainer = Explainer(config, store, build_provider(config))
+        return cls(config, store, arxiv, explainer=explainer)
 
     async def aclose(self) -> None:
         await self.arxiv.aclose()
+        await self.explainer.aclose()
         self.store.close()
 
     # --- subscriptions changed: the scheduler listens to add time slots -------------------------
@@ -146,6 +150,10 @@ class Engine:
             raise next(iter(result.failed.values()))
         return select_digest(self.store, channel, active, self.default_limit)
 
+    def digest_message(self, selection: DigestSelection) -> DigestMessage:
+        """The digest as drawn: cards carry a "math in a sentence" line where one is ready."""
+        return selection.message(one_liners=self.explainer.one_liners(selection.papers))
+
     def already_posted(self, selection: DigestSelection) -> bool:
         if selection.announced is None:
             return False
@@ -173,16 +181,12 @@ class Engine:
         return paper, wanted.version
 
     async def explain(self, id_text: str) -> tuple[Paper, Reply]:
+        """The card and the explanation of a paper. Takes seconds with an LLM: adapters acknowledge first."""
         paper, asked_version = await self.lookup(id_text)
         text = ""
         if asked_version is not None and asked_version != paper.version:
             text = f"You asked for v{asked_version}; this is the latest version, v{paper.version}."
-        explanation = Explanation(
-            source="offline",
-            text=paper.abstract,
-            sections=(ExplanationSection("Abstract", paper.abstract),),
-            cached=False,
-            note=NO_LLM_NOTE,
-        )
-        reply = Reply(text=text, cards=(make_card(paper),), explanation=explanation)
+        explanation = await self.explainer.explain(paper)
+        line = self.explainer.one_liners([paper]).get(paper.id, "")
+        reply = Reply(text=text, cards=(make_card(paper, math_line=line),), explanation=explanation)
         return paper, reply

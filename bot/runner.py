@@ -11,7 +11,8 @@ from adapters.base import Adapter
 from adapters.console import CONSOLE_CHANNEL, ConsoleAdapter
 from bot import taxonomy
 from bot.config import Config
-from bot.engine import LLM_HINT, Engine
+from bot.engine import Engine
+from bot.explain.service import LLM_HINT
 from bot.models import Subscription
 from bot.scheduler import DigestScheduler
 
@@ -55,7 +56,7 @@ async def run_bot(
     scheduler = DigestScheduler(engine, adapters)
     try:
         seed_console_subscriptions(engine)
-        if config.llm_provider == "none":
+        if engine.explainer.provider is None:
             log.warning("math explanations are off: %s", LLM_HINT)
         for adapter in adapters.values():
             await adapter.start()

@@ -22,7 +22,7 @@ from apscheduler.triggers.date import DateTrigger
 from bot.delivery import DigestPoster, Outcome, deliver_digest
 from bot.engine import Engine
 from bot.errors import SourceError
-from bot.models import ChannelRef, Subscription
+from bot.models import ChannelRef, Paper, Subscription
 from bot.store import utcnow
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,12 @@ def previous_fire(slot: Slot, now: datetime) -> datetime:
 def missed_slot(slot: Slot, now: datetime, grace_s: float) -> bool:
     """True when ``slot`` was due within the last ``grace_s`` seconds: a late start still posts."""
     return (now - previous_fire(slot, now)).total_seconds() <= grace_s
+
+
+def _minus_minutes(time: str, minutes: int) -> tuple[int, int]:
+    hour, minute = (int(x) for x in time.split(":"))
+    total = (hour * 60 + minute - minutes) % (24 * 60)
+    return total // 60, total % 60
 
 
 class DigestScheduler:
@@ -98,20 +104,53 @@ class DigestScheduler:
             task.cancel()
 
     def sync_jobs(self) -> None:
-        """One cron job per slot in use; jobs for slots nobody uses any more are removed."""
-        wanted = {f"digest {t} {z}": (t, z) for t, z in self.slots()}
+        """One cron job per slot in use (and, with an LLM, one that prepares its explanations ahead);
+        jobs for slots nobody uses any more are removed."""
+        slots = self.slots()
+        wanted = {f"digest {t} {z}": (t, z) for t, z in slots}
+        if self.engine.explainer.provider is not None:
+            wanted |= {f"prepare {t} {z}": (t, z) for t, z in slots}
         for job in self._scheduler.get_jobs():
-            if job.id.startswith("digest ") and job.id not in wanted:
+            if job.id.startswith(("digest ", "prepare ")) and job.id not in wanted:
                 job.remove()
-        for job_id, (time, zone) in wanted.items():
-            hour, minute = time.split(":")
+        lead = int(self.engine.config.get("llm", "prepare_minutes"))
+        for job_id, slot in wanted.items():
+            preparing = job_id.startswith("prepare ")
+            hour, minute = _minus_minutes(slot[0], lead if preparing else 0)
             self._scheduler.add_job(
-                self.run_slot,
-                CronTrigger(hour=int(hour), minute=int(minute), timezone=zone),
-                args=[(time, zone)],
+                self.prepare_slot if preparing else self.run_slot,
+                CronTrigger(hour=hour, minute=minute, timezone=slot[1]),
+                args=[slot],
                 id=job_id,
                 replace_existing=True,
             )
+
+    def _channels_due(self, slot: Slot) -> dict[ChannelRef, list[Subscription]]:
+        by_channel: dict[ChannelRef, list[Subscription]] = defaultdict(list)
+        for sub in self.engine.store.all_subscriptions():
+            if sub.paused_reason is None and self.slot_of(sub) == slot and sub.channel.platform in self.adapters:
+                by_channel[sub.channel].append(sub)
+        return by_channel
+
+    async def prepare_slot(self, slot: Slot) -> None:
+        """Explain the papers of a slot's upcoming digests before they are posted (each paper once)."""
+        papers: list[Paper] = []
+        for channel, subs in sorted(self._channels_due(slot).items()):
+            try:
+                selection = await self.engine.plan_digest(channel, subs)
+            except SourceError as err:
+                log.info("preparing %s: feeds not ready (%s)", channel, err)
+                continue
+            except Exception:
+                log.exception("preparing explanations for %s failed", channel)
+                continue
+            if not self.engine.already_posted(selection):
+                papers.extend(selection.papers)
+        try:
+            report = await self.engine.explainer.prepare(papers)
+            log.info("prepared explanations for the %s %s digests: %s", *slot, report)
+        except Exception:
+            log.exception("preparing explanations for the %s %s digests failed", *slot)
 
     def next_run(self, slot: Slot) -> datetime | None:
         job = self._scheduler.get_job(f"digest {slot[0]} {slot[1]}")
@@ -119,10 +158,7 @@ class DigestScheduler:
 
     async def run_slot(self, slot: Slot) -> None:
         """Deliver every channel due at ``slot``. A job never raises: failures are logged and retried."""
-        by_channel: dict[ChannelRef, list[Subscription]] = defaultdict(list)
-        for sub in self.engine.store.all_subscriptions():
-            if sub.paused_reason is None and self.slot_of(sub) == slot and sub.channel.platform in self.adapters:
-                by_channel[sub.channel].append(sub)
+        by_channel = self._channels_due(slot)
         failed_source = False
         for channel, subs in sorted(by_channel.items()):
             adapter = self.adapters[channel.platform]

@@ -105,6 +105,30 @@ def m003_subscriptions_and_deliveries(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m004_explanations_and_llm_ledger(db: sqlite_utils.Database) -> None:
+    # One explanation per paper version, prompt version and model, shared by every channel.
+    db.table("explanations").create(
+        {
+            "paper_id": str, "version": int, "prompt_version": str, "model": str, "provider": str,
+            "answer": str, "one_liner": str, "created_at": str,
+        },
+        pk=("paper_id", "version", "prompt_version", "model"),
+        not_null={"answer"},
+        if_not_exists=True,
+    )
+    # Every LLM call, successful or not: tokens and estimated cost, for the budget and /paper usage.
+    db.table("llm_calls").create(
+        {
+            "id": int, "at": str, "provider": str, "model": str, "paper_id": str, "input_tokens": int,
+            "output_tokens": int, "cost_usd": float, "batch": int, "outcome": str,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db.table("llm_calls").create_index(["at"], if_not_exists=True)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

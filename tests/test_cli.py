@@ -50,8 +50,18 @@ def test_digest_json_contract(config: Path, arxiv_server: FakeArxivServer) -> No
     data = json.loads(result.stdout)
     papers = data["papers"]
     assert len(papers) == 10 and data["more"] == 35 + 27 - 10
-    required = {"id", "version", "title", "authors", "categories", "primary_category", "abstract",
-                "announce_type", "url", "pdf_url"}
+    required = {
+        "id",
+        "version",
+        "title",
+        "authors",
+        "categories",
+        "primary_category",
+        "abstract",
+        "announce_type",
+        "url",
+        "pdf_url",
+    }
     for paper in papers:
         assert required <= paper.keys()
         assert "v" not in paper["id"].split(".")[-1]
@@ -81,8 +91,9 @@ def test_explain_json_contract(config: Path) -> None:
     assert data["paper"]["primary_category"] == "math.CO"
     explanation = data["explanation"]
     assert explanation["source"] == "offline" and explanation["cached"] is False
-    assert explanation["text"].startswith("Graphs on lattice points")
-    assert isinstance(explanation["sections"], list)
+    assert "Graphs on lattice points" in explanation["text"]
+    assert [s["title"] for s in explanation["sections"]][-1] == "Abstract"
+    assert "LLM" in explanation["note"]
 
 
 def test_explain_old_style_id(config: Path) -> None:
@@ -132,7 +143,12 @@ def test_run_answers_stdin_and_stops_cleanly_on_ctrl_c(config: Path, tmp_path: P
     with out_path.open("w") as out, err_path.open("w") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bot", "--config", str(config), "run"],
-            stdin=subprocess.PIPE, stdout=out, stderr=err, text=True, env=env, cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=err,
+            text=True,
+            env=env,
+            cwd=ROOT,
         )
         assert proc.stdin is not None
         proc.stdin.write("/paper subscribe stat\n/paper digest\n/paper nonsense\n")

@@ -50,7 +50,9 @@ async def test_subscribe_list_unsubscribe_round_trip() -> None:
     engine = make_engine()
     reply = await dispatch(engine, INV, "/paper subscribe cs.lg")
     assert not reply.is_error
-    assert reply.text.startswith("This channel now follows cs.LG (Machine Learning). Digest at 00:30 America/New_York after each")
+    assert reply.text.startswith(
+        "This channel now follows cs.LG (Machine Learning). Digest at 00:30 America/New_York after each"
+    )
     again = await dispatch(engine, INV, "/paper subscribe cs.LG 09:00 Europe/Berlin")
     assert "already follows cs.LG" in again.text and "09:00 Europe/Berlin" in again.text
     listed = await dispatch(engine, INV, "/paper list")

@@ -1,0 +1,131 @@
+"""The explanation cache and the LLM call ledger, on the bot's SQLite store."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.explain.prompt import MalformedAnswer, StructuredAnswer, parse_answer
+from bot.store import Store
+
+
+def answer_to_json(answer: StructuredAnswer) -> str:
+    data = asdict(answer)
+    data["notation"] = [{"symbol": s, "meaning": m} for s, m in answer.notation]
+    data["equations"] = [{"formula": f, "meaning": m} for f, m in answer.equations]
+    data["assumptions"] = list(answer.assumptions)
+    data["prerequisites"] = list(answer.prerequisites)
+    return json.dumps(data, ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CachedExplanation:
+    answer: StructuredAnswer
+    provider: str
+    model: str
+
+
+class ExplanationCache:
+    """One explanation per (paper id, version, prompt version, model), shared by every channel."""
+
+    def __init__(self, store: Store) -> None:
+        self.db = store.db
+
+    def get(self, paper_id: str, version: int, prompt_version: str, model: str) -> CachedExplanation | None:
+        row = self.db.conn.execute(
+            "SELECT answer, provider, model FROM explanations WHERE paper_id=? AND version=? AND prompt_version=?"
+            " AND model=?",
+            (paper_id, version, prompt_version, model),
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            return CachedExplanation(parse_answer(json.loads(row[0])), row[1], row[2])
+        except (MalformedAnswer, json.JSONDecodeError):
+            return None  # written by an older schema: explain again
+
+    def put(
+        self,
+        paper_id: str,
+        version: int,
+        prompt_version: str,
+        model: str,
+        provider: str,
+        answer: StructuredAnswer,
+        now: datetime,
+    ) -> None:
+        with self.db.atomic():
+            self.db.conn.execute(
+                "INSERT OR REPLACE INTO explanations (paper_id, version, prompt_version, model, provider, answer,"
+                " one_liner, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    paper_id,
+                    version,
+                    prompt_version,
+                    model,
+                    provider,
+                    answer_to_json(answer),
+                    answer.math_in_a_sentence,
+                    now.isoformat(),
+                ),
+            )
+
+    def one_liners(self, keys: list[tuple[str, int]], prompt_version: str, model: str) -> dict[tuple[str, int], str]:
+        found: dict[tuple[str, int], str] = {}
+        ids = sorted({k[0] for k in keys})
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self.db.conn.execute(
+                f"SELECT paper_id, version, one_liner FROM explanations WHERE prompt_version=? AND model=?"
+                f" AND paper_id IN ({','.join('?' * len(chunk))})",
+                (prompt_version, model, *chunk),
+            )
+            found.update({(r[0], r[1]): r[2] for r in rows if r[2]})
+        return {k: v for k, v in found.items() if k in set(keys)}
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotals:
+    calls: int
+    failed: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+class Ledger:
+    """Every LLM call with its tokens and estimated cost; the daily budget is read from here."""
+
+    def __init__(self, store: Store) -> None:
+        self.db = store.db
+
+    def record(
+        self,
+        *,
+        at: datetime,
+        provider: str,
+        model: str,
+        paper_id: str,
+        input_tokens: int,
+        output_tokens: int,
+        cost_usd: float,
+        batch: bool,
+        outcome: str,
+    ) -> None:
+        with self.db.atomic():
+            self.db.conn.execute(
+                "INSERT INTO llm_calls (at, provider, model, paper_id, input_tokens, output_tokens, cost_usd, batch,"
+                " outcome) VALUES (?,?,?,?,?,?,?,?,?)",
+                (at.isoformat(), provider, model, paper_id, input_tokens, output_tokens, cost_usd, int(batch), outcome),
+            )
+
+    def totals(self, since: datetime, until: datetime | None = None) -> UsageTotals:
+        until = until or since + timedelta(days=36500)
+        row: Any = self.db.conn.execute(
+            "SELECT count(*), sum(outcome != 'ok'), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),"
+            " coalesce(sum(cost_usd), 0) FROM llm_calls WHERE at >= ? AND at < ?",
+            (since.isoformat(), until.isoformat()),
+        ).fetchone()
+        return UsageTotals(row[0], row[1] or 0, row[2], row[3], float(row[4]))

@@ -1,0 +1,557 @@
+"""LLM providers: Anthropic (a forced tool call, and the half-price Message Batches API) and any
+OpenAI-compatible chat completions server (OpenAI, Ollama, vLLM, llama.cpp) through a JSON schema.
+
+Every call is bounded: ``timeout_s`` covers the whole call, retries included, so a slow provider costs a
+user one predictable wait. Every failure is an LLMFailure whose text is a short neutral sentence safe to
+show a user; the provider's own error text only goes to the log (it can quote the request or a key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import anthropic
+import httpx
+from anthropic.types import Message, MessageParam, ToolChoiceToolParam, ToolParam, ToolUseBlock
+from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
+from anthropic.types.messages import MessageBatch, MessageBatchIndividualResponse
+from anthropic.types.messages.batch_create_params import Request as BatchRequest
+
+from bot.config import Config
+from bot.explain.prompt import (
+    ANSWER_SCHEMA,
+    MAX_OUTPUT_TOKENS,
+    TOOL_NAME,
+    MalformedAnswer,
+    StructuredAnswer,
+    parse_answer,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+# What an empty `[llm] model` means (config.py documents these).
+DEFAULT_MODELS = {"anthropic": "claude-haiku-5-5", "openai": "gpt-4o-mini"}
+TOOL_DESCRIPTION = "Record the structured explanation of the paper's mathematics."
+MALFORMED_RETRIES = 1  # a second try usually fixes a bad structured answer; a third rarely does
+
+_MESSAGES = {
+    "timeout": "The LLM provider did not answer in time.",
+    "rate_limited": "The LLM provider is rate-limiting requests right now.",
+    "overloaded": "The LLM provider is overloaded right now.",
+    "server": "The LLM provider had an internal error.",
+    "rejected": "The LLM provider rejected the request.",
+    "malformed": "The LLM provider's answer was not in the expected shape.",
+    "auth": "The LLM provider rejected the API key.",
+    "connection": "The LLM provider could not be reached.",
+    "refused": "The LLM provider declined to explain this paper.",
+}
+
+# Anthropic API error types (error.type in an error body, as in an errored batch result) to kinds.
+_ERROR_TYPE_KINDS = {
+    "overloaded_error": "overloaded",
+    "rate_limit_error": "rate_limited",
+    "api_error": "server",
+    "timeout_error": "timeout",
+    "authentication_error": "auth",
+    "permission_error": "auth",
+    "billing_error": "auth",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderAnswer:
+    answer: StructuredAnswer
+    input_tokens: int  # over every attempt this answer took (a malformed first answer is billed too)
+    output_tokens: int
+    model: str  # the model that answered, as the provider names it (aliases resolved)
+
+
+class LLMFailure(Exception):
+    """kind: "timeout" | "rate_limited" | "overloaded" | "server" | "malformed" | "auth" | "connection" | "refused"
+
+    ``str(err)`` is a SHORT neutral sentence safe to show a user (never the provider's raw error text).
+    ``input_tokens``/``output_tokens``: what the failed call was billed (malformed or refused answers cost too).
+    """
+
+    def __init__(self, kind: str, message: str, *, input_tokens: int = 0, output_tokens: int = 0) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+
+
+def _failure(kind: str, *, message_key: str | None = None, tokens: tuple[int, int] = (0, 0)) -> LLMFailure:
+    message = _MESSAGES[message_key or kind]
+    return LLMFailure(kind, message, input_tokens=tokens[0], output_tokens=tokens[1])
+
+
+class LLMProvider(Protocol):
+    name: str  # "anthropic" | "openai"
+    model: str
+
+    async def explain(self, system: str, user: str) -> ProviderAnswer: ...
+
+    async def aclose(self) -> None: ...
+
+
+# ---------------------------------------------------------------- Anthropic
+
+
+class AnthropicProvider:
+    """Claude through the anthropic SDK; the SDK retries 408/409/429/5xx itself, honouring retry-after."""
+
+    name: str = "anthropic"
+
+    def __init__(
+        self,
+        api_key: str,
+        model: str,
+        *,
+        base_url: str | None = None,
+        timeout_s: float = 60.0,
+        max_retries: int = 2,
+        client: anthropic.AsyncAnthropic | None = None,
+    ) -> None:
+        self.model = model
+        self.timeout_s = timeout_s
+        self._owns_client = client is None
+        # base_url None (not ""), so that the SDK still reads ANTHROPIC_BASE_URL when the config has none.
+        self._client = client or anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=base_url or None, timeout=timeout_s, max_retries=max_retries
+        )
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.close()
+
+    async def explain(self, system: str, user: str) -> ProviderAnswer:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await self._explain(system, user)
+        except TimeoutError:
+            log.warning("anthropic: no answer within %.1f s", self.timeout_s)
+            raise _failure("timeout") from None
+
+    async def _explain(self, system: str, user: str) -> ProviderAnswer:
+        spent = (0, 0)
+        for attempt in range(MALFORMED_RETRIES + 1):
+            try:
+                message = await self._client.messages.create(**_message_params(self.model, system, user))
+            except anthropic.AnthropicError as err:
+                raise _anthropic_failure(err, tokens=spent) from None
+            spent = (spent[0] + message.usage.input_tokens, spent[1] + message.usage.output_tokens)
+            try:
+                answer = _answer_from_message(message)
+            except MalformedAnswer as err:
+                log.warning("anthropic: malformed answer on attempt %d (%s)", attempt + 1, err)
+                continue
+            except LLMFailure as failure:
+                raise LLMFailure(failure.kind, str(failure), input_tokens=spent[0], output_tokens=spent[1]) from None
+            return ProviderAnswer(answer, spent[0], spent[1], message.model)
+        raise _failure("malformed", tokens=spent)
+
+    async def explain_batch(
+        self,
+        requests: Sequence[tuple[str, str, str]],
+        *,
+        poll_interval_s: float = 30.0,
+        deadline_s: float = 3600.0,
+    ) -> dict[str, ProviderAnswer | LLMFailure]:
+        """Explain many papers through the Message Batches API (half price, answers within minutes to hours).
+
+        ``requests``: (custom_id, system, user). Never raises for a provider problem: every custom_id gets an
+        answer or an LLMFailure. Past ``deadline_s`` the batch is cancelled and what is left is a "timeout".
+        """
+        ids = [custom_id for custom_id, _, _ in requests]
+        if len(set(ids)) != len(ids):
+            raise ValueError("explain_batch: custom ids must be unique")
+        if not requests:
+            return {}
+        # The API only takes ^[a-zA-Z0-9_-]{1,64}$ as custom_id, which arXiv ids (2401.00001, math/0601001)
+        # are not: send our own and map back.
+        ours = {f"r{n}": custom_id for n, custom_id in enumerate(ids)}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + deadline_s
+        try:
+            batch = await self._client.messages.batches.create(
+                requests=[
+                    _batch_request(f"r{n}", self.model, system, user) for n, (_, system, user) in enumerate(requests)
+                ]
+            )
+        except anthropic.AnthropicError as err:
+            return dict.fromkeys(ids, _anthropic_failure(err))
+        log.info("anthropic: batch %s created with %d requests", batch.id, len(requests))
+        batch, problem = await self._wait_for_batch(batch, poll_interval_s, deadline)
+        results: dict[str, ProviderAnswer | LLMFailure] = {}
+        if problem is None and batch.processing_status == "ended":
+            problem = await self._read_results(batch.id, ours, results)
+        rest = problem or _failure("timeout")  # no result for it: the deadline passed first
+        return {custom_id: results.get(custom_id, rest) for custom_id in ids}
+
+    async def _wait_for_batch(
+        self, batch: MessageBatch, poll_interval_s: float, deadline: float
+    ) -> tuple[MessageBatch, LLMFailure | None]:
+        """Poll until the batch ends or the deadline passes (then cancel it). A failure that polling again
+        cannot fix (a revoked key) ends the wait; transient ones are waited out."""
+        loop = asyncio.get_running_loop()
+        while batch.processing_status != "ended":
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                log.warning(
+                    "anthropic: batch %s still %s at the deadline: cancelling", batch.id, batch.processing_status
+                )
+                return await self._cancel(batch), None
+            await asyncio.sleep(min(poll_interval_s, remaining))
+            try:
+                batch = await self._client.messages.batches.retrieve(batch.id)
+            except anthropic.AnthropicError as err:
+                failure = _anthropic_failure(err)
+                if not _is_transient(err):
+                    return batch, failure
+        return batch, None
+
+    async def _cancel(self, batch: MessageBatch) -> MessageBatch:
+        try:
+            return await self._client.messages.batches.cancel(batch.id)
+        except anthropic.AnthropicError as err:
+            _anthropic_failure(err)  # logged; the batch expires by itself within 24 hours anyway
+            return batch
+
+    async def _read_results(
+        self, batch_id: str, ours: Mapping[str, str], results: dict[str, ProviderAnswer | LLMFailure]
+    ) -> LLMFailure | None:
+        """Fill ``results`` (by the caller's ids); a failure while reading is returned for the rest."""
+        try:
+            decoder = await self._client.messages.batches.results(batch_id)
+            try:
+                async for line in decoder:
+                    if line.custom_id not in ours:
+                        log.warning("anthropic: batch %s returned an unknown custom_id", batch_id)
+                        continue
+                    results[ours[line.custom_id]] = _batch_outcome(line)
+            finally:
+                await decoder.close()
+        except anthropic.AnthropicError as err:
+            return _anthropic_failure(err)
+        except Exception as err:
+            # The body streams after the SDK's error mapping is done, so a transport error mid-stream (or a
+            # line the decoder cannot read) arrives unwrapped. Keep what arrived; the rest fail.
+            log.warning("anthropic: reading batch %s results failed (%s)", batch_id, type(err).__name__)
+            return _failure("connection")
+        return None
+
+
+def _message_params(model: str, system: str, user: str) -> MessageCreateParamsNonStreaming:
+    tool: ToolParam = {"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": ANSWER_SCHEMA}
+    choice: ToolChoiceToolParam = {"type": "tool", "name": TOOL_NAME}
+    messages: list[MessageParam] = [{"role": "user", "content": user}]
+    return {
+        "model": model,
+        "max_tokens": MAX_OUTPUT_TOKENS,
+        "system": system,
+        "messages": messages,
+        "tools": [tool],
+        "tool_choice": choice,
+    }
+
+
+def _batch_request(custom_id: str, model: str, system: str, user: str) -> BatchRequest:
+    return {"custom_id": custom_id, "params": _message_params(model, system, user)}
+
+
+def _answer_from_message(message: Message) -> StructuredAnswer:
+    """The forced tool call's input, shape-checked. Raises MalformedAnswer, or LLMFailure("refused")."""
+    if message.stop_reason == "refusal":
+        raise _failure("refused")
+    for block in message.content:
+        if isinstance(block, ToolUseBlock) and block.name == TOOL_NAME:
+            return parse_answer(block.input)
+    raise MalformedAnswer(f"no {TOOL_NAME} tool call (stop_reason {message.stop_reason})")
+
+
+def _batch_outcome(line: MessageBatchIndividualResponse) -> ProviderAnswer | LLMFailure:
+    result = line.result
+    if result.type == "succeeded":
+        message = result.message
+        tokens = (message.usage.input_tokens, message.usage.output_tokens)
+        try:
+            return ProviderAnswer(_answer_from_message(message), tokens[0], tokens[1], message.model)
+        except MalformedAnswer as err:
+            log.warning("anthropic: malformed batch answer for %s (%s)", line.custom_id, err)
+            return _failure("malformed", tokens=tokens)
+        except LLMFailure as failure:
+            return LLMFailure(failure.kind, str(failure), input_tokens=tokens[0], output_tokens=tokens[1])
+    if result.type == "errored":
+        error_type = str(result.error.error.type)
+        log.warning("anthropic: batch request %s errored: %s", line.custom_id, error_type)
+        kind = _ERROR_TYPE_KINDS.get(error_type, "server")
+        return _failure(kind, message_key="rejected" if error_type == "invalid_request_error" else None)
+    # canceled (by our deadline) or expired (the API's 24 hours): either way it took too long.
+    log.warning("anthropic: batch request %s %s", line.custom_id, result.type)
+    return _failure("timeout")
+
+
+def _anthropic_failure(err: anthropic.AnthropicError, *, tokens: tuple[int, int] = (0, 0)) -> LLMFailure:
+    """Map an SDK error to a kind and log what an operator needs (status, type, request id, not the text)."""
+    if isinstance(err, anthropic.APITimeoutError):  # before APIConnectionError: it is one
+        kind, key = "timeout", None
+    elif isinstance(err, anthropic.APIConnectionError):
+        kind, key = "connection", None
+    elif isinstance(err, anthropic.APIStatusError):
+        kind, key = _status_kind(err.status_code)
+        log.warning(
+            "anthropic: HTTP %d (%s, request %s)", err.status_code, err.type or "no error type", err.request_id or "-"
+        )
+        return _failure(kind, message_key=key, tokens=tokens)
+    else:  # e.g. an answer the SDK could not decode
+        kind, key = "server", None
+    log.warning("anthropic: %s", type(err).__name__)
+    return _failure(kind, message_key=key, tokens=tokens)
+
+
+def _status_kind(status: int) -> tuple[str, str | None]:
+    """(kind, message key) for an HTTP status; other 4xx (a bad model id, a too-long prompt) are "server"
+    failures worded as a rejected request, since nothing the user does can fix them."""
+    if status in (401, 403):
+        return "auth", None
+    if status == 429:
+        return "rate_limited", None
+    if status == 529:
+        return "overloaded", None
+    if status == 408:
+        return "timeout", None
+    if status >= 500:
+        return "server", None
+    return "server", "rejected"
+
+
+def _is_transient(err: anthropic.AnthropicError) -> bool:
+    """What the SDK itself would retry: worth polling again after."""
+    if isinstance(err, anthropic.APIConnectionError):
+        return True
+    return isinstance(err, anthropic.APIStatusError) and (err.status_code >= 500 or err.status_code in (408, 409, 429))
+
+
+# ---------------------------------------------------------------- OpenAI-compatible
+
+
+class OpenAICompatibleProvider:
+    """``POST {base_url}/chat/completions`` with a strict JSON schema: OpenAI, Ollama, vLLM, llama.cpp."""
+
+    name: str = "openai"
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 60.0,
+        retries: int = 2,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.model = model
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        # Local servers need no key; sending an empty "Bearer " confuses some proxies, so send none.
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(timeout=timeout_s)
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def explain(self, system: str, user: str) -> ProviderAnswer:
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self._explain(system, user, deadline)
+        except TimeoutError:
+            log.warning("openai-compatible: no answer within %.1f s", self.timeout_s)
+            raise _failure("timeout") from None
+
+    def _payload(self, system: str, user: str) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+            "max_tokens": MAX_OUTPUT_TOKENS,
+            "temperature": 0.2,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": TOOL_NAME, "schema": ANSWER_SCHEMA, "strict": True},
+            },
+        }
+
+    async def _explain(self, system: str, user: str, deadline: float) -> ProviderAnswer:
+        payload = self._payload(system, user)
+        spent = (0, 0)
+        for attempt in range(MALFORMED_RETRIES + 1):
+            data = await self._post(payload, deadline)
+            usage = _openai_usage(data)
+            spent = (spent[0] + usage[0], spent[1] + usage[1])
+            try:
+                answer = _answer_from_completion(data)
+            except MalformedAnswer as err:
+                log.warning("openai-compatible: malformed answer on attempt %d (%s)", attempt + 1, err)
+                continue
+            except LLMFailure as failure:
+                raise LLMFailure(failure.kind, str(failure), input_tokens=spent[0], output_tokens=spent[1]) from None
+            model = data.get("model") if isinstance(data, dict) else None
+            return ProviderAnswer(answer, spent[0], spent[1], model if isinstance(model, str) and model else self.model)
+        raise _failure("malformed", tokens=spent)
+
+    async def _post(self, payload: dict[str, Any], deadline: float) -> Any:
+        """The decoded JSON of a 2xx answer (None if the body is not JSON), after retrying what may pass:
+        429, 408/409, 5xx, timeouts and transport errors, with exponential backoff or the server's Retry-After."""
+        loop = asyncio.get_running_loop()
+        for attempt in range(self.retries + 1):
+            try:
+                response = await self._http.post(self._url, json=payload, headers=self._headers)
+            except httpx.TimeoutException:
+                failure, delay = _failure("timeout"), _backoff(attempt)
+            except httpx.TransportError as err:
+                log.warning("openai-compatible: %s", type(err).__name__)
+                failure, delay = _failure("connection"), _backoff(attempt)
+            else:
+                if response.is_success:
+                    return _json_or_none(response)
+                failure = _openai_status_failure(response)
+                if not _openai_retryable(response):
+                    raise failure
+                asked = _retry_after(response.headers)
+                delay = _backoff(attempt) if asked is None else asked
+            if attempt == self.retries or loop.time() + delay >= deadline:
+                # Out of tries, or waiting would overrun the time budget: say what went wrong, not "timeout".
+                raise failure
+            log.info("openai-compatible: %s, retrying in %.2f s", failure.kind, delay)
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # the loop always returns or raises
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None  # an HTML page from a proxy, say: the caller finds it malformed
+
+
+def _openai_usage(data: Any) -> tuple[int, int]:
+    usage = data.get("usage") if isinstance(data, dict) else None
+    if not isinstance(usage, dict):
+        return 0, 0  # local servers often report none
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    return (prompt if isinstance(prompt, int) else 0), (completion if isinstance(completion, int) else 0)
+
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.S | re.I)
+
+
+def _answer_from_completion(data: Any) -> StructuredAnswer:
+    """``choices[0].message.content`` as JSON, shape-checked. Raises MalformedAnswer, or LLMFailure("refused")."""
+    try:
+        message = data["choices"][0]["message"]
+    except (KeyError, IndexError, TypeError):
+        raise MalformedAnswer("no choices[0].message") from None
+    if not isinstance(message, dict):
+        raise MalformedAnswer("choices[0].message is not an object")
+    if message.get("refusal"):  # structured-output refusals come here, with the content null
+        raise _failure("refused")
+    content = message.get("content")
+    if not isinstance(content, str):
+        raise MalformedAnswer("no text content")
+    return parse_answer(_loads_lenient(content))
+
+
+def _loads_lenient(content: str) -> Any:
+    """JSON from a model's content, tolerating a ```json fence or a sentence around the object (local models)."""
+    fenced = _FENCE.search(content)
+    text = fenced.group(1) if fenced else content.strip()
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        try:
+            return json.loads(text[start : end + 1])
+        except ValueError:
+            pass
+    raise MalformedAnswer("content is not JSON")
+
+
+def _openai_retryable(response: httpx.Response) -> bool:
+    status = response.status_code
+    if status == 429:
+        # OpenAI answers an exhausted quota with a 429 too; retrying it only burns the time budget.
+        return _openai_error_code(response) != "insufficient_quota"
+    return status in (408, 409) or status >= 500
+
+
+def _openai_status_failure(response: httpx.Response) -> LLMFailure:
+    status = response.status_code
+    # The error message is not logged: OpenAI's 401 text quotes part of the key.
+    log.warning("openai-compatible: HTTP %d (%s)", status, _openai_error_code(response) or "no error code")
+    if status == 429 and _openai_error_code(response) == "insufficient_quota":
+        return _failure("auth")
+    if status in (503, 529):  # OpenAI's "engine overloaded"; a busy vLLM/llama.cpp answers 503 too
+        return _failure("overloaded")
+    kind, key = _status_kind(status)
+    return _failure(kind, message_key=key)
+
+
+def _openai_error_code(response: httpx.Response) -> str | None:
+    data = _json_or_none(response)
+    error = data.get("error") if isinstance(data, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds to wait, from retry-after-ms or a numeric Retry-After (an HTTP date is left to our backoff)."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            value = float(headers.get(name, "")) * scale
+        except ValueError:
+            continue
+        if value >= 0:
+            return value
+    return None
+
+
+def _backoff(attempt: int) -> float:
+    # As the anthropic SDK does: 0.5 s doubling up to 8 s, minus up to a quarter of jitter.
+    return min(0.5 * 2.0**attempt, 8.0) * (1 - 0.25 * random.random())
+
+
+# ---------------------------------------------------------------- choosing one
+
+
+def build_provider(config: Config) -> LLMProvider | None:
+    """The configured provider, or None: provider "none", or Anthropic without ANTHROPIC_API_KEY."""
+    provider = config.llm_provider
+    model = str(config.get("llm", "model")) or DEFAULT_MODELS.get(provider, "")
+    base_url = str(config.get("llm", "base_url")) or None
+    timeout_s = float(config.get("llm", "timeout_s"))
+    if provider == "anthropic":
+        api_key = config.secret("ANTHROPIC_API_KEY")
+        if api_key is None:
+            log.warning("llm provider is anthropic but ANTHROPIC_API_KEY is not set: explanations are offline")
+            return None
+        return AnthropicProvider(api_key, model, base_url=base_url, timeout_s=timeout_s)
+    if provider == "openai":
+        return OpenAICompatibleProvider(
+            base_url or DEFAULT_OPENAI_BASE_URL, model, api_key=config.secret("OPENAI_API_KEY"), timeout_s=timeout_s
+        )
+    if provider != "none":
+        log.warning("unknown llm provider %r: explanations are offline", provider)
+    return None
