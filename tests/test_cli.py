@@ -166,3 +166,31 @@ def test_run_answers_stdin_and_stops_cleanly_on_ctrl_c(config: Path, tmp_path: P
     assert output.count("arXiv digest · stat · Tue 26 Mar 2024") == 1
     assert "Unknown command 'nonsense'" in output
     assert "Traceback" not in output + errors
+
+
+def test_explain_with_claude_and_usage(config: Path) -> None:
+    from tests.fakes.llm_server import FakeLLMServer
+
+    with FakeLLMServer() as llm:
+        config.write_text(config.read_text() + f'[llm]\nbase_url = "{llm.anthropic_url}"\ntimeout_s = 5\n')
+        env = {"ANTHROPIC_API_KEY": "sk-ant-test"}
+        first = paperbot_env(env, "explain", "1605.08386", "--json", config=config)
+        assert first.returncode == 0, first.stderr
+        data = json.loads(first.stdout)["explanation"]
+        assert data["source"] == "anthropic" and data["cached"] is False
+        assert [s["title"] for s in data["sections"]][0] == "The problem"
+        second = json.loads(paperbot_env(env, "explain", "arXiv:1605.08386v1", "--json", config=config).stdout)
+        assert second["explanation"]["cached"] is True
+        assert llm.count("/v1/messages", exact=True) == 1
+        usage = paperbot_env(env, "usage", config=config)
+        assert usage.returncode == 0
+        assert "anthropic (claude-haiku-5-5)" in usage.stdout and "Today: 1 calls" in usage.stdout
+
+
+def paperbot_env(extra: dict[str, str], *args: str, config: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_API_KEY"))}
+    env.pop("PAPERBOT_CONFIG", None)
+    env.pop("ANTHROPIC_BASE_URL", None)
+    env.update(extra)
+    argv = [sys.executable, "-m", "bot", "--config", str(config), *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)

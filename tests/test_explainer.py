@@ -189,3 +189,27 @@ async def test_openai_compatible_provider_through_the_explainer(llm: FakeLLMServ
     assert reply.explanation is not None and reply.explanation.source == "openai"
     assert engine.explainer.usage().today.cost_usd == 0  # a local model costs nothing
     await provider.aclose()
+
+
+async def test_the_scheduler_prepares_a_slot_ahead_of_posting(engine: Engine, llm: FakeLLMServer) -> None:
+    from bot.scheduler import DigestScheduler
+
+    for name in ("c1", "c2", "c3"):  # three channels, same category: each paper is explained once
+        engine.store.subscribe(
+            Subscription(id=0, channel=ChannelRef("test", "w", name), category="stat", time="09:00", timezone="UTC")
+        )
+
+    class Poster:
+        platform = "test"
+
+        async def post_digest(self, channel: ChannelRef, digest: object) -> None: ...
+
+    scheduler = DigestScheduler(engine, {"test": Poster()}, now=engine.now, grace_s=0)
+    scheduler.start()
+    jobs = {job.id: job for job in scheduler._scheduler.get_jobs()}
+    assert "prepare 09:00 UTC" in jobs
+    fire = jobs["prepare 09:00 UTC"].trigger.get_next_fire_time(None, engine.now())
+    assert (fire.hour, fire.minute) == (8, 30)  # [llm] prepare_minutes = 30 before posting
+    await scheduler.prepare_slot(("09:00", "UTC"))
+    scheduler.shutdown()
+    assert _messages(llm) == 10  # the digest limit: ten distinct papers, not ten per channel
