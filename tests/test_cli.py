@@ -178,7 +178,7 @@ def test_explain_with_claude_and_usage(config: Path) -> None:
         assert first.returncode == 0, first.stderr
         data = json.loads(first.stdout)["explanation"]
         assert data["source"] == "anthropic" and data["cached"] is False
-        assert [s["title"] for s in data["sections"]][0] == "The problem"
+        assert data["sections"][0]["title"] == "The problem"
         second = json.loads(paperbot_env(env, "explain", "arXiv:1605.08386v1", "--json", config=config).stdout)
         assert second["explanation"]["cached"] is True
         assert llm.count("/v1/messages", exact=True) == 1
