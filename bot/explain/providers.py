@@ -14,8 +14,7 @@ import logging
 import random
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import anthropic
 import httpx
@@ -24,7 +23,15 @@ from anthropic.types.message_create_params import MessageCreateParamsNonStreamin
 from anthropic.types.messages import MessageBatch, MessageBatchIndividualResponse
 from anthropic.types.messages.batch_create_params import Request as BatchRequest
 
-from bot.config import Config
+# Re-exported: callers and tests may import these from here too.
+from bot.explain.llm import (
+    DEFAULT_MODELS,
+    DEFAULT_OPENAI_BASE_URL,
+    LLMFailure,
+    LLMProvider,
+    ProviderAnswer,
+    build_provider,
+)
 from bot.explain.prompt import (
     ANSWER_SCHEMA,
     MAX_OUTPUT_TOKENS,
@@ -34,11 +41,19 @@ from bot.explain.prompt import (
     parse_answer,
 )
 
+__all__ = [
+    "DEFAULT_MODELS",
+    "DEFAULT_OPENAI_BASE_URL",
+    "AnthropicProvider",
+    "LLMFailure",
+    "LLMProvider",
+    "OpenAICompatibleProvider",
+    "ProviderAnswer",
+    "build_provider",
+]
+
 log = logging.getLogger(__name__)
 
-DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
-# What an empty `[llm] model` means (config.py documents these).
-DEFAULT_MODELS = {"anthropic": "claude-haiku-5-5", "openai": "gpt-4o-mini"}
 TOOL_DESCRIPTION = "Record the structured explanation of the paper's mathematics."
 MALFORMED_RETRIES = 1  # a second try usually fixes a bad structured answer; a third rarely does
 
@@ -66,40 +81,9 @@ _ERROR_TYPE_KINDS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderAnswer:
-    answer: StructuredAnswer
-    input_tokens: int  # over every attempt this answer took (a malformed first answer is billed too)
-    output_tokens: int
-    model: str  # the model that answered, as the provider names it (aliases resolved)
-
-
-class LLMFailure(Exception):
-    """kind: "timeout" | "rate_limited" | "overloaded" | "server" | "malformed" | "auth" | "connection" | "refused"
-
-    ``str(err)`` is a SHORT neutral sentence safe to show a user (never the provider's raw error text).
-    ``input_tokens``/``output_tokens``: what the failed call was billed (malformed or refused answers cost too).
-    """
-
-    def __init__(self, kind: str, message: str, *, input_tokens: int = 0, output_tokens: int = 0) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.input_tokens = input_tokens
-        self.output_tokens = output_tokens
-
-
 def _failure(kind: str, *, message_key: str | None = None, tokens: tuple[int, int] = (0, 0)) -> LLMFailure:
     message = _MESSAGES[message_key or kind]
     return LLMFailure(kind, message, input_tokens=tokens[0], output_tokens=tokens[1])
-
-
-class LLMProvider(Protocol):
-    name: str  # "anthropic" | "openai"
-    model: str
-
-    async def explain(self, system: str, user: str) -> ProviderAnswer: ...
-
-    async def aclose(self) -> None: ...
 
 
 # ---------------------------------------------------------------- Anthropic
@@ -534,24 +518,3 @@ def _backoff(attempt: int) -> float:
 
 
 # ---------------------------------------------------------------- choosing one
-
-
-def build_provider(config: Config) -> LLMProvider | None:
-    """The configured provider, or None: provider "none", or Anthropic without ANTHROPIC_API_KEY."""
-    provider = config.llm_provider
-    model = str(config.get("llm", "model")) or DEFAULT_MODELS.get(provider, "")
-    base_url = str(config.get("llm", "base_url")) or None
-    timeout_s = float(config.get("llm", "timeout_s"))
-    if provider == "anthropic":
-        api_key = config.secret("ANTHROPIC_API_KEY")
-        if api_key is None:
-            log.warning("llm provider is anthropic but ANTHROPIC_API_KEY is not set: explanations are offline")
-            return None
-        return AnthropicProvider(api_key, model, base_url=base_url, timeout_s=timeout_s)
-    if provider == "openai":
-        return OpenAICompatibleProvider(
-            base_url or DEFAULT_OPENAI_BASE_URL, model, api_key=config.secret("OPENAI_API_KEY"), timeout_s=timeout_s
-        )
-    if provider != "none":
-        log.warning("unknown llm provider %r: explanations are offline", provider)
-    return None

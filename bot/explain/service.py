@@ -8,19 +8,30 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
 
 from bot.cards import Explanation, ExplanationSection
 from bot.config import Config
 from bot.explain.ledger import ExplanationCache, Ledger, UsageTotals
+from bot.explain.llm import LLMFailure, LLMProvider, ProviderAnswer
 from bot.explain.offline import math_in_a_sentence_offline, offline_explanation
 from bot.explain.pricing import cost_usd
 from bot.explain.prompt import ONE_LINER_MAX, PROMPT_VERSION, SECTIONS, SYSTEM_PROMPT, StructuredAnswer, user_message
-from bot.explain.providers import AnthropicProvider, LLMFailure, LLMProvider, ProviderAnswer
 from bot.explain.sanitize import safe_llm_text
 from bot.models import Paper
 from bot.store import Store, utcnow
 
 log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class BatchProvider(LLMProvider, Protocol):
+    """A provider with a cheaper batch API (Anthropic's Message Batches)."""
+
+    async def explain_batch(
+        self, requests: Sequence[tuple[str, str, str]], *, poll_interval_s: float, deadline_s: float
+    ) -> dict[str, ProviderAnswer | LLMFailure]: ...
+
 
 LLM_HINT = "set ANTHROPIC_API_KEY (or LLM_PROVIDER=openai with [llm] base_url) and restart"
 NO_LLM_NOTE = f"Math explanations from an LLM are off: {LLM_HINT}. Below: formulas and concepts found offline."
@@ -201,7 +212,7 @@ class Explainer:
         if not todo or self.budget_spent():
             return PrepareReport(len(distinct), cached, 0, 0, batched=False, skipped_for_budget=len(todo))
         threshold = int(self.config.get("llm", "batch_threshold"))
-        if isinstance(provider, AnthropicProvider) and len(todo) >= threshold:
+        if isinstance(provider, BatchProvider) and len(todo) >= threshold:
             explained, failed = await self._prepare_batch(provider, todo)
             return PrepareReport(len(distinct), cached, explained, failed, batched=True)
         limit = asyncio.Semaphore(int(self.config.get("llm", "concurrency")))
@@ -216,7 +227,7 @@ class Explainer:
         explained = sum(results)
         return PrepareReport(len(distinct), cached, explained, len(todo) - explained, batched=False)
 
-    async def _prepare_batch(self, provider: AnthropicProvider, todo: list[Paper]) -> tuple[int, int]:
+    async def _prepare_batch(self, provider: BatchProvider, todo: list[Paper]) -> tuple[int, int]:
         by_id = {f"{p.id.replace('/', '_')}v{p.version}": p for p in todo}
         requests = [(custom_id, SYSTEM_PROMPT, user_message(p)) for custom_id, p in by_id.items()]
         deadline = 60.0 * float(self.config.get("llm", "prepare_minutes"))
