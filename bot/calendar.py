@@ -18,6 +18,7 @@ __all__ = [
     "feed_date",
     "feed_rebuilt_since",
     "is_announcement_evening",
+    "last_rebuild",
 ]
 
 EASTERN = ZoneInfo("America/New_York")
@@ -68,6 +69,13 @@ def feed_rebuilt_since(ts: datetime, now: datetime) -> bool:
     if _eastern(now) <= _eastern(ts):
         return False
     return _served_feed_date(ts) != _served_feed_date(now)
+
+
+def last_rebuild(now: datetime) -> datetime:
+    """When the feed served at ``now`` became current: its midnight-Eastern rebuild plus the slack."""
+    served = _served_feed_date(now)
+    midnight = datetime(served.year, served.month, served.day, tzinfo=EASTERN)
+    return (midnight.astimezone(UTC) + REBUILD_SLACK).astimezone(UTC)
 
 
 def _served_feed_date(moment: datetime) -> date:

@@ -54,6 +54,11 @@ class DigestMessage:
     cards: tuple[Card, ...]
     more_count: int = 0
     more_links: tuple[Link, ...] = ()
+    note: str = ""  # a message without cards: no announcement today, or an admin report
+
+    @property
+    def is_note(self) -> bool:
+        return bool(self.note) and not self.cards
 
     @property
     def paper_ids(self) -> tuple[str, ...]:
@@ -141,6 +146,8 @@ def render_card_text(card: Card, index: int | None = None) -> str:
 
 
 def render_digest_text(digest: DigestMessage) -> str:
+    if digest.is_note:
+        return digest.note
     lines = [digest.header, "=" * min(len(digest.header), 80)]
     if not digest.cards:
         lines.append("No new papers in this announcement that this channel has not already seen.")

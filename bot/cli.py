@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     sub.add_parser("usage", help="show today's and this month's LLM calls, tokens and estimated cost")
+    sub.add_parser("status", help="show the last fetch per category, deliveries of the last 24 h, paused channels")
     return parser
 
 
@@ -106,7 +107,7 @@ async def _one_shot(args: argparse.Namespace, config: Config) -> int:
         from bot.ids import parse_arxiv_id
 
         parse_arxiv_id(args.id)  # a bad id is a usage error before anything opens
-    elif args.command == "usage":
+    elif args.command in ("usage", "status"):
         categories = []
     else:  # pragma: no cover - argparse only lets known commands through
         raise UsageError(f"unknown command {args.command}")
@@ -116,6 +117,11 @@ async def _one_shot(args: argparse.Namespace, config: Config) -> int:
             return await _digest(engine, categories, args.limit, args.json)
         if args.command == "usage":
             print(engine.explainer.usage().text())
+            return 0
+        if args.command == "status":
+            from bot.status import status_report
+
+            print(status_report(engine))
             return 0
         return await _explain(engine, args.id, args.json)
     finally:

@@ -24,7 +24,7 @@ from bot.models import ChannelRef, Subscription
 log = logging.getLogger(__name__)
 
 MAX_INPUT_CHARS = 300
-ArgKind = Literal["id", "category", "time", "timezone"]
+ArgKind = Literal["id", "category", "time", "timezone", "choice"]
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
@@ -34,9 +34,12 @@ class Param:
     description: str
     kind: ArgKind
     required: bool = True
+    choices: tuple[str, ...] = ()  # for kind "choice"
 
     @property
     def placeholder(self) -> str:
+        if self.kind == "choice":
+            return "|".join(self.choices)
         return {"id": "<arxiv-id>", "category": "<category>", "time": "HH:MM", "timezone": "Area/City"}[self.kind]
 
 
@@ -151,6 +154,26 @@ async def _digest(engine: Engine, inv: Invocation) -> Reply:
     return Reply(digest=engine.digest_message(selection), text="", ephemeral=False, selection=selection)
 
 
+async def _status(engine: Engine, inv: Invocation) -> Reply:
+    from bot.status import status_report
+
+    return Reply(text=status_report(engine, inv.channel), ephemeral=True)
+
+
+async def _quiet(engine: Engine, inv: Invocation) -> Reply:
+    choice = inv.args["mode"].lower()
+    if choice not in ("say", "skip"):
+        raise UsageError(f"Usage: {REGISTRY['quiet'].usage}\nExample: {REGISTRY['quiet'].example}")
+    subs = engine.store.channel_subscriptions(inv.channel)
+    if not subs:
+        raise UsageError("This channel follows no categories yet. Try: /paper subscribe cs.LG")
+    for sub in subs:
+        engine.store.subscribe(replace(sub, say_when_quiet=choice == "say"))
+    if choice == "say":
+        return Reply(text="On days without an arXiv announcement this channel gets one line saying so.")
+    return Reply(text="On days without an arXiv announcement this channel gets nothing (the default).")
+
+
 async def _usage(engine: Engine, inv: Invocation) -> Reply:
     del inv
     return Reply(text=engine.explainer.usage().text(), ephemeral=True)
@@ -216,6 +239,28 @@ REGISTRY: dict[str, SubCommand] = {
         ),
         SubCommand("list", "Show what this channel follows and when", (), _list, "/paper list"),
         SubCommand("digest", "Post this channel's digest now", (), _digest, "/paper digest", manages_channel=True),
+        SubCommand(
+            "status",
+            "Show the last fetch, the last deliveries and anything that went wrong",
+            (),
+            _status,
+            "/paper status",
+        ),
+        SubCommand(
+            "quiet",
+            "On days without an arXiv announcement: say so in one line, or skip (default)",
+            (
+                Param(
+                    "mode",
+                    "say: one line on days without an announcement; skip: nothing",
+                    "choice",
+                    choices=("say", "skip"),
+                ),
+            ),
+            _quiet,
+            "/paper quiet say",
+            manages_channel=True,
+        ),
         SubCommand("usage", "Show today's and this month's LLM calls, tokens and cost", (), _usage, "/paper usage"),
         SubCommand("help", "Show these commands", (), _help, "/paper help"),
     )

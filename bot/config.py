@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.errors import ConfigError, PaperbotError
+from bot.models import ChannelRef
 
 SECRET_NAMES = (
     "SLACK_BOT_TOKEN",
@@ -110,6 +111,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
         # /paper subscribe are added to these and kept in the database).
         "categories": Key(list, [], _categories_check),
     },
+    "delivery": {
+        # Channels of one platform posted to at once; each adapter paces each channel itself.
+        "concurrency": Key(int, 8, _positive),
+    },
+    "admin": {
+        # Where a short report goes when digests failed: "platform:workspace/channel", e.g.
+        # "slack:T0123/C0456", "discord:1234/5678", "console:terminal". Empty: no report.
+        "channel": Key(str, "", lambda v: None if v == "" or _parse_channel(v) else "use platform:workspace/channel"),
+    },
     "llm": {
         "provider": Key(str, "", _one_of("", *LLM_PROVIDERS)),
         # "" picks the provider's default: claude-haiku-5-5 (anthropic) or gpt-4o-mini (openai).
@@ -138,6 +148,16 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "gateway_url": Key(str, "wss://gateway.discord.gg/", _url_check),
     },
 }
+
+
+def _parse_channel(text: str) -> tuple[str, str, str] | None:
+    match = re.match(r"^(console|slack|discord):(?:([^/\s]+)/)?([^/\s]+)$", text.strip())
+    return None if match is None else (match.group(1), match.group(2) or "", match.group(3))
+
+
+def admin_channel(config: Config) -> ChannelRef | None:
+    parsed = _parse_channel(str(config.get("admin", "channel")))
+    return None if parsed is None else ChannelRef(*parsed)
 
 
 def is_time_zone(name: str) -> bool:

@@ -10,14 +10,14 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from bot import calendar
 from bot.cards import DigestMessage, Reply, make_card
 from bot.config import Config
 from bot.digest import DigestSelection, select_digest
-from bot.errors import NotFoundError, SourceError
-from bot.explain.providers import build_provider
+from bot.errors import NotFoundError, SourceError, StaleFeed
+from bot.explain.llm import build_provider
 from bot.explain.service import Explainer
 from bot.ids import parse_arxiv_id
 from bot.models import ChannelRef, Paper, Subscription
@@ -104,7 +104,8 @@ class Engine:
         now = self.now()
         for category in dict.fromkeys(categories):
             last = self.store.last_fetch(category)
-            if not force and last is not None and not calendar.feed_rebuilt_since(last.fetched_at, now):
+            current = last is not None and not calendar.feed_rebuilt_since(last.fetched_at, now)
+            if not force and last is not None and current and not self.is_stale(last.announced, now):
                 reused.append(category)
                 continue
             try:
@@ -148,7 +149,24 @@ class Engine:
         result = await self.refresh(categories)
         if result.failed:
             raise next(iter(result.failed.values()))
+        now = self.now()
+        for category in categories:
+            last = self.store.last_fetch(category)
+            if last is not None and self.is_stale(last.announced, now):
+                error = StaleFeed(
+                    f"arXiv's feed for {category} still shows the announcement of {last.announced}; "
+                    "it is usually rebuilt within minutes: will try again"
+                )
+                self.store.record_fetch_error([category], str(error))
+                raise error
         return select_digest(self.store, channel, active, self.default_limit)
+
+    @staticmethod
+    def is_stale(announced: date | None, now: datetime) -> bool:
+        """A feed is stale when today's feed should hold a newer announcement than the one it shows."""
+        if announced is None or not calendar.expects_announcement(now):
+            return False
+        return announced < calendar.feed_date(now)
 
     def digest_message(self, selection: DigestSelection) -> DigestMessage:
         """The digest as drawn: cards carry a "math in a sentence" line where one is ready."""

@@ -10,7 +10,8 @@
     ├── PermissionDenied     the user may not run this command here
     ├── SourceError          an upstream service failed or sent garbage (exit 1)
     │   ├── FeedFormatError  truncated / invalid XML: nothing is stored
-    │   └── SuspiciousEmptyFeed  HTTP 200 with no items on an announcement day
+    │   ├── SuspiciousEmptyFeed  HTTP 200 with no items on an announcement day
+    │   └── StaleFeed        a feed still showing an older announcement than today's
     └── ChannelUnavailable   a chat channel we can no longer post to (its subscriptions pause)
 
 Anything else is a bug: it is logged with a reference id and the user sees only that id.
@@ -64,6 +65,10 @@ class FeedFormatError(SourceError):
 
 
 class SuspiciousEmptyFeed(SourceError):
+    pass
+
+
+class StaleFeed(SourceError):
     pass
 
 

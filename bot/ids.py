@@ -17,8 +17,7 @@ from bot import taxonomy
 from bot.errors import BadIdError
 
 ACCEPTED_FORMS = (
-    "2604.11422, 2604.11422v2, arXiv:2604.11422, an arxiv.org/abs/… link, "
-    "or an old-style id like math/0601001"
+    "2604.11422, 2604.11422v2, arXiv:2604.11422, an arxiv.org/abs/… link, or an old-style id like math/0601001"
 )
 MAX_INPUT = 200
 _ECHO_LEN = 40

@@ -113,3 +113,4 @@ class Subscription:
     timezone: str | None = None
     include_replacements: bool = False
     paused_reason: str | None = None
+    say_when_quiet: bool = False  # post one line on days without an arXiv announcement

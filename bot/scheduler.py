@@ -19,16 +19,21 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
-from bot.delivery import DigestPoster, Outcome, deliver_digest
+from bot import calendar
+from bot.cards import DigestMessage
+from bot.config import admin_channel
+from bot.delivery import DigestPoster, Outcome, deliver_digest, resume_unfinished
 from bot.engine import Engine
 from bot.errors import SourceError
 from bot.models import ChannelRef, Paper, Subscription
+from bot.outbox import Outbox
 from bot.store import utcnow
 
 log = logging.getLogger(__name__)
 
 Slot = tuple[str, str]  # ("HH:MM", "Area/City")
 RETRY_DELAY_S = 600.0
+CATCH_UP_S = 24 * 3600.0  # digests missed while the bot was down are delivered within this window
 MAX_RETRIES = 6
 
 
@@ -45,8 +50,10 @@ def previous_fire(slot: Slot, now: datetime) -> datetime:
 
 
 def missed_slot(slot: Slot, now: datetime, grace_s: float) -> bool:
-    """True when ``slot`` was due within the last ``grace_s`` seconds: a late start still posts."""
-    return (now - previous_fire(slot, now)).total_seconds() <= grace_s
+    """True when ``slot`` was due within the last ``grace_s`` seconds and after the feed served now was
+    rebuilt: a digest missed while the bot was down is delivered on its return, never one early."""
+    due = previous_fire(slot, now)
+    return due >= calendar.last_rebuild(now) and (now - due).total_seconds() <= grace_s
 
 
 def _minus_minutes(time: str, minutes: int) -> tuple[int, int]:
@@ -61,7 +68,7 @@ class DigestScheduler:
         engine: Engine,
         adapters: Mapping[str, DigestPoster],
         *,
-        grace_s: float = 3600.0,
+        grace_s: float = CATCH_UP_S,
         retry_delay_s: float = RETRY_DELAY_S,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -92,10 +99,20 @@ class DigestScheduler:
         self.sync_jobs()
         self._scheduler.start()
         self.engine.on_subscriptions_changed(self.sync_jobs)
+        self._spawn(self.catch_up())
+
+    async def catch_up(self) -> None:
+        """First finish what a crash left half-sent, then deliver slots missed while the bot was down."""
+        try:
+            handled = await resume_unfinished(self.engine, dict(self.adapters))
+            if handled:
+                log.info("resumed %d digests left unfinished by the last run", handled)
+        except Exception:
+            log.exception("resuming unfinished digests failed")
         for slot in sorted(self.slots()):
             if missed_slot(slot, self.now(), self.grace_s):
                 log.info("catching up the %s %s digest", *slot)
-                self._spawn(self.run_slot(slot))
+                await self.run_slot(slot)
 
     def shutdown(self) -> None:
         if self._scheduler.running:
@@ -157,25 +174,75 @@ class DigestScheduler:
         return None if job is None else job.next_run_time
 
     async def run_slot(self, slot: Slot) -> None:
-        """Deliver every channel due at ``slot``. A job never raises: failures are logged and retried."""
+        """Deliver every channel due at ``slot``: channels in parallel (bounded per platform), one bad
+        channel never blocking the others. A job never raises: failures are logged, retried, reported."""
         by_channel = self._channels_due(slot)
-        failed_source = False
-        for channel, subs in sorted(by_channel.items()):
-            adapter = self.adapters[channel.platform]
-            try:
-                outcome = await deliver_digest(self.engine, adapter.post_digest, channel, subs)
-                log.info("digest for %s: %s", channel, outcome.value)
-            except SourceError as err:
-                failed_source = True
-                log.warning("digest for %s postponed: %s", channel, err)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("digest for %s failed (slot %s %s)", channel, *slot)
-        if failed_source:
+        limits = {p: asyncio.Semaphore(self.concurrency) for p in {c.platform for c in by_channel}}
+        quiet = not calendar.expects_announcement(self.now())
+
+        async def one(channel: ChannelRef, subs: list[Subscription]) -> tuple[ChannelRef, str]:
+            async with limits[channel.platform]:
+                try:
+                    if quiet and any(s.say_when_quiet for s in subs):
+                        await self._say_quiet(channel, subs)
+                    outcome = await deliver_digest(self.engine, self.adapters[channel.platform], channel, subs)
+                    log.info("digest for %s: %s", channel, outcome.value)
+                    return channel, outcome.value
+                except SourceError as err:
+                    log.warning("digest for %s postponed: %s", channel, err)
+                    return channel, f"postponed: {err}"
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("digest for %s failed (slot %s %s)", channel, *slot)
+                    return channel, "failed: unexpected error (see the log)"
+
+        results = await asyncio.gather(*(one(c, s) for c, s in sorted(by_channel.items())))
+        if any(outcome.startswith("postponed") for _, outcome in results):
             self._schedule_retry(slot)
         else:
             self._retries.pop(slot, None)
+        problems = [(c, o) for c, o in results if o.startswith(("postponed", "failed", "paused"))]
+        if problems:
+            await self._report(slot, problems)
+
+    @property
+    def concurrency(self) -> int:
+        return int(self.engine.config.get("delivery", "concurrency"))
+
+    async def _say_quiet(self, channel: ChannelRef, subs: list[Subscription]) -> None:
+        """One line on a day without an announcement, for channels that asked for it; once per day."""
+        day = calendar.feed_date(self.now())
+        outbox = Outbox(self.engine.store)
+        categories = tuple(s.category for s in subs)
+        row = outbox.plan(channel, day, categories, [], kind="quiet")
+        if row.state == "sent":
+            return
+        note = (
+            f"No arXiv announcement for {day:%A %d %b}: arXiv announces Sunday to Thursday evenings "
+            "(US Eastern), except on its holidays. Next digest after the next announcement."
+        )
+        outbox.sending(row.key)
+        await self.adapters[channel.platform].post_digest(
+            channel, DigestMessage(categories=categories, announced=day, cards=(), note=note)
+        )
+        outbox.sent(row)
+
+    async def _report(self, slot: Slot, problems: list[tuple[ChannelRef, str]]) -> None:
+        """A short report to `[admin] channel`, when one is configured and something went wrong."""
+        target = admin_channel(self.engine.config)
+        if target is None or target.platform not in self.adapters:
+            return
+        lines = [f"{channel}: {outcome}" for channel, outcome in problems[:20]]
+        if len(problems) > 20:
+            lines.append(f"… and {len(problems) - 20} more")
+        note = f"paperbot: problems with the {slot[0]} {slot[1]} digests\n" + "\n".join(lines)
+        try:
+            await self.adapters[target.platform].post_digest(
+                target, DigestMessage(categories=(), announced=None, cards=(), note=note)
+            )
+        except Exception:
+            log.exception("could not post the admin report to %s", target)
 
     def _schedule_retry(self, slot: Slot) -> None:
         if self._retries[slot] >= MAX_RETRIES:

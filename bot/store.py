@@ -110,8 +110,14 @@ def m004_explanations_and_llm_ledger(db: sqlite_utils.Database) -> None:
     # One explanation per paper version, prompt version and model, shared by every channel.
     db.table("explanations").create(
         {
-            "paper_id": str, "version": int, "prompt_version": str, "model": str, "provider": str,
-            "answer": str, "one_liner": str, "created_at": str,
+            "paper_id": str,
+            "version": int,
+            "prompt_version": str,
+            "model": str,
+            "provider": str,
+            "answer": str,
+            "one_liner": str,
+            "created_at": str,
         },
         pk=("paper_id", "version", "prompt_version", "model"),
         not_null={"answer"},
@@ -120,13 +126,56 @@ def m004_explanations_and_llm_ledger(db: sqlite_utils.Database) -> None:
     # Every LLM call, successful or not: tokens and estimated cost, for the budget and /paper usage.
     db.table("llm_calls").create(
         {
-            "id": int, "at": str, "provider": str, "model": str, "paper_id": str, "input_tokens": int,
-            "output_tokens": int, "cost_usd": float, "batch": int, "outcome": str,
+            "id": int,
+            "at": str,
+            "provider": str,
+            "model": str,
+            "paper_id": str,
+            "input_tokens": int,
+            "output_tokens": int,
+            "cost_usd": float,
+            "batch": int,
+            "outcome": str,
         },
         pk="id",
         if_not_exists=True,
     )
     db.table("llm_calls").create_index(["at"], if_not_exists=True)
+
+
+@migrations()
+def m005_outbox(db: sqlite_utils.Database) -> None:
+    # Each digest is a row that moves planned -> sending -> sent (or failed, with a reason), written before
+    # and after every platform call, so a crash at any point neither loses nor repeats a digest.
+    db.table("outbox").create(
+        {
+            "key": str,
+            "platform": str,
+            "workspace": str,
+            "channel": str,
+            "announced": str,
+            "categories": str,
+            "kind": str,
+            "state": str,
+            "paper_ids": str,
+            "attempts": int,
+            "error": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="key",
+        not_null={"state"},
+        if_not_exists=True,
+    )
+    db.table("outbox").create_index(["state", "updated_at"], if_not_exists=True)
+    # Digests posted before the outbox existed count as sent.
+    db.execute(
+        "INSERT OR IGNORE INTO outbox (key, platform, workspace, channel, announced, categories, kind, state,"
+        " paper_ids, attempts, error, created_at, updated_at)"
+        " SELECT platform || ':' || workspace || ':' || channel || ':' || announced || ':' || categories,"
+        " platform, workspace, channel, announced, categories, 'digest', 'sent', '[]', 1, NULL, posted_at, posted_at"
+        " FROM digest_posts"
+    )
 
 
 def utcnow() -> datetime:
@@ -351,41 +400,47 @@ class Store:
 
     def digest_posted(self, channel: ChannelRef, announced: date, categories: Sequence[str]) -> bool:
         row = self.db.conn.execute(
-            "SELECT 1 FROM digest_posts WHERE platform=? AND workspace=? AND channel=? AND announced=?"
-            " AND categories=?",
-            (*_channel_tuple(channel), announced.isoformat(), _categories_key(categories)),
+            "SELECT state FROM outbox WHERE key = ?", (outbox_key(channel, announced, categories),)
         ).fetchone()
-        return row is not None
-
-    def last_digest_post(self, channel: ChannelRef) -> tuple[date, str] | None:
-        row = self.db.conn.execute(
-            "SELECT announced, posted_at FROM digest_posts WHERE platform=? AND workspace=? AND channel=?"
-            " ORDER BY posted_at DESC LIMIT 1",
-            _channel_tuple(channel),
-        ).fetchone()
-        return None if row is None else (date.fromisoformat(row[0]), row[1])
+        return row is not None and row[0] == "sent"
 
     def record_delivery(
         self, channel: ChannelRef, announced: date, categories: Sequence[str], paper_ids: Sequence[str]
     ) -> None:
-        """Mark a digest as posted, with every paper in it, in one transaction."""
+        """Mark a digest as sent, with every paper in it, in one transaction."""
+        key = outbox_key(channel, announced, categories)
         now = utcnow().isoformat()
-        key = _channel_tuple(channel)
         with self.db.atomic():
             self.db.conn.executemany(
                 "INSERT OR IGNORE INTO deliveries (platform, workspace, channel, paper_id, announced,"
                 " delivered_at) VALUES (?,?,?,?,?,?)",
-                [(*key, pid, announced.isoformat(), now) for pid in paper_ids],
+                [(*_channel_tuple(channel), pid, announced.isoformat(), now) for pid in paper_ids],
             )
             self.db.conn.execute(
-                "INSERT OR IGNORE INTO digest_posts (platform, workspace, channel, announced, categories,"
-                " papers, posted_at) VALUES (?,?,?,?,?,?,?)",
-                (*key, announced.isoformat(), _categories_key(categories), len(paper_ids), now),
+                "INSERT INTO outbox (key, platform, workspace, channel, announced, categories, kind, state,"
+                " paper_ids, attempts, error, created_at, updated_at) VALUES (?,?,?,?,?,?,'digest','sent',?,1,NULL,?,?)"
+                " ON CONFLICT(key) DO UPDATE SET state='sent', error=NULL, updated_at=excluded.updated_at",
+                (
+                    key,
+                    *_channel_tuple(channel),
+                    announced.isoformat(),
+                    _categories_key(categories),
+                    json.dumps(list(paper_ids)),
+                    now,
+                    now,
+                ),
             )
 
 
 def _count_for(feed: Feed, category: str) -> int:
     return sum(1 for item in feed.items if category in item.listed_in)
+
+
+def outbox_key(channel: ChannelRef, announced: date, categories: Sequence[str], kind: str = "digest") -> str:
+    """Stable id of one digest: also the platform-side dedupe key (Discord nonce, Slack metadata)."""
+    where = f"{channel.platform}:{channel.workspace}:{channel.channel}"
+    base = f"{where}:{announced.isoformat()}:{_categories_key(categories)}"
+    return base if kind == "digest" else f"{base}:{kind}"
 
 
 def _categories_key(categories: Sequence[str]) -> str:
@@ -427,6 +482,7 @@ def _options_json(sub: Subscription) -> str:
         "timezone": sub.timezone,
         "include_replacements": sub.include_replacements,
         "paused_reason": sub.paused_reason,
+        "say_when_quiet": sub.say_when_quiet,
     }
     return json.dumps({k: v for k, v in options.items() if v not in (None, False)})
 
@@ -441,6 +497,7 @@ def _subscription_from_row(row: Sequence[Any]) -> Subscription:
         timezone=options.get("timezone"),
         include_replacements=bool(options.get("include_replacements", False)),
         paused_reason=options.get("paused_reason"),
+        say_when_quiet=bool(options.get("say_when_quiet", False)),
     )
 
 

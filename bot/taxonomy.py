@@ -100,9 +100,7 @@ def resolve(text: str) -> Category:
     """The active category (or whole archive) the user means, or UnknownCategoryError saying what to type."""
     query = text.strip()
     if not query:
-        raise UnknownCategoryError(
-            f"Please name an arXiv category, like cs.LG or math.OC. See {TAXONOMY_URL}"
-        )
+        raise UnknownCategoryError(f"Please name an arXiv category, like cs.LG or math.OC. See {TAXONOMY_URL}")
     if len(query) > MAX_INPUT:
         raise UnknownCategoryError(f"{_echo(query)} is not an arXiv category. See {TAXONOMY_URL}")
     found = get(query)

@@ -7,8 +7,9 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -39,6 +40,16 @@ def feed_for(categories: str, source: bytes = STAT_FEED) -> bytes:
     return _ITEM.sub(keep, source)
 
 
+def redate(feed: bytes, day: date) -> bytes:
+    """The feed as arXiv would serve it on ``day``: its channel pubDate moved to that date."""
+    stamp = f"{day:%a, %d %b %Y} 00:00:00 -0500".encode()
+    return re.sub(rb"<pubDate>[^<]*</pubDate>", b"<pubDate>" + stamp + b"</pubDate>", feed, count=1)
+
+
+def today_eastern() -> date:
+    return datetime.now(UTC).astimezone(ZoneInfo("America/New_York")).date()
+
+
 def api_body(name: str) -> tuple[int, bytes]:
     recorded = json.loads((DATA / "api" / name).read_text())
     return recorded["status_code"], recorded["body"].encode()
@@ -53,6 +64,7 @@ class FakeArxiv:
     api: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     status: dict[str, int] = field(default_factory=dict)  # path prefix -> forced HTTP status
     requests: list[httpx.Request] = field(default_factory=list)
+    day: date | None = None  # serve the default feeds as if published on this day
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -61,7 +73,8 @@ class FakeArxiv:
                 return httpx.Response(status, text="unavailable")
         if request.url.path.startswith("/rss/"):
             cats = request.url.path.removeprefix("/rss/")
-            return httpx.Response(200, content=self.feeds.get(cats) or feed_for(cats))
+            feed = self.feeds.get(cats) or feed_for(cats)
+            return httpx.Response(200, content=redate(feed, self.day) if self.day else feed)
         if request.url.path == "/api/query":
             id_list = request.url.params.get("id_list", "")
             status, body = self.api.get(id_list, api_body("id_0000.0000_s0_m100_8b51d9633a68.json"))

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.calendar import feed_date
 from bot.cards import DigestMessage
 from bot.models import ChannelRef, Subscription
 from bot.scheduler import DigestScheduler, missed_slot, previous_fire
@@ -70,14 +71,19 @@ def test_previous_fire(now_utc: datetime, slot: tuple[str, str], expected_utc: d
     assert previous_fire(slot, now_utc) == expected_utc
 
 
-def test_missed_slot_within_the_grace_only() -> None:
-    slot = ("09:00", "Europe/Berlin")
+def test_missed_slot_within_the_window_and_after_the_rebuild_only() -> None:
+    slot = ("09:00", "Europe/Berlin")  # 08:00 UTC in winter; the feed is rebuilt at 05:00 UTC (+5 min)
     assert missed_slot(slot, datetime(2026, 11, 23, 8, 59, tzinfo=UTC), 3600)
     assert not missed_slot(slot, datetime(2026, 11, 23, 9, 1, tzinfo=UTC), 3600)
+    assert missed_slot(slot, datetime(2026, 11, 23, 23, 0, tzinfo=UTC), 24 * 3600)
+    # 04:00 UTC: yesterday's 09:00 served yesterday's feed, still the current one: due.
+    assert missed_slot(slot, datetime(2026, 11, 24, 4, 0, tzinfo=UTC), 24 * 3600)
+    # 06:00 UTC: a new feed is out, 09:00 has not come since: not due (never early).
+    assert not missed_slot(slot, datetime(2026, 11, 24, 6, 0, tzinfo=UTC), 24 * 3600)
 
 
 def _engine_with_channels(store: Store, now: datetime, slot: tuple[str, str]):  # type: ignore[no-untyped-def]
-    engine = make_engine(FakeArxiv(), store=store, now=lambda: now)
+    engine = make_engine(FakeArxiv(day=feed_date(now)), store=store, now=lambda: now)
     for name in ("c1", "c2"):
         engine.store.subscribe(
             Subscription(
@@ -103,7 +109,7 @@ async def test_a_late_start_within_the_grace_catches_up_and_a_restart_posts_noth
 
     # The bot restarts five minutes later: same announcement, nothing is posted again.
     later = now + timedelta(minutes=5)
-    engine2 = make_engine(FakeArxiv(), store=store, now=lambda: later)
+    engine2 = make_engine(FakeArxiv(day=feed_date(later)), store=store, now=lambda: later)
     adapter2 = RecordingAdapter()
     scheduler2 = DigestScheduler(engine2, {"test": adapter2}, now=lambda: later)
     scheduler2.start()
@@ -113,18 +119,37 @@ async def test_a_late_start_within_the_grace_catches_up_and_a_restart_posts_noth
     assert adapter2.posts == []
 
 
-async def test_no_catch_up_beyond_the_grace() -> None:
+async def test_a_slot_not_yet_due_since_the_feed_was_rebuilt_is_not_posted_early() -> None:
     slot = ("09:00", "Europe/Berlin")
-    now = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)  # 2.5 h late
+    now = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # 07:00 Berlin: today's feed is out, 09:00 is not here yet
     store = Store(":memory:")
     store.migrate()
     engine = _engine_with_channels(store, now, slot)
     adapter = RecordingAdapter()
     scheduler = DigestScheduler(engine, {"test": adapter}, now=lambda: now)
     scheduler.start()
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.3)
     scheduler.shutdown()
     assert adapter.posts == []
+
+
+async def test_downtime_across_a_posting_time_gives_one_catch_up_post(tmp_path: Path) -> None:
+    slot = ("09:00", "Europe/Berlin")
+    down_until = datetime(2026, 11, 23, 15, 30, tzinfo=UTC)  # the bot was down from 07:00 to 16:30 Berlin
+    store = Store(tmp_path / "p.db")
+    store.migrate()
+    engine = _engine_with_channels(store, down_until, slot)
+    adapter = RecordingAdapter()
+    scheduler = DigestScheduler(engine, {"test": adapter}, now=lambda: down_until)
+    scheduler.start()
+    await _until(lambda: len(adapter.posts) == 2)
+    scheduler.shutdown()
+    # Another restart the same evening: nothing more.
+    again = DigestScheduler(engine, {"test": adapter}, now=lambda: down_until + timedelta(hours=2))
+    again.start()
+    await asyncio.sleep(0.3)
+    again.shutdown()
+    assert len(adapter.posts) == 2
 
 
 async def test_apscheduler_fires_the_slot_job() -> None:

@@ -39,6 +39,7 @@ def test_migrations_are_named_and_rerunnable(tmp_path: Path) -> None:
         "m002_listings_and_fetches",
         "m003_subscriptions_and_deliveries",
         "m004_explanations_and_llm_ledger",
+        "m005_outbox",
     ]
     assert store.db.journal_mode == "wal"
     assert {"papers", "listings", "fetches", "subscriptions", "deliveries", "digest_posts"} <= set(

@@ -1,0 +1,80 @@
+"""`paperbot status` and `/paper status`: what was fetched, what was delivered, what is paused and why."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.engine import Engine
+from bot.models import ChannelRef
+from bot.outbox import Outbox
+
+
+def next_fire(time: str, zone: str, now: datetime) -> datetime:
+    hour, minute = (int(x) for x in time.split(":"))
+    tz = ZoneInfo(zone)
+    local = now.astimezone(tz)
+    for days in (0, 1, 2):
+        day = local.date() + timedelta(days=days)
+        candidate = datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
+        if candidate > local:
+            return candidate
+    return candidate  # pragma: no cover - two days always hold one
+
+
+def _ago(moment: datetime, now: datetime) -> str:
+    minutes = int((now - moment).total_seconds() // 60)
+    if minutes < 60:
+        return f"{max(minutes, 0)} min ago"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h ago"
+    return f"{minutes // 1440} days ago"
+
+
+def status_report(engine: Engine, channel: ChannelRef | None = None) -> str:
+    now = engine.now().astimezone(UTC)
+    store = engine.store
+    subs = store.channel_subscriptions(channel) if channel else store.all_subscriptions()
+    lines: list[str] = []
+    if channel is not None:
+        lines.append(f"This channel follows {len(subs)} categor{'y' if len(subs) == 1 else 'ies'}.")
+        for sub in subs:
+            time = sub.time or engine.config.get("schedule", "time")
+            zone = sub.timezone or engine.config.get("schedule", "timezone")
+            when = next_fire(time, zone, now)
+            held = f" — paused: {sub.paused_reason}" if sub.paused_reason else ""
+            lines.append(f"• {sub.category}: next digest {when:%a %d %b %H:%M} {zone}{held}")
+    lines.append("Feeds:")
+    categories = sorted({s.category for s in subs})
+    if not categories:
+        lines.append("• none followed yet")
+    for category in categories:
+        ok = store.last_fetch(category)
+        last = store.last_fetch(category, ok_only=False)
+        if ok is None:
+            text = f"• {category}: not fetched yet"
+        else:
+            text = (
+                f"• {category}: {ok.items} papers, announcement of {ok.announced}, fetched {_ago(ok.fetched_at, now)}"
+            )
+        if last is not None and last.error and (ok is None or last.fetched_at > ok.fetched_at):
+            text += f" — last try failed {_ago(last.fetched_at, now)}: {last.error}"
+        lines.append(text)
+    outbox = Outbox(store)
+    since = now - timedelta(hours=24)
+    counts = outbox.counts_since(since)
+    lines.append(
+        "Digests in the last 24 h: "
+        f"{counts.get('sent', 0)} sent, {counts.get('failed', 0)} failed, "
+        f"{counts.get('planned', 0) + counts.get('sending', 0)} pending"
+    )
+    failures = [row for row in outbox.failures_since(since) if channel is None or row.channel == channel]
+    for row in failures[:5]:
+        lines.append(f"• failed: {row.channel} ({row.announced}): {row.error}")
+    paused = [sub for sub in store.all_subscriptions() if sub.paused_reason and channel in (None, sub.channel)]
+    if paused:
+        lines.append("Paused subscriptions:")
+        lines += [f"• {sub.channel} {sub.category}: {sub.paused_reason}" for sub in paused[:10]]
+        if len(paused) > 10:
+            lines.append(f"• … and {len(paused) - 10} more")
+    return "\n".join(lines)
