@@ -51,8 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     sub.add_parser("usage", help="show today's and this month's LLM calls, tokens and estimated cost")
+    sub.add_parser("doctor", help="check the configuration, the tokens and what is missing")
+    discord_cmd = sub.add_parser("discord", help="Discord operations: the invite URL, registering /paper")
+    discord_sub = discord_cmd.add_subparsers(dest="discord_command", metavar="ACTION", parser_class=_Parser)
+    discord_sub.required = True
+    discord_sub.add_parser("invite", help="print the URL that adds the bot to a server")
+    sync = discord_sub.add_parser("sync", help="register /paper with Discord (once per deploy, not every start)")
+    sync.add_argument("--guild", type=_snowflake, metavar="ID", help="register in one server only (instant)")
     sub.add_parser("status", help="show the last fetch per category, deliveries of the last 24 h, paused channels")
     return parser
+
+
+def _snowflake(text: str) -> int:
+    if not text.isdigit() or not 15 <= len(text) <= 21:
+        raise argparse.ArgumentTypeError(f"--guild wants a Discord server id (a long number), got {text[:25]!r}")
+    return int(text)
 
 
 def _limit(text: str) -> int:
@@ -84,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.runner import run_bot
 
             return asyncio.run(run_bot(config))
+        if args.command in ("doctor", "discord"):
+            from bot.operations import run_operation
+
+            return asyncio.run(run_operation(args, config))
         return asyncio.run(_one_shot(args, config))
     except PaperbotError as err:
         print(f"paperbot: {err}", file=sys.stderr)

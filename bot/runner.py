@@ -20,12 +20,19 @@ log = logging.getLogger(__name__)
 
 
 def build_adapters(engine: Engine, config: Config, stdin: TextIO | None, stdout: TextIO | None) -> dict[str, Adapter]:
-    """The adapters whose tokens are set; the terminal when there are none."""
+    """The adapters whose tokens are set; the terminal when there are none. Platform SDKs are imported
+    only when their token is set."""
     adapters: dict[str, Adapter] = {}
-    for name, token in (("Slack", "SLACK_BOT_TOKEN"), ("Discord", "DISCORD_TOKEN")):
-        if config.secret(token):
-            log.warning("%s is set, but this version has no %s adapter yet; using the terminal", token, name)
-    adapters["console"] = ConsoleAdapter(engine, stdin=stdin, stdout=stdout)
+    if config.secret("SLACK_BOT_TOKEN"):
+        from adapters.slack import SlackAdapter
+
+        adapters["slack"] = SlackAdapter(engine, config)
+    if config.secret("DISCORD_TOKEN"):
+        from adapters.discord import DiscordAdapter
+
+        adapters["discord"] = DiscordAdapter(engine, config)
+    if not adapters:
+        adapters["console"] = ConsoleAdapter(engine, stdin=stdin, stdout=stdout)
     return adapters
 
 

@@ -1,0 +1,583 @@
+"""The Discord adapter: `/paper` application commands and daily digests as embeds, on discord.py.
+
+It only translates. An interaction becomes the `/paper ...` text ``bot.commands.dispatch`` understands;
+the engine's Reply is drawn by ``adapters.discord_embeds``; a scheduled digest is posted with
+``channel.send``. The `/paper` group is generated from ``bot.commands.REGISTRY`` (names, descriptions,
+option descriptions), so a new sub-command needs no change here.
+
+- Timing: every command is acknowledged with ``response.defer(thinking=True)`` before the engine does
+  anything that could fetch or call an LLM; the answer goes out through ``interaction.followup``.
+- Visibility is fixed by the deferral (the first follow-up takes the "thinking…" message's visibility).
+  Commands that change or post to the channel, and ``explain``, are deferred in the channel; when
+  such a command ends in an error or another private answer, the public "thinking…" message is
+  deleted first so that the answer can be private.
+- Permissions: sub-commands that change what a channel receives (``manages_channel`` in the registry)
+  need Manage Channels, checked at run time (Discord ignores ``default_permissions`` on sub-commands).
+- Endpoints: ``[discord] api_url`` and ``gateway_url`` set ``discord.http.Route.BASE`` and
+  ``DiscordWebSocket.DEFAULT_GATEWAY``: the two places discord.py reads its REST base and, for a
+  non-sharded client, its gateway. Both are class attributes, hence one Discord configuration per
+  process (which is how paperbot runs). A resumed session uses the ``resume_gateway_url`` Discord sent
+  in READY, as Discord asks; a proxy that must see every connection has to rewrite that field.
+
+Operations for the CLI: ``invite_url``, ``sync_commands`` (never run on start: Discord allows 200
+command creations per day per guild) and ``check_discord`` (for ``paperbot doctor``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import secrets
+import zoneinfo
+from collections.abc import Mapping
+from functools import cache
+from typing import Any, Optional
+
+import aiohttp
+import discord
+import yarl
+from discord import app_commands
+from discord.gateway import DiscordWebSocket
+
+from adapters.discord_embeds import DiscordMessage, message_nonce, render_digest, render_reply
+from bot import taxonomy
+from bot.cards import DigestMessage, Reply
+from bot.commands import REGISTRY, Invocation, Param, SubCommand, dispatch
+from bot.config import Config
+from bot.delivery import send_reply
+from bot.engine import Engine
+from bot.errors import ChannelUnavailable, ConfigError, PaperbotError, SourceError
+from bot.models import ChannelRef
+
+__all__ = [
+    "INVITE_PERMISSIONS",
+    "DiscordAdapter",
+    "PaperbotClient",
+    "build_paper_group",
+    "check_discord",
+    "configure_endpoints",
+    "invite_url",
+    "invite_url_for",
+    "sync_commands",
+]
+
+log = logging.getLogger(__name__)
+
+TOKEN_NAME = "DISCORD_TOKEN"
+# What the bot needs in a channel to post digests. Interaction answers need no permission at all.
+INVITE_PERMISSIONS = discord.Permissions(
+    view_channel=True, send_messages=True, embed_links=True, read_message_history=True
+)
+INVITE_SCOPES = ("bot", "applications.commands")
+NO_MENTIONS = discord.AllowedMentions.none()
+
+# Sub-commands whose answer is for the whole channel besides those that manage it: an explanation is
+# worth sharing. Every other answer (list, usage, help, errors) is shown to the asker only.
+ANSWERED_IN_CHANNEL = frozenset({"explain"})
+# Sub-commands whose `category` is one the channel already follows (autocompleted from the store).
+FOLLOWED_CATEGORY = frozenset({"unsubscribe"})
+
+# Set on an interaction while its public "thinking…" message awaits the first follow-up.
+_PUBLIC_THINKING = "paperbot_public_thinking"
+_DESCRIPTION_LIMIT = 100  # Discord's limit for command and option descriptions
+_CHOICES_LIMIT = 25
+COMMON_TIME_ZONES = (
+    "UTC", "Europe/London", "Europe/Berlin", "Europe/Paris", "Europe/Madrid", "Europe/Rome",
+    "Europe/Amsterdam", "Europe/Zurich", "Europe/Stockholm", "Europe/Warsaw", "Europe/Moscow",
+    "America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles", "America/Toronto",
+    "America/Sao_Paulo", "America/Mexico_City", "Asia/Tokyo", "Asia/Shanghai", "Asia/Seoul",
+    "Asia/Kolkata", "Asia/Singapore", "Australia/Sydney", "Africa/Johannesburg",
+)  # fmt: skip
+
+
+class DiscordAdapter:
+    """The Discord side of paperbot. Build it with the engine; ``start()`` logs in and connects.
+
+    ``ready_timeout``: how long ``start()`` waits for the gateway's READY. ``guild_ready_timeout``:
+    discord.py waits this long after READY for the guilds to stream in (its default is 2 s).
+    """
+
+    platform = "discord"
+
+    def __init__(
+        self,
+        engine: Engine,
+        config: Config | None = None,
+        *,
+        ready_timeout: float = 60.0,
+        guild_ready_timeout: float = 2.0,
+    ) -> None:
+        self.engine = engine
+        self.config = config if config is not None else engine.config
+        self.ready_timeout = ready_timeout
+        self.client = PaperbotClient(adapter=self, guild_ready_timeout=guild_ready_timeout)
+        self._task: asyncio.Task[None] | None = None
+        self._failure: Exception | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Log in, connect to the gateway in this loop, and return once READY."""
+        token = _token(self.config)
+        configure_endpoints(self.config)
+        try:
+            await _login(self.client, token, self.config)
+        except PaperbotError:
+            await self.client.close()  # login opened an HTTP session
+            raise
+        self._task = asyncio.create_task(self._run_gateway(), name="discord-gateway")
+        ready = asyncio.create_task(self.client.wait_until_ready(), name="discord-ready")
+        done, _ = await asyncio.wait(
+            {ready, self._task}, timeout=self.ready_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if ready in done:
+            user = self.client.user
+            log.info("Discord: connected as %s (id %s)", user, user.id if user else "?")
+            return
+        ready.cancel()
+        failure = self._failure
+        await self.stop()
+        if isinstance(failure, discord.PrivilegedIntentsRequired):
+            raise ConfigError("Discord refused the gateway intents; paperbot needs no privileged ones")
+        if failure is not None:
+            raise SourceError(f"Discord gateway connection failed ({failure.__class__.__name__})")
+        raise SourceError(
+            f"Discord: no READY from {self.config.get('discord', 'gateway_url')} within {self.ready_timeout:g} s"
+        )
+
+    async def _run_gateway(self) -> None:
+        # discord.py reconnects by itself; connect() only ends for good on a fatal close (bad token,
+        # refused intents). Keep the failure for start() instead of leaving an unretrieved exception.
+        try:
+            await self.client.connect(reconnect=True)
+        except Exception as err:
+            self._failure = err
+            if not self.client.is_closed():
+                log.error("Discord gateway connection ended for good; Discord is offline", exc_info=err)
+
+    async def stop(self) -> None:
+        """Close the gateway and the HTTP session; safe to call twice."""
+        await self.client.close()
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            try:
+                await asyncio.wait_for(task, timeout=5)
+            except TimeoutError:
+                log.warning("the Discord gateway did not close within 5 s")
+
+    # --- scheduled digests --------------------------------------------------------------------
+
+    async def post_digest(self, channel: ChannelRef, digest: DigestMessage) -> None:
+        """Post a digest with ``channel.send``, one message per part. Each part carries a nonce made
+        from the channel, the announcement, the papers and the part number; discord.py sends it with
+        ``enforce_nonce``, so Discord drops a retried duplicate instead of posting it twice."""
+        target = self._messageable(channel)
+        for index, message in enumerate(render_digest(digest)):
+            nonce = message_nonce(channel, digest.announced, digest.categories, digest.paper_ids, index)
+            try:
+                await target.send(
+                    content=message.content,
+                    embeds=list(message.embeds),
+                    nonce=nonce,
+                    allowed_mentions=NO_MENTIONS,
+                )
+            except (discord.Forbidden, discord.NotFound) as err:
+                raise ChannelUnavailable(_unavailable_reason(err, channel)) from err
+
+    def _messageable(self, channel: ChannelRef) -> discord.abc.Messageable:
+        try:
+            channel_id = int(channel.channel)
+            guild_id = int(channel.workspace) if channel.workspace else None
+        except ValueError:
+            raise ChannelUnavailable(f"{channel} is not a Discord channel id") from None
+        cached = self.client.get_channel(channel_id)
+        if cached is None:
+            # Not in the cache (a thread, or the guild is not loaded yet): Discord answers the post itself
+            # with Missing Access / Unknown Channel if it cannot be used, so no extra lookup is needed.
+            return self.client.get_partial_messageable(channel_id, guild_id=guild_id)
+        if not isinstance(cached, discord.abc.Messageable):
+            kind = getattr(cached, "type", "non-text")
+            raise ChannelUnavailable(f"Discord channel {channel_id} is a {kind} channel, not a text channel")
+        return cached
+
+    # --- commands ------------------------------------------------------------------------------
+
+    def channel_ref(self, interaction: discord.Interaction[Any]) -> ChannelRef:
+        return ChannelRef("discord", str(interaction.guild_id or ""), str(interaction.channel_id or ""))
+
+    async def run_command(
+        self, interaction: discord.Interaction[Any], command: SubCommand, options: Mapping[str, str | None]
+    ) -> None:
+        """One `/paper` sub-command: check the options, defer, dispatch, answer."""
+        problem = _option_problem(command, options)
+        if problem is not None:
+            await interaction.response.send_message(problem, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            return
+        public = command.manages_channel or command.name in ANSWERED_IN_CHANNEL
+        await interaction.response.defer(thinking=True, ephemeral=not public)
+        interaction.extras[_PUBLIC_THINKING] = public
+        values = [str(options[p.name]).strip() for p in command.params if options.get(p.name)]
+        invocation = Invocation(
+            channel=self.channel_ref(interaction),
+            user=str(interaction.user.id),
+            can_manage=interaction.permissions.manage_channels,
+        )
+        reply = await dispatch(self.engine, invocation, " ".join(["/paper", command.name, *values]))
+
+        async def answer(r: Reply) -> None:
+            await self.answer(interaction, r)
+
+        await send_reply(self.engine, reply, answer)
+
+    async def answer(self, interaction: discord.Interaction[Any], reply: Reply) -> None:
+        """Send a Reply as the interaction's follow-up messages."""
+        private = reply.ephemeral or reply.is_error
+        await _send_followups(interaction, render_reply(reply), private=private)
+
+    # --- autocomplete --------------------------------------------------------------------------
+
+    def followed_choices(self, interaction: discord.Interaction[Any], current: str) -> list[app_commands.Choice[str]]:
+        query = current.strip().lower()
+        choices: list[app_commands.Choice[str]] = []
+        for sub in self.engine.store.channel_subscriptions(self.channel_ref(interaction)):
+            if query and query not in sub.category.lower():
+                continue
+            taxon = taxonomy.get(sub.category)
+            label = f"{sub.category} — {taxon.name}" if taxon else sub.category
+            if sub.paused_reason:
+                label += " (paused)"
+            choices.append(app_commands.Choice(name=_clip(label, 100), value=sub.category))
+        return choices[:_CHOICES_LIMIT]
+
+
+# --- the client and the command tree ----------------------------------------------------------------
+
+
+class PaperbotClient(discord.Client):
+    """A discord.py client with minimal intents, no mentions, and the `/paper` command tree.
+
+    Intents: only ``guilds`` (not privileged): the channel cache and the startup GUILD_CREATEs;
+    interactions arrive whatever the intents. ``adapter`` is None for one-off uses (sync, doctor).
+    """
+
+    def __init__(self, *, adapter: DiscordAdapter | None = None, guild_ready_timeout: float = 2.0) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(
+            intents=intents,
+            allowed_mentions=NO_MENTIONS,
+            max_messages=None,  # we never read messages back
+            chunk_guilds_at_startup=False,
+            member_cache_flags=discord.MemberCacheFlags.none(),
+            guild_ready_timeout=guild_ready_timeout,
+        )
+        self.adapter = adapter
+        self.tree = PaperbotTree(self)
+        self.tree.add_command(build_paper_group())
+
+
+class PaperbotTree(app_commands.CommandTree[PaperbotClient]):
+    """Tells the user what went wrong (discord.py's default only logs): typed errors get a short
+    message, anything unexpected a reference id that is logged with the details."""
+
+    async def on_error(
+        self, interaction: discord.Interaction[PaperbotClient], error: app_commands.AppCommandError, /
+    ) -> None:
+        name = interaction.command.qualified_name if interaction.command else "paper"
+        if isinstance(error, app_commands.MissingPermissions):
+            text = (
+                f"Only people with the Manage Channels permission can use /{name} here. "
+                "Ask a server admin, or use /paper list to see what this channel follows."
+            )
+        elif isinstance(error, app_commands.NoPrivateMessage):
+            text = "Use /paper in a server channel."
+        elif isinstance(error, app_commands.CheckFailure):
+            text = f"You cannot use /{name} here."
+        elif isinstance(error, app_commands.CommandSignatureMismatch | app_commands.CommandNotFound):
+            log.warning("Discord sent /%s, which does not match our commands: run `paperbot discord sync`", name)
+            text = "This command is out of date on Discord. Ask the bot's operator to run `paperbot discord sync`."
+        else:
+            original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+            ref = secrets.token_hex(4)
+            log.error("/%s failed in %s [ref %s]", name, interaction.channel_id, ref, exc_info=original)
+            text = f"Sorry, something went wrong on our side (reference {ref}). Please try again later."
+        try:
+            await _send_followups(interaction, [DiscordMessage(content=text)], private=True)
+        except discord.HTTPException as err:
+            log.warning("could not tell the user about a failed /%s: HTTP %s", name, err.status)
+
+
+def build_paper_group() -> app_commands.Group:
+    """The `/paper` group with one sub-command per registry entry. Server channels only (installed to
+    a server, used there): digests and subscriptions belong to a channel."""
+    group = app_commands.Group(
+        name="paper",
+        description="arXiv digests for this channel, and papers' math explained",
+        allowed_contexts=app_commands.AppCommandContext(guild=True),
+        allowed_installs=app_commands.AppInstallationType(guild=True),
+    )
+    for command in REGISTRY.values():
+        group.add_command(_app_command(command))
+    return group
+
+
+def _app_command(command: SubCommand) -> app_commands.Command[Any, ..., None]:
+    async def callback(interaction: discord.Interaction[Any], **options: str | None) -> None:
+        await _adapter_of(interaction).run_command(interaction, command, options)
+
+    # discord.py reads a command's options from its callback's signature: give the generic callback
+    # one parameter per registry Param (str, optional ones defaulting to None).
+    parameters = [
+        inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction)
+    ]
+    for param in command.params:
+        parameters.append(
+            inspect.Parameter(
+                param.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=str if param.required else Optional[str],  # noqa: UP045 (a runtime annotation object)
+                default=inspect.Parameter.empty if param.required else None,
+            )
+        )
+    callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    callback.__name__ = callback.__qualname__ = f"paper_{command.name}"
+    if command.params:
+        app_commands.describe(**{p.name: _clip(p.description, _DESCRIPTION_LIMIT) for p in command.params})(callback)
+        completers = {p.name: _completer(command, p) for p in command.params}
+        app_commands.autocomplete(**{name: fn for name, fn in completers.items() if fn is not None})(callback)
+    if command.manages_channel:
+        app_commands.checks.has_permissions(manage_channels=True)(callback)
+    return app_commands.Command(
+        name=command.name, description=_clip(command.summary, _DESCRIPTION_LIMIT), callback=callback
+    )
+
+
+def _completer(command: SubCommand, param: Param) -> Any:
+    """The autocomplete callback for one option, or None. discord.py wants (interaction, current)."""
+    if param.kind == "category" and command.name in FOLLOWED_CATEGORY:
+
+        async def followed(interaction: discord.Interaction[Any], current: str) -> list[app_commands.Choice[str]]:
+            return _adapter_of(interaction).followed_choices(interaction, current)
+
+        return followed
+    if param.kind == "category":
+
+        async def category(interaction: discord.Interaction[Any], current: str) -> list[app_commands.Choice[str]]:
+            del interaction
+            return [
+                app_commands.Choice(name=_clip(f"{c.id} — {c.name}", 100), value=c.id)
+                for c in taxonomy.complete(current[: taxonomy.MAX_INPUT], _CHOICES_LIMIT)
+            ]
+
+        return category
+    if param.kind == "choice":
+        choices = param.choices
+
+        async def choice(interaction: discord.Interaction[Any], current: str) -> list[app_commands.Choice[str]]:
+            del interaction
+            return [app_commands.Choice(name=c, value=c) for c in choices if c.startswith(current.strip().lower())]
+
+        return choice
+    if param.kind == "timezone":
+
+        async def zone(interaction: discord.Interaction[Any], current: str) -> list[app_commands.Choice[str]]:
+            del interaction
+            return [app_commands.Choice(name=z, value=z) for z in complete_time_zone(current)]
+
+        return zone
+    return None
+
+
+def complete_time_zone(prefix: str, limit: int = _CHOICES_LIMIT) -> list[str]:
+    """Common zones for an empty box; else IANA names containing the text, prefix matches first."""
+    query = prefix.strip().lower()[:60]
+    if not query:
+        return list(COMMON_TIME_ZONES[:limit])
+    hits = [z for z in _time_zones() if query in z.lower()]
+    # "berl" should find Europe/Berlin before Europe/Busingen's neighbours: whole-name prefix, then a
+    # part of the name that starts with the text, then the rest.
+    hits.sort(key=lambda z: (not z.lower().startswith(query), not _part_starts(z, query), z))
+    return hits[:limit]
+
+
+def _part_starts(zone: str, query: str) -> bool:
+    return any(part.startswith(query) for part in zone.lower().split("/"))
+
+
+@cache
+def _time_zones() -> tuple[str, ...]:
+    # Etc/ and legacy aliases (US/Eastern, EST5EDT) are valid but only clutter the list.
+    names = zoneinfo.available_timezones()
+    return tuple(sorted(z for z in names if ("/" in z and not z.startswith(("Etc/", "SystemV/", "US/"))) or z == "UTC"))
+
+
+def _option_problem(command: SubCommand, options: Mapping[str, str | None]) -> str | None:
+    """What the text command could not take: a value with spaces (the text is split on them) or an
+    optional value without the one it nests in (a time zone without a time)."""
+    missing_earlier = False
+    for param in command.params:
+        value = options.get(param.name)
+        if not value:
+            missing_earlier = missing_earlier or not param.required
+            continue
+        if missing_earlier:
+            return f"Give the earlier options too. Usage: {command.usage}\nExample: {command.example}"
+        if any(ch.isspace() for ch in value.strip()):
+            return f"`{param.name}` cannot contain spaces: {param.description}. Usage: {command.usage}"
+    return None
+
+
+def _adapter_of(interaction: discord.Interaction[Any]) -> DiscordAdapter:
+    client = interaction.client
+    if not isinstance(client, PaperbotClient) or client.adapter is None:
+        raise RuntimeError("a /paper interaction reached a client without a paperbot adapter")
+    return client.adapter
+
+
+async def _send_followups(
+    interaction: discord.Interaction[Any], messages: list[DiscordMessage], *, private: bool
+) -> None:
+    """Answer an interaction with one or more messages, respecting the visibility it was deferred with."""
+    if not interaction.response.is_done():
+        first, *rest = messages
+        await interaction.response.send_message(
+            content=first.content, embeds=list(first.embeds), ephemeral=private, allowed_mentions=NO_MENTIONS
+        )
+        messages = rest
+    elif private and interaction.extras.get(_PUBLIC_THINKING):
+        # The first follow-up would take over the public "thinking…" message and its visibility; delete
+        # that message so the answer can be private (Discord cannot turn a public deferral private).
+        try:
+            await interaction.delete_original_response()
+        except discord.HTTPException as err:
+            log.debug("could not delete the deferred response (HTTP %s); answering in the channel", err.status)
+    for message in messages:
+        await interaction.followup.send(
+            content=message.content if message.content is not None else discord.utils.MISSING,
+            embeds=list(message.embeds),
+            ephemeral=private,
+            allowed_mentions=NO_MENTIONS,
+        )
+        # "thinking…" is resolved (or gone): later follow-ups are new messages with their own visibility.
+        interaction.extras[_PUBLIC_THINKING] = False
+
+
+def _unavailable_reason(err: discord.HTTPException, channel: ChannelRef) -> str:
+    known = {
+        50001: "Missing Access: the bot cannot see the channel (removed from the server, or the channel is private)",
+        10003: "Unknown Channel: the channel was deleted",
+        50013: "Missing Permissions: the bot needs View Channel, Send Messages and Embed Links there",
+    }
+    what = known.get(err.code, f"HTTP {err.status}, Discord error code {err.code}")
+    return f"Discord channel {channel.channel}: {what}. Fix it, then /paper subscribe again to resume."
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+# --- configuration and operations --------------------------------------------------------------------
+
+
+def configure_endpoints(config: Config) -> None:
+    """Point discord.py at ``[discord] api_url`` (REST, webhooks, interaction callbacks) and
+    ``gateway_url``. Process-wide: see the module docstring."""
+    discord.http.Route.BASE = str(config.get("discord", "api_url")).rstrip("/")
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(str(config.get("discord", "gateway_url")))
+
+
+def invite_url(application_id: int) -> str:
+    """The URL a server admin opens to add the bot with the scopes and permissions it needs."""
+    return discord.utils.oauth_url(application_id, permissions=INVITE_PERMISSIONS, scopes=INVITE_SCOPES)
+
+
+async def invite_url_for(config: Config) -> str:
+    """``invite_url`` for the application ``DISCORD_TOKEN`` belongs to (logs in once to learn its id)."""
+    configure_endpoints(config)
+    client = PaperbotClient()
+    try:
+        await _login(client, _token(config), config)
+        if client.application_id is None:
+            raise SourceError("Discord: login returned no application id")
+        return invite_url(client.application_id)
+    finally:
+        await client.close()
+
+
+def _token(config: Config) -> str:
+    token = config.secret(TOKEN_NAME)
+    if not token:
+        raise ConfigError(f"{TOKEN_NAME} is not set: put the bot token from the Discord Developer Portal in it")
+    return token
+
+
+async def _login(client: discord.Client, token: str, config: Config) -> None:
+    api = config.get("discord", "api_url")
+    try:
+        await client.login(token)
+    except discord.LoginFailure:
+        raise ConfigError(
+            f"Discord rejected {TOKEN_NAME} (401): copy the bot token again from the Developer Portal"
+        ) from None
+    except discord.HTTPException as err:
+        raise SourceError(f"Discord: {api} answered HTTP {err.status} at login") from None
+    except (TimeoutError, aiohttp.ClientError, OSError) as err:
+        raise SourceError(f"Discord: cannot reach {api} ({err.__class__.__name__})") from None
+
+
+async def sync_commands(config: Config, guild_id: int | None = None) -> str:
+    """Register the `/paper` commands with Discord, globally or in one guild. Run when deploying a new
+    version, never on every start. A guild copy comes on top of the global command (handy while
+    testing a new version in one server; Discord then lists both there)."""
+    configure_endpoints(config)
+    client = PaperbotClient()
+    try:
+        await _login(client, _token(config), config)
+        guild = discord.Object(id=guild_id) if guild_id is not None else None
+        if guild is not None:
+            # The group is declared globally; a guild sync registers a copy there (shown at once).
+            client.tree.copy_global_to(guild=guild)
+        try:
+            synced = await client.tree.sync(guild=guild)
+        except discord.Forbidden:
+            raise PaperbotError(
+                f"Discord: the bot may not create commands in guild {guild_id}: invite it with the "
+                "applications.commands scope (paperbot discord invite)"
+            ) from None
+        except app_commands.CommandSyncFailure:
+            raise PaperbotError("Discord rejected the command definitions (HTTP 400); see the log with -v") from None
+        except discord.HTTPException as err:
+            raise SourceError(f"Discord: command sync failed with HTTP {err.status}") from None
+    finally:
+        await client.close()
+    names = ", ".join(f"/{c.name}" for c in synced) or "none"
+    where = f"in guild {guild_id}" if guild_id is not None else "globally"
+    return f"Discord: synced {len(synced)} command(s) {where}: {names}"
+
+
+async def check_discord(config: Config, timeout_s: float = 15.0) -> list[str]:
+    """``paperbot doctor`` lines: is the token there, and does Discord accept it."""
+    if not config.secret(TOKEN_NAME):
+        return [f"Discord: {TOKEN_NAME} is not set (the Discord adapter stays off)"]
+    configure_endpoints(config)
+    client = PaperbotClient()
+    try:
+        await asyncio.wait_for(_login(client, _token(config), config), timeout_s)
+        user = client.user
+        if user is None:
+            return ["Discord: login returned no bot user"]
+        lines = [f"Discord: token OK for bot {user.name} (id {user.id})"]
+        app = client.application
+        if app is not None and app.interactions_endpoint_url:
+            lines.append(
+                "Discord: warning: the application has an Interactions Endpoint URL; slash commands will go "
+                "there instead of to this bot. Clear it in the Developer Portal."
+            )
+        return lines
+    except PaperbotError as err:
+        return [str(err)]
+    except TimeoutError:
+        return [f"Discord: no answer from {config.get('discord', 'api_url')} within {timeout_s:g} s"]
+    finally:
+        await client.close()

@@ -1,0 +1,418 @@
+"""Drawing paperbot's neutral cards, digests and replies as Discord messages. Pure: no I/O.
+
+Every string that came from a paper or an LLM is untrusted. ``escape`` makes it literal text:
+markdown is backslash-escaped (so ``[evil](http://x)`` cannot become a disguised link), and anything
+that could mention someone (``@everyone``, ``@here``, ``<@123>``, ``<@&456>``, ``<@!1>``, ``<#1>``,
+``</cmd:1>``, ``<t:…>``) gets a zero-width space that breaks the syntax without changing what people
+read. The client also sends ``AllowedMentions.none()``; escaping is the second lock, and it keeps the
+raw mention syntax from even *rendering* as a pill. Links we build ourselves (arxiv.org) go into the
+embed ``url`` and masked links in fields, never next to untrusted text.
+
+Discord's limits (title 256, description 4,096, ≤ 25 fields, field name 256 / value 1,024, footer
+2,048, ≤ 10 embeds and ≤ 6,000 characters per message, content 2,000) are met by construction: text
+is cut at a word boundary (mid-word only when one "word" alone is longer than the limit) and a digest
+or a long explanation is split across messages. Lengths are measured in UTF-16 code units, which is
+never less than ``len()``: math like 𝒪 or 𝔼 is one code point but two units, and a budget that holds
+under both counts holds whichever Discord uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import discord
+
+from bot.cards import Card, DigestMessage, Explanation, Link, Reply
+
+__all__ = [
+    "CONTENT_LIMIT",
+    "DESCRIPTION_LIMIT",
+    "EMBEDS_PER_MESSAGE",
+    "FIELDS_PER_EMBED",
+    "FIELD_NAME_LIMIT",
+    "FIELD_VALUE_LIMIT",
+    "FOOTER_LIMIT",
+    "MESSAGE_EMBED_TOTAL",
+    "SOURCE_COLOURS",
+    "TITLE_LIMIT",
+    "DiscordMessage",
+    "embed_units",
+    "escape",
+    "escape_plain",
+    "message_nonce",
+    "render_card",
+    "render_digest",
+    "render_reply",
+    "units",
+]
+
+# Discord's documented limits.
+TITLE_LIMIT = 256
+DESCRIPTION_LIMIT = 4096
+FIELDS_PER_EMBED = 25
+FIELD_NAME_LIMIT = 256
+FIELD_VALUE_LIMIT = 1024
+FOOTER_LIMIT = 2048
+EMBEDS_PER_MESSAGE = 10
+MESSAGE_EMBED_TOTAL = 6000
+CONTENT_LIMIT = 2000
+
+# Our own budgets inside those limits, so that one paper's embed stays a readable card.
+_AUTHORS_BUDGET = 500
+_TEASER_BUDGET = 1500
+_MATH_LINE_BUDGET = 600
+
+SOURCE_COLOURS = {
+    "arxiv": 0xB31B1B,  # arXiv's red
+    "huggingface": 0xFFD21E,  # Hugging Face yellow
+    "biorxiv": 0xBC2635,
+    "medrxiv": 0x0E4C92,
+}
+_NEUTRAL_COLOUR = 0x5865F2
+_EXPLANATION_COLOUR = 0x2E8B57
+
+# --- escaping ------------------------------------------------------------------------------------
+
+# discord.py's own URL pattern (utils._URL_REGEX): bare and <bracketed> URLs stay intact, as Discord
+# shows them as visible links anyway and a backslash inside one would break it.
+_URL = re.compile(r"<[^: >]+:/[^ >]+>|(?:https?|steam)://[^\s<]+[^<.,:;\"'\]\s]")
+_INLINE_MARKUP = re.compile(r"[\\*_~|`\[\]]")  # emphasis, code, spoilers, masked-link brackets, escapes
+_LINE_START = re.compile(r"^([ \t]*)(#|>|-|\+|(?P<num>\d+)\.)", re.M)  # headings, quotes, lists, subtext
+# <@user> <@!user> <@&role> <#channel> </command:id> <:emoji:id> <a:emoji:id> <t:unix> <id:customize>
+_ANGLE_MARKUP = re.compile(r"<(?=[@#:/!&]|[A-Za-z]+:)")
+_AT_MENTION = re.compile(r"@(?=(?:everyone|here)\b|[!&]?\d)", re.I)
+_ZWSP = "\u200b"
+
+
+def _neutralise_mentions(text: str) -> str:
+    text = _ANGLE_MARKUP.sub("<" + _ZWSP, text)
+    return _AT_MENTION.sub("@" + _ZWSP, text)
+
+
+def _escape_markup(text: str) -> str:
+    text = _INLINE_MARKUP.sub(lambda m: "\\" + m.group(0), text)
+
+    def line_start(m: re.Match[str]) -> str:
+        if m.group("num") is not None:
+            return f"{m.group(1)}{m.group('num')}\\."  # "\1." would show the backslash: escape the dot
+        return f"{m.group(1)}\\{m.group(2)}"
+
+    return _LINE_START.sub(line_start, text)
+
+
+def escape(text: str) -> str:
+    """Untrusted text as literal Discord markdown: no formatting, no masked links, no mentions."""
+    parts: list[str] = []
+    last = 0
+    for url in _URL.finditer(text):
+        parts.append(_escape_markup(text[last : url.start()]))
+        parts.append(url.group(0))
+        last = url.end()
+    parts.append(_escape_markup(text[last:]))
+    return _neutralise_mentions("".join(parts))
+
+
+def escape_plain(text: str) -> str:
+    """For places Discord shows without markdown (footers): only mentions are neutralised, since a
+    backslash there would be shown as it is."""
+    return _neutralise_mentions(text)
+
+
+# --- measuring and cutting -----------------------------------------------------------------------
+
+
+def units(text: str) -> int:
+    """Length in UTF-16 code units: ≥ len(text), equal for text without astral characters."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def embed_units(embed: discord.Embed) -> int:
+    """What counts towards the 6,000 per message: like ``len(embed)``, in UTF-16 units."""
+    total = units(embed.title or "") + units(embed.description or "")
+    for field in embed.fields:
+        total += units(field.name or "") + units(field.value or "")
+    total += units(embed.footer.text or "") + units(embed.author.name or "")
+    return total
+
+
+def _cut(text: str, budget: int) -> str:
+    """``text`` shortened to at most ``budget`` units with "…", at a word boundary when there is one."""
+    if units(text) <= budget:
+        return text
+    if budget <= 1:
+        return "…"[:budget]
+    cut = text[: budget - 1]
+    while units(cut) > budget - 1:
+        cut = cut[:-1]
+    space = max(cut.rfind(" "), cut.rfind("\n"), cut.rfind("\t"))
+    if space > 0 and text[len(cut) : len(cut) + 1] not in ("", " ", "\n", "\t"):
+        cut = cut[:space]  # the cut fell inside a word: go back to the last whole word
+    return cut.rstrip(" \n\t,;:") + "…"
+
+
+def _fit(text: str, limit: int, *, plain: bool = False) -> str:
+    """Escaped ``text`` within ``limit`` units. Cuts the raw text, then escapes, so an escape sequence
+    is never cut in half; escaping adds characters, so search for the longest cut that still fits."""
+    esc = escape_plain if plain else escape
+    out = esc(text)
+    if units(out) <= limit:
+        return out
+    low, high = 1, limit  # the largest raw budget whose escaped cut fits; a budget of 1 ("…") always does
+    while low < high:
+        mid = (low + high + 1) // 2
+        if units(esc(_cut(text, mid))) <= limit:
+            low = mid
+        else:
+            high = mid - 1
+    return esc(_cut(text, low))
+
+
+_TOKENS = re.compile(r"\s+|\S+")
+_LINE_START_SLACK = 2  # what escaping may add at the start of a line ("1." -> "1\\.", a ZWSP)
+
+
+def _escaped_units(token: str) -> int:
+    return units(escape(token))
+
+
+def _split_token(token: str, limit: int) -> list[str]:
+    """A single "word" longer than ``limit`` once escaped (a URL, a run of symbols), cut into raw
+    slices that each fit: the one place a word is ever cut."""
+    slices: list[str] = []
+    while token:
+        low, high = 1, len(token)
+        while low < high:  # the longest prefix whose escaped form fits
+            mid = (low + high + 1) // 2
+            if _escaped_units(token[:mid]) <= limit:
+                low = mid
+            else:
+                high = mid - 1
+        slices.append(token[:low])
+        token = token[low:]
+    return slices
+
+
+def _chunks(text: str, limit: int) -> list[str]:
+    """Escaped ``text`` split into pieces of at most ``limit`` units, at whitespace."""
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    budget = limit - _LINE_START_SLACK
+    for token in _TOKENS.findall(text.strip()):
+        if token.isspace():
+            current.append(token)
+            size += units(token)
+            continue
+        parts = [token] if _escaped_units(token) <= budget else _split_token(token, budget)
+        for part in parts:
+            cost = _escaped_units(part)
+            if current and size + cost > budget:
+                pieces.append("".join(current))
+                current, size = [], 0
+            current.append(part)
+            size += cost
+    if current:
+        pieces.append("".join(current))
+    # Escaping token by token never undercounts the whole (line-start escapes only happen at token
+    # starts); _fit is the guarantee should that ever change.
+    return [_fit(piece.strip(), limit) for piece in pieces if piece.strip()]
+
+
+def _safe_url(url: str) -> str | None:
+    """A URL Discord accepts in an embed and in a masked link, or None: a bad one fails the message."""
+    url = url.strip().replace("(", "%28").replace(")", "%29")
+    if re.fullmatch(r"https?://[^\s<>\[\]\"'`|\\]+", url) and len(url) <= 2048:
+        return url
+    return None
+
+
+# --- messages --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DiscordMessage:
+    """One message to send: optional content and up to ten embeds, within every Discord limit."""
+
+    content: str | None = None
+    embeds: tuple[discord.Embed, ...] = ()
+
+    @property
+    def embed_units(self) -> int:
+        return sum(embed_units(e) for e in self.embeds)
+
+
+def _pack(items: Iterable[str | discord.Embed]) -> list[DiscordMessage]:
+    """Group content pieces and embeds into messages. Content starts a new message unless the current
+    one is still empty; embeds join the current message while it has room."""
+    messages: list[DiscordMessage] = []
+    content: str | None = None
+    embeds: list[discord.Embed] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal content, embeds, size
+        if content is not None or embeds:
+            messages.append(DiscordMessage(content=content, embeds=tuple(embeds)))
+        content, embeds, size = None, [], 0
+
+    for item in items:
+        if isinstance(item, str):
+            flush()
+            content = item
+            continue
+        cost = embed_units(item)
+        if len(embeds) >= EMBEDS_PER_MESSAGE or size + cost > MESSAGE_EMBED_TOTAL:
+            flush()
+        embeds.append(item)
+        size += cost
+    flush()
+    return messages
+
+
+def message_nonce(*parts: object) -> str:
+    """A stable message nonce (Discord allows 25 characters) from what identifies one message, so
+    that a retried send is recognised by Discord (``enforce_nonce``) instead of posted twice."""
+    key = "\x1f".join(str(p) for p in parts)
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=12).hexdigest()  # 24 hex characters
+
+
+# --- cards -------------------------------------------------------------------------------------------
+
+
+def _colour(source: str) -> discord.Colour:
+    return discord.Colour(SOURCE_COLOURS.get(source, _NEUTRAL_COLOUR))
+
+
+def _links_value(links: Sequence[Link]) -> str:
+    """Masked links we build from known URLs; a link that would not fit is left out, never cut."""
+    parts: list[str] = []
+    for link in links:
+        url = _safe_url(link.url)
+        if url is None:
+            continue
+        part = f"[{_fit(link.label, 100)}]({url})"
+        if units(" · ".join([*parts, part])) > FIELD_VALUE_LIMIT:
+            break
+        parts.append(part)
+    return " · ".join(parts)
+
+
+def render_card(card: Card, index: int | None = None) -> discord.Embed:
+    """One paper as an embed: linked title, authors, teaser, math line, categories, links, id."""
+    prefix = f"{index}. " if index is not None else ""
+    title = prefix + _fit(card.title or "(untitled)", TITLE_LIMIT - units(prefix))
+    lines = [_fit(card.authors, _AUTHORS_BUDGET)] if card.authors else []
+    if card.teaser:
+        lines.append(_fit(card.teaser, _TEASER_BUDGET))
+    if card.math_line:
+        lines.append("∑ " + _fit(card.math_line, _MATH_LINE_BUDGET))
+    embed = discord.Embed(
+        title=title,
+        url=_safe_url(card.url),
+        description="\n\n".join(lines) or None,
+        colour=_colour(card.source),
+    )
+    if card.categories:
+        ordered = [card.primary_category] + [c for c in card.categories if c != card.primary_category]
+        shown = [c for c in ordered if c]
+        embed.add_field(name="Categories", value=_fit(", ".join(shown), FIELD_VALUE_LIMIT), inline=True)
+    links = _links_value(card.links)
+    if links:
+        embed.add_field(name="Links", value=links, inline=True)
+    footer = f"{card.paper_id}v{card.version}" if card.version else card.paper_id
+    if card.badge:
+        footer += f" · {card.badge}"
+    embed.set_footer(text=_fit(footer, FOOTER_LIMIT, plain=True))
+    return embed
+
+
+# --- digests -----------------------------------------------------------------------------------------
+
+
+def _more_embed(digest: DigestMessage) -> discord.Embed:
+    links = _links_value(digest.more_links)
+    text = f"… and {digest.more_count:,} more in this announcement"
+    return discord.Embed(description=f"{text}: {links}" if links else text + ".", colour=_NEUTRAL_COLOUR)
+
+
+def render_digest(digest: DigestMessage) -> list[DiscordMessage]:
+    """A channel's digest: the header as the first message's content, one embed per paper, split
+    across as many messages as the limits need, and "… and N more" at the end."""
+    if digest.is_note:  # no announcement today, or an admin report: plain lines, escaped
+        return _pack(_chunks(digest.note, CONTENT_LIMIT - 100))
+    header = "**" + _fit(digest.header, CONTENT_LIMIT - 200) + "**"
+    if not digest.cards:
+        header += "\nNo new papers in this announcement that this channel has not already seen."
+    items: list[str | discord.Embed] = [header]
+    items += [render_card(card, i) for i, card in enumerate(digest.cards, start=1)]
+    if digest.more_count:
+        items.append(_more_embed(digest))
+    return _pack(items)
+
+
+# --- replies -----------------------------------------------------------------------------------------
+
+
+def _abstract_embeds(abstract: str, colour: discord.Colour) -> list[discord.Embed]:
+    pieces = _chunks(abstract, DESCRIPTION_LIMIT)
+    return [
+        discord.Embed(title="Abstract" if i == 0 else "Abstract (continued)", description=piece, colour=colour)
+        for i, piece in enumerate(pieces)
+    ]
+
+
+def _explanation_embeds(explanation: Explanation) -> list[discord.Embed]:
+    """The note and the explanation's text as descriptions, each section as one or more fields; a new
+    embed whenever 25 fields or the per-embed total would be exceeded."""
+    title = "The math, explained"
+    colour = discord.Colour(_EXPLANATION_COLOUR)
+    footer = f"Explanation: {explanation.source}" + (" · cached" if explanation.cached else "")
+    footer = _fit(footer, FOOTER_LIMIT, plain=True)
+    # Room for the footer and a continuation title in every embed, so any embed can be the last one.
+    room = MESSAGE_EMBED_TOTAL - units(footer) - TITLE_LIMIT
+
+    descriptions: list[str] = []
+    if explanation.note:
+        descriptions += ["ⓘ " + piece for piece in _chunks(explanation.note, DESCRIPTION_LIMIT - 2)]
+    if not explanation.sections and explanation.text:
+        descriptions += _chunks(explanation.text, DESCRIPTION_LIMIT)
+    embeds = [discord.Embed(description=d, colour=colour) for d in descriptions]
+
+    for section in explanation.sections:
+        name = _fit(section.title or "…", FIELD_NAME_LIMIT - 12)
+        values = _chunks(section.text, FIELD_VALUE_LIMIT) or ["…"]
+        for i, value in enumerate(values):
+            field_name = name if i == 0 else f"{name} (cont.)"
+            cost = units(field_name) + units(value)
+            last = embeds[-1] if embeds else None
+            if last is None or len(last.fields) >= FIELDS_PER_EMBED or embed_units(last) + cost > room:
+                last = discord.Embed(colour=colour)
+                embeds.append(last)
+            last.add_field(name=field_name, value=value, inline=False)
+
+    if not embeds:
+        return []
+    for i, embed in enumerate(embeds):
+        embed.title = title if i == 0 else f"{title} (continued)"
+    embeds[-1].set_footer(text=footer)
+    return embeds
+
+
+def render_reply(reply: Reply) -> list[DiscordMessage]:
+    """A command's answer: its text as content, then cards, the abstract, the explanation, a digest."""
+    items: list[str | discord.Embed] = list(_chunks(reply.text, CONTENT_LIMIT)) if reply.text else []
+    items += [render_card(card) for card in reply.cards]
+    colour = _colour(reply.cards[0].source) if reply.cards else discord.Colour(_NEUTRAL_COLOUR)
+    if reply.abstract:
+        items += _abstract_embeds(reply.abstract, colour)
+    if reply.explanation is not None:
+        items += _explanation_embeds(reply.explanation)
+    messages = _pack(items)
+    if reply.digest is not None:
+        messages += render_digest(reply.digest)
+    if not messages:
+        messages = [DiscordMessage(content="Done.")]
+    return messages
