@@ -112,8 +112,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "categories": Key(list, [], _categories_check),
     },
     "delivery": {
-        # Channels of one platform posted to at once; each adapter paces each channel itself.
-        "concurrency": Key(int, 8, _positive),
+        # Channels of one platform being delivered at once. A channel waiting out its platform's pacing
+        # (about one message a second per channel) holds its place, so this is high.
+        "concurrency": Key(int, 200, _positive),
     },
     "admin": {
         # Where a short report goes when digests failed: "platform:workspace/channel", e.g.

@@ -153,17 +153,26 @@ async def send_reply(engine: Engine, reply: Reply, send: Callable[[Reply], Await
         engine.mark_posted(reply.selection)
 
 
-async def resume_unfinished(engine: Engine, posters: dict[str, DigestPoster], *, since: date | None = None) -> int:
+async def resume_unfinished(
+    engine: Engine, posters: dict[str, DigestPoster], *, since: date | None = None, concurrency: int = 50
+) -> int:
     """After a restart: finish every digest a crash left planned or sending (reconciling with the
-    platform first). Returns how many rows were handled."""
-    handled = 0
-    for row in Outbox(engine.store).unfinished():
-        poster = posters.get(row.channel.platform)
-        if poster is None or (since is not None and row.announced < since):
-            continue
-        try:
-            await send_row(engine, poster, row)
-        except Exception:
-            log.exception("resuming digest %s failed", row.key)
-        handled += 1
-    return handled
+    platform first), channels in parallel. Returns how many rows were handled."""
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(row: OutboxRow, poster: DigestPoster) -> None:
+        async with limit:
+            try:
+                await send_row(engine, poster, row)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("resuming digest %s failed", row.key)
+
+    todo = [
+        (row, posters[row.channel.platform])
+        for row in Outbox(engine.store).unfinished()
+        if row.channel.platform in posters and (since is None or row.announced >= since)
+    ]
+    await asyncio.gather(*(one(row, poster) for row, poster in todo))
+    return len(todo)

@@ -97,6 +97,7 @@ class Explainer:
         self.ledger = Ledger(store)
         self.batch_poll_interval_s = batch_poll_interval_s
         self._inflight: dict[tuple[str, int], asyncio.Future[Explanation]] = {}
+        self._offline_lines: dict[tuple[str, int], str | None] = {}
 
     @property
     def model(self) -> str:
@@ -254,10 +255,19 @@ class Explainer:
             lines = {pid: safe_llm_text(text, ONE_LINER_MAX) for (pid, _), text in found.items()}
         for paper in papers:
             if paper.id not in lines:
-                offline = math_in_a_sentence_offline(paper)
+                offline = self._offline_line(paper)
                 if offline:
                     lines[paper.id] = offline
         return lines
+
+    def _offline_line(self, paper: Paper) -> str | None:
+        # A fan-out draws the same papers for many channels: find their concepts once per version.
+        key = (paper.id, paper.version)
+        if key not in self._offline_lines:
+            if len(self._offline_lines) > 10_000:
+                self._offline_lines.clear()
+            self._offline_lines[key] = math_in_a_sentence_offline(paper)
+        return self._offline_lines[key]
 
     def render(self, paper: Paper, answer: StructuredAnswer, provider: str, model: str, *, cached: bool) -> Explanation:
         sections = [

@@ -1,0 +1,485 @@
+"""The Slack adapter: `/paper` slash commands, the "Explain" button and scheduled digests, on slack-bolt.
+
+One ``AsyncApp`` in the bot's asyncio loop, reached either through Socket Mode (the default: an outbound
+websocket, no public URL) or through HTTP (``[slack] mode = "http"``: an aiohttp server on ``[slack] port``
+at ``/slack/events``, every request's signature checked by bolt, 401 when it is bad or stale).
+
+Slack gives an app 3 seconds to acknowledge a command or a click, and explanations take longer, so every
+listener acknowledges first and does the work in a task of its own, answering through ``respond()`` (the
+command's response_url) or ``chat.postMessage``. What a user sees is decided by the engine
+(``bot.commands``); this module only draws it (``adapters.slack_blocks``) and delivers it.
+
+Posting: the Web API client retries 429s after ``Retry-After`` and 5xx once more, and we pace messages
+to one per second per channel (Slack's limit), so a multi-message digest does not run into 429s at all.
+A channel we can no longer post to raises ``ChannelUnavailable``, which pauses its subscriptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler, AsyncServerErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack_blocks import EXPLAIN_ACTION_ID, SlackMessage, render_digest, render_reply
+from bot.cards import DigestMessage, Reply
+from bot.commands import Invocation, SubCommand, apology, dispatch, parse
+from bot.config import Config
+from bot.delivery import send_reply
+from bot.engine import Engine
+from bot.errors import ChannelUnavailable, ConfigError, PaperbotError
+from bot.models import ChannelRef
+
+__all__ = ["EVENTS_PATH", "SlackAdapter", "build_client", "check_slack"]
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+COMMAND = "/paper"
+POST_INTERVAL_S = 1.0  # Slack allows about one message per second per channel
+ADMIN_CACHE_S = 300.0  # a user's admin flag, from users.info, is trusted this long
+RESPOND_LIMIT = 5  # a response_url takes at most 5 messages
+STOP_GRACE_S = 5.0  # stop() lets running commands finish this long before cancelling them
+CONNECT_TIMEOUT_S = 30.0
+
+# Web API errors that mean "this channel is gone for us": the subscription pauses with the hint.
+UNAVAILABLE: dict[str, str] = {
+    "not_in_channel": "invite the bot to the channel (/invite @paperbot) and subscribe again",
+    "channel_not_found": "the channel is gone or private to the bot: invite the bot or subscribe again",
+    "is_archived": "the channel is archived: unarchive it and subscribe again",
+    "invalid_auth": "the bot token is not valid: set a working SLACK_BOT_TOKEN and subscribe again",
+    "account_inactive": "the app was removed from the workspace: reinstall it and subscribe again",
+    "token_revoked": "the bot token was revoked: reinstall the app, set SLACK_BOT_TOKEN and subscribe again",
+    "missing_scope": "the app lacks a permission: reinstall it from slack/manifest.yml and subscribe again",
+}
+_AUTH_ERRORS = ("invalid_auth", "not_authed", "account_inactive", "token_revoked")
+
+
+def _api_url(config: Config) -> str:
+    url = str(config.get("slack", "api_url"))
+    return url if url.endswith("/") else url + "/"
+
+
+def sdk_logger(name: str) -> logging.Logger:
+    """A logger for slack_sdk/bolt objects with an explicit level.
+
+    The SDK decides whether to format whole request and response bodies for a debug line by testing the
+    logger's *own* level (``logger.level <= DEBUG``), which an unset level (0) passes: every call would
+    stringify its payload only for the line to be dropped. About a quarter of a fan-out's CPU."""
+    logger = logging.getLogger(f"{__name__}.{name}")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.DEBUG if logger.isEnabledFor(logging.DEBUG) else logging.INFO)
+    return logger
+
+
+def build_client(config: Config, token: str | None = None) -> AsyncWebClient:
+    """The Web API client: base URL from ``[slack] api_url``, retrying 429 (after Retry-After) and 5xx."""
+    client = AsyncWebClient(
+        token=token or config.secret("SLACK_BOT_TOKEN"),
+        base_url=_api_url(config),
+        timeout=30,
+        logger=sdk_logger("web"),
+    )
+    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
+    client.retry_handlers.append(AsyncServerErrorRetryHandler(max_retry_count=2))
+    return client
+
+
+def _error_code(err: SlackApiError) -> str:
+    response = err.response
+    code = response.get("error") if response is not None else None
+    return str(code or f"HTTP {getattr(response, 'status_code', '?')}")
+
+
+class SlackAdapter:
+    platform = "slack"
+
+    def __init__(
+        self,
+        engine: Engine,
+        config: Config,
+        *,
+        client: AsyncWebClient | None = None,
+        host: str = "0.0.0.0",
+        port: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Check the secrets the chosen mode needs (ConfigError, one line, naming what is missing) and set
+        up the bolt app. ``host``/``port`` only matter in HTTP mode (port 0: any free port, for tests)."""
+        self.engine = engine
+        self.config = config
+        self.mode = str(config.get("slack", "mode"))
+        self.host = host
+        self.port = int(config.get("slack", "port")) if port is None else port
+        self.admins = frozenset(str(u) for u in config.get("slack", "admins"))
+        self.anyone_can_subscribe = bool(config.get("slack", "anyone_can_subscribe"))
+        self.explain_in_channel = bool(config.get("slack", "explain_in_channel"))
+        self.clock = clock
+        if client is None and not config.secret("SLACK_BOT_TOKEN"):
+            raise ConfigError("SLACK_BOT_TOKEN is not set: the Slack adapter needs the app's bot token (xoxb-…)")
+        self.app_token = config.secret("SLACK_APP_TOKEN")
+        signing_secret = config.secret("SLACK_SIGNING_SECRET")
+        if self.mode == "socket" and not self.app_token:
+            raise ConfigError(
+                "SLACK_APP_TOKEN is not set: Socket Mode needs an app-level token (xapp-…) with connections:write, "
+                'or use [slack] mode = "http" with SLACK_SIGNING_SECRET'
+            )
+        if self.mode == "http" and not signing_secret:
+            raise ConfigError('SLACK_SIGNING_SECRET is not set: [slack] mode = "http" needs it to verify requests')
+        self.client = client or build_client(config)
+        self.app = AsyncApp(
+            client=self.client,
+            # "" rather than None: bolt would otherwise read os.environ, and secrets come from the config.
+            signing_secret=signing_secret or "",
+            name="paperbot",
+            logger=sdk_logger("bolt"),
+        )
+        self.app.command(COMMAND)(self._on_command)
+        self.app.action(EXPLAIN_ACTION_ID)(self._on_explain_button)
+        self.app.error(self._on_error)
+        self._socket: AsyncSocketModeHandler | None = None
+        self._runner: web.AppRunner | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._admin_cache: dict[str, tuple[bool, float]] = {}
+        self._channel_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._last_post: dict[str, float] = {}
+        self._explaining: set[tuple[str, str, str]] = set()
+        self.workspace = ""
+        self._own_session = False
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect (Socket Mode) or listen (HTTP); returns once running, in the caller's loop."""
+        if self.client.session is None:
+            # One keep-alive session for all Web API calls: without it the SDK opens a connection per call,
+            # which is half the CPU of a digest fan-out.
+            self.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.client.timeout))
+            self._own_session = True
+        try:
+            await self._check_token()
+            if self.mode == "http":
+                await self._start_http()
+            else:
+                await self._start_socket()
+        except BaseException:
+            await self.stop()  # nothing half-open left behind when the runner gives up
+            raise
+
+    async def _check_token(self) -> None:
+        try:
+            auth = await self.client.auth_test()
+        except SlackApiError as err:
+            code = _error_code(err)
+            if code in _AUTH_ERRORS:
+                raise ConfigError(f"Slack rejected SLACK_BOT_TOKEN ({code}): see docs/slack.md") from None
+            log.warning("Slack auth.test failed (%s); starting anyway", code)
+            return
+        except (aiohttp.ClientError, TimeoutError, OSError) as err:
+            log.warning("cannot reach Slack to check the token (%s); starting anyway", type(err).__name__)
+            return
+        self.workspace = str(auth.get("team") or "")
+        log.info("Slack: connected to workspace %s (%s) as @%s", self.workspace, auth.get("team_id"), auth.get("user"))
+
+    async def _start_socket(self) -> None:
+        handler = AsyncSocketModeHandler(self.app, self.app_token, logger=sdk_logger("socket"), web_client=self.client)
+        try:
+            # Ask for the websocket URL ourselves: a bad app token fails here, clearly, instead of in the
+            # SDK's connect loop, which retries forever.
+            handler.client.wss_uri = await handler.client.issue_new_wss_url()
+            await asyncio.wait_for(handler.connect_async(), CONNECT_TIMEOUT_S)  # type: ignore[no-untyped-call]
+        except SlackApiError as err:
+            await handler.close_async()  # type: ignore[no-untyped-call]
+            raise ConfigError(f"Slack refused SLACK_APP_TOKEN ({_error_code(err)}): see docs/slack.md") from None
+        except (aiohttp.ClientError, OSError) as err:
+            await handler.close_async()  # type: ignore[no-untyped-call]
+            raise ConfigError(f"cannot reach Slack at {_api_url(self.config)} ({type(err).__name__})") from None
+        except TimeoutError:
+            await handler.close_async()  # type: ignore[no-untyped-call]
+            raise ConfigError(f"could not open Slack's Socket Mode connection in {CONNECT_TIMEOUT_S:.0f} s") from None
+        self._socket = handler
+        log.info("Slack: Socket Mode connected")
+
+    async def _start_http(self) -> None:
+        web_app = web.Application()
+        web_app.router.add_post(EVENTS_PATH, self._handle_http)
+        runner = web.AppRunner(web_app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        await site.start()
+        server = site._server  # the bound port, when asked for port 0
+        sockets = getattr(server, "sockets", None)
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+        self._runner = runner
+        log.info("Slack: listening for HTTP requests on %s:%d%s", self.host, self.port, EVENTS_PATH)
+
+    async def _handle_http(self, request: web.Request) -> web.Response:
+        bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    async def stop(self) -> None:
+        """Stop listening, let running commands finish (briefly), then disconnect. Safe to call twice."""
+        if self._socket is not None:
+            socket, self._socket = self._socket, None
+            await socket.close_async()  # type: ignore[no-untyped-call]
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE_S)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._own_session and self.client.session is not None:
+            session, self.client.session = self.client.session, None
+            self._own_session = False
+            await session.close()
+
+    async def idle(self) -> None:
+        """Wait until the work started by commands and clicks is done (tests, benchmarks, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*set(self._tasks), return_exceptions=True)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        # The work catches everything it can answer; what escapes (answering itself failed) is logged here
+        # rather than as asyncio's "exception was never retrieved".
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Slack background work failed", exc_info=task.exception())
+
+    # --- posting -----------------------------------------------------------------------------------
+
+    async def post_digest(self, channel: ChannelRef, digest: DigestMessage) -> None:
+        for message in render_digest(digest):
+            await self._post(channel.channel, message)
+
+    async def _post(self, channel_id: str, message: SlackMessage, thread_ts: str | None = None) -> str:
+        """chat.postMessage, paced per channel; returns the message ts."""
+        async with self._channel_locks[channel_id]:
+            last = self._last_post.get(channel_id)
+            if last is not None:
+                wait = last + POST_INTERVAL_S - self.clock()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            try:
+                response = await self.client.chat_postMessage(
+                    channel=channel_id,
+                    text=message.text,
+                    blocks=list(message.blocks),
+                    thread_ts=thread_ts,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
+            except SlackApiError as err:
+                code = _error_code(err)
+                if code in UNAVAILABLE:
+                    raise ChannelUnavailable(f"Slack says {code}: {UNAVAILABLE[code]}") from None
+                raise
+            finally:
+                # Counted from the answer, not the send: the previous message has surely arrived by now,
+                # so the next one reaches Slack at least POST_INTERVAL_S later whatever the network does.
+                self._last_post[channel_id] = self.clock()
+            return str(response.get("ts") or "")
+
+    # --- /paper ------------------------------------------------------------------------------------
+
+    async def _on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        text = str(body.get("text") or "")
+        command = _sub_command(text)
+        if command is not None and command.name == "explain":
+            await ack(text="Working on it… explaining a paper takes a few seconds.")
+        else:
+            await ack()
+        self._spawn(self._run_command(body, text, command, respond))
+
+    async def _run_command(
+        self, body: dict[str, Any], text: str, command: SubCommand | None, respond: AsyncRespond
+    ) -> None:
+        channel = ChannelRef("slack", str(body.get("team_id") or ""), str(body.get("channel_id") or ""))
+        user = str(body.get("user_id") or "")
+        try:
+            # users.info only when the answer matters; dispatch() refuses the command if this is False.
+            can_manage = await self.can_manage(user) if command is not None and command.manages_channel else False
+            reply = await dispatch(self.engine, Invocation(channel=channel, user=user, can_manage=can_manage), text)
+            try:
+                await send_reply(self.engine, reply, lambda r: self._answer(channel, r, respond))
+            except ChannelUnavailable as err:
+                await self._respond(respond, Reply(text=f"I cannot post here: {err}", ephemeral=True, is_error=True))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            await self._respond(respond, apology(log, "/paper %r in %s failed", text[:100], channel))
+
+    async def _answer(self, channel: ChannelRef, reply: Reply, respond: AsyncRespond) -> None:
+        if reply.digest is not None:
+            # A digest goes to the channel as a bot message, like the scheduled one.
+            await self.post_digest(channel, reply.digest)
+            if reply.text:
+                await self._respond(respond, Reply(text=reply.text, ephemeral=True))
+            return
+        await self._respond(respond, reply)
+
+    async def _respond(self, respond: AsyncRespond, reply: Reply) -> None:
+        private = reply.ephemeral or reply.is_error
+        if reply.explanation is not None and not self.explain_in_channel:
+            private = True
+        messages = render_reply(reply)
+        if len(messages) > RESPOND_LIMIT:
+            log.warning("reply of %d messages cut to the response_url's %d", len(messages), RESPOND_LIMIT)
+        for message in messages[:RESPOND_LIMIT]:
+            try:
+                answer = await respond(
+                    text=message.text,
+                    blocks=list(message.blocks),
+                    response_type="ephemeral" if private else "in_channel",
+                    replace_original=False,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
+            except (aiohttp.ClientError, TimeoutError, OSError) as err:
+                log.warning("answering through response_url failed: %s", type(err).__name__)
+                return
+            if answer.status_code != 200:
+                # The response_url expired (30 minutes) or was used 5 times; nothing else to tell the user.
+                log.warning("response_url answered HTTP %d: %s", answer.status_code, answer.body[:100])
+                return
+
+    async def can_manage(self, user: str) -> bool:
+        """May ``user`` change what this workspace's channels receive? Workspace admins and owners (from
+        users.info, cached briefly), users listed in ``[slack] admins``, everyone with
+        ``anyone_can_subscribe``."""
+        if self.anyone_can_subscribe or user in self.admins:
+            return True
+        cached = self._admin_cache.get(user)
+        now = self.clock()
+        if cached is not None and now - cached[1] < ADMIN_CACHE_S:
+            return cached[0]
+        try:
+            info = await self.client.users_info(user=user)
+        except SlackApiError as err:
+            # Without users:read (or for an unknown user) nobody is an admin: refusing is the safe side.
+            log.warning("users.info for %s failed (%s): treated as not an admin", user, _error_code(err))
+            return False
+        profile = info.get("user") or {}
+        allowed = bool(profile.get("is_admin") or profile.get("is_owner") or profile.get("is_primary_owner"))
+        self._admin_cache[user] = (allowed, now)
+        return allowed
+
+    # --- the Explain button ------------------------------------------------------------------------
+
+    async def _on_explain_button(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        message = body.get("message") or {}
+        container = body.get("container") or {}
+        thread_ts = str(message.get("thread_ts") or message.get("ts") or container.get("message_ts") or "")
+        channel_id = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
+        paper_id = str(action.get("value") or "")
+        if not channel_id or not paper_id:
+            log.warning("Explain click without a channel or a paper id: ignored")
+            return
+        self._spawn(self._explain_in_thread(channel_id, thread_ts, paper_id, respond))
+
+    async def _explain_in_thread(self, channel_id: str, thread_ts: str, paper_id: str, respond: AsyncRespond) -> None:
+        key = (channel_id, thread_ts, paper_id)
+        if key in self._explaining:  # a double click: the first one answers
+            return
+        self._explaining.add(key)
+        try:
+            try:
+                _, reply = await self.engine.explain(paper_id)
+            except PaperbotError as err:
+                reply = Reply(text=str(err), ephemeral=True, is_error=True)
+            if reply.is_error:
+                await self._respond(respond, reply)
+                return
+            for message in render_reply(reply):
+                await self._post(channel_id, message, thread_ts=thread_ts or None)
+        except asyncio.CancelledError:
+            raise
+        except ChannelUnavailable as err:
+            await self._respond(respond, Reply(text=f"I cannot post here: {err}", ephemeral=True, is_error=True))
+        except Exception:
+            await self._respond(respond, apology(log, "Explain %r in %s failed", paper_id[:40], channel_id))
+        finally:
+            self._explaining.discard(key)
+
+    async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
+        # Listeners ack and hand off to tasks that catch everything; this is for bolt-level surprises.
+        apology(log, "Slack listener failed for a %s request", str(body.get("type") or body.get("command") or "?"))
+
+
+def _sub_command(text: str) -> SubCommand | None:
+    """The sub-command ``text`` asks for, parsed as dispatch() will parse it; None for a mistake."""
+    try:
+        return parse(text)[0]
+    except PaperbotError:
+        return None
+
+
+# --- paperbot doctor -----------------------------------------------------------------------------------
+
+
+async def check_slack(config: Config, *, client: AsyncWebClient | None = None) -> list[str]:
+    """Human lines for `paperbot doctor`: which Slack secrets are missing and whether Slack takes the tokens."""
+    mode = str(config.get("slack", "mode"))
+    token = config.secret("SLACK_BOT_TOKEN")
+    if not token and client is None:
+        return ["Slack: off (SLACK_BOT_TOKEN is not set; see docs/slack.md to connect a workspace)"]
+    lines: list[str] = []
+    if token and not token.startswith("xoxb-"):
+        lines.append("Slack: SLACK_BOT_TOKEN does not start with xoxb-: use the Bot User OAuth Token")
+    app_token = config.secret("SLACK_APP_TOKEN")
+    if mode == "socket" and not app_token:
+        lines.append(
+            "Slack: SLACK_APP_TOKEN is not set: Socket Mode needs an app-level token (xapp-…), "
+            'or set [slack] mode = "http"'
+        )
+    elif mode == "socket" and app_token and not app_token.startswith("xapp-"):
+        lines.append("Slack: SLACK_APP_TOKEN does not start with xapp-: use an app-level token with connections:write")
+    if mode == "http" and not config.secret("SLACK_SIGNING_SECRET"):
+        lines.append('Slack: SLACK_SIGNING_SECRET is not set: [slack] mode = "http" needs it to verify requests')
+    web = client or build_client(config, token)
+    try:
+        auth = await web.auth_test()
+    except SlackApiError as err:
+        lines.append(f"Slack: the bot token was refused ({_error_code(err)}): copy the Bot User OAuth Token again")
+        return lines
+    except (aiohttp.ClientError, TimeoutError, OSError) as err:
+        lines.append(f"Slack: cannot reach {_api_url(config)} ({type(err).__name__})")
+        return lines
+    lines.insert(
+        0,
+        f"Slack: bot token OK for workspace {auth.get('team')} (team {auth.get('team_id')}) as @{auth.get('user')}",
+    )
+    if mode == "socket" and app_token:
+        lines.append(await _check_app_token(web, app_token))
+    return lines
+
+
+async def _check_app_token(web: AsyncWebClient, app_token: str) -> str:
+    try:
+        await web.apps_connections_open(app_token=app_token)
+    except SlackApiError as err:
+        return f"Slack: the app-level token was refused ({_error_code(err)}): it needs the connections:write scope"
+    except (aiohttp.ClientError, TimeoutError, OSError) as err:
+        return f"Slack: cannot check the app-level token ({type(err).__name__})"
+    return "Slack: app-level token OK (Socket Mode)"

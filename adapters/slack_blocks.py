@@ -1,0 +1,354 @@
+"""Block Kit drawing of the neutral cards and replies: pure functions, no I/O.
+
+Blocks are built with ``slack_sdk.models.blocks`` and turned into dicts with ``to_dict()``, which runs the
+SDK's validators (header ≤ 150, section ≤ 3,000, context ≤ 10 elements...), so a limit we get wrong fails
+here and in the tests, not in a channel at 3 a.m. On top of those per-block limits Slack refuses a message
+whose blocks add up to about 13k characters (``msg_blocks_too_long``): long digests and replies are split
+into several messages of at most ``MAX_BLOCKS`` blocks and ``MAX_MESSAGE_CHARS`` characters.
+
+Safety: paper and LLM text is untrusted. Every such string goes through :func:`escape` (``&``, ``<``,
+``>``), which alone makes ``<!channel>``, ``<@U…>``, ``<#C…>`` and disguised ``<url|text>`` links inert.
+The only ``<url|text>`` sequences in the output are arxiv.org links built by :func:`link`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from bot.cards import Card, DigestMessage, Explanation, Link, Reply
+
+__all__ = [
+    "EXPLAIN_ACTION_ID",
+    "MAX_BLOCKS",
+    "MAX_MESSAGE_CHARS",
+    "SlackMessage",
+    "blocks_size",
+    "clip",
+    "escape",
+    "link",
+    "render_digest",
+    "render_reply",
+    "render_text",
+]
+
+EXPLAIN_ACTION_ID = "paper_explain"
+MAX_BLOCKS = 50
+# Slack's msg_blocks_too_long starts at about 13k characters of blocks; stay well under it.
+MAX_MESSAGE_CHARS = 11_000
+HEADER_MAX = 150
+SECTION_MAX = 3_000
+FALLBACK_MAX = 400  # the notification text: a summary, not the message
+
+# Per-field bounds inside a card (escaped characters): a hostile 10k-character title or author string
+# still leaves a card far below the section limit, and several cards per message.
+_TITLE_MAX = 300
+_AUTHORS_MAX = 300
+_TEASER_MAX = 700
+_MATH_MAX = 400
+_CATEGORIES_SHOWN = 6
+_MORE_LINKS_SHOWN = 10
+
+# Links we draw ourselves: only to arxiv.org, only with characters that cannot close or split a
+# Slack link (no "|", "<", ">", "&", spaces).
+_SAFE_URL = re.compile(r"^https://arxiv\.org/[A-Za-z0-9._/+-]*$")
+_ELLIPSIS = "…"
+_CONTINUED_RESERVE = 300
+
+
+@dataclass(frozen=True, slots=True)
+class SlackMessage:
+    """One chat.postMessage / respond() payload: a notification fallback and validated block dicts."""
+
+    text: str
+    blocks: tuple[dict[str, Any], ...]
+
+    def payload(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": list(self.blocks)}
+
+    @property
+    def size(self) -> int:
+        return blocks_size(self.blocks)
+
+
+# --- text ------------------------------------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """The one escaping function for untrusted text in mrkdwn and message ``text`` fields."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _escaped_len(text: str) -> int:
+    return len(text) + 4 * text.count("&") + 3 * (text.count("<") + text.count(">"))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _cut(raw: str, limit: int) -> tuple[str, str]:
+    """Split raw text into a head whose escaped form fits ``limit`` and the rest, at a word boundary.
+
+    The cut is made on the raw text, so an escape sequence is never split. A single word longer than the
+    limit (a URL, hostile input) is the only case cut mid-word.
+    """
+    used = 0
+    end = 0
+    for i, ch in enumerate(raw):
+        used += _escaped_len(ch)
+        if used > limit:
+            break
+        end = i + 1
+    else:
+        return raw, ""
+    head = raw[:end]
+    if not raw[end].isspace():
+        blank = max(head.rfind(" "), head.rfind("\n"))
+        if blank > 0:
+            head = head[:blank]
+    rest = raw[len(head) :]
+    return head.rstrip(), rest.lstrip()
+
+
+def clip(raw: str, limit: int) -> str:
+    """``raw`` escaped, shortened at a word boundary with "…" so that the result has ≤ ``limit`` chars."""
+    escaped = escape(raw)
+    if len(escaped) <= limit:
+        return escaped
+    head, _ = _cut(raw, limit - len(_ELLIPSIS))
+    return escape(head.rstrip(" ,;:–—-(")) + _ELLIPSIS
+
+
+def _pieces(raw: str, limit: int) -> list[str]:
+    """Escaped text split into pieces of ≤ ``limit`` chars at line, then word boundaries. Nothing is lost:
+    this is for the full abstract and explanations, which are shown whole across several blocks."""
+    pieces: list[str] = []
+    current = ""
+    for line in raw.split("\n"):
+        while _escaped_len(line) > limit:
+            head, line = _cut(line, limit)
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(escape(head))
+        escaped = escape(line)
+        if current and len(current) + 1 + len(escaped) > limit:
+            pieces.append(current)
+            current = escaped
+        else:
+            current = f"{current}\n{escaped}" if current else escaped
+    if current.strip():
+        pieces.append(current)
+    return pieces
+
+
+def link(url: str, label: str) -> str:
+    """``<url|label>`` for an arxiv.org URL we built; anything else becomes the escaped label alone."""
+    if not _SAFE_URL.match(url):
+        return label
+    return f"<{url}|{label}>"
+
+
+def _link_of(item: Link) -> str:
+    return link(item.url, escape(item.label))
+
+
+# --- blocks ----------------------------------------------------------------------------------------
+
+
+def _dict(block: Block) -> dict[str, Any]:
+    return block.to_dict()  # validates the block against Slack's limits
+
+
+def _mrkdwn(text: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=text, verbatim=True)  # verbatim: no auto-linking of #channel names
+
+
+def _section(text: str, accessory: ButtonElement | None = None) -> dict[str, Any]:
+    return _dict(SectionBlock(text=_mrkdwn(text), accessory=accessory))
+
+
+def _context(*texts: str) -> dict[str, Any]:
+    return _dict(ContextBlock(elements=[_mrkdwn(t) for t in texts if t]))
+
+
+def blocks_size(blocks: Iterable[dict[str, Any]]) -> int:
+    """Characters of the blocks as sent (JSON), the measure we keep under Slack's message limit."""
+    return len(json.dumps(list(blocks), ensure_ascii=False))
+
+
+def explain_button(paper_id: str) -> ButtonElement:
+    return ButtonElement(text=PlainTextObject(text="Explain", emoji=False), action_id=EXPLAIN_ACTION_ID, value=paper_id)
+
+
+def card_blocks(card: Card, *, explain: bool = True) -> list[dict[str, Any]]:
+    """A card: the linked title, authors, teaser and math line, an Explain button, and a context line with
+    the id, categories and links."""
+    title = link(card.url, clip(_one_line(card.title), _TITLE_MAX))
+    badge = f"  _{escape(card.badge)}_" if card.badge and card.badge != "new" else ""
+    lines = [f"*{title}*{badge}", clip(_one_line(card.authors), _AUTHORS_MAX)]
+    if card.teaser:
+        lines.append(clip(_one_line(card.teaser), _TEASER_MAX))
+    if card.math_line:
+        lines.append("∑ " + clip(_one_line(card.math_line), _MATH_MAX))
+    button = explain_button(card.paper_id) if explain and len(card.paper_id) <= 100 else None
+    shown = [escape(c) for c in card.categories[:_CATEGORIES_SHOWN]]
+    if len(card.categories) > _CATEGORIES_SHOWN:
+        shown.append(f"+{len(card.categories) - _CATEGORIES_SHOWN}")
+    meta = [f"`{clip(card.paper_id, 60)}v{card.version}`", " ".join(shown)]
+    meta += [_link_of(item) for item in card.links[:4]]
+    return [_section("\n".join(lines), button), _context(" · ".join(m for m in meta if m))]
+
+
+def text_blocks(raw: str, *, title: str = "") -> list[dict[str, Any]]:
+    """Untrusted text of any length as one or more sections, nothing cut."""
+    heading = f"*{escape(title)}*\n" if title else ""
+    pieces = _pieces(raw, SECTION_MAX - len(heading))
+    return [_section(heading + piece if i == 0 else piece) for i, piece in enumerate(pieces)]
+
+
+# --- packing blocks into messages --------------------------------------------------------------
+
+
+def _pack(
+    units: Sequence[list[dict[str, Any]]],
+    first: list[dict[str, Any]],
+    continued: str,
+    fallback: str,
+) -> list[SlackMessage]:
+    """Greedily fill messages with whole units (a card is never split across messages).
+
+    ``first`` opens the first message; later ones open with a small "continued" context line.
+    """
+    groups: list[list[dict[str, Any]]] = [list(first)]
+    for unit in units:
+        current = groups[-1]
+        opening = len(first) if len(groups) == 1 else 0
+        # Later messages get a "continued" context line: keep a block and some characters free for it.
+        spare_blocks, spare_chars = (0, 0) if len(groups) == 1 else (1, _CONTINUED_RESERVE)
+        fits = (
+            len(current) + len(unit) + spare_blocks <= MAX_BLOCKS
+            and blocks_size(current + unit) + spare_chars <= MAX_MESSAGE_CHARS
+        )
+        if not fits and len(current) > opening:
+            groups.append([])
+            current = groups[-1]
+        current.extend(unit)
+    total = len(groups)
+    messages: list[SlackMessage] = []
+    for n, blocks in enumerate(groups, start=1):
+        if n > 1:
+            blocks.insert(0, _context(clip(f"{continued} (part {n} of {total})", _CONTINUED_RESERVE - 100)))
+        text = fallback if n == 1 else f"{continued} (part {n} of {total})"
+        messages.append(SlackMessage(text=clip(text, FALLBACK_MAX), blocks=tuple(blocks)))
+    return messages
+
+
+# --- digests ---------------------------------------------------------------------------------------
+
+
+def render_digest(digest: DigestMessage) -> list[SlackMessage]:
+    """A channel's digest as one or more messages: a header, a card per paper, "… and N more".
+
+    Drawn once per distinct digest: a fan-out gives many channels the same one. The block dicts are
+    shared between callers, so treat them as read-only."""
+    return list(_render_digest(digest))
+
+
+@lru_cache(maxsize=64)
+def _render_digest(digest: DigestMessage) -> tuple[SlackMessage, ...]:
+    if digest.is_note:  # no announcement today, or an admin report: escaped plain lines
+        note = clip(digest.note, SECTION_MAX)
+        return (SlackMessage(text=_one_line(digest.note)[:300], blocks=(_section(note),)),)
+    header = digest.header
+    head = [_dict(HeaderBlock(text=PlainTextObject(text=_plain_clip(header, HEADER_MAX), emoji=False)))]
+    count = len(digest.cards)
+    summary = f"{count} paper{'s' if count != 1 else ''}"
+    if digest.more_count:
+        summary += f" shown of {count + digest.more_count:,}"
+    head.append(_context(escape(summary)))
+    units: list[list[dict[str, Any]]] = [card_blocks(card) for card in digest.cards]
+    if not digest.cards:
+        units.append([_section("No new papers in this announcement that this channel has not already seen.")])
+    if digest.more_count:
+        links = [_link_of(item) for item in digest.more_links[:_MORE_LINKS_SHOWN]]
+        if len(digest.more_links) > _MORE_LINKS_SHOWN:
+            links.append(_ELLIPSIS)
+        more = f"{_ELLIPSIS} and {digest.more_count:,} more"
+        units.append([_dict(DividerBlock()), _section(more + (": " + "  ".join(links) if links else ""))])
+    titles = "; ".join(_one_line(card.title) for card in digest.cards[:3])
+    fallback = f"{header}: {summary}" + (f". {titles}" if titles else "")
+    return tuple(_pack(units, head, header, fallback))
+
+
+def _plain_clip(text: str, limit: int) -> str:
+    """Word-boundary shortening for plain_text fields (shown literally: no escaping there)."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    blank = head.rfind(" ")
+    return (head[:blank] if blank > 0 else head).rstrip(" ,·") + _ELLIPSIS
+
+
+# --- command replies -------------------------------------------------------------------------------
+
+
+def explanation_blocks(explanation: Explanation) -> list[list[dict[str, Any]]]:
+    """The note as a context line, then each section; as units so a long one may move to a new message."""
+    units: list[list[dict[str, Any]]] = []
+    if explanation.note:
+        units.append([_context("ⓘ " + clip(explanation.note, SECTION_MAX - 2))])
+    for section in explanation.sections:
+        units.extend([block] for block in text_blocks(section.text, title=section.title))
+    if not explanation.sections and explanation.text:
+        units.extend([block] for block in text_blocks(explanation.text))
+    source = f"Explanation: {escape(explanation.source)}" + (" (cached)" if explanation.cached else "")
+    units.append([_context(source)])
+    return units
+
+
+def render_reply(reply: Reply) -> list[SlackMessage]:
+    """A command's answer: its text, cards, the full abstract, the explanation (and a digest, if any)."""
+    units: list[list[dict[str, Any]]] = []
+    prefix = "⚠️ " if reply.is_error else ""
+    if reply.text:
+        units.extend([block] for block in text_blocks(prefix + reply.text))
+    for card in reply.cards:
+        units.append(card_blocks(card, explain=reply.explanation is None))
+    if reply.abstract:
+        units.extend([block] for block in text_blocks(reply.abstract, title="Abstract"))
+    if reply.explanation is not None:
+        units.extend(explanation_blocks(reply.explanation))
+    fallback = reply.text or (reply.cards[0].title if reply.cards else "")
+    messages: list[SlackMessage] = []
+    if units:
+        first, rest = units[0], units[1:]
+        label = _one_line(fallback)[:80] or "paperbot"
+        messages = _pack(rest, first, f"{label} {_ELLIPSIS}", prefix + fallback)
+    if reply.digest is not None:
+        messages.extend(render_digest(reply.digest))
+    if not messages:
+        messages = render_text("Done.")
+    return messages
+
+
+def render_text(raw: str) -> list[SlackMessage]:
+    """Plain untrusted text as messages (e.g. a progress note or an apology)."""
+    blocks = text_blocks(raw) or [_section(_ELLIPSIS)]
+    return _pack([[b] for b in blocks[1:]], blocks[:1], _ELLIPSIS, raw)

@@ -1,0 +1,424 @@
+"""A fake Slack Web API (and Socket Mode endpoint) on 127.0.0.1, recording every call.
+
+An aiohttp server on a free port, running its own event loop in a daemon thread: the real slack_sdk client
+under test talks to it over real HTTP, nothing is patched, and the server's own work never competes with
+the loop of the code under test.
+
+    with FakeSlack() as slack:
+        client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+        slack.set_user("U1", is_admin=True)
+        slack.channel_error("C_GONE", "channel_not_found")
+        slack.script("chat.postMessage", ratelimited(retry_after=1))
+        url = slack.response_url()            # hand to a slash-command body; POSTs to it are recorded
+        ...
+        assert slack.count("chat.postMessage") == 2
+        assert slack.calls("response")[0].body["text"] == "..."
+
+Routes:
+- ``/api/<method>``: ``auth.test``, ``chat.postMessage``, ``users.info``, ``apps.connections.open``
+  (form, query or JSON arguments; the token from ``Authorization``). Other methods: ``unknown_method``.
+- ``/response/<n>``: response_url targets handed out by ``response_url()``; recorded as method "response".
+- ``/socket``: a Socket Mode websocket: says hello, takes envelopes from ``send_envelope`` and records
+  the acknowledgements the client sends back (``socket_acks``).
+
+``per_channel_interval_s`` makes chat.postMessage enforce Slack's "1 message per second per channel":
+a faster post gets 429, ``Retry-After: 1`` and the recorded 429 body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qsl
+
+from aiohttp import WSMsgType, web
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "slack"
+# Recorded body of a Slack 429 (see tests/data/slack/README.md).
+RATELIMITED_BODY = (DATA_DIR / "web-response-ratelimited.json").read_bytes()
+SLASH_COMMAND_BODY = (DATA_DIR / "slash-command-body.txt").read_text().strip()
+
+BOT_TOKEN = "xoxb-test-token"
+APP_TOKEN = "xapp-test-token"
+TEAM_ID = "T111"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def ok(**data: Any) -> Answer:
+    return Answer(200, json.dumps({"ok": True, **data}).encode(), {"Content-Type": "application/json"})
+
+
+def error(name: str, status: int = 200) -> Answer:
+    return Answer(status, json.dumps({"ok": False, "error": name}).encode(), {"Content-Type": "application/json"})
+
+
+def ratelimited(retry_after: int = 1) -> Answer:
+    return Answer(429, RATELIMITED_BODY, {"Content-Type": "application/json", "Retry-After": str(retry_after)})
+
+
+def server_error(status: int = 503) -> Answer:
+    return Answer(status, b"upstream trouble", {"Content-Type": "text/plain"})
+
+
+@dataclass(frozen=True)
+class SlackCall:
+    """One request the fake received: the API method (or "response"), its arguments, and how it ended."""
+
+    method: str
+    path: str
+    args: dict[str, Any]
+    token: str | None
+    at: float  # time.monotonic() on arrival
+    status: int
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.args
+
+
+class FakeSlack:
+    """See the module docstring. Start with ``with`` (or ``start()``/``stop()``)."""
+
+    def __init__(
+        self,
+        *,
+        bot_token: str = BOT_TOKEN,
+        app_token: str = APP_TOKEN,
+        latency_s: float = 0.0,
+        per_channel_interval_s: float | None = None,
+    ) -> None:
+        self.bot_token = bot_token
+        self.app_token = app_token
+        self.latency_s = latency_s
+        self.per_channel_interval_s = per_channel_interval_s
+        self.team = "Test Workspace"
+        self._lock = threading.Lock()
+        self._calls: list[SlackCall] = []
+        self._scripts: dict[str, deque[Answer]] = defaultdict(deque)
+        self._channel_errors: dict[str, str] = {}
+        self._users: dict[str, dict[str, Any]] = {}
+        self._last_post: dict[str, float] = {}
+        self._ts = itertools.count(1)
+        self._response_ids = itertools.count(1)
+        self.ratelimited_posts = 0
+        self.socket_acks: list[dict[str, Any]] = []
+        self._sockets: list[web.WebSocketResponse] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._port = 0
+
+    # -- lifecycle
+
+    def start(self) -> Self:
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            assert self._loop is not None
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(self._serve())
+            ready.set()
+            self._loop.run_forever()
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=run, name="fake-slack", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the fake Slack server did not start")
+        return self
+
+    async def _serve(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/response/{n}", self._response)
+        app.router.add_get("/socket", self._socket)
+        app.router.add_get("/_fake/stats", self._stats)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self._port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+        loop = self._loop
+
+        async def shutdown() -> None:
+            for ws in list(self._sockets):
+                await ws.close()
+            if self._runner is not None:
+                await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        self._thread.join(10)
+        self._loop = None
+        self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if not self._port:
+            raise RuntimeError("the fake Slack server is not running")
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url + "/api/"
+
+    def response_url(self) -> str:
+        """A fresh response_url for a slash command or button payload."""
+        return f"{self.base_url}/response/{next(self._response_ids)}"
+
+    # -- programming
+
+    def set_user(self, user_id: str, *, is_admin: bool = False, is_owner: bool = False) -> None:
+        with self._lock:
+            self._users[user_id] = {
+                "id": user_id,
+                "team_id": TEAM_ID,
+                "name": user_id.lower(),
+                "is_admin": is_admin,
+                "is_owner": is_owner,
+                "is_primary_owner": False,
+                "is_bot": False,
+            }
+
+    def channel_error(self, channel: str, name: str | None) -> None:
+        """chat.postMessage to ``channel`` answers ``{"ok": false, "error": name}`` (e.g. channel_not_found);
+        ``None`` lets the channel work again."""
+        with self._lock:
+            if name is None:
+                self._channel_errors.pop(channel, None)
+            else:
+                self._channel_errors[channel] = name
+
+    def script(self, method: str, *answers: Answer) -> None:
+        """Queue answers for ``method`` (or "response"), used up before the normal answer."""
+        with self._lock:
+            self._scripts[method].extend(answers)
+
+    # -- inspection
+
+    def calls(self, method: str | None = None) -> list[SlackCall]:
+        with self._lock:
+            return [c for c in self._calls if method is None or c.method == method]
+
+    def count(self, method: str | None = None) -> int:
+        return len(self.calls(method))
+
+    def posts(self, channel: str | None = None) -> list[SlackCall]:
+        """Successful chat.postMessage calls (to ``channel``)."""
+        return [
+            c
+            for c in self.calls("chat.postMessage")
+            if c.status == 200 and (channel is None or c.args.get("channel") == channel)
+        ]
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+        """Poll (from a thread or a sync test) until predicate() holds; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.005)
+        return predicate()
+
+    async def wait_async(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+        """The same from async code, without blocking the caller's loop."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            await asyncio.sleep(0.005)
+        return predicate()
+
+    # -- Socket Mode
+
+    def send_envelope(self, kind: str, payload: Mapping[str, Any]) -> str:
+        """Push an envelope (``slash_commands``, ``interactive``...) to every connected socket client."""
+        envelope_id = f"env-{next(self._ts)}"
+        message = {"envelope_id": envelope_id, "type": kind, "payload": dict(payload), "accepts_response_payload": True}
+        if self._loop is None:
+            raise RuntimeError("the fake Slack server is not running")
+
+        async def push() -> None:
+            for ws in list(self._sockets):
+                await ws.send_str(json.dumps(message))
+
+        asyncio.run_coroutine_threadsafe(push(), self._loop).result(5)
+        return envelope_id
+
+    @property
+    def socket_connections(self) -> int:
+        return len(self._sockets)
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        await ws.send_str(json.dumps({"type": "hello", "num_connections": 1, "debug_info": {"host": "fake"}}))
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    with self._lock:
+                        self.socket_acks.append(json.loads(msg.data))
+        finally:
+            self._sockets.remove(ws)
+        return ws
+
+    # -- HTTP handlers (run in the server's loop)
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        """Counters for a fake running in another process (the benchmark): calls per method and status."""
+        with self._lock:
+            counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+            for call in self._calls:
+                counts[call.method][str(call.status)] += 1
+            return web.json_response({"calls": counts, "ratelimited_posts": self.ratelimited_posts})
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args = await _arguments(request)
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ").strip() or args.get("token")
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        answer = self._answer(method, args, token)
+        self._record(SlackCall(method, request.path, args, token, time.monotonic(), answer.status))
+        return web.Response(status=answer.status, body=answer.body, headers=dict(answer.headers))
+
+    async def _response(self, request: web.Request) -> web.Response:
+        args = await _arguments(request)
+        with self._lock:
+            scripted = self._scripts["response"].popleft() if self._scripts["response"] else None
+        answer = scripted or Answer(200, b"ok", {"Content-Type": "text/plain"})
+        self._record(SlackCall("response", request.path, args, None, time.monotonic(), answer.status))
+        return web.Response(status=answer.status, body=answer.body, headers=dict(answer.headers))
+
+    def _record(self, call: SlackCall) -> None:
+        with self._lock:
+            self._calls.append(call)
+
+    def _answer(self, method: str, args: Mapping[str, Any], token: str | None) -> Answer:
+        with self._lock:
+            if self._scripts[method]:
+                return self._scripts[method].popleft()
+            if method == "apps.connections.open":
+                return (
+                    ok(url=f"ws://127.0.0.1:{self._port}/socket") if token == self.app_token else error("invalid_auth")
+                )
+            if token != self.bot_token:
+                return error("not_authed" if not token else "invalid_auth")
+            if method == "auth.test":
+                return ok(
+                    url="https://test-workspace.slack.com/", team=self.team, user="paperbot",
+                    team_id=TEAM_ID, user_id="UBOT", bot_id="BBOT", is_enterprise_install=False,
+                )  # fmt: skip
+            if method == "users.info":
+                user = self._users.get(str(args.get("user", "")))
+                return ok(user=user) if user else error("user_not_found")
+            if method == "chat.postMessage":
+                return self._post(args)
+            return error("unknown_method")
+
+    def _post(self, args: Mapping[str, Any]) -> Answer:
+        channel = str(args.get("channel", ""))
+        if not channel:
+            return error("channel_not_found")
+        if channel in self._channel_errors:
+            return error(self._channel_errors[channel])
+        if not args.get("text") and not args.get("blocks"):
+            return error("no_text")
+        now = time.monotonic()
+        if self.per_channel_interval_s is not None:
+            last = self._last_post.get(channel)
+            if last is not None and now - last < self.per_channel_interval_s:
+                self.ratelimited_posts += 1
+                return ratelimited(1)
+            self._last_post[channel] = now
+        ts = f"1711440000.{next(self._ts):06d}"
+        message = {"type": "message", "ts": ts, "text": args.get("text", ""), "user": "UBOT", "bot_id": "BBOT"}
+        if args.get("thread_ts"):
+            message["thread_ts"] = args["thread_ts"]
+        return ok(channel=channel, ts=ts, message=message)
+
+
+async def _arguments(request: web.Request) -> dict[str, Any]:
+    """Arguments as the Web API takes them: query string, form body or JSON body, merged."""
+    args: dict[str, Any] = dict(request.query)
+    raw = await request.read()
+    if not raw:
+        return args
+    kind = request.headers.get("Content-Type", "")
+    if kind.startswith("application/json"):
+        data = json.loads(raw)
+        if isinstance(data, dict):
+            args.update(data)
+    else:
+        args.update(dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True)))
+    for key in ("blocks", "attachments"):
+        if isinstance(args.get(key), str):  # form-encoded calls send these as JSON text
+            args[key] = json.loads(args[key])
+    return args
+
+
+def main() -> None:
+    """``python -m tests.fakes.slack_server [--per-channel-interval S] [--latency S]``: serve until killed,
+    after printing the base URL on one line (for benchmarks that keep the fake out of their process)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--per-channel-interval", type=float, default=None)
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    with FakeSlack(per_channel_interval_s=args.per_channel_interval, latency_s=args.latency) as fake:
+        print(fake.base_url, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = [
+    "APP_TOKEN",
+    "BOT_TOKEN",
+    "RATELIMITED_BODY",
+    "SLASH_COMMAND_BODY",
+    "TEAM_ID",
+    "Answer",
+    "FakeSlack",
+    "SlackCall",
+    "error",
+    "ok",
+    "ratelimited",
+    "server_error",
+]
