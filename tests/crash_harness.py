@@ -11,8 +11,6 @@ import asyncio
 import sys
 from datetime import UTC, datetime
 
-import httpx
-
 from bot.config import Config, validate
 from bot.delivery import resume_unfinished
 from bot.engine import Engine
@@ -32,7 +30,7 @@ async def main(db_path: str, platform_url: str) -> None:
     # Feeds are already stored for today: nothing goes to arXiv (an unreachable address, to be sure).
     arxiv = ArxivClient("http://127.0.0.1:9/rss", "http://127.0.0.1:9/api/query", retries=0)
     engine = Engine(config, store, arxiv, now=lambda: NOW)
-    poster = KeyedHttpPoster(platform_url, client=httpx.AsyncClient(base_url=platform_url, timeout=30))
+    poster = KeyedHttpPoster(platform_url)
     scheduler = DigestScheduler(engine, {"chat": poster}, now=lambda: NOW)
     await resume_unfinished(engine, {"chat": poster})
     await scheduler.run_slot(SLOT)

@@ -113,3 +113,11 @@ def _handler(platform: FakeChatPlatform) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+if __name__ == "__main__":  # run in its own process (benchmarks): prints its URL, serves until killed
+    import sys
+
+    with FakeChatPlatform(per_channel_per_s=float(sys.argv[1]) if len(sys.argv) > 1 else 1.0) as served:
+        print(served.url, flush=True)
+        threading.Event().wait()
