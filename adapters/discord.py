@@ -185,6 +185,26 @@ class DiscordAdapter:
             except (discord.Forbidden, discord.NotFound) as err:
                 raise ChannelUnavailable(_unavailable_reason(err, channel)) from err
 
+    async def post_digest_keyed(self, channel: ChannelRef, digest: DigestMessage, key: str) -> None:
+        """As post_digest, with nonces made from the outbox key: a resend after a crash is deduped by
+        Discord (enforce_nonce) within its nonce window of a few minutes."""
+        target = self._messageable(channel)
+        for index, message in enumerate(render_digest(digest)):
+            try:
+                await target.send(
+                    content=message.content,
+                    embeds=list(message.embeds),
+                    nonce=message_nonce(key, index),
+                    allowed_mentions=NO_MENTIONS,
+                )
+            except (discord.Forbidden, discord.NotFound) as err:
+                raise ChannelUnavailable(_unavailable_reason(err, channel)) from err
+
+    async def already_posted(self, channel: ChannelRef, key: str) -> bool | None:
+        """Discord's history does not carry nonces, so it cannot tell: the resend relies on the nonce."""
+        del channel, key
+        return None
+
     def _messageable(self, channel: ChannelRef) -> discord.abc.Messageable:
         try:
             channel_id = int(channel.channel)

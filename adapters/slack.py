@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 COMMAND = "/paper"
 POST_INTERVAL_S = 1.0  # Slack allows about one message per second per channel
+METADATA_EVENT = "paperbot_digest"  # message metadata that marks a digest part with its outbox key
 ADMIN_CACHE_S = 300.0  # a user's admin flag, from users.info, is trusted this long
 RESPOND_LIMIT = 5  # a response_url takes at most 5 messages
 STOP_GRACE_S = 5.0  # stop() lets running commands finish this long before cancelling them
@@ -154,6 +155,7 @@ class SlackAdapter:
         self._admin_cache: dict[str, tuple[bool, float]] = {}
         self._channel_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._last_post: dict[str, float] = {}
+        self._present_parts: dict[str, set[int]] = {}  # digest key -> parts found in history after a crash
         self._explaining: set[tuple[str, str, str]] = set()
         self.workspace = ""
         self._own_session = False
@@ -270,7 +272,51 @@ class SlackAdapter:
         for message in render_digest(digest):
             await self._post(channel.channel, message)
 
-    async def _post(self, channel_id: str, message: SlackMessage, thread_ts: str | None = None) -> str:
+    async def post_digest_keyed(self, channel: ChannelRef, digest: DigestMessage, key: str) -> None:
+        """Post with the outbox key in each message's metadata, so that after a crash the bot can see
+        in the channel's history what it already posted. Parts found there by already_posted are
+        skipped: Slack itself has no dedupe."""
+        messages = render_digest(digest)
+        present = self._present_parts.pop(key, set())
+        for index, message in enumerate(messages):
+            if index in present:
+                continue
+            metadata = {
+                "event_type": METADATA_EVENT,
+                "event_payload": {"key": key, "part": index, "parts": len(messages)},
+            }
+            await self._post(channel.channel, message, metadata=metadata)
+
+    async def already_posted(self, channel: ChannelRef, key: str) -> bool | None:
+        """Whether every part of the digest with this key is in the channel's recent history. None when
+        Slack will not tell (no channels:history scope): the digest is then sent again."""
+        try:
+            response = await self.client.conversations_history(
+                channel=channel.channel, limit=100, include_all_metadata=True
+            )
+        except SlackApiError as err:
+            log.info("cannot check %s history (%s): resending", channel, _error_code(err))
+            return None
+        parts: set[int] = set()
+        total = 0
+        for message in response.get("messages") or []:
+            meta = message.get("metadata") or {}
+            payload = meta.get("event_payload") or {}
+            if meta.get("event_type") == METADATA_EVENT and payload.get("key") == key:
+                parts.add(int(payload.get("part", 0)))
+                total = int(payload.get("parts", 0))
+        if total and parts == set(range(total)):
+            return True
+        self._present_parts[key] = parts
+        return False
+
+    async def _post(
+        self,
+        channel_id: str,
+        message: SlackMessage,
+        thread_ts: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> str:
         """chat.postMessage, paced per channel; returns the message ts."""
         async with self._channel_locks[channel_id]:
             last = self._last_post.get(channel_id)
@@ -286,6 +332,7 @@ class SlackAdapter:
                     thread_ts=thread_ts,
                     unfurl_links=False,
                     unfurl_media=False,
+                    metadata=metadata,
                 )
             except SlackApiError as err:
                 code = _error_code(err)

@@ -30,7 +30,7 @@ async def main(db_path: str, platform_url: str) -> None:
     # Feeds are already stored for today: nothing goes to arXiv (an unreachable address, to be sure).
     arxiv = ArxivClient("http://127.0.0.1:9/rss", "http://127.0.0.1:9/api/query", retries=0)
     engine = Engine(config, store, arxiv, now=lambda: NOW)
-    poster = KeyedHttpPoster(platform_url)
+    poster = KeyedHttpPoster(platform_url, per_channel_gap_s=0.05)  # the test platform allows 20/s
     scheduler = DigestScheduler(engine, {"chat": poster}, now=lambda: NOW)
     await resume_unfinished(engine, {"chat": poster})
     await scheduler.run_slot(SLOT)

@@ -199,3 +199,14 @@ def paperbot_env(extra: dict[str, str], *args: str, config: Path) -> subprocess.
     env.update(extra)
     argv = [sys.executable, "-m", "bot", "--config", str(config), *args]
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+
+
+def test_status_and_doctor(config: Path) -> None:
+    paperbot("digest", "--category", "stat", config=config)
+    status = paperbot("status", config=config)
+    assert status.returncode == 0, status.stderr
+    assert "Feeds:" in status.stdout and "Digests in the last 24 h: 0 sent" in status.stdout
+    doctor = paperbot("doctor", config=config)
+    assert doctor.returncode == 0 and "uses this terminal as its channel" in doctor.stdout
+    broken = paperbot_env({"LLM_PROVIDER": "anthropic"}, "doctor", config=config)
+    assert broken.returncode == 1 and "ANTHROPIC_API_KEY is not set" in broken.stdout

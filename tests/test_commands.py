@@ -148,3 +148,19 @@ async def test_unexpected_errors_become_an_apology_with_a_reference(caplog: pyte
     reply = await dispatch(engine, INV, "/paper list")
     assert reply.is_error and "reference" in reply.text and "sqlite" not in reply.text.lower()
     assert "ref" in caplog.text
+
+
+async def test_status_and_quiet_commands() -> None:
+    engine = make_engine()
+    await dispatch(engine, INV, "/paper subscribe stat.ML 09:00 UTC")
+    reply = await dispatch(engine, INV, "/paper status")
+    assert reply.ephemeral and "This channel follows 1 category." in reply.text
+    assert "stat.ML: next digest" in reply.text and "not fetched yet" in reply.text
+    await engine.refresh(["stat.ML"])
+    assert "stat.ML: 58 papers, announcement of 2024-03-26" in (await dispatch(engine, INV, "/paper status")).text
+    said = await dispatch(engine, INV, "/paper quiet say")
+    assert "gets one line saying so" in said.text
+    assert engine.store.channel_subscriptions(CHANNEL)[0].say_when_quiet
+    assert "Usage: /paper quiet say|skip" in (await dispatch(engine, INV, "/paper quiet loud")).text
+    guest = Invocation(channel=CHANNEL, user="guest", can_manage=False)
+    assert (await dispatch(engine, guest, "/paper quiet skip")).is_error

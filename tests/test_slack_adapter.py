@@ -28,6 +28,7 @@ from adapters.slack_blocks import EXPLAIN_ACTION_ID, render_digest
 from bot.cards import DigestMessage, make_card
 from bot.config import SCHEMA, Config, validate
 from bot.delivery import Outcome, deliver_digest
+from bot.digest import select_digest
 from bot.engine import Engine
 from bot.errors import ChannelUnavailable, ConfigError
 from bot.models import ChannelRef, Subscription
@@ -686,7 +687,7 @@ def test_the_manifest_declares_the_command_scopes_interactivity_and_socket_mode(
     assert re.search(r"^\s+- command: /paper$", manifest, re.M)
     assert re.search(r"^\s+usage_hint: \"[^\"]+\"$", manifest, re.M)
     scopes = re.findall(r"^\s+- ([a-z.:]+)\s", manifest.split("bot:", 2)[2], re.M)
-    assert scopes == ["commands", "chat:write", "chat:write.public", "users:read"]
+    assert scopes == ["commands", "chat:write", "chat:write.public", "users:read", "channels:history", "groups:history"]
     assert re.search(r"interactivity:\n\s+is_enabled: true", manifest)
     assert re.search(r"^\s+socket_mode_enabled: true$", manifest, re.M)
 
@@ -700,3 +701,54 @@ def test_the_docs_name_every_slack_setting_and_secret() -> None:
     for code in UNAVAILABLE:
         assert f"`{code}`" in docs, code
     assert "/paper subscribe cs.LG" in docs and "paperbot run" in docs
+
+
+# --- exactly once after a crash ---------------------------------------------------------------------
+
+
+async def test_a_digest_cut_by_a_crash_is_completed_from_the_channel_history(harness: Harness) -> None:
+    """The outbox left the digest "sending" after Slack got its first part: on restart the adapter
+    finds that part in the history (message metadata) and posts only the rest."""
+    from bot.delivery import resume_unfinished
+    from bot.outbox import Outbox
+
+    engine = harness.engine
+    here = ChannelRef("slack", TEAM_ID, "C777")
+    engine.store.subscribe(Subscription(id=0, channel=here, category="stat.ML"))
+    await engine.plan_digest(here, engine.store.channel_subscriptions(here))  # fetches the feed
+    # Every new paper (29), so that the drawing takes several messages.
+    selection = select_digest(engine.store, here, engine.store.channel_subscriptions(here), limit=0)
+    message = engine.digest_message(selection)
+    parts = render_digest(message)
+    assert len(parts) >= 2
+    outbox = Outbox(engine.store)
+    row = outbox.plan(here, selection.announced, selection.categories, [p.id for p in selection.papers])  # type: ignore[arg-type]
+    outbox.sending(row.key)
+    # The first part reached Slack, then the process died.
+    first = {"event_type": "paperbot_digest", "event_payload": {"key": row.key, "part": 0, "parts": len(parts)}}
+    await harness.adapter._post(here.channel, parts[0], metadata=first)
+    before = len(harness.slack.posts("C777"))
+    assert await resume_unfinished(engine, {"slack": harness.adapter}) == 1
+    posted = harness.slack.posts("C777")
+    assert len(posted) - before == len(parts) - 1  # only the missing parts
+    assert outbox.get(row.key).state == "sent"  # type: ignore[union-attr]
+    # Every part of the digest is now in the channel exactly once.
+    keys = [m["metadata"]["event_payload"]["part"] for m in harness.slack.history["C777"] if m.get("metadata")]
+    assert sorted(keys) == list(range(len(parts)))
+
+
+async def test_without_history_access_a_cut_digest_is_sent_again(harness: Harness) -> None:
+    from bot.delivery import resume_unfinished
+    from bot.outbox import Outbox
+
+    harness.slack.history_scope = False
+    engine = harness.engine
+    here = ChannelRef("slack", TEAM_ID, "C778")
+    engine.store.subscribe(Subscription(id=0, channel=here, category="stat.ML"))
+    selection = await engine.plan_digest(here, engine.store.channel_subscriptions(here))
+    outbox = Outbox(engine.store)
+    row = outbox.plan(here, selection.announced, selection.categories, [p.id for p in selection.papers])  # type: ignore[arg-type]
+    outbox.sending(row.key)
+    assert await harness.adapter.already_posted(here, row.key) is None
+    await resume_unfinished(engine, {"slack": harness.adapter})
+    assert outbox.get(row.key).state == "sent"  # type: ignore[union-attr]

@@ -106,6 +106,8 @@ class FakeSlack:
         self.app_token = app_token
         self.latency_s = latency_s
         self.per_channel_interval_s = per_channel_interval_s
+        self.history: dict[str, list[dict[str, Any]]] = {}  # channel -> messages posted, oldest first
+        self.history_scope = True  # False: conversations.history answers missing_scope
         self.team = "Test Workspace"
         self._lock = threading.Lock()
         self._calls: list[SlackCall] = []
@@ -347,7 +349,23 @@ class FakeSlack:
                 return ok(user=user) if user else error("user_not_found")
             if method == "chat.postMessage":
                 return self._post(args)
+            if method == "conversations.history":
+                return self._history(args)
             return error("unknown_method")
+
+    def _history(self, args: Mapping[str, Any]) -> Answer:
+        """Newest first, as Slack returns it; metadata only with include_all_metadata (as Slack does)."""
+        if not self.history_scope:
+            return error("missing_scope")
+        channel = str(args.get("channel", ""))
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        messages = []
+        for message in reversed(self.history.get(channel, [])):
+            shown = dict(message)
+            if not with_metadata:
+                shown.pop("metadata", None)
+            messages.append(shown)
+        return ok(messages=messages[: int(args.get("limit", 100))], has_more=False)
 
     def _post(self, args: Mapping[str, Any]) -> Answer:
         channel = str(args.get("channel", ""))
@@ -368,6 +386,12 @@ class FakeSlack:
         message = {"type": "message", "ts": ts, "text": args.get("text", ""), "user": "UBOT", "bot_id": "BBOT"}
         if args.get("thread_ts"):
             message["thread_ts"] = args["thread_ts"]
+        metadata = args.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
+        if metadata:
+            message["metadata"] = metadata
+        self.history.setdefault(channel, []).append(message)
         return ok(channel=channel, ts=ts, message=message)
 
 
