@@ -7,6 +7,7 @@ still untrusted: each platform renderer escapes them its own way.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -166,7 +167,7 @@ def render_explanation_text(explanation: Explanation) -> str:
         lines.append(f"ⓘ {explanation.note}")
     for section in explanation.sections:
         lines.append(f"{section.title}:")
-        lines.append(f"  {section.text}")
+        lines.append(textwrap.indent(section.text, "  "))
     if not explanation.sections and explanation.text:
         lines.append(explanation.text)
     return "\n".join(lines)

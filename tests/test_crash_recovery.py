@@ -69,3 +69,35 @@ def test_sigkill_at_random_points_never_loses_or_repeats_a_digest(tmp_path: Path
                     f"run {run}: channel c{n} got {nonces}"
                 )
     assert killed_mid_run >= RUNS // 2, "most kills should land while the fan-out is running"
+
+
+def test_a_429_storm_delays_but_never_duplicates_or_drops(tmp_path: Path) -> None:
+    """A poster that does not pace itself meets a platform answering 429 to most posts: every channel
+    still ends with its digest exactly once."""
+    import asyncio
+
+    from bot.config import Config, validate
+    from bot.engine import Engine
+    from bot.scheduler import DigestScheduler
+    from bot.sources.arxiv import ArxivClient
+    from tests.fakes.keyed_poster import KeyedHttpPoster
+
+    db = tmp_path / "storm.db"
+    _prepare(db)
+
+    async def run(url: str) -> None:
+        store = Store(db)
+        config = Config(values=validate({}), source="test", env={})
+        engine = Engine(config, store, ArxivClient("http://127.0.0.1:9/rss", "http://127.0.0.1:9/api/query"),
+                        now=lambda: FEED_MORNING)  # fmt: skip
+        poster = KeyedHttpPoster(url, per_channel_gap_s=0)
+        await DigestScheduler(engine, {"chat": poster}, now=lambda: FEED_MORNING).run_slot(("09:00", "UTC"))
+        await poster.aclose()
+        await engine.aclose()
+
+    with FakeChatPlatform(per_channel_per_s=10) as platform:
+        asyncio.run(run(platform.url))
+        assert platform.rejected >= CHANNELS  # every second part was refused at least once
+        for n in range(CHANNELS):
+            nonces = [m["nonce"] for m in platform.messages[f"c{n}"]]
+            assert len(nonces) == 2 and len(set(nonces)) == 2
