@@ -81,7 +81,17 @@ def sdk_logger(name: str) -> logging.Logger:
     logger = logging.getLogger(f"{__name__}.{name}")
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.DEBUG if logger.isEnabledFor(logging.DEBUG) else logging.INFO)
+    if not any(isinstance(f, _TokenNotice) for f in logger.filters):
+        logger.addFilter(_TokenNotice())
     return logger
+
+
+class _TokenNotice(logging.Filter):
+    """bolt reads SLACK_BOT_TOKEN itself and warns that it is unused when a client is given, which is
+    exactly our set-up (the client carries the token, the retry handlers and the base URL)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("As you gave `client` as well")
 
 
 def build_client(config: Config, token: str | None = None) -> AsyncWebClient:
