@@ -180,14 +180,21 @@ async def test_fan_out_runs_channels_in_parallel_and_one_slow_channel_does_not_b
         )
 
     class Slow(Platform):
+        in_flight = 0
+        most = 0
+
         async def post_digest_keyed(self, channel: ChannelRef, digest: DigestMessage, key: str) -> None:
-            await asyncio.sleep(0.3 if channel.channel == "c0" else 0.05)
+            Slow.in_flight += 1
+            Slow.most = max(Slow.most, Slow.in_flight)
+            await asyncio.sleep(1.0 if channel.channel == "c0" else 0.05)
+            Slow.in_flight -= 1
             await super().post_digest_keyed(channel, digest, key)
 
     platform = Slow()
     scheduler = DigestScheduler(engine, {"test": platform}, now=lambda: FEED_MORNING)
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    await scheduler.run_slot(("09:00", "UTC"))
-    assert len(platform.messages) == 6
-    assert loop.time() - start < 0.6  # not 6 × sequential
+    run = asyncio.ensure_future(scheduler.run_slot(("09:00", "UTC")))
+    await asyncio.sleep(0.5)
+    # While c0 is still stuck, the other five channels are already done.
+    assert sorted(c.channel for c, _, _ in platform.messages) == ["c1", "c2", "c3", "c4", "c5"]
+    await run
+    assert len(platform.messages) == 6 and Slow.most > 1
