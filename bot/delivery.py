@@ -73,13 +73,15 @@ async def deliver_digest(
         return Outcome.ALREADY_POSTED
     if row is not None and row.state == "failed" and row.attempts >= attempts:
         return Outcome.FAILED
+    fresh = row is None
     if row is None:
         if not selection.papers:
             # Everything in this announcement already reached the channel: remember the day as done.
             engine.mark_posted(selection)
             return Outcome.NOTHING_NEW
-        row = outbox.plan(channel, selection.announced, selection.categories, [p.id for p in selection.papers])
-    return await send_row(engine, poster, row, selection=selection, attempts=attempts, backoff_s=backoff_s)
+        papers = [p.id for p in selection.papers]
+        row = outbox.plan(channel, selection.announced, selection.categories, papers, sending=True)
+    return await send_row(engine, poster, row, selection=selection, attempts=attempts, backoff_s=backoff_s, fresh=fresh)
 
 
 async def send_row(
@@ -90,17 +92,21 @@ async def send_row(
     selection: DigestSelection | None = None,
     attempts: int = 3,
     backoff_s: float = 2.0,
+    fresh: bool = False,
 ) -> Outcome:
-    """Send one outbox row: reconcile a row left "sending" by a crash, then post with retries."""
+    """Send one outbox row: reconcile a row left "sending" by a crash, then post with retries.
+    ``fresh``: the row was just planned as sending by this call, nothing can be out there yet."""
     outbox = Outbox(engine.store)
     keyed = poster if isinstance(poster, KeyedPoster) else None
-    if row.state == "sending" and keyed is not None and await keyed.already_posted(row.channel, row.key):
+    left_sending = row.state == "sending" and not fresh
+    if left_sending and keyed is not None and await keyed.already_posted(row.channel, row.key):
         log.info("%s: digest %s was posted before a restart; recording it", row.channel, row.key)
         outbox.sent(row)
         return Outcome.ALREADY_POSTED
     message = engine.digest_message(_selection_for(engine, row, selection))
     for attempt in range(attempts):
-        outbox.sending(row.key)
+        if attempt > 0 or not fresh:
+            outbox.sending(row.key)
         try:
             if keyed is not None:
                 await keyed.post_digest_keyed(row.channel, message, row.key)

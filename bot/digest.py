@@ -50,24 +50,10 @@ def select_digest(
     the channel follows its categories, then by arXiv's own order in the listing.
     """
     categories = tuple(dict.fromkeys(s.category for s in subscriptions))
-    ranked: list[tuple[int, int, int, Paper]] = []
-    announced_dates: list[date] = []
-    for cat_index, sub in enumerate(subscriptions):
-        fetch = store.last_fetch(sub.category)
-        if fetch is None or fetch.announced is None:
-            continue
-        announced_dates.append(fetch.announced)
-        allowed = NEW_TYPES + (REPLACEMENT_TYPES if sub.include_replacements else ())
-        for position, paper in enumerate(store.listed_papers(sub.category, fetch.announced)):
-            if paper.announce_type in allowed:
-                ranked.append((_TYPE_RANK[paper.announce_type], cat_index, position, paper))
-    ranked.sort(key=lambda r: r[:3])
-    unique: dict[str, Paper] = {}
-    for *_, paper in ranked:
-        unique.setdefault(paper.id, paper)
-    fresh = list(unique.values())
+    announced_dates, unique = _candidates(store, subscriptions)
+    fresh = list(unique)
     if not include_delivered:
-        seen = store.delivered_ids(channel, unique)
+        seen = store.delivered_ids(channel, (p.id for p in unique))
         fresh = [p for p in fresh if p.id not in seen]
     kept = fresh if limit == 0 else fresh[:limit]
     return DigestSelection(
@@ -77,3 +63,31 @@ def select_digest(
         papers=tuple(kept),
         more_count=len(fresh) - len(kept),
     )
+
+
+def _candidates(store: Store, subscriptions: Sequence[Subscription]) -> tuple[list[date], tuple[Paper, ...]]:
+    """The announcement dates and the ranked, deduplicated papers of these subscriptions, before the
+    channel's own history is applied. The same for every channel with the same subscriptions, so a
+    fan-out computes it once (until the listings change)."""
+    plan = []
+    for sub in subscriptions:
+        fetch = store.last_fetch(sub.category)
+        if fetch is not None and fetch.announced is not None:
+            plan.append((sub.category, fetch.announced, sub.include_replacements))
+    key = ("digest-candidates", tuple(plan))
+    cached = store.derived.get(key)
+    if cached is not None:
+        return cached  # type: ignore[return-value]
+    ranked: list[tuple[int, int, int, Paper]] = []
+    for cat_index, (category, announced, replacements) in enumerate(plan):
+        allowed = NEW_TYPES + (REPLACEMENT_TYPES if replacements else ())
+        for position, paper in enumerate(store.listed_papers(category, announced)):
+            if paper.announce_type in allowed:
+                ranked.append((_TYPE_RANK[paper.announce_type], cat_index, position, paper))
+    ranked.sort(key=lambda r: r[:3])
+    unique: dict[str, Paper] = {}
+    for *_, paper in ranked:
+        unique.setdefault(paper.id, paper)
+    result = ([announced for _, announced, _ in plan], tuple(unique.values()))
+    store.derived[key] = result
+    return result

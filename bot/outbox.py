@@ -52,15 +52,19 @@ class Outbox:
         categories: Sequence[str],
         paper_ids: Sequence[str],
         kind: str = "digest",
+        *,
+        sending: bool = False,
     ) -> OutboxRow:
-        """The row for this digest, created as planned with its papers if new. An existing row keeps the
-        papers it was planned with, so a resend after a crash sends the same digest."""
+        """The row for this digest, created as planned with its papers if new (or directly as sending,
+        one write instead of two, when the post follows at once). An existing row keeps the papers it
+        was planned with, so a resend after a crash sends the same digest."""
         key = outbox_key(channel, announced, categories, kind)
         now = utcnow().isoformat()
+        state, attempts = ("sending", 1) if sending else ("planned", 0)
         with self.db.atomic():
             self.db.conn.execute(
                 "INSERT OR IGNORE INTO outbox (key, platform, workspace, channel, announced, categories, kind, state,"
-                " paper_ids, attempts, error, created_at, updated_at) VALUES (?,?,?,?,?,?,?,'planned',?,0,NULL,?,?)",
+                " paper_ids, attempts, error, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,NULL,?,?)",
                 (
                     key,
                     channel.platform,
@@ -69,7 +73,9 @@ class Outbox:
                     announced.isoformat(),
                     "+".join(sorted(categories)),
                     kind,
+                    state,
                     json.dumps(list(paper_ids)),
+                    attempts,
                     now,
                     now,
                 ),

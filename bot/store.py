@@ -199,6 +199,9 @@ class Store:
         # A fan-out selects from the same few listings for every channel: keep them decoded. Only
         # save_papers (and so save_feed) changes what they hold, and it clears this.
         self._listing_cache: dict[tuple[str, date], tuple[Paper, ...]] = {}
+        # Values computed from the listings (digest candidates), dropped with them.
+        self.derived: dict[object, object] = {}
+        self._fetch_cache: dict[tuple[str, bool], FetchRecord | None] = {}
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -224,6 +227,7 @@ class Store:
     def save_papers(self, papers: Iterable[Paper]) -> None:
         """Insert or update papers, keeping the highest version ever seen of each."""
         self._listing_cache.clear()
+        self.derived.clear()
         now = utcnow().isoformat()
         rows = [
             (
@@ -266,6 +270,7 @@ class Store:
 
     def save_feed(self, feed: Feed, fetched_at: datetime | None = None) -> None:
         """Store a fetched feed: its papers, where each was listed, and the fetch itself, atomically."""
+        self._fetch_cache.clear()
         fetched = (fetched_at or utcnow()).isoformat()
         announced_default = feed.announced.isoformat() if feed.announced else ""
         listing_rows = []
@@ -290,6 +295,7 @@ class Store:
             )
 
     def record_fetch_error(self, categories: Sequence[str], error: str) -> None:
+        self._fetch_cache.clear()
         now = utcnow().isoformat()
         with self.db.atomic():
             self.db.conn.executemany(
@@ -298,6 +304,14 @@ class Store:
             )
 
     def last_fetch(self, category: str, ok_only: bool = True) -> FetchRecord | None:
+        """The latest fetch of a category (only successful ones by default). Cached until this store
+        records another fetch: a fan-out asks for the same few categories for every channel."""
+        key = (category, ok_only)
+        if key not in self._fetch_cache:
+            self._fetch_cache[key] = self._load_last_fetch(category, ok_only)
+        return self._fetch_cache[key]
+
+    def _load_last_fetch(self, category: str, ok_only: bool) -> FetchRecord | None:
         where = "category = ?" + (" AND error IS NULL" if ok_only else "")
         row = self.db.conn.execute(
             f"SELECT category, fetched_at, announced, items, error FROM fetches WHERE {where} "
