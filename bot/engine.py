@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from bot import calendar
 from bot.cards import DigestMessage, Reply, make_card
@@ -27,6 +27,9 @@ from bot.store import Store, utcnow
 log = logging.getLogger(__name__)
 
 PREVIEW_CHANNEL = ChannelRef("cli", "", "preview")
+# A fetch that failed this recently is not tried again: 1,000 channels must not mean 1,000 retries.
+# Shorter than the scheduler's retry delay, so its retries do fetch.
+RECENT_FAILURE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,12 @@ class Engine:
         failed: dict[str, SourceError] = {}
         now = self.now()
         for category in dict.fromkeys(categories):
+            tried = self.store.last_fetch(category, ok_only=False)
+            if not force and tried is not None and tried.error and now - tried.fetched_at < RECENT_FAILURE:
+                # Failed moments ago (for another channel of the same fan-out): do not ask arXiv again,
+                # fail the same way until the scheduler's retry.
+                failed[category] = SourceError(tried.error)
+                continue
             last = self.store.last_fetch(category)
             current = last is not None and not calendar.feed_rebuilt_since(last.fetched_at, now)
             if not force and last is not None and current and not self.is_stale(last.announced, now):
@@ -112,7 +121,7 @@ class Engine:
                 feed = await self.arxiv.fetch_feed([category])
             except SourceError as err:
                 log.warning("fetch of %s failed: %s", category, err)
-                self.store.record_fetch_error([category], str(err))
+                self.store.record_fetch_error([category], str(err), at=now)
                 failed[category] = err
                 continue
             self.store.save_feed(feed, fetched_at=now)
@@ -157,7 +166,7 @@ class Engine:
                     f"arXiv's feed for {category} still shows the announcement of {last.announced}; "
                     "it is usually rebuilt within minutes: will try again"
                 )
-                self.store.record_fetch_error([category], str(error))
+                self.store.record_fetch_error([category], str(error), at=now)
                 raise error
         return select_digest(self.store, channel, active, self.default_limit)
 

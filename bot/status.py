@@ -57,7 +57,7 @@ def status_report(engine: Engine, channel: ChannelRef | None = None) -> str:
             text = (
                 f"• {category}: {ok.items} papers, announcement of {ok.announced}, fetched {_ago(ok.fetched_at, now)}"
             )
-        if last is not None and last.error and (ok is None or last.fetched_at > ok.fetched_at):
+        if last is not None and last.error:  # the latest attempt failed
             text += f" — last try failed {_ago(last.fetched_at, now)}: {last.error}"
         lines.append(text)
     outbox = Outbox(store)

@@ -294,9 +294,9 @@ class Store:
                 [(c, fetched, announced_default, _count_for(feed, c)) for c in feed.categories],
             )
 
-    def record_fetch_error(self, categories: Sequence[str], error: str) -> None:
+    def record_fetch_error(self, categories: Sequence[str], error: str, at: datetime | None = None) -> None:
         self._fetch_cache.clear()
-        now = utcnow().isoformat()
+        now = (at or utcnow()).isoformat()
         with self.db.atomic():
             self.db.conn.executemany(
                 "INSERT INTO fetches (category, fetched_at, announced, items, error) VALUES (?,?,NULL,0,?)",

@@ -198,3 +198,20 @@ async def test_fan_out_runs_channels_in_parallel_and_one_slow_channel_does_not_b
     assert sorted(c.channel for c, _, _ in platform.messages) == ["c1", "c2", "c3", "c4", "c5"]
     await run
     assert len(platform.messages) == 6 and Slow.most > 1
+
+
+async def test_a_failing_source_is_asked_once_per_fan_out_not_once_per_channel() -> None:
+    fake = FakeArxiv(status={"/rss/": 503})
+    engine = make_engine(fake)
+    for n in range(5):
+        engine.store.subscribe(
+            Subscription(
+                id=0, channel=ChannelRef("test", "w", f"c{n}"), category="stat.ML", time="09:00", timezone="UTC"
+            )
+        )
+    scheduler = DigestScheduler(engine, {"test": Platform()}, now=lambda: FEED_MORNING, retry_delay_s=3600)
+    scheduler.start()
+    await scheduler.run_slot(("09:00", "UTC"))
+    scheduler.shutdown()
+    assert fake.count("/rss/") == 2  # one fetch with its one retry, for five channels
+    assert "last try failed" in status_report(engine)

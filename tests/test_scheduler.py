@@ -193,18 +193,20 @@ async def test_a_source_failure_is_retried_later_not_posted_half() -> None:
     store = Store(":memory:")
     store.migrate()
     fake = FakeArxiv(status={"/rss/": 503})
-    engine = make_engine(fake, store=store)
+    clock = [FEED_MORNING]
+    engine = make_engine(fake, store=store, now=lambda: clock[0])
     store.subscribe(
         Subscription(
             id=0, channel=ChannelRef("test", "w", "c"), category="stat.ML", time="09:00", timezone="Europe/Berlin"
         )
     )
     adapter = RecordingAdapter()
-    scheduler = DigestScheduler(engine, {"test": adapter}, now=lambda: FEED_MORNING, retry_delay_s=0.2, grace_s=0)
+    scheduler = DigestScheduler(engine, {"test": adapter}, now=lambda: clock[0], retry_delay_s=0.2, grace_s=0)
     scheduler.start()
     await scheduler.run_slot(slot)
     assert adapter.posts == [] and scheduler._scheduler.get_job("retry 09:00 Europe/Berlin") is not None
     fake.status.clear()
+    clock[0] += timedelta(minutes=10)  # the retry comes ten minutes later in real life
     await _until(lambda: len(adapter.posts) == 1, timeout=5)
     scheduler.shutdown()
 
