@@ -114,6 +114,8 @@ class DiscordAdapter:
         self.client = PaperbotClient(adapter=self, guild_ready_timeout=guild_ready_timeout)
         self._task: asyncio.Task[None] | None = None
         self._failure: Exception | None = None
+        # Set when the gateway is gone for good after start(): the runner exits so a supervisor restarts it.
+        self.fatal = asyncio.Event()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -155,6 +157,7 @@ class DiscordAdapter:
             self._failure = err
             if not self.client.is_closed():
                 log.error("Discord gateway connection ended for good; Discord is offline", exc_info=err)
+                self.fatal.set()
 
     async def stop(self) -> None:
         """Close the gateway and the HTTP session; safe to call twice."""

@@ -70,7 +70,7 @@ async def run_bot(
         scheduler.start()
         slot = scheduler.default_slot
         log.info("next digest at %s (%s %s)", scheduler.next_run(slot), *slot)
-        await stop.wait()
+        code = await _until_stopped(stop, adapters)
     finally:
         scheduler.shutdown()
         for adapter in adapters.values():
@@ -81,4 +81,22 @@ async def run_bot(
                 loop.remove_signal_handler(sig)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
+    return code
+
+
+async def _until_stopped(stop: asyncio.Event, adapters: dict[str, Adapter]) -> int:
+    """Run until Ctrl-C/SIGTERM (exit 0) or until an adapter loses its platform for good (exit 1, so
+    that a process supervisor such as the Procfile's worker restarts the bot)."""
+    waits = {asyncio.ensure_future(stop.wait()): ""}
+    for name, adapter in adapters.items():
+        fatal = getattr(adapter, "fatal", None)
+        if isinstance(fatal, asyncio.Event):
+            waits[asyncio.ensure_future(fatal.wait())] = name
+    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    failed = [waits[task] for task in done if waits[task]]
+    if failed and not stop.is_set():
+        log.error("%s went offline for good: stopping so the bot can be restarted", ", ".join(failed))
+        return 1
     return 0

@@ -55,3 +55,20 @@ async def test_eof_stops_only_the_reader() -> None:
     await console.post_digest(CONSOLE_CHANNEL, DigestMessage(categories=("cs.LG",), announced=None, cards=()))
     await console.stop()
     assert "arXiv digest · cs.LG" in out.getvalue()
+
+
+async def test_the_bot_stops_with_exit_1_when_a_platform_is_gone_for_good() -> None:
+    from bot.runner import _until_stopped
+
+    class Lost:
+        platform = "discord"
+
+        def __init__(self) -> None:
+            self.fatal = asyncio.Event()
+
+    lost = Lost()
+    asyncio.get_running_loop().call_later(0.05, lost.fatal.set)
+    assert await _until_stopped(asyncio.Event(), {"discord": lost}) == 1  # type: ignore[dict-item]
+    stop = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.05, stop.set)
+    assert await _until_stopped(stop, {"discord": Lost()}) == 0  # type: ignore[dict-item]
