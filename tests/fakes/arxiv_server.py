@@ -30,11 +30,12 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes.loopback import LoopbackServer
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 STAT_FEED = DATA_DIR / "rss-stat-2024-03-26.xml"
@@ -152,14 +153,16 @@ def _entries_by_id(recordings: Mapping[frozenset[str], _Answer], extra: list[_An
 # ---------------------------------------------------------------- the server
 
 
-class FakeArxivServer:
+class FakeArxivServer(LoopbackServer):
     """See the module docstring. Start with ``with`` (or ``start()``/``stop()``)."""
+
+    server_name = "fake arXiv server"
 
     def __init__(self, *, hang_s: float = 5.0, latency_s: float = 0.0) -> None:
         self.hang_s = hang_s
         self.latency_s = latency_s  # added before every normal answer, to let concurrent requests overlap
+        super().__init__()
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
         self._feeds: dict[str, _Answer] = {}
         self._api: dict[str, _Answer] = {}
         self._scripts: list[tuple[str, deque[Scripted]]] = []
@@ -169,43 +172,6 @@ class FakeArxivServer:
         self._by_ids, self._by_search = _load_recordings()
         self._entries = _entries_by_id(self._by_ids, list(self._by_search.values()))
         self._default_feed = recorded_feed()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle
-
-    def start(self) -> Self:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        # A short poll interval: shutdown() waits up to one interval, and every test stops a server.
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-arxiv", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()  # releases hanging handlers
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("the fake arXiv server is not running")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     @property
     def rss_url(self) -> str:
@@ -358,3 +324,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # keep test output clean; ``calls()`` is the record
+
+
+FakeArxivServer.handler = _Handler  # defined after the class, which it serves

@@ -49,12 +49,12 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Literal, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from tests.fakes.arxiv_server import Headers
+from tests.fakes.loopback import LoopbackServer
 
 HANG: Literal["hang"] = "hang"
 REFUSAL: Literal["refusal"] = "refusal"
@@ -237,8 +237,10 @@ class _Batch:
 # ---------------------------------------------------------------- the server
 
 
-class FakeLLMServer:
+class FakeLLMServer(LoopbackServer):
     """See the module docstring. Start with ``with`` (or ``start()``/``stop()``)."""
+
+    server_name = "fake LLM server"
 
     def __init__(
         self,
@@ -254,48 +256,12 @@ class FakeLLMServer:
         self.openai_key = openai_key
         self.openai_usage = openai_usage
         self.answer_model = answer_model  # the model named in answers (the API resolves aliases); else the request's
+        super().__init__()
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
         self._scripts: list[tuple[str, deque[Scripted]]] = []
         self._batch_script: deque[BatchOutcome] = deque()
         self._batches: dict[str, _Batch] = {}
         self._calls: list[Call] = []
-        self._httpd: ThreadingHTTPServer | None = None
-
-    # -- lifecycle
-
-    def start(self) -> Self:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        # A short poll interval: shutdown() waits up to one interval, and every test stops a server.
-        thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-llm", daemon=True
-        )
-        thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()  # releases hanging handlers
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("the fake LLM server is not running")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     @property
     def anthropic_url(self) -> str:
@@ -641,3 +607,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # keep test output clean; ``calls()`` is the record
+
+
+FakeLLMServer.handler = _Handler  # defined after the class, which it serves
