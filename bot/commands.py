@@ -268,9 +268,9 @@ REGISTRY: dict[str, SubCommand] = {
 
 
 def help_text() -> str:
-    width = max(len(c.usage) for c in REGISTRY.values())
+    # One command a line, no column padding: chat apps draw text in proportional fonts.
     lines = ["paperbot: the day's new arXiv papers, and their math explained.", ""]
-    lines += [f"{c.usage.ljust(width)}  {c.summary}" for c in REGISTRY.values()]
+    lines += [f"• {c.usage} — {c.summary}" for c in REGISTRY.values()]
     lines += ["", "Example: " + REGISTRY["subscribe"].example]
     return "\n".join(lines)
 
