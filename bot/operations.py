@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 
 from bot.config import Config
-from bot.errors import PaperbotError
 
 
 async def run_operation(args: argparse.Namespace, config: Config) -> int:
@@ -64,4 +63,4 @@ def _is_problem(line: str) -> bool:
     return any(word in lowered for word in ("not set", "rejected", "missing", "invalid", "error", "failed", "cannot"))
 
 
-__all__ = ["PaperbotError", "doctor", "run_operation"]
+__all__ = ["doctor", "run_operation"]
