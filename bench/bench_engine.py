@@ -18,7 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -55,6 +57,11 @@ def big_feed(count: int) -> bytes:
             count=1,
         )
         made.append(item)
+    # Dated today (US Eastern), as arXiv would serve it now: a bot never posts a stale feed.
+    today = datetime.now(UTC).astimezone(ZoneInfo("America/New_York")).date()
+    head = re.sub(
+        rb"<pubDate>[^<]*</pubDate>", f"<pubDate>{today:%a, %d %b %Y} 00:00:00 -0500</pubDate>".encode(), head, count=1
+    )
     return head + b"".join(made) + tail
 
 
