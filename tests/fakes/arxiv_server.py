@@ -30,12 +30,11 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.fakes.loopback import LoopbackServer
+from tests.fakes.loopback import LoopbackHandler, LoopbackServer
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 STAT_FEED = DATA_DIR / "rss-stat-2024-03-26.xml"
@@ -287,7 +286,7 @@ def _bytes(body: bytes | str) -> bytes:
     return body.encode("utf-8") if isinstance(body, str) else body
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     fake: FakeArxivServer
     protocol_version = "HTTP/1.1"
 
@@ -310,20 +309,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(answer)
         finally:
             self.fake._leave()
-
-    def _send(self, answer: _Answer) -> None:
-        try:
-            self.send_response(answer.status)
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(answer.body)))
-            self.end_headers()
-            self.wfile.write(answer.body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client gave up (timeout): nothing to tell it
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass  # keep test output clean; ``calls()`` is the record
 
 
 FakeArxivServer.handler = _Handler  # defined after the class, which it serves

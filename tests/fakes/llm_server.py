@@ -49,12 +49,11 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from tests.fakes.arxiv_server import Headers
-from tests.fakes.loopback import LoopbackServer
+from tests.fakes.loopback import LoopbackHandler, LoopbackServer
 
 HANG: Literal["hang"] = "hang"
 REFUSAL: Literal["refusal"] = "refusal"
@@ -566,7 +565,7 @@ def _bytes(body: Any) -> bytes:
     return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     fake: FakeLLMServer
     protocol_version = "HTTP/1.1"
     # Headers and body go out in separate writes; with Nagle on, each answer would wait ~40 ms for a
@@ -593,20 +592,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._send(answer)
-
-    def _send(self, answer: _Answer) -> None:
-        try:
-            self.send_response(answer.status)
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(answer.body)))
-            self.end_headers()
-            self.wfile.write(answer.body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client gave up (timeout): nothing to tell it
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass  # keep test output clean; ``calls()`` is the record
 
 
 FakeLLMServer.handler = _Handler  # defined after the class, which it serves

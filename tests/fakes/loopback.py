@@ -4,9 +4,39 @@ served from a daemon thread, usable with ``with`` or ``start()``/``stop()``."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import ClassVar, Protocol, Self
+
+
+class Answer(Protocol):
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def body(self) -> bytes: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+class LoopbackHandler(BaseHTTPRequestHandler):
+    """What every fake's request handler shares: sending a prepared answer, and silence in the logs."""
+
+    def _send(self, answer: Answer) -> None:
+        try:
+            self.send_response(answer.status)
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer.body)))
+            self.end_headers()
+            self.wfile.write(answer.body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up (timeout): nothing to tell it
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # keep test output clean; the fakes record calls themselves
 
 
 class LoopbackServer:
