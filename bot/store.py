@@ -265,8 +265,11 @@ class Store:
             )
 
     def get_paper(self, paper_id: str) -> Paper | None:
-        row = self.db.conn.execute("SELECT * FROM papers WHERE id = ?", (paper_id,)).fetchone()
-        return None if row is None else _paper_from_row(_as_dict(self.db.conn, row))
+        cursor = self.db.conn.execute("SELECT * FROM papers WHERE id = ?", (paper_id,))
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return _paper_from_row(dict(zip([d[0] for d in cursor.description], row, strict=True)))
 
     def save_feed(self, feed: Feed, fetched_at: datetime | None = None) -> None:
         """Store a fetched feed: its papers, where each was listed, and the fetch itself, atomically."""
@@ -466,11 +469,6 @@ def _categories_key(categories: Sequence[str]) -> str:
 
 def _channel_tuple(channel: ChannelRef) -> tuple[str, str, str]:
     return (channel.platform, channel.workspace, channel.channel)
-
-
-def _as_dict(conn: sqlite3.Connection, row: tuple[Any, ...]) -> dict[str, Any]:
-    names = [r[1] for r in conn.execute("PRAGMA table_info(papers)")]
-    return dict(zip(names, row, strict=True))
 
 
 def _paper_from_row(row: dict[str, Any]) -> Paper:
