@@ -38,3 +38,24 @@ def test_ci_runs_the_readme_test_command() -> None:
     command = "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest -q"
     assert command in README
     assert command in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_test_data_file_has_its_provenance() -> None:
+    """tests/data/PROVENANCE.md lists every recorded file by its real path, and every row names a file."""
+    data = ROOT / "tests" / "data"
+    rows = re.findall(r"^\| `([^`]+)` \|", (data / "PROVENANCE.md").read_text(), re.M)
+    files = {p.relative_to(data).as_posix() for p in data.rglob("*") if p.is_file()} - {"PROVENANCE.md"}
+    for pattern in rows:
+        assert any(Path(f).match(pattern) for f in files), f"PROVENANCE.md lists {pattern}, which is not in tests/data"
+    for name in sorted(files):
+        assert any(Path(name).match(pattern) for pattern in rows), f"tests/data/{name} has no row in PROVENANCE.md"
+
+
+def test_readme_json_examples_parse() -> None:
+    """The README's JSON examples are real JSON, so a reader can paste them into a tool."""
+    import json
+
+    blocks = re.findall(r"```json\n(.*?)```", README, re.S)
+    assert len(blocks) >= 2
+    for block in blocks:
+        json.loads(block)
