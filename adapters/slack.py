@@ -2,7 +2,8 @@
 
 One ``AsyncApp`` in the bot's asyncio loop, reached either through Socket Mode (the default: an outbound
 websocket, no public URL) or through HTTP (``[slack] mode = "http"``: an aiohttp server on ``[slack] port``
-at ``/slack/events``, every request's signature checked by bolt, 401 when it is bad or stale).
+at ``/slack/events``). In HTTP mode every request passes ``adapters.slack_http.RequestDoor`` first: signature
+(401 when bad, stale or replayed), then parsing and shape (400), before bolt or a listener sees anything.
 
 Slack gives an app 3 seconds to acknowledge a command or a click, and explanations take longer, so every
 listener acknowledges first and does the work in a task of its own, answering through ``respond()`` (the
@@ -25,23 +26,27 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from aiohttp.http_exceptions import HttpProcessingError
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler, AsyncServerErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_blocks import EXPLAIN_ACTION_ID, SlackMessage, render_digest, render_reply
+from adapters.slack_http import MAX_BODY_BYTES, RequestDoor, RequestRefused, server_logger
 from bot.cards import DigestMessage, Reply
 from bot.commands import Invocation, SubCommand, apology, dispatch, parse
 from bot.config import Config
 from bot.delivery import send_reply
 from bot.engine import Engine
 from bot.errors import ChannelUnavailable, ConfigError, PaperbotError
+from bot.ids import parse_arxiv_id
 from bot.models import ChannelRef
 
-__all__ = ["EVENTS_PATH", "SlackAdapter", "build_client", "check_slack"]
+__all__ = ["EVENTS_PATH", "SlackAdapter", "build_client", "check_slack", "progress_note"]
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +164,7 @@ class SlackAdapter:
         self.app.command(COMMAND)(self._on_command)
         self.app.action(EXPLAIN_ACTION_ID)(self._on_explain_button)
         self.app.error(self._on_error)
+        self.door = RequestDoor(signing_secret or "", command=COMMAND)
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -224,9 +230,9 @@ class SlackAdapter:
         log.info("Slack: Socket Mode connected")
 
     async def _start_http(self) -> None:
-        web_app = web.Application()
+        web_app = web.Application(client_max_size=MAX_BODY_BYTES)
         web_app.router.add_post(EVENTS_PATH, self._handle_http)
-        runner = web.AppRunner(web_app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(web_app, access_log=None, handle_signals=False, logger=server_logger())
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
         await site.start()
@@ -238,8 +244,26 @@ class SlackAdapter:
         log.info("Slack: listening for HTTP requests on %s:%d%s", self.host, self.port, EVENTS_PATH)
 
     async def _handle_http(self, request: web.Request) -> web.Response:
-        bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(bolt_response)
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            log.warning("Slack HTTP request refused (413): a body over %d bytes", MAX_BODY_BYTES)
+            return web.Response(status=413, text="request too large")
+        except (ConnectionError, HttpProcessingError) as err:  # the client went away or sent a broken body
+            log.warning("Slack HTTP request refused (400): the body could not be read (%s)", type(err).__name__)
+            return web.Response(status=400, text="malformed request")
+        try:
+            admitted = self.door.admit(raw, request.headers)
+        except RequestRefused as refused:
+            # One line, no traceback: forged and broken requests are expected on a public endpoint.
+            log.warning("Slack HTTP request refused (%d): %s", refused.status, refused.reason)
+            return web.Response(status=refused.status, text=refused.answer)
+        if admitted.body is None:  # Slack's ssl_check: it only wants to see us answer
+            return web.Response(status=200)
+        # The body is verified, parsed and shaped already. bolt calls such a request "socket_mode" (it skips
+        # its own signature check, which needs the raw text, and its parser, which the door replaced).
+        bolt_request = AsyncBoltRequest(body=admitted.body, headers=dict(admitted.headers), mode="socket_mode")
+        return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
     async def stop(self) -> None:
         """Stop listening, let running commands finish (briefly), then disconnect. Safe to call twice."""
@@ -360,10 +384,11 @@ class SlackAdapter:
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         text = str(body.get("text") or "")
         command = _sub_command(text)
-        if command is not None and command.name == "explain":
-            await ack(text="Working on it… explaining a paper takes a few seconds.")
+        note = progress_note(text, command)
+        if note:
+            await ack(text=note)  # shown at once, to the user only; the answer follows via response_url
         else:
-            await ack()
+            await ack()  # quick commands answer in full through response_url a moment later
         self._spawn(self._run_command(body, text, command, respond))
 
     async def _run_command(
@@ -482,6 +507,22 @@ class SlackAdapter:
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
         # Listeners ack and hand off to tasks that catch everything; this is for bolt-level surprises.
         apology(log, "Slack listener failed for a %s request", str(body.get("type") or body.get("command") or "?"))
+
+
+def progress_note(text: str, command: SubCommand | None) -> str | None:
+    """What the acknowledgement says for a command that has to fetch first (explain, digest), so that the
+    user knows at once what is happening when arXiv is slow; None for commands that answer right away."""
+    if command is None:
+        return None
+    if command.name == "explain":
+        try:
+            paper = parse_arxiv_id(parse(text)[1]["id"])
+        except (PaperbotError, KeyError):
+            return None  # the mistake itself is the answer, a moment later
+        return f"Fetching {paper} from arXiv… the explanation follows in a few seconds."
+    if command.name == "digest":
+        return "Fetching the latest papers for this channel's digest…"
+    return None
 
 
 def _sub_command(text: str) -> SubCommand | None:
