@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.explain.answers import token_count, without_surrogates
 from bot.explain.prompt import MalformedAnswer, StructuredAnswer, parse_answer
 from bot.store import Store
 
@@ -17,7 +18,9 @@ def answer_to_json(answer: StructuredAnswer) -> str:
     data["equations"] = [{"formula": f, "meaning": m} for f, m in answer.equations]
     data["assumptions"] = list(answer.assumptions)
     data["prerequisites"] = list(answer.prerequisites)
-    return json.dumps(data, ensure_ascii=False)
+    # Providers refuse answers with lone surrogates already; this keeps a write to SQLite (UTF-8) from
+    # failing should one ever get this far.
+    return without_surrogates(json.dumps(data, ensure_ascii=False))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +70,7 @@ class ExplanationCache:
                     model,
                     provider,
                     answer_to_json(answer),
-                    answer.math_in_a_sentence,
+                    without_surrogates(answer.math_in_a_sentence),
                     now.isoformat(),
                 ),
             )
@@ -118,7 +121,17 @@ class Ledger:
             self.db.conn.execute(
                 "INSERT INTO llm_calls (at, provider, model, paper_id, input_tokens, output_tokens, cost_usd, batch,"
                 " outcome) VALUES (?,?,?,?,?,?,?,?,?)",
-                (at.isoformat(), provider, model, paper_id, input_tokens, output_tokens, cost_usd, int(batch), outcome),
+                (
+                    at.isoformat(),
+                    provider,
+                    model,
+                    paper_id,
+                    token_count(input_tokens),  # bounded: SQLite INTEGER overflows past 2**63
+                    token_count(output_tokens),
+                    cost_usd,
+                    int(batch),
+                    outcome,
+                ),
             )
 
     def totals(self, since: datetime, until: datetime | None = None) -> UsageTotals:

@@ -4,24 +4,25 @@ OpenAI-compatible chat completions server (OpenAI, Ollama, vLLM, llama.cpp) thro
 Every call is bounded: ``timeout_s`` covers the whole call, retries included, so a slow provider costs a
 user one predictable wait. Every failure is an LLMFailure whose text is a short neutral sentence safe to
 show a user; the provider's own error text only goes to the log (it can quote the request or a key).
+Whatever comes back is read by answers.py: an answer in any other shape is "malformed", never an exception.
+
+The anthropic SDK takes about a second to import, so it is imported when the first request is made, not
+when the provider is built: a bot that serves cached explanations never pays for it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import importlib
 import logging
 import random
-import re
+import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
 import httpx
-from anthropic.types import Message, MessageParam, ToolChoiceToolParam, ToolParam, ToolUseBlock
-from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
-from anthropic.types.messages import MessageBatch, MessageBatchIndividualResponse
-from anthropic.types.messages.batch_create_params import Request as BatchRequest
+
+from bot.explain.answers import loads_answer_json, model_name, read_answer, token_count
 
 # Re-exported: callers and tests may import these from here too.
 from bot.explain.llm import (
@@ -32,14 +33,14 @@ from bot.explain.llm import (
     ProviderAnswer,
     build_provider,
 )
-from bot.explain.prompt import (
-    ANSWER_SCHEMA,
-    MAX_OUTPUT_TOKENS,
-    TOOL_NAME,
-    MalformedAnswer,
-    StructuredAnswer,
-    parse_answer,
-)
+from bot.explain.prompt import ANSWER_SCHEMA, MAX_OUTPUT_TOKENS, TOOL_NAME, MalformedAnswer, StructuredAnswer
+
+if TYPE_CHECKING:
+    import anthropic
+    from anthropic.types import MessageParam, ToolChoiceToolParam, ToolParam
+    from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
+    from anthropic.types.messages import MessageBatch, MessageBatchIndividualResponse
+    from anthropic.types.messages.batch_create_params import Request as BatchRequest
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -106,17 +107,33 @@ class AnthropicProvider:
     ) -> None:
         self.model = model
         self.timeout_s = timeout_s
+        self._api_key = api_key
+        self._base_url = base_url or None
+        self._max_retries = max_retries
         self._owns_client = client is None
-        # base_url None (not ""), so that the SDK still reads ANTHROPIC_BASE_URL when the config has none.
-        self._client = client or anthropic.AsyncAnthropic(
-            api_key=api_key, base_url=base_url or None, timeout=timeout_s, max_retries=max_retries
-        )
+        self._given_client = client
+        self._made_client: anthropic.AsyncAnthropic | None = None
+
+    @property
+    def _client(self) -> anthropic.AsyncAnthropic:
+        """The SDK client, made (and the SDK imported) on first use."""
+        if self._given_client is not None:
+            return self._given_client
+        if self._made_client is None:
+            import anthropic
+
+            # base_url None (not ""), so that the SDK still reads ANTHROPIC_BASE_URL when the config has none.
+            self._made_client = anthropic.AsyncAnthropic(
+                api_key=self._api_key, base_url=self._base_url, timeout=self.timeout_s, max_retries=self._max_retries
+            )
+        return self._made_client
 
     async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.close()
+        if self._owns_client and self._made_client is not None:
+            await self._made_client.close()
 
     async def explain(self, system: str, user: str) -> ProviderAnswer:
+        await _load_sdk()
         try:
             async with asyncio.timeout(self.timeout_s):
                 return await self._explain(system, user)
@@ -125,13 +142,20 @@ class AnthropicProvider:
             raise _failure("timeout") from None
 
     async def _explain(self, system: str, user: str) -> ProviderAnswer:
+        import anthropic
+
         spent = (0, 0)
         for attempt in range(MALFORMED_RETRIES + 1):
             try:
-                message = await self._client.messages.create(**_message_params(self.model, system, user))
+                message: object = await self._client.messages.create(**_message_params(self.model, system, user))
             except anthropic.AnthropicError as err:
                 raise _anthropic_failure(err, tokens=spent) from None
-            spent = (spent[0] + message.usage.input_tokens, spent[1] + message.usage.output_tokens)
+            except (ValueError, RecursionError) as err:
+                # The SDK decodes a 2xx body after its error mapping: a body that is not JSON, not UTF-8, or
+                # nested too deeply arrives unwrapped. The provider answered, badly: a malformed answer.
+                log.warning("anthropic: unreadable answer on attempt %d (%s)", attempt + 1, type(err).__name__)
+                continue
+            spent = _add(spent, _usage(message))
             try:
                 answer = _answer_from_message(message)
             except MalformedAnswer as err:
@@ -139,7 +163,7 @@ class AnthropicProvider:
                 continue
             except LLMFailure as failure:
                 raise LLMFailure(failure.kind, str(failure), input_tokens=spent[0], output_tokens=spent[1]) from None
-            return ProviderAnswer(answer, spent[0], spent[1], message.model)
+            return ProviderAnswer(answer, spent[0], spent[1], model_name(getattr(message, "model", None), self.model))
         raise _failure("malformed", tokens=spent)
 
     async def explain_batch(
@@ -154,6 +178,9 @@ class AnthropicProvider:
         ``requests``: (custom_id, system, user). Never raises for a provider problem: every custom_id gets an
         answer or an LLMFailure. Past ``deadline_s`` the batch is cancelled and what is left is a "timeout".
         """
+        await _load_sdk()
+        import anthropic
+
         ids = [custom_id for custom_id, _, _ in requests]
         if len(set(ids)) != len(ids):
             raise ValueError("explain_batch: custom ids must be unique")
@@ -185,6 +212,8 @@ class AnthropicProvider:
     ) -> tuple[MessageBatch, LLMFailure | None]:
         """Poll until the batch ends or the deadline passes (then cancel it). A failure that polling again
         cannot fix (a revoked key) ends the wait; transient ones are waited out."""
+        import anthropic
+
         loop = asyncio.get_running_loop()
         while batch.processing_status != "ended":
             remaining = deadline - loop.time()
@@ -203,6 +232,8 @@ class AnthropicProvider:
         return batch, None
 
     async def _cancel(self, batch: MessageBatch) -> MessageBatch:
+        import anthropic
+
         try:
             return await self._client.messages.batches.cancel(batch.id)
         except anthropic.AnthropicError as err:
@@ -213,6 +244,8 @@ class AnthropicProvider:
         self, batch_id: str, ours: Mapping[str, str], results: dict[str, ProviderAnswer | LLMFailure]
     ) -> LLMFailure | None:
         """Fill ``results`` (by the caller's ids); a failure while reading is returned for the rest."""
+        import anthropic
+
         try:
             decoder = await self._client.messages.batches.results(batch_id)
             try:
@@ -220,7 +253,7 @@ class AnthropicProvider:
                     if line.custom_id not in ours:
                         log.warning("anthropic: batch %s returned an unknown custom_id", batch_id)
                         continue
-                    results[ours[line.custom_id]] = _batch_outcome(line)
+                    results[ours[line.custom_id]] = _batch_outcome(line, self.model)
             finally:
                 await decoder.close()
         except anthropic.AnthropicError as err:
@@ -231,6 +264,13 @@ class AnthropicProvider:
             log.warning("anthropic: reading batch %s results failed (%s)", batch_id, type(err).__name__)
             return _failure("connection")
         return None
+
+
+async def _load_sdk() -> None:
+    """Import the SDK off the event loop the first time: it takes about a second, which other commands
+    being answered meanwhile should not wait for."""
+    if "anthropic" not in sys.modules:
+        await asyncio.to_thread(importlib.import_module, "anthropic")
 
 
 def _message_params(model: str, system: str, user: str) -> MessageCreateParamsNonStreaming:
@@ -251,40 +291,62 @@ def _batch_request(custom_id: str, model: str, system: str, user: str) -> BatchR
     return {"custom_id": custom_id, "params": _message_params(model, system, user)}
 
 
-def _answer_from_message(message: Message) -> StructuredAnswer:
-    """The forced tool call's input, shape-checked. Raises MalformedAnswer, or LLMFailure("refused")."""
-    if message.stop_reason == "refusal":
+def _answer_from_message(message: object) -> StructuredAnswer:
+    """The forced tool call's input, shape-checked and bounded. Raises MalformedAnswer, or
+    LLMFailure("refused").
+
+    The SDK does not validate answers (a body of any shape comes back as a Message, a list or a str), so
+    every attribute is looked up as if it might be missing or of any type.
+    """
+    stop_reason = getattr(message, "stop_reason", None)
+    if stop_reason == "refusal":
         raise _failure("refused")
-    for block in message.content:
-        if isinstance(block, ToolUseBlock) and block.name == TOOL_NAME:
-            return parse_answer(block.input)
-    raise MalformedAnswer(f"no {TOOL_NAME} tool call (stop_reason {message.stop_reason})")
+    content = getattr(message, "content", None)
+    if not isinstance(content, list):
+        raise MalformedAnswer("the message has no content list")
+    for block in content:
+        if getattr(block, "type", None) == "tool_use" and getattr(block, "name", None) == TOOL_NAME:
+            return read_answer(getattr(block, "input", None))
+    raise MalformedAnswer(f"no {TOOL_NAME} tool call (stop_reason {stop_reason!r:.40})")
 
 
-def _batch_outcome(line: MessageBatchIndividualResponse) -> ProviderAnswer | LLMFailure:
-    result = line.result
-    if result.type == "succeeded":
-        message = result.message
-        tokens = (message.usage.input_tokens, message.usage.output_tokens)
+def _usage(message: object) -> tuple[int, int]:
+    usage = getattr(message, "usage", None)
+    return token_count(getattr(usage, "input_tokens", 0)), token_count(getattr(usage, "output_tokens", 0))
+
+
+def _add(spent: tuple[int, int], more: tuple[int, int]) -> tuple[int, int]:
+    return spent[0] + more[0], spent[1] + more[1]
+
+
+def _batch_outcome(line: MessageBatchIndividualResponse, model: str) -> ProviderAnswer | LLMFailure:
+    result: object = line.result
+    result_type = getattr(result, "type", None)
+    if result_type == "succeeded":
+        message = getattr(result, "message", None)
+        tokens = _usage(message)
         try:
-            return ProviderAnswer(_answer_from_message(message), tokens[0], tokens[1], message.model)
+            answer = _answer_from_message(message)
+            return ProviderAnswer(answer, tokens[0], tokens[1], model_name(getattr(message, "model", None), model))
         except MalformedAnswer as err:
             log.warning("anthropic: malformed batch answer for %s (%s)", line.custom_id, err)
             return _failure("malformed", tokens=tokens)
         except LLMFailure as failure:
             return LLMFailure(failure.kind, str(failure), input_tokens=tokens[0], output_tokens=tokens[1])
-    if result.type == "errored":
-        error_type = str(result.error.error.type)
+    if result_type == "errored":
+        error_type = str(getattr(getattr(getattr(result, "error", None), "error", None), "type", "api_error"))[:40]
         log.warning("anthropic: batch request %s errored: %s", line.custom_id, error_type)
         kind = _ERROR_TYPE_KINDS.get(error_type, "server")
         return _failure(kind, message_key="rejected" if error_type == "invalid_request_error" else None)
     # canceled (by our deadline) or expired (the API's 24 hours): either way it took too long.
-    log.warning("anthropic: batch request %s %s", line.custom_id, result.type)
+    log.warning("anthropic: batch request %s %s", line.custom_id, str(result_type)[:40])
     return _failure("timeout")
 
 
 def _anthropic_failure(err: anthropic.AnthropicError, *, tokens: tuple[int, int] = (0, 0)) -> LLMFailure:
     """Map an SDK error to a kind and log what an operator needs (status, type, request id, not the text)."""
+    import anthropic
+
     if isinstance(err, anthropic.APITimeoutError):  # before APIConnectionError: it is one
         kind, key = "timeout", None
     elif isinstance(err, anthropic.APIConnectionError):
@@ -319,6 +381,8 @@ def _status_kind(status: int) -> tuple[str, str | None]:
 
 def _is_transient(err: anthropic.AnthropicError) -> bool:
     """What the SDK itself would retry: worth polling again after."""
+    import anthropic
+
     if isinstance(err, anthropic.APIConnectionError):
         return True
     return isinstance(err, anthropic.APIStatusError) and (err.status_code >= 500 or err.status_code in (408, 409, 429))
@@ -381,8 +445,7 @@ class OpenAICompatibleProvider:
         spent = (0, 0)
         for attempt in range(MALFORMED_RETRIES + 1):
             data = await self._post(payload, deadline)
-            usage = _openai_usage(data)
-            spent = (spent[0] + usage[0], spent[1] + usage[1])
+            spent = _add(spent, _openai_usage(data))
             try:
                 answer = _answer_from_completion(data)
             except MalformedAnswer as err:
@@ -391,7 +454,7 @@ class OpenAICompatibleProvider:
             except LLMFailure as failure:
                 raise LLMFailure(failure.kind, str(failure), input_tokens=spent[0], output_tokens=spent[1]) from None
             model = data.get("model") if isinstance(data, dict) else None
-            return ProviderAnswer(answer, spent[0], spent[1], model if isinstance(model, str) and model else self.model)
+            return ProviderAnswer(answer, spent[0], spent[1], model_name(model, self.model))
         raise _failure("malformed", tokens=spent)
 
     async def _post(self, payload: dict[str, Any], deadline: float) -> Any:
@@ -403,7 +466,7 @@ class OpenAICompatibleProvider:
                 response = await self._http.post(self._url, json=payload, headers=self._headers)
             except httpx.TimeoutException:
                 failure, delay = _failure("timeout"), _backoff(attempt)
-            except httpx.TransportError as err:
+            except httpx.RequestError as err:  # transport errors, and a body that cannot be decoded (gzip)
                 log.warning("openai-compatible: %s", type(err).__name__)
                 failure, delay = _failure("connection"), _backoff(attempt)
             else:
@@ -425,23 +488,20 @@ class OpenAICompatibleProvider:
 def _json_or_none(response: httpx.Response) -> Any:
     try:
         return response.json()
-    except ValueError:
-        return None  # an HTML page from a proxy, say: the caller finds it malformed
+    except (ValueError, RecursionError):
+        return None  # an HTML page from a proxy, bytes that are not UTF-8, JSON nested too deeply: malformed
 
 
 def _openai_usage(data: Any) -> tuple[int, int]:
     usage = data.get("usage") if isinstance(data, dict) else None
     if not isinstance(usage, dict):
         return 0, 0  # local servers often report none
-    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    return (prompt if isinstance(prompt, int) else 0), (completion if isinstance(completion, int) else 0)
-
-
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.S | re.I)
+    return token_count(usage.get("prompt_tokens")), token_count(usage.get("completion_tokens"))
 
 
 def _answer_from_completion(data: Any) -> StructuredAnswer:
-    """``choices[0].message.content`` as JSON, shape-checked. Raises MalformedAnswer, or LLMFailure("refused")."""
+    """``choices[0].message.content`` as JSON, shape-checked and bounded. Raises MalformedAnswer, or
+    LLMFailure("refused")."""
     try:
         message = data["choices"][0]["message"]
     except (KeyError, IndexError, TypeError):
@@ -453,24 +513,7 @@ def _answer_from_completion(data: Any) -> StructuredAnswer:
     content = message.get("content")
     if not isinstance(content, str):
         raise MalformedAnswer("no text content")
-    return parse_answer(_loads_lenient(content))
-
-
-def _loads_lenient(content: str) -> Any:
-    """JSON from a model's content, tolerating a ```json fence or a sentence around the object (local models)."""
-    fenced = _FENCE.search(content)
-    text = fenced.group(1) if fenced else content.strip()
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    start, end = text.find("{"), text.rfind("}")
-    if 0 <= start < end:
-        try:
-            return json.loads(text[start : end + 1])
-        except ValueError:
-            pass
-    raise MalformedAnswer("content is not JSON")
+    return read_answer(loads_answer_json(content))
 
 
 def _openai_retryable(response: httpx.Response) -> bool:

@@ -36,6 +36,8 @@ class BatchProvider(LLMProvider, Protocol):
 LLM_HINT = "set ANTHROPIC_API_KEY (or LLM_PROVIDER=openai with [llm] base_url) and restart"
 NO_LLM_NOTE = f"Math explanations from an LLM are off: {LLM_HINT}. Below: formulas and concepts found offline."
 BUDGET_NOTE = "Today's LLM budget is spent, so this is the offline explanation; the LLM is back tomorrow."
+OFFLINE_INSTEAD = "Showing the offline explanation instead."
+UNREADABLE_ANSWER = "The LLM provider's answer could not be read."
 _LIMITS = {s.key: s.max_chars for s in SECTIONS}
 
 
@@ -140,7 +142,14 @@ class Explainer:
         except LLMFailure as failure:
             self._record_failure(provider, paper, failure, batch=False)
             log.warning("LLM explanation of %s failed (%s); offline fallback", paper.id, failure.kind)
-            return offline_explanation(paper, note=f"{failure} Showing the offline explanation instead.")
+            return offline_explanation(paper, note=f"{failure} {OFFLINE_INSTEAD}")
+        except Exception:
+            # Providers turn every answer into a ProviderAnswer or an LLMFailure; this net is for an answer
+            # they did not foresee. The user still gets what the README promises: the offline explanation.
+            log.exception("LLM explanation of %s raised unexpectedly; offline fallback", paper.id)
+            unreadable = LLMFailure("error", UNREADABLE_ANSWER)
+            self._record_failure(provider, paper, unreadable, batch=False)
+            return offline_explanation(paper, note=f"{unreadable} {OFFLINE_INSTEAD}")
         self._store(provider, paper, reply, batch=False)
         return self.render(paper, reply.answer, provider.name, reply.model, cached=False)
 

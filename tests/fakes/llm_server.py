@@ -22,6 +22,10 @@ Routes (shapes from the anthropic SDK's types: ``Message``, ``ToolUseBlock``, ``
   the unfinished requests ``canceled``.
 - ``GET /v1/messages/batches/{id}/results``: JSONL, one ``{custom_id, result}`` per request, in REVERSE
   request order (the API does not promise any order; clients must match on custom_id).
+- ``GET /v1/models/{id}``: Anthropic's ``ModelInfo`` when ``id`` is in ``models``, else a 404
+  ``not_found_error``. ``GET /v1/models``: with an ``anthropic-version`` header, Anthropic's page of
+  ``ModelInfo``; without, OpenAI's ``{"object": "list", "data": [{"id", "object": "model", ...}]}``.
+- With ``anthropic_key`` set, an Anthropic request with another key gets the API's 401.
 - ``POST /v1/chat/completions``: a ``chat.completion`` whose ``choices[0].message.content`` is the JSON
   of ``CANNED_ANSWER``; ``usage`` unless ``openai_usage`` is False (local servers often omit it).
   With ``openai_key`` set, a request without ``Authorization: Bearer <key>`` gets OpenAI's 401.
@@ -60,6 +64,7 @@ REFUSAL: Literal["refusal"] = "refusal"
 SUCCEEDED: Literal["succeeded"] = "succeeded"
 EXPIRED: Literal["expired"] = "expired"
 CANCELED: Literal["canceled"] = "canceled"
+KNOWN_MODELS = ("claude-haiku-5-5", "claude-haiku-4-5", "claude-sonnet-4-5", "gpt-4o-mini", "llama3.1:8b")
 
 # A realistic explanation of an entropic optimal transport paper, in plain Unicode math as the prompt asks.
 CANNED_ANSWER: dict[str, Any] = {
@@ -249,12 +254,16 @@ class FakeLLMServer(LoopbackServer):
         openai_key: str | None = None,
         openai_usage: bool = True,
         answer_model: str | None = None,
+        anthropic_key: str | None = None,
+        models: tuple[str, ...] = KNOWN_MODELS,
     ) -> None:
         self.hang_s = hang_s
         self.batch_polls = batch_polls  # the batch_polls-th retrieve of a batch is the first to say "ended"
         self.openai_key = openai_key
         self.openai_usage = openai_usage
         self.answer_model = answer_model  # the model named in answers (the API resolves aliases); else the request's
+        self.anthropic_key = anthropic_key  # None: any key is accepted
+        self.models = models  # what the Models API and the OpenAI model list know
         super().__init__()
         self._lock = threading.Lock()
         self._scripts: list[tuple[str, deque[Scripted]]] = []
@@ -330,6 +339,8 @@ class FakeLLMServer(LoopbackServer):
             return self._chat(call, special)
         if method == "POST" and path == "/v1/messages/batches":
             return self._create_batch(call)
+        if method == "GET" and (path == "/v1/models" or path.startswith("/v1/models/")):
+            return self._models(call)
         found = re.fullmatch(r"/v1/messages/batches/([^/]+)(/results|/cancel)?", path)
         if found and found.group(1) in self._batches:
             batch = self._batches[found.group(1)]
@@ -349,6 +360,9 @@ class FakeLLMServer(LoopbackServer):
     def _check_anthropic(self, call: Call) -> _Answer | None:
         if not (call.headers.get("x-api-key") or call.headers.get("authorization", "").startswith("Bearer ")):
             return _json(401, _error_body("authentication_error", "x-api-key header is required"))
+        bearer = call.headers.get("authorization", "").removeprefix("Bearer ")
+        if self.anthropic_key is not None and self.anthropic_key not in (call.headers.get("x-api-key"), bearer):
+            return _json(401, _error_body("authentication_error", "invalid x-api-key"))
         if "anthropic-version" not in call.headers:
             return _json(400, _error_body("invalid_request_error", "anthropic-version: header is required"))
         return None
@@ -384,6 +398,31 @@ class FakeLLMServer(LoopbackServer):
                 "service_tier": "standard",
             },
         }
+
+    # -- models (Anthropic's Models API, an OpenAI-compatible model list)
+
+    def _models(self, call: Call) -> _Answer:
+        if "anthropic-version" not in call.headers:
+            return self._openai_models(call)
+        problem = self._check_anthropic(call)
+        if problem:
+            return problem
+        wanted = call.path.removeprefix("/v1/models").strip("/")
+        if not wanted:
+            infos = [_model_info(name) for name in self.models]
+            page = {"data": infos, "has_more": False, "first_id": None, "last_id": None}
+            if infos:
+                page.update(first_id=infos[0]["id"], last_id=infos[-1]["id"])
+            return _json(200, page)
+        if wanted in self.models:
+            return _json(200, _model_info(wanted))
+        return _json(404, _error_body("not_found_error", f"model: {wanted}"))
+
+    def _openai_models(self, call: Call) -> _Answer:
+        if self.openai_key is not None and call.headers.get("authorization") != f"Bearer {self.openai_key}":
+            return _openai_unauthorized()
+        data = [{"id": name, "object": "model", "created": 1_715_367_049, "owned_by": "system"} for name in self.models]
+        return _json(200, {"object": "list", "data": data})
 
     # -- Anthropic: batches
 
@@ -477,10 +516,7 @@ class FakeLLMServer(LoopbackServer):
 
     def _chat(self, call: Call, special: ToolInput | Text | Literal["refusal"] | None) -> _Answer:
         if self.openai_key is not None and call.headers.get("authorization") != f"Bearer {self.openai_key}":
-            message = "Incorrect API key provided. You can find your API key at https://platform.openai.com/account."
-            return _json(
-                401, {"error": {"message": message, "type": "invalid_request_error", "code": "invalid_api_key"}}
-            )
+            return _openai_unauthorized()
         body = call.body
         if not isinstance(body, dict) or not isinstance(body.get("model"), str) or not body.get("messages"):
             return _json(
@@ -521,6 +557,15 @@ class FakeLLMServer(LoopbackServer):
         self._stopping.wait(seconds)  # cut short by stop()
 
 
+def _openai_unauthorized() -> _Answer:
+    message = "Incorrect API key provided. You can find your API key at https://platform.openai.com/account."
+    return _json(401, {"error": {"message": message, "type": "invalid_request_error", "code": "invalid_api_key"}})
+
+
+def _model_info(name: str) -> dict[str, Any]:
+    return {"id": name, "type": "model", "display_name": name, "created_at": "2025-10-01T00:00:00Z"}
+
+
 def _route_matches(route: str, path: str) -> bool:
     if "*" in route:
         return fnmatch.fnmatchcase(path, route)
@@ -554,7 +599,7 @@ def _error_body(error_type: str, message: str) -> dict[str, Any]:
 
 def _json(status: int, body: Any) -> _Answer:
     headers = {"Content-Type": _JSON, "request-id": _request_id()}
-    return _Answer(status, json.dumps(body, ensure_ascii=False).encode("utf-8"), headers)
+    return _Answer(status, _json_bytes(body), headers)
 
 
 def _bytes(body: Any) -> bytes:
@@ -562,7 +607,16 @@ def _bytes(body: Any) -> bytes:
         return body
     if isinstance(body, str):
         return body.encode("utf-8")
-    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+    return _json_bytes(body)
+
+
+def _json_bytes(body: Any) -> bytes:
+    """UTF-8 JSON; a lone surrogate in a string goes out as a ``\\ud800`` escape, which is valid JSON that
+    a real server can send (and a client decodes back into a lone surrogate)."""
+    try:
+        return json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(body).encode("ascii")
 
 
 class _Handler(LoopbackHandler):
