@@ -1,12 +1,15 @@
 """Drawing paperbot's neutral cards, digests and replies as Discord messages. Pure: no I/O.
 
-Every string that came from a paper or an LLM is untrusted. ``escape`` makes it literal text:
-markdown is backslash-escaped (so ``[evil](http://x)`` cannot become a disguised link), and anything
-that could mention someone (``@everyone``, ``@here``, ``<@123>``, ``<@&456>``, ``<@!1>``, ``<#1>``,
-``</cmd:1>``, ``<t:…>``) gets a zero-width space that breaks the syntax without changing what people
-read. The client also sends ``AllowedMentions.none()``; escaping is the second lock, and it keeps the
-raw mention syntax from even *rendering* as a pill. Links we build ourselves (arxiv.org) go into the
-embed ``url`` and masked links in fields, never next to untrusted text.
+Every string that came from a paper or an LLM is untrusted. ``escape`` makes it literal text: unsafe
+characters are stripped and mass mentions and links to hosts other than arXiv's are broken with a joiner
+(``bot.untrusted``); markdown is backslash-escaped, every bracket included, so no ``[label](url)`` can
+become a disguised link whatever surrounds it; anything that could mention someone (``@everyone1``,
+``<@123>``, ``<@&456>``, ``<@!1>``, ``<#1>``, ``</cmd:1>``, ``<t:…>``) gets a zero-width space that
+breaks the syntax without changing what people read. Only a bare arxiv.org/doi.org URL made of plain
+URL characters (no brackets, parentheses or backslashes: it cannot hold a masked link) is passed through
+unescaped, so that it stays a working link. The client also sends ``AllowedMentions.none()``; escaping is
+the second lock, and it keeps the raw mention syntax from even *rendering* as a pill. Links we build
+ourselves (arxiv.org) go into the embed ``url`` and masked links in fields, never next to untrusted text.
 
 Discord's limits (title 256, description 4,096, ≤ 25 fields, field name 256 / value 1,024, footer
 2,048, ≤ 10 embeds and ≤ 6,000 characters per message, content 2,000) are met by construction: text
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 import discord
 
 from bot.cards import Card, DigestMessage, Explanation, Link, Reply
+from bot.untrusted import defang, is_allowed_link, strip_unsafe_chars
 
 __all__ = [
     "CONTENT_LIMIT",
@@ -76,14 +80,15 @@ _EXPLANATION_COLOUR = 0x2E8B57
 
 # --- escaping ------------------------------------------------------------------------------------
 
-# discord.py's own URL pattern (utils._URL_REGEX): bare and <bracketed> URLs stay intact, as Discord
-# shows them as visible links anyway and a backslash inside one would break it.
-_URL = re.compile(r"<[^: >]+:/[^ >]+>|(?:https?|steam)://[^\s<]+[^<.,:;\"'\]\s]")
+# A bare URL that stays intact, as a backslash inside one would break the link: only characters that
+# cannot form markdown links ("[", "]", "(", ")", "<", ">", "|", "\\" and blanks are not among them), and
+# only once defang() has left "://" nowhere but in links to allowed hosts. Trailing punctuation is text.
+_URL = re.compile(r"https?://[A-Za-z0-9._~:/?#@!$&'*+,;=%-]*[A-Za-z0-9_~/#=%-]", re.I)
 _INLINE_MARKUP = re.compile(r"[\\*_~|`\[\]]")  # emphasis, code, spoilers, masked-link brackets, escapes
 _LINE_START = re.compile(r"^([ \t]*)(#|>|-|\+|(?P<num>\d+)\.)", re.M)  # headings, quotes, lists, subtext
 # <@user> <@!user> <@&role> <#channel> </command:id> <:emoji:id> <a:emoji:id> <t:unix> <id:customize>
-_ANGLE_MARKUP = re.compile(r"<(?=[@#:/!&]|[A-Za-z]+:)")
-_AT_MENTION = re.compile(r"@(?=(?:everyone|here)\b|[!&]?\d)", re.I)
+_ANGLE_MARKUP = re.compile(r"<(?=[@#:/!&]|[A-Za-z][A-Za-z0-9+.-]*:)")
+_AT_MENTION = re.compile(r"@(?=[!&]?\d)")  # mass mentions are defanged before, whatever follows them
 _ZWSP = "\u200b"
 
 
@@ -105,9 +110,12 @@ def _escape_markup(text: str) -> str:
 
 def escape(text: str) -> str:
     """Untrusted text as literal Discord markdown: no formatting, no masked links, no mentions."""
+    text = defang(strip_unsafe_chars(text), _ZWSP)
     parts: list[str] = []
     last = 0
     for url in _URL.finditer(text):
+        if not is_allowed_link(url.group(0)):  # defang() leaves none; kept as a guard of the one exception
+            continue
         parts.append(_escape_markup(text[last : url.start()]))
         parts.append(url.group(0))
         last = url.end()
@@ -116,9 +124,9 @@ def escape(text: str) -> str:
 
 
 def escape_plain(text: str) -> str:
-    """For places Discord shows without markdown (footers): only mentions are neutralised, since a
-    backslash there would be shown as it is."""
-    return _neutralise_mentions(text)
+    """For places Discord shows without markdown (footers): stripped, defanged and mentions neutralised,
+    but no backslashes, since one there would be shown as it is."""
+    return _neutralise_mentions(defang(strip_unsafe_chars(text), _ZWSP))
 
 
 # --- measuring and cutting -----------------------------------------------------------------------
@@ -343,7 +351,7 @@ def render_digest(digest: DigestMessage) -> list[DiscordMessage]:
     across as many messages as the limits need, and "… and N more" at the end."""
     if digest.is_note:  # no announcement today, or an admin report: plain lines, escaped
         return _pack(_chunks(digest.note, CONTENT_LIMIT - 100))
-    header = "**" + _fit(digest.header, CONTENT_LIMIT - 200) + "**"
+    header = defang("**" + _fit(digest.header, CONTENT_LIMIT - 200) + "**", _ZWSP)  # "**" glued to a URL: see _fit
     if not digest.cards:
         header += "\nNo new papers in this announcement that this channel has not already seen."
     items: list[str | discord.Embed] = [header]

@@ -6,9 +6,12 @@ here and in the tests, not in a channel at 3 a.m. On top of those per-block limi
 whose blocks add up to about 13k characters (``msg_blocks_too_long``): long digests and replies are split
 into several messages of at most ``MAX_BLOCKS`` blocks and ``MAX_MESSAGE_CHARS`` characters.
 
-Safety: paper and LLM text is untrusted. Every such string goes through :func:`escape` (``&``, ``<``,
-``>``), which alone makes ``<!channel>``, ``<@U…>``, ``<#C…>`` and disguised ``<url|text>`` links inert.
-The only ``<url|text>`` sequences in the output are arxiv.org links built by :func:`link`.
+Safety: paper and LLM text is untrusted. Every such string, the notification ``text`` included, goes
+through :func:`escape`: unsafe characters are stripped, mass mentions and links to other hosts are broken
+with a joiner (``bot.untrusted``), then ``&``, ``<``, ``>`` are escaped, which makes ``<!channel>``,
+``<@U…>``, ``<#C…>`` and disguised ``<url|text>`` links inert. Text is cut only after that preparation, and
+a cut piece is defanged again (a cut can turn ``https://arxiv.org/…`` into a link to ``arx…``). The only
+``<url|text>`` sequences in the output are arxiv.org links built by :func:`link`.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.cards import Card, DigestMessage, Explanation, Link, Reply
+from bot.untrusted import defang, inert_text, strip_unsafe_chars
 
 __all__ = [
     "EXPLAIN_ACTION_ID",
@@ -69,6 +73,7 @@ _MORE_LINKS_SHOWN = 10
 _SAFE_URL = re.compile(r"^https://arxiv\.org/[A-Za-z0-9._/+-]*$")
 _ELLIPSIS = "…"
 _CONTINUED_RESERVE = 300
+_GLUE_RESERVE = 2  # room for the joiners _mrkdwn may add where markup is glued to untrusted text
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +94,18 @@ class SlackMessage:
 # --- text ------------------------------------------------------------------------------------------
 
 
+def _prepare(raw: str) -> str:
+    """Untrusted text made inert except for Slack's own markup: what every length below is measured on."""
+    return defang(strip_unsafe_chars(raw))
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def escape(text: str) -> str:
     """The one escaping function for untrusted text in mrkdwn and message ``text`` fields."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _html(_prepare(text))
 
 
 def _escaped_len(text: str) -> int:
@@ -128,11 +142,12 @@ def _cut(raw: str, limit: int) -> tuple[str, str]:
 
 def clip(raw: str, limit: int) -> str:
     """``raw`` escaped, shortened at a word boundary with "…" so that the result has ≤ ``limit`` chars."""
-    escaped = escape(raw)
-    if len(escaped) <= limit:
-        return escaped
-    head, _ = _cut(raw, limit - len(_ELLIPSIS))
-    return escape(head.rstrip(" ,;:–—-(")) + _ELLIPSIS
+    text = _prepare(raw)
+    if _escaped_len(text) <= limit:
+        return _html(text)
+    # One character spare: a URL cut short may need a joiner of its own.
+    head, _ = _cut(text, limit - len(_ELLIPSIS) - 1)
+    return _html(defang(head.rstrip(" ,;:–—-(") + _ELLIPSIS))
 
 
 def _pieces(raw: str, limit: int) -> list[str]:
@@ -140,14 +155,14 @@ def _pieces(raw: str, limit: int) -> list[str]:
     this is for the full abstract and explanations, which are shown whole across several blocks."""
     pieces: list[str] = []
     current = ""
-    for line in raw.split("\n"):
+    for line in _prepare(raw).split("\n"):
         while _escaped_len(line) > limit:
-            head, line = _cut(line, limit)
+            head, line = _cut(line, limit - 1)  # one spare: a URL cut in two may need a joiner
             if current:
                 pieces.append(current)
                 current = ""
-            pieces.append(escape(head))
-        escaped = escape(line)
+            pieces.append(_html(defang(head)))
+        escaped = _html(line)
         if current and len(current) + 1 + len(escaped) > limit:
             pieces.append(current)
             current = escaped
@@ -177,7 +192,9 @@ def _dict(block: Block) -> dict[str, Any]:
 
 
 def _mrkdwn(text: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=text, verbatim=True)  # verbatim: no auto-linking of #channel names
+    # Defanged once more as composed: markup glued to escaped text ("*" after a title ending in
+    # "https://arxiv.org") would make that URL's host "arxiv.org*". Adds at most a joiner or two.
+    return MarkdownTextObject(text=defang(text), verbatim=True)  # verbatim: no auto-linking of #channel names
 
 
 def _section(text: str, accessory: ButtonElement | None = None) -> dict[str, Any]:
@@ -218,8 +235,8 @@ def card_blocks(card: Card, *, explain: bool = True) -> list[dict[str, Any]]:
 
 def text_blocks(raw: str, *, title: str = "") -> list[dict[str, Any]]:
     """Untrusted text of any length as one or more sections, nothing cut."""
-    heading = f"*{escape(title)}*\n" if title else ""
-    pieces = _pieces(raw, SECTION_MAX - len(heading))
+    heading = f"*{clip(_one_line(title), HEADER_MAX)}*\n" if title else ""
+    pieces = _pieces(raw, SECTION_MAX - len(heading) - _GLUE_RESERVE)
     return [_section(heading + piece if i == 0 else piece) for i, piece in enumerate(pieces)]
 
 
@@ -274,8 +291,8 @@ def render_digest(digest: DigestMessage) -> list[SlackMessage]:
 @lru_cache(maxsize=64)
 def _render_digest(digest: DigestMessage) -> tuple[SlackMessage, ...]:
     if digest.is_note:  # no announcement today, or an admin report: escaped plain lines
-        note = clip(digest.note, SECTION_MAX)
-        return (SlackMessage(text=_one_line(digest.note)[:300], blocks=(_section(note),)),)
+        note = clip(digest.note, SECTION_MAX - _GLUE_RESERVE)
+        return (SlackMessage(text=clip(_one_line(digest.note), FALLBACK_MAX), blocks=(_section(note),)),)
     header = digest.header
     head = [_dict(HeaderBlock(text=PlainTextObject(text=_plain_clip(header, HEADER_MAX), emoji=False)))]
     count = len(digest.cards)
@@ -297,13 +314,14 @@ def _render_digest(digest: DigestMessage) -> tuple[SlackMessage, ...]:
     return tuple(_pack(units, head, header, fallback))
 
 
-def _plain_clip(text: str, limit: int) -> str:
-    """Word-boundary shortening for plain_text fields (shown literally: no escaping there)."""
+def _plain_clip(raw: str, limit: int) -> str:
+    """Word-boundary shortening for plain_text fields (shown literally: inert, but no escaping there)."""
+    text = inert_text(raw)
     if len(text) <= limit:
         return text
-    head = text[: limit - 1]
+    head = text[: limit - 2]  # one spare for the joiner a URL cut short may need
     blank = head.rfind(" ")
-    return (head[:blank] if blank > 0 else head).rstrip(" ,·") + _ELLIPSIS
+    return inert_text((head[:blank] if blank > 0 else head).rstrip(" ,·") + _ELLIPSIS)
 
 
 # --- command replies -------------------------------------------------------------------------------
@@ -313,7 +331,7 @@ def explanation_blocks(explanation: Explanation) -> list[list[dict[str, Any]]]:
     """The note as a context line, then each section; as units so a long one may move to a new message."""
     units: list[list[dict[str, Any]]] = []
     if explanation.note:
-        units.append([_context("ⓘ " + clip(explanation.note, SECTION_MAX - 2))])
+        units.append([_context("ⓘ " + clip(explanation.note, SECTION_MAX - 2 - _GLUE_RESERVE))])
     for section in explanation.sections:
         units.extend([block] for block in text_blocks(section.text, title=section.title))
     if not explanation.sections and explanation.text:

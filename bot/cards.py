@@ -2,7 +2,8 @@
 
 Adapters never decide *what* a user sees, only how it is drawn: a Slack or Discord renderer gets the
 same Card/DigestMessage/Reply as the terminal. All strings here are already clean text (no TeX), but
-still untrusted: each platform renderer escapes them its own way.
+still untrusted: each platform renderer escapes them its own way, and the plain-text renderers below pass
+their final output through ``inert_text`` (no control or bidi characters, no live mention or foreign link).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from bot.models import Paper
 from bot.text import shorten_authors, teaser
+from bot.untrusted import inert_text
 
 if TYPE_CHECKING:
     from bot.digest import DigestSelection
@@ -143,12 +145,12 @@ def render_card_text(card: Card, index: int | None = None) -> str:
     if card.math_line:
         lines.append(f"   ∑ {card.math_line}")
     lines.append("   " + "  ".join(f"{link.label}: {link.url}" for link in card.links))
-    return "\n".join(lines)
+    return inert_text("\n".join(lines))
 
 
 def render_digest_text(digest: DigestMessage) -> str:
     if digest.is_note:
-        return digest.note
+        return inert_text(digest.note)
     lines = [digest.header, "=" * min(len(digest.header), 80)]
     if not digest.cards:
         lines.append("No new papers in this announcement that this channel has not already seen.")
@@ -158,7 +160,7 @@ def render_digest_text(digest: DigestMessage) -> str:
     if digest.more_count:
         where = "  ".join(link.url for link in digest.more_links)
         lines.append(f"… and {digest.more_count:,} more: {where}")
-    return "\n".join(lines).rstrip()
+    return inert_text("\n".join(lines).rstrip())
 
 
 def render_explanation_text(explanation: Explanation) -> str:
@@ -170,7 +172,7 @@ def render_explanation_text(explanation: Explanation) -> str:
         lines.append(textwrap.indent(section.text, "  "))
     if not explanation.sections and explanation.text:
         lines.append(explanation.text)
-    return "\n".join(lines)
+    return inert_text("\n".join(lines))
 
 
 def render_reply_text(reply: Reply) -> str:
@@ -185,4 +187,4 @@ def render_reply_text(reply: Reply) -> str:
         parts.append(render_explanation_text(reply.explanation))
     if reply.digest is not None:
         parts.append(render_digest_text(reply.digest))
-    return "\n\n".join(parts)
+    return inert_text("\n\n".join(parts))

@@ -23,7 +23,9 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import ClassVar
 
-__all__ = ["clean_text", "latex_to_unicode", "shorten_authors", "teaser"]
+from bot.untrusted import strip_unsafe_chars
+
+__all__ = ["clean_text", "latex_to_unicode", "shorten_authors", "strip_unsafe_chars", "teaser"]
 
 # ---------------------------------------------------------------------------------------------
 # Tables
@@ -752,10 +754,12 @@ def _render_with_urls(text: str) -> str:
 def clean_text(text: str) -> str:
     """Clean any paper text (title, abstract, author, journal ref) for display.
 
-    TeX becomes Unicode and every whitespace run, newlines included, becomes one space.
-    Idempotent, and leaves ``<``, ``>``, ``&``, ``@`` alone (escaping is the adapters' job).
+    Bidi controls, invisible and control characters go first (:func:`strip_unsafe_chars`), so that none
+    can hide inside what the TeX conversion joins up; then TeX becomes Unicode and every whitespace run,
+    newlines included, becomes one space. Idempotent, and leaves ``<``, ``>``, ``&``, ``@`` alone
+    (escaping is the adapters' job).
     """
-    return " ".join(latex_to_unicode(text).split())
+    return " ".join(latex_to_unicode(strip_unsafe_chars(text)).split())
 
 
 def shorten_authors(authors: Sequence[str], shown: int = 3) -> str:

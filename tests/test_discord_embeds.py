@@ -97,18 +97,32 @@ def assert_inert(messages: list[DiscordMessage]) -> None:
     [
         ("@everyone look", "@\u200beveryone look"),
         ("@here", "@\u200bhere"),
+        ("@everyone1 @everyoneX @hereby @Everyone", "@\u200beveryone1 @\u200beveryoneX @\u200bhereby @\u200bEveryone"),
+        ("＠everyone ﹫here", "＠\u200beveryone ﹫\u200bhere"),  # look-alikes, in case a client normalises
+        ("@\u200beveryone @\u202eeveryone", "@\u200beveryone @\u200beveryone"),  # a stripped character exposes nothing
         ("<@123>", "<\u200b@\u200b123>"),
         ("<@&456>", "<\u200b@\u200b&456>"),
         ("<@!1>", "<\u200b@\u200b!1>"),
         ("<#1>", "<\u200b#1>"),
         ("</paper explain:1>", "<\u200b/paper explain:1>"),
-        ("[evil](http://x)", r"\[evil\](http://x)"),
-        ("[a [b](http://x)", r"\[a \[b\](http://x)"),  # discord.py's escape_markdown leaves the inner link live
+        ("[evil](http://x)", "\\[evil\\]\u200b(http:\u200b//x)"),
+        ("[a [b](http://x)", "\\[a \\[b\\]\u200b(http:\u200b//x)"),  # discord.py's escape_markdown leaves it live
+        ("<x:/[arxiv.org](https://evil.example)>", "<\u200bx:/\\[arxiv.org\\]\u200b(https:\u200b//evil.example)>"),
+        (
+            "<https://evil.example/[a](https://arxiv.org/abs/1)>",
+            "<\u200bhttps:\u200b//evil.example/\\[a\\]\u200b(https://arxiv.org/abs/1)>",
+        ),
+        (
+            "https://arxiv.org/abs/1(x)[y](https://evil.example)",
+            "https://arxiv.org/abs/1(x)\\[y\\]\u200b(https:\u200b//evil.example)",
+        ),
         ("**bold** _i_ ~~s~~ `c` ||spoiler||", r"\*\*bold\*\* \_i\_ \~\~s\~\~ \`c\` \|\|spoiler\|\|"),
         ("# heading", r"\# heading"),
         ("> quote\n- item\n2. item", "\\> quote\n\\- item\n2\\. item"),
         ("a \\ backslash", "a \\\\ backslash"),
-        ("code at https://github.com/a_b/c_d.", "code at https://github.com/a_b/c_d."),  # URLs stay usable
+        ("see https://arxiv.org/abs/2403.00001v2.", "see https://arxiv.org/abs/2403.00001v2."),  # stays a link
+        ("code at https://github.com/a_b/c_d.", "code at https:\u200b//github.com/a\\_b/c\\_d."),  # shown, not linked
+        ("\u202elpmaxe.live//:sptth\x1b]8;;http://evil/\x07x\x1b[0m", "lpmaxe.live//:sptthx"),
         ("x < y > z, e-mail a@b.org, 3 * 4", "x < y > z, e-mail a@b.org, 3 \\* 4"),
     ],
 )
@@ -195,7 +209,7 @@ def test_hostile_strings_cannot_mention_or_hide_links() -> None:
     assert_within_limits(messages)
     assert_inert(messages)
     text = "\n".join(all_text(messages[0]))
-    assert r"\[evil\](http://x)" in text  # shown literally, not as a link
+    assert "\\[evil\\]\u200b(http:\u200b//x)" in text  # shown literally, not as a link
     assert "javascript:" not in text  # a link we cannot vouch for is left out
     assert "@\u200beveryone" in text
 

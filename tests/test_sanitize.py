@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.explain.sanitize import is_allowed_link, safe_llm_text, truncate
@@ -45,3 +47,66 @@ def test_truncation_never_cuts_a_word() -> None:
     assert len(cut) <= 50 and cut.endswith("…")
     assert cut[:-1].split()[-1] in {"alpha", "beta", "gamma", "delta", "epsilon"}
     assert safe_llm_text("x" * 5000, 100) == "x" * 99 + "…"
+
+
+# TeX that vanishes when cleaned must not assemble markup after the safety pass has looked.
+VANISHING = [
+    "{}", "{{}}", "\\relax{}", "\\relax ", "\\!", "\\/", "\\-", "\\@", "$$", "\\protect ", "\\noindent ",
+    "\\displaystyle ", "\\negthinspace ", "\\label{x}", "\\hspace{1em}", "\\phantom{}", "\\mbox{}",
+]  # fmt: skip
+SPACING = ["\\,", "\\ ", "\\;", "\\quad ", "~"]  # these leave a blank: the result must be safe, if not equal
+
+
+@pytest.mark.parametrize("gap", VANISHING)
+def test_markup_hidden_by_vanishing_tex_is_still_caught(gap: str) -> None:
+    for template, allowed_out in [
+        ("h{g}ttps://evil.example", "[link removed]"),
+        ("<{g}!channel> hi", "hi"),
+        ("<!{g}here> hi", "hi"),
+        ("[arxiv.org]{g}(h{g}ttps://evil.example)", "arxiv.org"),
+        ("[arxiv.org](https://evil{g}.example)", "arxiv.org"),
+        ("<https://evil.example{g}|arxiv.org>", "arxiv.org"),
+        ("@{g}everyone hi", "@\u2060everyone hi"),
+        ("\\textless{g}@U123\\textgreater hi", "hi"),
+    ]:
+        out = safe_llm_text(template.format(g=gap), 500)
+        assert out == allowed_out, (gap, template, out)
+
+
+@pytest.mark.parametrize("gap", SPACING + VANISHING)
+def test_whatever_tex_sits_inside_markup_the_result_is_inert(gap: str) -> None:
+    for template in ["h{g}ttps://evil.example", "<{g}!channel>", "[arxiv.org]{g}(h{g}ttps://evil.example)", "@{g}here"]:
+        out = safe_llm_text(template.format(g=gap), 500)
+        assert not re.search(r"://evil|<[!@#]|@(here|everyone)|\]\(", out), (gap, template, out)
+
+
+def test_removing_one_thing_cannot_assemble_another() -> None:
+    assert safe_llm_text("<<!here>!channel> hi", 500) == "hi"
+    nested = safe_llm_text("[[x](https://evil.example)](https://evil.example) hi", 500)
+    assert "evil" not in nested and "](" not in nested and nested.endswith(" hi")
+    assert safe_llm_text("http://a(https://evil.example)", 500) == "[link removed]\u2060([link removed])"
+
+
+def test_invisible_and_control_characters_are_removed() -> None:
+    assert safe_llm_text("\u202elpmaxe.live//:sptth \x1b]8;;https://evil.example\x07x\x1b]8;;\x07", 500) == (
+        "lpmaxe.live//:sptth x"
+    )
+    assert safe_llm_text("h\u200bttps://evil.example @\u202eeveryone", 500) == "[link removed] @\u2060everyone"
+
+
+def test_a_cut_link_is_not_left_pointing_elsewhere() -> None:
+    out = safe_llm_text("see https://export.arxiv.org/abs/2403.00001", 20)
+    assert "://" not in out or "://export.arxiv.org/" in out, out
+
+
+def test_links_elsewhere_hidden_behind_an_allowed_looking_host_are_refused() -> None:
+    for url in [
+        "https://arxiv.org@evil.example/",
+        "https://arxiv.org:443@evil.example/",
+        "https://evil.example\\.arxiv.org/",
+        "https://arxiv.org%2F@evil.example",
+        "https://аrxiv.org/abs/1",  # Cyrillic a
+        "https://evil.example#.arxiv.org",
+    ]:
+        assert not is_allowed_link(url), url
+        assert "evil" not in safe_llm_text(f"see {url}", 500) or "://" not in safe_llm_text(f"see {url}", 500)

@@ -14,12 +14,14 @@ from adapters.slack_blocks import (
     EXPLAIN_ACTION_ID,
     MAX_BLOCKS,
     MAX_MESSAGE_CHARS,
+    SECTION_MAX,
     SlackMessage,
     blocks_size,
     clip,
     escape,
     render_digest,
     render_reply,
+    render_text,
 )
 from bot.cards import Card, DigestMessage, Explanation, ExplanationSection, Reply, listing_links, make_card
 from bot.commands import help_text
@@ -217,7 +219,65 @@ def test_hostile_strings_cannot_mention_or_disguise_links() -> None:
         assert_inert(messages)
         joined = "\n".join(t for m in messages for t in texts(m))
         assert "&lt;!channel&gt;" in joined and "&lt;@U123&gt;" in joined
-        assert "&lt;https://evil.example|arxiv.org&gt;" in joined
+        assert "&lt;https:\u2060//evil.example|arxiv.org&gt;" in joined  # shown, neither a link nor a ping
+        assert "@everyone" not in joined and "@\u2060everyone" in joined
+
+
+def test_a_note_message_escapes_its_notification_text_like_its_blocks() -> None:
+    """Quiet-day lines and admin reports: the notification ``text`` is what phones show and Slack parses."""
+    note = "Quiet day <!channel> <@U1> <https://evil.example|arxiv.org> @here\u202e" + " word" * 200
+    digest = DigestMessage(categories=("stat",), announced=None, cards=(), note=note)
+    for message in render_digest(digest):
+        assert_inert([message])
+        for forbidden in ("<!", "<@", "<https://evil", "@here", "\u202e"):
+            assert forbidden not in message.text
+        assert message.text.startswith("Quiet day &lt;!channel&gt;") and len(message.text) <= 400
+
+
+def test_every_notification_text_is_escaped() -> None:
+    """Each place a SlackMessage's ``text`` is built: digests, replies, plain text, continuation parts."""
+    paper = hostile_paper()
+    card = make_card(paper)
+    many = tuple(make_card(hostile_paper(id=f"2403.{i:05d}")) for i in range(40))
+    for messages in (
+        render_digest(digest_of((card,))),
+        render_digest(digest_of(many)),
+        render_reply(Reply(text=HOSTILE, cards=(card,), abstract=HOSTILE * 30)),
+        render_reply(Reply(cards=(card,))),
+        render_text(HOSTILE * 40),
+    ):
+        for message in messages:
+            assert not re.search(r"<[!@#]|<https://evil|@(everyone|here|channel)", message.text), message.text
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("see https://evil.example/x now", "see https:\u2060//evil.example/x now"),
+        ("see https://arxiv.org/abs/2403.00001", "see https://arxiv.org/abs/2403.00001"),
+        ("@everyone1 @hereby @CHANNEL", "@\u2060everyone1 @\u2060hereby @\u2060CHANNEL"),
+        ("[a](https://evil.example)", "[a]\u2060(https:\u2060//evil.example)"),
+        ("\u202elpmaxe.live//:sptth \x1b]8;;http://evil/\x07link\x1b]8;;\x07", "lpmaxe.live//:sptth link"),
+        ("h\u200bttps://evil.example", "https:\u2060//evil.example"),  # stripped first, then defanged
+    ],
+)
+def test_escape_strips_invisible_characters_and_breaks_mentions_and_foreign_links(raw: str, shown: str) -> None:
+    assert escape(raw) == shown
+
+
+def test_a_cut_never_turns_an_arxiv_link_into_a_link_elsewhere() -> None:
+    """Cutting ``https://arxiv.org/…`` inside its host leaves ``https://arx…``: a link to another host."""
+    url = "https://export.arxiv.org/abs/2403.00001"
+    for limit in range(10, len(url) + 3):
+        out = clip(url, limit)
+        assert len(out) <= limit
+        assert "://" not in out or "://export.arxiv.org/" in out, out
+    # One "word" longer than a section, cut into pieces with the cut inside the host.
+    long_word = "(" * (SECTION_MAX - 12) + url
+    pieces = [b["text"]["text"] for b in render_text(long_word)[0].blocks if b["type"] == "section"]
+    assert len(pieces) == 2
+    for piece in pieces:
+        assert "://" not in piece or "://export.arxiv.org/" in piece, piece[-40:]
 
 
 def test_3000_authors_are_shortened() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.text import clean_text, latex_to_unicode, shorten_authors, teaser
+from bot.text import clean_text, latex_to_unicode, shorten_authors, strip_unsafe_chars, teaser
 
 DATA = Path(__file__).parent / "data"
 DC = "{http://purl.org/dc/elements/1.1/}"
@@ -293,3 +293,66 @@ def test_teaser_edge_cases() -> None:
     assert teaser("Anything.", 0) == ""
     long_word = "x" * 300
     assert teaser(long_word, 280) == "x" * 279 + "…"  # nothing else fits the limit
+
+
+# -- invisible and control characters --------------------------------------------------------------
+
+UNSAFE_CASES = [
+    ("\u202elpmaxe.live//:sptth", "lpmaxe.live//:sptth"),  # right-to-left override
+    ("a\u202ab\u202bc\u202cd\u202de", "abcde"),  # embeddings and overrides U+202A-202E
+    ("\u2066x\u2067y\u2068z\u2069", "xyz"),  # isolates U+2066-2069
+    ("\u200ex\u200f\u061c", "x"),  # directional marks
+    ("h\u200bt\u200ct\u200dp\u2060s\ufeff", "https"),  # zero-width characters, BOM
+    ("soft\u00adhyphen \U000e0041\U000e0042tags", "softhyphen tags"),  # invisible format characters
+    ("bell\x07 nul\x00 del\x7f c1\x85end\x1fx", "bell nul del c1\nend\nx"),  # NEL, US separate; the rest goes
+    ("a\r\nb\rc\u2028d\u2029e\x0bf", "a\nb\nc\nd\ne\nf"),
+    ("keep\ttab\nand newline", "keep\ttab\nand newline"),
+    ("\x1b[31mred\x1b[0m \x1b[2J", "red "),  # CSI: colours, erase
+    ("\x1b]8;;https://evil.example\x07click\x1b]8;;\x07", "click"),  # OSC 8 hyperlink, BEL-terminated
+    ("\x1b]8;;https://evil.example\x1b\\click\x1b]8;;\x1b\\", "click"),  # ... ST-terminated
+    ("\x1b]0;title\x07x \x9d0;t\x9cy \x1bP1$r\x1b\\z", "x y z"),  # window title, 8-bit OSC, DCS
+    ("\x1b(Bx\x1b7", "x"),  # short escape sequences
+    ("\x1b]8;;unterminated", "8;;unterminated"),  # only the introducer of an unterminated string goes
+    ("lone \ud800 surrogate \udfff", "lone  surrogate "),
+    (
+        "@\u2060everyone <\u200b@1> https:\u2060//x [a]\u2060(b)",
+        "@\u2060everyone <\u200b@1> https:\u2060//x [a]\u2060(b)",
+    ),
+    ("x\u2060y\u200bz @\u202e\u2060here", "xyz @here"),  # a joiner not right after @ < : ] is not ours
+    ("👨\u200d👩\u200d👧 ❤\ufe0f\u200d🔥", "👨\u200d👩\u200d👧 ❤\ufe0f\u200d🔥"),  # emoji sequences stay whole
+    ("a\u200d👩 👨\u200db", "a👩 👨b"),
+    ("plain ascii, Mathématiques, 𝒪(n²), α ≤ β", "plain ascii, Mathématiques, 𝒪(n²), α ≤ β"),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), UNSAFE_CASES)
+def test_strip_unsafe_chars(raw: str, expected: str) -> None:
+    assert strip_unsafe_chars(raw) == expected
+    assert strip_unsafe_chars(expected) == expected  # idempotent
+
+
+def test_strip_unsafe_chars_removes_every_format_and_control_character() -> None:
+    """Every Cf/Cc/Cs code point Python knows (other than tab and newline) is removed, or kept as a joiner."""
+    import unicodedata
+
+    for code in range(0x110000):
+        ch = chr(code)
+        if unicodedata.category(ch) in ("Cf", "Cc", "Cs") and ch not in "\t\n":
+            assert strip_unsafe_chars("x" + ch + "é") in ("xé", "x\né"), hex(code)  # é: ends no escape sequence
+
+
+def test_strip_unsafe_chars_is_linear_on_hostile_input() -> None:
+    inputs = ["\x1b]" * 50_000, "\x90" * 50_000 + "x", "\x1b[" + "1;" * 50_000, "\u202e" * 100_000]
+    started = time.perf_counter()
+    for text in inputs:
+        assert "\x1b" not in strip_unsafe_chars(text)
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["\u202eevil", "h\u200bttps://evil.example", "\x1b]8;;http://evil/\x07text", "a\x00b", "<\u2066!channel>"],
+)
+def test_clean_text_strips_unsafe_characters_at_ingest(raw: str) -> None:
+    out = clean_text(raw)
+    assert not re.search("[\x00-\x08\x1b\u200b\u202a-\u202e\u2066-\u2069]", out), out

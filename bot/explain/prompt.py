@@ -1,9 +1,11 @@
 """The explanation prompt and the structured answer it asks for.
 
-The abstract is passed as delimited data, never as instructions; the answer comes back through a tool
-call (Anthropic) or a JSON schema (OpenAI-compatible servers), so each section can be bounded and drawn
-per platform. Bump PROMPT_VERSION whenever the prompt or schema changes: cached explanations are keyed
-by it.
+Everything taken from the paper (its id, categories, title, abstract) is passed as delimited data inside
+``<paper>``, never as instructions: the user message's own words are fixed, and no field can forge a
+delimiter (its ``<``/``>`` become look-alikes) or hide text from a human reader (bidi, invisible and
+control characters are stripped). The answer comes back through a tool call (Anthropic) or a JSON schema
+(OpenAI-compatible servers), so each section can be bounded and drawn per platform. Bump PROMPT_VERSION
+whenever the prompt or schema changes: cached explanations are keyed by it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.models import Paper
+from bot.untrusted import strip_unsafe_chars
 
 PROMPT_VERSION = "math-1"  # bump on any change to SYSTEM_PROMPT or ANSWER_SCHEMA
 TOOL_NAME = "record_explanation"
@@ -74,15 +77,26 @@ objective it names.
 No markdown, no links, no mentions of people or channels."""
 
 
+USER_INSTRUCTION = "Explain the mathematics of the paper below."
+
+
+def _data(text: str, *, one_line: bool = True) -> str:
+    """A field's text as inert data: no character that could close or open a delimiter, none hidden."""
+    text = strip_unsafe_chars(text).replace("<", "‹").replace(">", "›")
+    return " ".join(text.split()) if one_line else text.strip()
+
+
 def user_message(paper: Paper) -> str:
-    abstract = paper.abstract_tex or paper.abstract
-    # Angle brackets inside the data could close the delimiter early: neutralise them.
-    title = paper.title.replace("<", "‹").replace(">", "›")
-    body = abstract.replace("<", "‹").replace(">", "›")
-    return (
-        f"Explain the mathematics of arXiv paper {paper.id}v{paper.version} "
-        f"({paper.primary_category}).\n\n<paper>\n<title>{title}</title>\n<abstract>{body}</abstract>\n</paper>"
-    )
+    """The fixed instruction, then every paper field as delimited data; nothing from the feed outside."""
+    fields = [
+        ("id", f"{paper.id}v{paper.version}"),
+        ("primary_category", paper.primary_category),
+        ("categories", ", ".join(paper.categories)),
+        ("title", paper.title),
+    ]
+    lines = [f"<{tag}>{_data(value)}</{tag}>" for tag, value in fields]
+    lines.append(f"<abstract>{_data(paper.abstract_tex or paper.abstract, one_line=False)}</abstract>")
+    return f"{USER_INSTRUCTION}\n\n<paper>\n" + "\n".join(lines) + "\n</paper>"
 
 
 def _pairs(first: str, second: str, description: str) -> dict[str, Any]:

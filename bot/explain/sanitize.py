@@ -2,31 +2,30 @@
 
 Platform renderers still escape for their own markup; this removes what no platform should ever get from
 a model: chat control sequences (<!channel>, <@U123>, <#C1>, <@&456>), @everyone/@here, markdown or
-Slack links whose target is not arxiv.org or doi.org, bare links elsewhere, and raw TeX.
+Slack links whose target is not arxiv.org or doi.org, bare links elsewhere, raw TeX, and bidi, invisible
+and control characters.
+
+The safety pass judges the *final* string: cleaning (which removes TeX, so ``h{}ttps://evil`` or
+``<{}!channel>`` only become markup once cleaned) runs first, and the link pass, which can join what it
+removes around (``<<!here>!channel>``), and the cut are repeated until nothing changes.
 """
 
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
 from bot.text import clean_text
+from bot.untrusted import ALLOWED_LINK_HOSTS, inert_text, is_allowed_link
 
-ALLOWED_LINK_HOSTS = ("arxiv.org", "doi.org")
+__all__ = ["ALLOWED_LINK_HOSTS", "is_allowed_link", "safe_llm_text", "truncate"]
+
 _MD_LINK = re.compile(r"\[([^\]\n]{0,300})\]\(\s*([^)\s]+)\s*\)")
 _ANGLE = re.compile(r"<([^<>\n]{0,500})>")
 _BARE_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>()\[\]]+|\bwww\.[^\s<>()\[\]]+", re.I)
-_MASS_MENTION = re.compile(r"@(everyone|here|channel)\b", re.I)
-_WORD_JOINER = "\u2060"
-
-
-def is_allowed_link(url: str) -> bool:
-    try:
-        parts = urlsplit(url if "://" in url else "https://" + url)
-    except ValueError:
-        return False
-    host = (parts.hostname or "").lower()
-    return parts.scheme in ("http", "https") and any(host == h or host.endswith("." + h) for h in ALLOWED_LINK_HOSTS)
+# Slack/Discord control sequences: <!channel>, <@U1>, <#C1>, <@&1>, </command:1>, <:emoji:1>
+_CONTROL_OPENERS = ("!", "@", "#", "/", ":")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_MAX_PASSES = 8  # each pass removes markup or shortens the text; real answers settle in one or two
 
 
 def _link(label: str, url: str) -> str:
@@ -43,13 +42,15 @@ def _markdown_link(match: re.Match[str]) -> str:
 
 def _angle(match: re.Match[str]) -> str:
     inner = match.group(1)
-    if inner[:1] in ("!", "@", "#"):  # Slack/Discord control sequences: mentions, channels, roles
+    if inner[:1] in _CONTROL_OPENERS:
         return ""
     if "|" in inner:  # Slack <url|label>: keep the label only, as text
         url, label = inner.split("|", 1)
         return _link(label, url)
     if _BARE_URL.fullmatch(inner):
         return inner if is_allowed_link(inner) else ""
+    if _SCHEME.match(inner):  # <mailto:x>, <x:/y>: an autolink on some platform; as text, it is harmless
+        return inner
     return match.group(0)  # "<x, y>" in math stays
 
 
@@ -70,10 +71,21 @@ def truncate(text: str, max_chars: int) -> str:
     return cut.rstrip(" ,;:") + "…"
 
 
-def safe_llm_text(text: str, max_chars: int) -> str:
+def _remove_links(text: str) -> str:
     text = _MD_LINK.sub(_markdown_link, text)
     text = _ANGLE.sub(_angle, text)
-    text = _BARE_URL.sub(_bare_url, text)
-    text = clean_text(text)
-    text = _MASS_MENTION.sub(lambda m: "@" + _WORD_JOINER + m.group(1), text)
-    return truncate(text, max_chars)
+    return _BARE_URL.sub(_bare_url, text)
+
+
+def safe_llm_text(text: str, max_chars: int) -> str:
+    """One line of model text, clean and safe, at most ``max_chars`` (plus the invisible joiners of any
+    mass mention or foreign link that had to be broken rather than removed)."""
+    text = clean_text(text)  # first: removing TeX can create markup, never the other way round
+    for _ in range(_MAX_PASSES):
+        settled = text
+        text = truncate(" ".join(_remove_links(text).split()), max_chars)
+        if text == settled:
+            break
+    # Whatever is left that could still act (a mass mention, a link cut by truncation, a "<@" left open, an
+    # unsettled pathological input) is broken with a joiner: that step is idempotent, so it is safe last.
+    return inert_text(text)
