@@ -24,6 +24,19 @@ class DigestSelection:
     announced: date | None  # the newest announcement among the categories
     papers: tuple[Paper, ...]  # what the channel gets, in order, after the cap
     more_count: int  # new-to-the-channel papers cut by the cap
+    # Categories whose feed still shows an older announcement than today's (set by previews only:
+    # a scheduled digest waits for the new announcement instead).
+    stale: tuple[str, ...] = ()
+
+    @property
+    def stale_note(self) -> str:
+        """One line saying the preview is of an older announcement, or "" when every feed is current."""
+        if not self.stale:
+            return ""
+        return (
+            f"arXiv's feed for {', '.join(self.stale)} still shows an earlier announcement than today's "
+            "(it is usually rebuilt within minutes): this preview shows that earlier one."
+        )
 
     def message(self, teaser_chars: int = 280, one_liners: Mapping[str, str] | None = None) -> DigestMessage:
         lines = one_liners or {}

@@ -9,6 +9,7 @@
     ├── NotFoundError        a well-formed id arXiv does not know (exit 1)
     ├── PermissionDenied     the user may not run this command here
     ├── SourceError          an upstream service failed or sent garbage (exit 1)
+    │   ├── SourceUnreachable  no usable answer in time (network, timeouts, 5xx after retries)
     │   ├── FeedFormatError  truncated / invalid XML: nothing is stored
     │   ├── SuspiciousEmptyFeed  HTTP 200 with no items on an announcement day
     │   └── StaleFeed        a feed still showing an older announcement than today's
@@ -58,6 +59,10 @@ class PermissionDenied(PaperbotError):
 
 class SourceError(PaperbotError):
     exit_code = 1
+
+
+class SourceUnreachable(SourceError):
+    """The service did not answer in time, or not usefully, after the retries the caller allows."""
 
 
 class FeedFormatError(SourceError):

@@ -16,7 +16,7 @@ import pytest
 
 from bot import PROJECT_URL
 from bot.calendar import EASTERN
-from bot.errors import BadIdError, NotFoundError, SourceError, SuspiciousEmptyFeed
+from bot.errors import BadIdError, NotFoundError, SourceError, SourceUnreachable, SuspiciousEmptyFeed
 from bot.sources.arxiv import ArxivClient
 from tests.fakes import HANG, FakeArxivServer, empty_feed, one_item_feed
 
@@ -117,7 +117,7 @@ def test_503_until_the_end_is_a_clear_source_error(arxiv_server: FakeArxivServer
     with pytest.raises(SourceError) as caught:
         with_client(arxiv_server, lambda c: c.fetch_feed(["cs.LG"]), backoff_s=0.02)
     assert str(caught.value) == "arXiv is not answering (HTTP 503) for cs.LG; try again later"
-    assert type(caught.value) is SourceError
+    assert type(caught.value) is SourceUnreachable  # a SourceError: retried later like any other
     assert arxiv_server.count("/rss") == 4  # 1 + 3 retries
     # Exponential backoff between attempts: 0.02, 0.04, 0.08 s (the first gap is within the jitter).
     later_gaps = gaps(arxiv_server, "/rss")[1:]

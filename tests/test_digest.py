@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.digest import select_digest
+from bot.digest import DigestSelection, select_digest
+from bot.errors import SourceError, StaleFeed
 from bot.models import ChannelRef, Subscription
 from tests.support import FEED_MORNING, STAT_FEED, FakeArxiv, feed_for, make_engine
 
@@ -139,3 +140,59 @@ async def test_a_broken_feed_changes_nothing_and_is_recorded_as_a_failed_fetch()
     last_any = engine.store.last_fetch("stat.ML", ok_only=False)
     assert last_ok is not None and last_ok.items > 0
     assert last_any is not None and last_any.error is not None
+
+
+# ---------------------------------------------------------------- previews: the same answer in any order
+
+WEDNESDAY = FEED_MORNING + timedelta(days=1)  # the feed should show the 27th; arXiv still serves the 26th
+
+
+def _preview_ids(selection: DigestSelection) -> list[str]:
+    return [p.id for p in selection.papers]
+
+
+async def test_a_preview_of_a_stale_feed_is_the_same_on_a_fresh_and_on_a_used_database() -> None:
+    fresh = make_engine(FakeArxiv(), now=lambda: WEDNESDAY)
+    first = await fresh.preview(["stat.ML"], limit=0)
+
+    used = make_engine(FakeArxiv(), now=lambda: WEDNESDAY)
+    with pytest.raises(StaleFeed):  # the scheduler saw the same feed first and is waiting for the new one
+        await used.plan_digest(CHANNEL, [_sub("stat.ML")])
+    second = await used.preview(["stat.ML"], limit=0)
+    third = await fresh.preview(["stat.ML"], limit=0)  # and again, after a preview
+
+    assert (
+        _preview_ids(first)
+        == _preview_ids(second)
+        == _preview_ids(third)
+        == _expected("stat.ML", ("new",)) + _expected("stat.ML", ("cross",))
+    )
+    for selection in (first, second, third):
+        assert selection.announced is not None and selection.announced.isoformat() == "2024-03-26"
+        assert selection.stale == ("stat.ML",)
+        assert "stat.ML still shows an earlier announcement" in selection.stale_note
+
+
+async def test_a_preview_after_a_preview_and_a_refused_digest_keeps_its_answer() -> None:
+    engine = make_engine(FakeArxiv(), now=lambda: WEDNESDAY)
+    before = await engine.preview(["stat.ML"], limit=5)
+    with pytest.raises(StaleFeed):
+        await engine.plan_digest(CHANNEL, [_sub("stat.ML")])
+    after = await engine.preview(["stat.ML"], limit=5)
+    assert (_preview_ids(after), after.more_count, after.stale) == (
+        _preview_ids(before),
+        before.more_count,
+        before.stale,
+    )
+
+
+async def test_a_current_feed_previews_without_a_note() -> None:
+    selection = await make_engine(FakeArxiv()).preview(["stat.ML"], limit=3)
+    assert selection.stale == () and selection.stale_note == ""
+    assert len(selection.papers) == 3
+
+
+async def test_a_preview_still_fails_when_we_hold_no_current_copy() -> None:
+    fake = FakeArxiv(status={"/rss/": 503})
+    with pytest.raises(SourceError, match="arXiv"):
+        await make_engine(fake).preview(["stat.ML"])

@@ -3,6 +3,11 @@
 Parsing is pure (``parse_rss``, ``parse_api``); ``ArxivClient`` adds the HTTP side: arXiv's terms of use
 allow one connection and one request every 3 seconds, so every request of a client goes through one
 lock and one clock, retries included.
+
+Parsing never raises anything but our typed errors: a document is first read strictly and bounded
+(``xml_guard``), and whatever still goes wrong inside feedparser or our conversion becomes a
+FeedFormatError. The client parses in a worker thread, so a large or hostile feed never holds up the
+event loop (and with it every chat command).
 """
 
 from __future__ import annotations
@@ -25,9 +30,18 @@ import httpx
 
 from bot import USER_AGENT
 from bot.calendar import expects_announcement
-from bot.errors import BadIdError, FeedFormatError, NotFoundError, SourceError, SuspiciousEmptyFeed
+from bot.errors import (
+    BadIdError,
+    FeedFormatError,
+    NotFoundError,
+    PaperbotError,
+    SourceError,
+    SourceUnreachable,
+    SuspiciousEmptyFeed,
+)
 from bot.ids import ArxivId, parse_arxiv_id
 from bot.models import Feed, FeedItem, Paper
+from bot.sources.xml_guard import UnreadableXml, bound_author_fields
 from bot.text import clean_text
 
 __all__ = ["ArxivClient", "parse_api", "parse_rss", "split_authors"]
@@ -46,12 +60,12 @@ _GUID = re.compile(r"^oai:arXiv\.org:(?P<id>\S+)$", re.I)
 # "arXiv:2403.15527v1 Announce Type: new \nAbstract: ..." at the start of every RSS description.
 _PREFIX = re.compile(r"^\s*arXiv:(?P<id>\S+)\s+Announce Type:\s*(?P<type>[\w-]+)\s*(?:Abstract:\s*)?", re.I)
 _ABSTRACT_LABEL = re.compile(r"^\s*Abstract:\s*", re.I)
-_ABS_URL = re.compile(r"/abs/(?P<id>[^?#]+?)/?$")
 _AUTHOR_SEPARATOR = re.compile(r"\s*[,;]\s*(?:and\s+)?|\s+and\s+")
-_SKIP_DAYS = re.compile(rb"<skipDays>(.*?)</skipDays>", re.S | re.I)
 _DAY = re.compile(rb"<day>\s*([A-Za-z]+)\s*</day>", re.I)
 _HTML_START = re.compile(rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!doctype\s+html|<html)", re.I)
 _OPENERS, _CLOSERS = "([{", ")]}"
+# A lone surrogate cannot be encoded as UTF-8 (the store, the chat APIs): never let one through.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # ---------------------------------------------------------------- parsing: RSS
@@ -64,29 +78,64 @@ def parse_rss(data: bytes, requested: Sequence[str]) -> Feed:
     must never be stored as if it were the whole one. Items without a readable id are skipped.
     """
     categories = tuple(requested)
-    parsed = _feedparse(data)
-    problem = _rss_problem(data, parsed)
+    try:
+        return _parse_rss(data, categories)
+    except PaperbotError:
+        raise
+    except Exception as exc:  # feedparser or our conversion failed on something we did not foresee
+        log.warning("unreadable arXiv feed for %s: %s", _describe(categories), _short(repr(exc)))
+        raise _unreadable_feed(categories, "the feed could not be parsed") from None
+
+
+def _parse_rss(data: bytes, categories: tuple[str, ...]) -> Feed:
+    complete = data.rstrip().endswith(b"</rss>")
+    bounded, problem = _checked_xml(data, complete)
     if problem:
-        what = _describe(categories)
-        raise FeedFormatError(f"arXiv sent a feed we could not read for {what} ({problem}); nothing was changed")
+        raise _unreadable_feed(categories, problem)
+    parsed = _feedparse(bounded)
+    problem = _rss_problem(parsed, complete)
+    if problem:
+        raise _unreadable_feed(categories, problem)
     channel_date = _rfc822_date(_str(parsed.feed.get("published")))
     items: list[FeedItem] = []
     for position, entry in enumerate(parsed.entries):
-        paper = _rss_paper(entry, channel_date)
+        paper = _item_or_none(_rss_paper, entry, channel_date)
         if paper is not None:
             items.append(FeedItem(paper, position, _listed_in(paper.categories, categories)))
     return Feed(categories, channel_date, tuple(items), _skip_days(data))
 
 
-def _rss_problem(data: bytes, parsed: Any) -> str | None:
-    """Why this body is not a complete RSS document, or None. Harmless bozo flags are ignored."""
+def _unreadable_feed(categories: Sequence[str], problem: str) -> FeedFormatError:
+    what = _describe(categories)
+    return FeedFormatError(f"arXiv sent a feed we could not read for {what} ({problem}); nothing was changed")
+
+
+def _body_problem(data: bytes, expected: str) -> str | None:
+    """Why this body is not an XML document at all, or None."""
     if not data.strip():
         return "the response was empty"
     if _HTML_START.match(data[:1024]):
-        return "a web page instead of the feed"
-    complete = data.rstrip().endswith(b"</rss>")
+        return f"a web page instead of the {expected}"
+    return None
+
+
+def _checked_xml(data: bytes, complete: bool, expected: str = "feed") -> tuple[bytes, str | None]:
+    """The body with its author fields bounded, or why it is not well-formed XML we accept.
+
+    Decided before feedparser, which would fall back to a lenient parser and return items anyway (or
+    fail on a character XML forbids, or spend seconds on an author field)."""
+    problem = _body_problem(data, expected)
+    if problem:
+        return data, problem
+    try:
+        return bound_author_fields(data), None
+    except UnreadableXml as err:
+        return data, "the feed is cut off" if not complete and err.reason == "invalid XML" else str(err)
+
+
+def _rss_problem(parsed: Any, complete: bool) -> str | None:
+    """Why this well-formed document is not a complete RSS feed, or None. Harmless bozo flags are ignored."""
     error = parsed.get("bozo_exception")
-    # feedparser falls back to a lenient parser after an XML error and may still return items.
     if isinstance(error, xml.sax.SAXParseException):
         return "the feed is cut off" if not complete else f"invalid XML at line {error.getLineNumber()}"
     if not str(parsed.get("version", "")).startswith("rss"):
@@ -101,7 +150,7 @@ def _rss_paper(entry: Any, channel_date: date | None) -> Paper | None:
     prefix = _PREFIX.match(description)
     ident = _rss_id(entry, prefix)
     if ident is None:
-        log.warning("skipping an RSS item without a readable arXiv id (guid %r)", entry.get("id"))
+        log.warning("skipping an RSS item without a readable arXiv id (guid %s)", _short(repr(entry.get("id"))))
         return None
     abstract = description[prefix.end() :] if prefix else _ABSTRACT_LABEL.sub("", description)
     categories = _categories(entry)
@@ -126,11 +175,11 @@ def _rss_paper(entry: Any, channel_date: date | None) -> Paper | None:
 def _rss_id(entry: Any, prefix: re.Match[str] | None) -> ArxivId | None:
     """The id from the guid, else the description prefix, else the abs link."""
     guid = _GUID.match((_str(entry.get("id")) or "").strip())
-    link = _ABS_URL.search(_str(entry.get("link")) or "")
+    link = _abs_id(_str(entry.get("link")) or "")
     for candidate in (
         guid.group("id") if guid else None,
         prefix.group("id") if prefix else None,
-        link.group("id") if link else None,
+        link,
     ):
         ident = _parse_id(candidate)
         if ident is not None:
@@ -150,6 +199,9 @@ def _authors_from_creators(entry: Any) -> tuple[str, ...]:
 
 def split_authors(raw: str) -> tuple[str, ...]:
     """Split "A, B, and C" / "A and B" into names, keeping commas inside (affiliations) or {TeX}."""
+    # Whitespace collapsed first: the separator's "\s*" tried at every position of a long run of
+    # spaces would cost the square of its length.
+    raw = _collapse(raw)
     depths = _bracket_depths(raw)
     parts: list[str] = []
     start = 0
@@ -189,10 +241,21 @@ def _belongs(category: str, requested: str) -> bool:
 
 def _skip_days(data: bytes) -> tuple[str, ...]:
     # feedparser keeps only the last <day>, so read the few bytes ourselves (the XML is known valid here).
-    block = _SKIP_DAYS.search(data)
-    if block is None:
+    # find, not a lazy ".*?" expression: tried from each of many "<skipDays>" that would be quadratic.
+    lowered = data.lower()
+    start = lowered.find(b"<skipdays>")
+    end = lowered.find(b"</skipdays>", start)
+    if start < 0 or end < 0:
         return ()
-    return tuple(day.decode("ascii") for day in _DAY.findall(block.group(1)))
+    return tuple(day.decode("ascii") for day in _DAY.findall(data, start, end))
+
+
+def _abs_id(url: str) -> str | None:
+    """What follows "/abs/" in an abs-page URL (query and fragment ignored), or None."""
+    path = url.partition("#")[0].partition("?")[0].strip()
+    _, found, rest = path.partition("/abs/")
+    rest = rest.removesuffix("/")
+    return rest if found and rest else None
 
 
 def _rfc822_date(value: str | None) -> date | None:
@@ -200,8 +263,8 @@ def _rfc822_date(value: str | None) -> date | None:
         return None
     try:
         return parsedate_to_datetime(value).date()
-    except (TypeError, ValueError, IndexError):
-        log.warning("unreadable RSS date %r", value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        log.warning("unreadable RSS date %s", _short(repr(value)))
         return None
 
 
@@ -209,23 +272,39 @@ def _rfc822_date(value: str | None) -> date | None:
 
 
 def parse_api(data: bytes) -> list[Paper]:
-    """Parse an export-API Atom answer. An error entry (bad id) raises BadIdError."""
-    parsed = _feedparse(data)
-    problem = _api_problem(data, parsed)
+    """Parse an export-API Atom answer. An error entry (bad id) raises BadIdError; anything else that
+    goes wrong raises FeedFormatError."""
+    try:
+        return _parse_api(data)
+    except PaperbotError:
+        raise
+    except Exception as exc:  # as in parse_rss
+        log.warning("unreadable arXiv API answer: %s", _short(repr(exc)))
+        raise _unreadable_answer("the answer could not be parsed") from None
+
+
+def _parse_api(data: bytes) -> list[Paper]:
+    bounded, problem = _checked_xml(data, complete=True, expected="answer")
     if problem:
-        raise FeedFormatError(f"arXiv sent an answer we could not read ({problem}); nothing was changed")
+        raise _unreadable_answer(problem)
+    parsed = _feedparse(bounded)
+    problem = _api_problem(parsed)
+    if problem:
+        raise _unreadable_answer(problem)
     papers: list[Paper] = []
     for entry in parsed.entries:
         _raise_for_error_entry(entry)
-        paper = _api_paper(entry)
+        paper = _item_or_none(_api_paper, entry)
         if paper is not None:
             papers.append(paper)
     return papers
 
 
-def _api_problem(data: bytes, parsed: Any) -> str | None:
-    if not data.strip():
-        return "the response was empty"
+def _unreadable_answer(problem: str) -> FeedFormatError:
+    return FeedFormatError(f"arXiv sent an answer we could not read ({problem}); nothing was changed")
+
+
+def _api_problem(parsed: Any) -> str | None:
     error = parsed.get("bozo_exception")
     if isinstance(error, xml.sax.SAXParseException):
         return f"invalid XML at line {error.getLineNumber()}"
@@ -247,10 +326,9 @@ def _raise_for_error_entry(entry: Any) -> None:
 
 
 def _api_paper(entry: Any) -> Paper | None:
-    url = _ABS_URL.search(_str(entry.get("id")) or "")
-    ident = _parse_id(url.group("id") if url else None)
+    ident = _parse_id(_abs_id(_str(entry.get("id")) or ""))
     if ident is None:
-        log.warning("skipping an API entry without a readable arXiv id (%r)", entry.get("id"))
+        log.warning("skipping an API entry without a readable arXiv id (%s)", _short(repr(entry.get("id"))))
         return None
     categories = _categories(entry)
     primary = _term(entry.get("arxiv_primary_category")) or (categories[0] if categories else "")
@@ -285,6 +363,25 @@ def _feedparse(data: bytes) -> Any:
     return feedparser.parse(io.BytesIO(data), sanitize_html=False, resolve_relative_uris=False)
 
 
+def _item_or_none(convert: Callable[..., Paper | None], entry: Any, *args: Any) -> Paper | None:
+    """One entry converted, or None (logged) when it cannot be: one garbled item must not cost the
+    whole announcement, as an item without a readable id does not."""
+    try:
+        return convert(entry, *args)
+    except PaperbotError:
+        raise
+    except Exception as exc:
+        log.warning(
+            "skipping an arXiv entry we could not read (id %s): %s", _short(repr(entry.get("id"))), _short(repr(exc))
+        )
+        return None
+
+
+def _short(text: str, limit: int = 200) -> str:
+    # Logs get a glimpse of hostile values, never 100 KB of them.
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
 def _parse_id(text: str | None) -> ArxivId | None:
     if not text:
         return None
@@ -306,7 +403,10 @@ def _term(tag: Any) -> str | None:
 
 
 def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    """A text value from feedparser, or None. Every field we keep passes here."""
+    if not isinstance(value, str):
+        return None
+    return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
 
 
 def _collapse(text: str) -> str:
@@ -314,12 +414,12 @@ def _collapse(text: str) -> str:
 
 
 def _optional(value: Any) -> str | None:
-    text = _collapse(value) if isinstance(value, str) else ""
+    text = _collapse(_str(value) or "")
     return text or None
 
 
 def _optional_clean(value: Any) -> str | None:
-    text = clean_text(value) if isinstance(value, str) else ""
+    text = clean_text(_str(value) or "")
     return text or None
 
 
@@ -395,7 +495,8 @@ class ArxivClient:
                 raise SourceError(
                     f"arXiv answered HTTP {response.status_code} for the feed of {what}; nothing was changed"
                 )
-            feed = parse_rss(response.content, cats)
+            # Parsing a 2,000-item feed takes a second or two of CPU: never on the event loop.
+            feed = await asyncio.to_thread(parse_rss, response.content, cats)
             if feed.items or not announcement_due:
                 return feed
             log.info("empty arXiv feed for %s on an announcement day (attempt %d)", what, attempt + 1)
@@ -433,10 +534,10 @@ class ArxivClient:
         params = {"id_list": ",".join(batch), "max_results": str(len(batch))}
         response = await self._get(self._api_url, params, what)
         if response.status_code == 400:
-            parse_api(response.content)  # raises BadIdError with arXiv's reason when it gave one
+            await asyncio.to_thread(parse_api, response.content)  # raises BadIdError with arXiv's reason
         if not response.is_success:
             raise SourceError(f"arXiv answered HTTP {response.status_code} for {what}; try again later")
-        return parse_api(response.content)
+        return await asyncio.to_thread(parse_api, response.content)
 
     async def _get(self, url: str, params: dict[str, str] | None, what: str) -> httpx.Response:
         """GET with retries on throttling, server errors and network trouble; other answers are returned."""
@@ -462,7 +563,7 @@ class ArxivClient:
             log.info("arXiv: %s for %s (attempt %d of %d)", problem, what, attempt + 1, self._retries + 1)
             if attempt < self._retries:
                 self._defer_next_request(self._delay(attempt, retry_after))
-        raise SourceError(f"arXiv is not answering ({problem}) for {what}; try again later")
+        raise SourceUnreachable(f"arXiv is not answering ({problem}) for {what}; try again later")
 
     async def _polite_get(self, url: str, params: dict[str, str] | None) -> httpx.Response:
         # The lock is held for the whole request, so only one is ever in flight; the spacing counts

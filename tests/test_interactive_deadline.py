@@ -1,0 +1,142 @@
+"""A person waiting on arXiv gets an answer within the interactive deadline; the scheduler keeps its
+longer retries. The real ArxivClient (production retry settings) against the fake arXiv server, or a
+closed port; the deadline is shortened to keep the suite fast, and checked relative to it."""
+
+from __future__ import annotations
+
+import inspect
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from bot.engine import INTERACTIVE_DEADLINE_S, Engine
+from bot.errors import SourceError, SourceUnreachable
+from bot.models import ChannelRef, Subscription
+from bot.sources.arxiv import ArxivClient
+from bot.store import Store
+from tests.fakes import HANG, FakeArxivServer
+from tests.support import FEED_MORNING, make_config
+
+DEADLINE_S = 1.0
+# Scheduling noise on a busy machine; still far below what the client's own retries would take (30 s).
+SLACK_S = 0.5
+CHANNEL = ChannelRef("test", "w", "c")
+
+
+@pytest.fixture
+def slow_arxiv() -> Iterator[FakeArxivServer]:
+    # A hung request stays silent longer than any deadline here.
+    with FakeArxivServer(hang_s=20) as server:
+        yield server
+
+
+def engine_for(rss_url: str, api_url: str, *, deadline_s: float = DEADLINE_S, **client: float) -> Engine:
+    """An engine whose client has the production settings (3 s spacing, 30 s timeout, 4 retries with
+    2 s backoff) unless ``client`` overrides them."""
+    store = Store(":memory:")
+    store.migrate()
+    arxiv = ArxivClient(rss_url, api_url, now=lambda: FEED_MORNING, **client)  # type: ignore[arg-type]
+    return Engine(make_config(), store, arxiv, now=lambda: FEED_MORNING, interactive_deadline_s=deadline_s)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # nothing listens there once closed: connections are refused
+
+
+async def test_explain_gives_up_within_the_deadline_when_arxiv_hangs(slow_arxiv: FakeArxivServer) -> None:
+    slow_arxiv.script("/api/query", HANG)
+    engine = engine_for(slow_arxiv.rss_url, slow_arxiv.api_url)
+    started = time.monotonic()
+    with pytest.raises(SourceUnreachable) as caught:
+        await engine.explain("2403.15527")
+    elapsed = time.monotonic() - started
+    assert DEADLINE_S - 0.05 <= elapsed <= DEADLINE_S + SLACK_S
+    assert str(caught.value) == "arXiv did not answer within 1 s; try again in a few minutes."
+    assert isinstance(caught.value, SourceError)  # adapters and the CLI already turn these into one line
+    await engine.aclose()
+
+
+async def test_explain_gives_up_within_the_deadline_when_arxiv_refuses_connections() -> None:
+    # Refused at once, so the client would retry with backoff (2, 4, 8, 16 s): the 31 s a user waited.
+    base = f"http://127.0.0.1:{closed_port()}"
+    engine = engine_for(f"{base}/rss", f"{base}/api/query")
+    started = time.monotonic()
+    with pytest.raises(SourceUnreachable, match="try again in a few minutes"):
+        await engine.explain("arXiv:2403.15527v1")
+    assert time.monotonic() - started <= DEADLINE_S + SLACK_S
+    await engine.aclose()
+
+
+async def test_a_preview_gives_up_within_the_deadline_and_records_no_failure(slow_arxiv: FakeArxivServer) -> None:
+    slow_arxiv.script("/rss", HANG)
+    engine = engine_for(slow_arxiv.rss_url, slow_arxiv.api_url)
+    started = time.monotonic()
+    with pytest.raises(SourceUnreachable, match="did not answer within 1 s"):
+        await engine.preview(["stat"])
+    assert time.monotonic() - started <= DEADLINE_S + SLACK_S
+    # The person's patience ran out, not arXiv's answer: the scheduler is not told to hold back.
+    assert engine.store.last_fetch("stat", ok_only=False) is None
+    await engine.aclose()
+
+
+async def test_the_scheduled_digest_keeps_its_retries_and_paper_digest_does_not(
+    arxiv_server: FakeArxivServer,
+) -> None:
+    subs = [Subscription(id=0, channel=CHANNEL, category="stat")]
+    # Two 503s, then the feed: the client's backoff (0.4 s, then 0.8 s) outlasts a 0.3 s deadline.
+    options = {"min_interval_s": 0.0, "backoff_s": 0.4}
+    arxiv_server.script("/rss", (503,), (503,))
+    scheduled = engine_for(arxiv_server.rss_url, arxiv_server.api_url, deadline_s=0.3, **options)
+    started = time.monotonic()
+    selection = await scheduled.plan_digest(CHANNEL, subs)  # the scheduler's call: not interactive
+    assert time.monotonic() - started >= 1.2 and selection.papers
+    await scheduled.aclose()
+
+    arxiv_server.script("/rss", (503,), (503,))
+    command = engine_for(arxiv_server.rss_url, arxiv_server.api_url, deadline_s=0.3, **options)
+    started = time.monotonic()
+    with pytest.raises(SourceUnreachable, match=r"within 0\.3 s"):
+        await command.plan_digest(CHANNEL, subs, interactive=True)  # what /paper digest passes
+    assert time.monotonic() - started <= 0.3 + SLACK_S
+    await command.aclose()
+
+
+async def test_a_request_cut_short_still_counts_for_arxivs_spacing(slow_arxiv: FakeArxivServer) -> None:
+    slow_arxiv.script("/api/query", HANG)
+    engine = engine_for(slow_arxiv.rss_url, slow_arxiv.api_url, deadline_s=0.6, min_interval_s=0.8)
+    with pytest.raises(SourceUnreachable):
+        await engine.explain("1605.08386")
+    paper, _ = await engine.explain("1605.08386")  # arXiv answers now; the connection is usable again
+    assert paper.title == "Heat-bath random walks with Markov bases"
+    first, second = (call.at for call in slow_arxiv.calls("/api/query"))
+    assert second - first >= 0.8 - 0.03  # one request every min_interval_s, cut short or not
+    await engine.aclose()
+
+
+async def test_progress_is_told_before_each_fetch_and_only_then(arxiv_server: FakeArxivServer) -> None:
+    engine = engine_for(arxiv_server.rss_url, arxiv_server.api_url, min_interval_s=0.0)
+    told: list[str] = []
+    await engine.explain("1605.08386v1", progress=told.append)
+    await engine.explain("1605.08386", progress=told.append)  # stored now: nothing fetched
+    assert told == ["Fetching 1605.08386 from arXiv…"]
+
+    async def post(message: str) -> None:  # a chat adapter's "fetching…" message is a coroutine
+        told.append(message)
+
+    await engine.preview(["stat"], progress=post)
+    await engine.preview(["stat"], progress=post)  # fetched since arXiv's last rebuild: reused
+    assert told[1:] == ["Fetching arXiv's feed of stat…"]
+    await engine.aclose()
+
+
+def test_the_interactive_deadline_is_about_ten_seconds_and_only_for_people() -> None:
+    assert INTERACTIVE_DEADLINE_S == 10.0
+    assert inspect.signature(Engine).parameters["interactive_deadline_s"].default == 10.0
+    for name in ("lookup", "explain", "preview"):
+        assert inspect.signature(getattr(Engine, name)).parameters["interactive"].default is True, name
+    for name in ("refresh", "plan_digest"):  # the scheduler's calls
+        assert inspect.signature(getattr(Engine, name)).parameters["interactive"].default is False, name
