@@ -9,7 +9,10 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import secrets
+import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -19,6 +22,8 @@ from bot.cards import render_digest_text, render_reply_text
 from bot.config import Config, load_config
 from bot.engine import Engine
 from bot.errors import PaperbotError, UsageError
+from bot.ids import parse_arxiv_id
+from bot.store import database_error
 
 log = logging.getLogger("bot.cli")
 
@@ -30,35 +35,49 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"paperbot: {message} (see: {self.prog} --help)\n")
 
 
+_CONFIG_HELP = "config file (else $PAPERBOT_CONFIG, else ./config.toml)"
+_VERBOSE_HELP = "log more, including error details"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="paperbot", description="Daily arXiv digests and math explanations for research channels.")
-    parser.add_argument("--config", metavar="PATH", help="config file (else $PAPERBOT_CONFIG, else ./config.toml)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more, including error details")
+    parser.add_argument("--config", metavar="PATH", help=_CONFIG_HELP)
+    parser.add_argument("-v", "--verbose", action="store_true", help=_VERBOSE_HELP)
     parser.add_argument("--version", action="version", version=f"paperbot {__version__}")
+    # The same options after the sub-command (`paperbot status --config x.toml`). SUPPRESS leaves the
+    # attribute unset when a sub-command does not repeat them, so the value given before it is kept.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=_CONFIG_HELP)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    sub.add_parser("run", help="run the bot: every configured chat platform (the terminal when none) and the schedule")
+    def command(group: Any, name: str, summary: str) -> argparse.ArgumentParser:
+        # The summary is both the line in `paperbot --help` and the description of `paperbot NAME --help`.
+        made: argparse.ArgumentParser = group.add_parser(name, help=summary, description=summary, parents=[common])
+        return made
 
-    digest = sub.add_parser("digest", help="preview the current digest of categories (records no delivery)")
+    command(sub, "run", "Run the bot: every configured chat platform (the terminal when none) and the schedule.")
+
+    digest = command(sub, "digest", "Preview the current digest of categories (records no delivery).")
     digest.add_argument("--category", action="append", required=True, metavar="CAT", help="arXiv category; repeatable")
     digest.add_argument("--limit", type=_limit, default=None, metavar="N", help="at most N papers (0 = all)")
     digest.add_argument("--json", action="store_true", help="print JSON instead of text")
 
-    explain = sub.add_parser("explain", help="show a paper and explain its mathematics")
+    explain = command(sub, "explain", "Show a paper and explain its mathematics.")
     explain.add_argument(
         "id", metavar="ID", help="arXiv id in any form: 2604.11422, arXiv:2604.11422v2, an abs/pdf URL"
     )
     explain.add_argument("--json", action="store_true", help="print JSON instead of text")
 
-    sub.add_parser("usage", help="show today's and this month's LLM calls, tokens and estimated cost")
-    sub.add_parser("doctor", help="check the configuration, the tokens and what is missing")
-    discord_cmd = sub.add_parser("discord", help="Discord operations: the invite URL, registering /paper")
+    command(sub, "usage", "Show today's and this month's LLM calls, tokens and estimated cost.")
+    command(sub, "doctor", "Check the configuration, arXiv, the LLM key and the chat tokens; creates nothing.")
+    discord_cmd = command(sub, "discord", "Discord operations: the invite URL, registering /paper.")
     discord_sub = discord_cmd.add_subparsers(dest="discord_command", metavar="ACTION", parser_class=_Parser)
     discord_sub.required = True
-    discord_sub.add_parser("invite", help="print the URL that adds the bot to a server")
-    sync = discord_sub.add_parser("sync", help="register /paper with Discord (once per deploy, not every start)")
+    command(discord_sub, "invite", "Print the URL that adds the bot to a server.")
+    sync = command(discord_sub, "sync", "Register /paper with Discord (once per deploy, not every start).")
     sync.add_argument("--guild", type=_snowflake, metavar="ID", help="register in one server only (instant)")
-    sub.add_parser("status", help="show the last fetch per category, deliveries of the last 24 h, paused channels")
+    command(sub, "status", "Show the last fetch per category, deliveries of the last 24 h, paused channels.")
     return parser
 
 
@@ -79,6 +98,22 @@ def _limit(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:
+            # Written out here, inside the guard: at interpreter exit a closed pipe could only be
+            # reported as an ignored exception.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`paperbot digest … | head -1`): stop quietly, as command-line tools do.
+        # stdout goes to /dev/null so that Python's own flush at exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -91,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for noisy in ("httpx", "httpcore", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    config: Config | None = None
     try:
         config = load_config(args.config)
         if args.command == "run":
@@ -105,8 +141,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PaperbotError as err:
         print(f"paperbot: {err}", file=sys.stderr)
         return err.exit_code
+    except sqlite3.Error as err:
+        # The database failed after it was opened and checked (the disk filled up, the file was
+        # changed underneath): still a line about the file, not an "unexpected error".
+        problem = database_error(config.database_path if config else "?", err)
+        print(f"paperbot: {problem}", file=sys.stderr)
+        return problem.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise  # stdout was closed by its reader: main() ends quietly
     except Exception:
         ref = secrets.token_hex(4)
         log.debug("unexpected error [ref %s]", ref, exc_info=True)
@@ -121,8 +165,6 @@ async def _one_shot(args: argparse.Namespace, config: Config) -> int:
     if args.command == "digest":
         categories = [taxonomy.resolve(c).id for c in args.category]
     elif args.command == "explain":
-        from bot.ids import parse_arxiv_id
-
         parse_arxiv_id(args.id)  # a bad id is a usage error before anything opens
     elif args.command in ("usage", "status"):
         categories = []
@@ -145,8 +187,18 @@ async def _one_shot(args: argparse.Namespace, config: Config) -> int:
         await engine.aclose()
 
 
+def _progress_line(message: str) -> None:
+    """The engine's "Fetching … from arXiv…" before a network wait, on stderr for a person at a terminal.
+
+    Only on a terminal: a script reading stderr gets exactly the contract's error lines, and stdout
+    stays the command's output either way.
+    """
+    if sys.stderr.isatty():
+        print(message, file=sys.stderr, flush=True)
+
+
 async def _digest(engine: Engine, categories: list[str], limit: int | None, as_json: bool) -> int:
-    selection = await engine.preview(categories, limit)
+    selection = await engine.preview(categories, limit, progress=_progress_line)
     if as_json:
         _print_json(
             {
@@ -162,7 +214,7 @@ async def _digest(engine: Engine, categories: list[str], limit: int | None, as_j
 
 
 async def _explain(engine: Engine, id_text: str, as_json: bool) -> int:
-    paper, reply = await engine.explain(id_text)
+    paper, reply = await engine.explain(id_text, progress=_progress_line)
     if as_json:
         explanation = reply.explanation
         assert explanation is not None

@@ -29,6 +29,10 @@ SECRET_NAMES = (
 )
 LLM_PROVIDERS = ("anthropic", "openai", "none")
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+# The shape of an IANA zone name ("UTC", "Europe/Berlin", "America/Argentina/Buenos_Aires", "Etc/GMT+1"):
+# ASCII words joined by "/". Checked before the name reaches the zone database, which is a folder of
+# files: a folder name, "..", an absolute path, a NUL or a very long name must never be looked up there.
+_ZONE_NAME = re.compile(r"[A-Za-z0-9_+-]{1,40}(?:/[A-Za-z0-9_+-]{1,40}){0,3}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,16 @@ def _time_check(value: str) -> str | None:
 
 def _zone_check(value: str) -> str | None:
     return None if is_time_zone(value) else 'use an IANA time zone such as "Europe/Berlin" or "UTC"'
+
+
+def _database_path_check(value: str) -> str | None:
+    # The database holds subscriptions and what each channel was sent: a path that keeps nothing
+    # across restarts would repeat every digest.
+    if not value.strip() or value == ":memory:" or value.lower().startswith("file:"):
+        return 'use the path of a file, e.g. "paperbot.db" (an in-memory database or SQLite URI keeps nothing)'
+    if "\x00" in value:
+        return "use a file path without a NUL character"
+    return None
 
 
 def _url_check(value: str) -> str | None:
@@ -90,7 +104,7 @@ def _categories_check(value: list[Any]) -> str | None:
 
 
 SCHEMA: dict[str, dict[str, Key]] = {
-    "database": {"path": Key(str, "paperbot.db")},
+    "database": {"path": Key(str, "paperbot.db", _database_path_check)},
     "sources.arxiv": {
         "rss_url": Key(str, "https://rss.arxiv.org/rss", _url_check),
         "api_url": Key(str, "https://export.arxiv.org/api/query", _url_check),
@@ -162,11 +176,14 @@ def admin_channel(config: Config) -> ChannelRef | None:
 
 
 def is_time_zone(name: str) -> bool:
-    if not name or name.startswith("/") or ".." in name:
+    """Whether ``name`` is a time zone we can schedule in. Any text gets an answer, never an exception."""
+    if not _ZONE_NAME.fullmatch(name):
         return False
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # A folder of the zone database ("Europe", "America/Argentina") raises IsADirectoryError and a
+        # file that is not a zone raises ValueError, not "not found".
         return False
     return True
 
@@ -282,8 +299,14 @@ def _check_value(section: str, name: str, spec: Key, value: Any) -> Any:
     if spec.check is not None:
         problem = spec.check(value)
         if problem:
-            raise ConfigError(f"config: [{section}] {name} = {value!r} is not allowed: {problem}")
+            raise ConfigError(f"config: [{section}] {name} = {_shown(value)} is not allowed: {problem}")
     return value
+
+
+def _shown(value: Any) -> str:
+    """The value as written, cut short: a 5,000-character mistake still gets a readable line."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "…"
 
 
 def _type_name(t: type) -> str:

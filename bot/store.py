@@ -1,13 +1,15 @@
 """The SQLite store (sqlite-utils): papers, per-announcement listings, subscriptions and deliveries.
 
 Migrations are named functions applied in order and recorded, so re-running them is harmless; the bot
-migrates at start. WAL lets the CLI read while the bot writes.
+migrates at start. WAL lets the CLI read while the bot writes. A database file that cannot serve (a
+folder, a device, damaged, read-only) is refused when it is opened, with one line naming the file.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -178,6 +180,13 @@ def m005_outbox(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m006_abstract_tex_only_when_different(db: sqlite_utils.Database) -> None:
+    # The TeX abstract equals the clean one in about two papers of three, and papers are most of the
+    # database: keep it only where it differs (NULL reads back as the abstract). Safe to run again.
+    db.execute("UPDATE papers SET abstract_tex = NULL WHERE abstract_tex = abstract")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -202,22 +211,14 @@ class Store:
         # Values computed from the listings (digest candidates), dropped with them.
         self.derived: dict[object, object] = {}
         self._fetch_cache: dict[tuple[str, bool], FetchRecord | None] = {}
-        try:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self.db = sqlite_utils.Database(conn)
-            if self.path != ":memory:":
-                self.db.enable_wal()
-            # In WAL mode NORMAL survives a crashed or killed process (only a power cut can lose the
-            # last commits) and spares an fsync per outbox step, which a 1,000-channel fan-out needs.
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA busy_timeout = 5000")
-        except (sqlite3.Error, OSError) as err:
-            raise ConfigError(f"[database] path = {self.path!r} cannot be opened: {err}") from None
+        conn = open_database(self.path)
+        self.db = sqlite_utils.Database(conn)
 
     def migrate(self) -> None:
-        migrations.apply(self.db)
+        try:
+            migrations.apply(self.db)
+        except sqlite3.Error as err:
+            raise database_error(self.path, err) from None
 
     def close(self) -> None:
         self.db.conn.close()
@@ -238,7 +239,7 @@ class Store:
                 json.dumps(p.categories),
                 p.primary_category,
                 p.abstract,
-                p.abstract_tex,
+                p.abstract_tex if p.abstract_tex != p.abstract else None,
                 p.doi,
                 p.journal_ref,
                 p.comment,
@@ -452,6 +453,123 @@ class Store:
             )
 
 
+# --- opening the database file -----------------------------------------------------------------
+
+# What each SQLite primary result code means for the person who configured the path, and what to do.
+_LOCKED = "is locked by another program: stop it or try again in a moment"
+_PROBLEMS = {
+    sqlite3.SQLITE_READONLY: (
+        "is read-only: paperbot writes to it, so make the file and its folder writable by this user, "
+        "or choose another path"
+    ),
+    sqlite3.SQLITE_CANTOPEN: (
+        "cannot be opened: check that its folder exists and that this user may create files there"
+    ),
+    sqlite3.SQLITE_PERM: "cannot be opened: permission denied",
+    sqlite3.SQLITE_NOTADB: (
+        "is not a paperbot database (not SQLite, or damaged): move it away to start a new one, or choose another path"
+    ),
+    sqlite3.SQLITE_CORRUPT: (
+        "is damaged (SQLite finds it malformed): restore a backup, or move it away to start a new one"
+    ),
+    sqlite3.SQLITE_IOERR: "cannot be read or written (disk I/O error): is it on a working, writable disk?",
+    sqlite3.SQLITE_FULL: "cannot grow: the disk is full",
+    sqlite3.SQLITE_BUSY: _LOCKED,
+    sqlite3.SQLITE_LOCKED: _LOCKED,
+}
+
+
+def database_error(path: str, err: sqlite3.Error) -> ConfigError:
+    """One line naming the file and saying what is wrong with it, for an SQLite error about it."""
+    code = getattr(err, "sqlite_errorcode", None)
+    problem = _PROBLEMS.get(code & 0xFF) if isinstance(code, int) else None
+    return ConfigError(f"[database] path = {path!r} {problem or f'cannot be used: {err}'}")
+
+
+def open_database(path: str) -> sqlite3.Connection:
+    """A connection to the database at ``path``, checked sound and writable (":memory:" for tests).
+
+    The path is always a file name: it is handed to SQLite as a URI built here, so nothing in it
+    (``?mode=ro``, ``?immutable=1``) can change how the file is opened.
+    """
+    if path == ":memory:":
+        return sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    file = database_file(path)
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"[database] path = {path!r}: its folder cannot be created ({err.strerror})") from None
+    try:
+        conn = sqlite3.connect(file.as_uri(), uri=True, check_same_thread=False, isolation_level=None)
+    except sqlite3.Error as err:
+        raise database_error(path, err) from None
+    try:
+        conn.execute("PRAGMA busy_timeout = 5000")
+        _check_sound(conn, path)
+        # WAL lets the CLI read while the bot writes. In WAL mode NORMAL survives a crashed or killed
+        # process (only a power cut can lose the last commits) and spares an fsync per outbox step,
+        # which a 1,000-channel fan-out needs.
+        conn.execute("PRAGMA journal_mode = wal")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        check_writable(conn)
+    except sqlite3.Error as err:
+        conn.close()
+        raise database_error(path, err) from None
+    except ConfigError:
+        conn.close()
+        raise
+    return conn
+
+
+def database_file(path: str) -> Path:
+    """The path as an absolute file path; ConfigError for what can never be a database file (checked
+    without creating or opening anything)."""
+    if not path.strip():
+        raise ConfigError('[database] path is empty: give the path of a file, e.g. "paperbot.db"')
+    if "\x00" in path:
+        raise ConfigError(f"[database] path = {path!r} contains a NUL character: use a plain file path")
+    file = Path(path).absolute()
+    try:
+        mode = file.stat().st_mode
+    except FileNotFoundError:
+        return file  # created at the first start
+    except OSError as err:
+        raise ConfigError(f"[database] path = {path!r} cannot be used: {err.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise ConfigError(
+            f"[database] path = {path!r} is a folder: give a file path, e.g. {path.rstrip('/')}/paperbot.db"
+        )
+    if not stat.S_ISREG(mode):
+        raise ConfigError(
+            f"[database] path = {path!r} is not a regular file (a device, pipe or socket):"
+            ' give the path of a file, e.g. "paperbot.db"'
+        )
+    return file
+
+
+def _check_sound(conn: sqlite3.Connection, path: str) -> None:
+    # quick_check reads every page once (about 2 ms per megabyte from a warm cache): a damaged file is refused
+    # at start instead of failing in the middle of a fan-out.
+    rows = conn.execute("PRAGMA quick_check(1)").fetchall()
+    if rows != [("ok",)]:
+        found = " ".join(str(rows[0][0]).split()) if rows else "no answer"
+        raise ConfigError(f"[database] path = {path!r} {_PROBLEMS[sqlite3.SQLITE_CORRUPT]} ({found[:120]})")
+
+
+def check_writable(conn: sqlite3.Connection) -> None:
+    """Raise SQLite's read-only error now when the database cannot be written (a read-only file, folder
+    or disk, an immutable file): otherwise it would only show at the first write, mid-command.
+
+    The probe creates a table inside a transaction that is rolled back: nothing reaches the file.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE _paperbot_write_probe (x)")
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
 def _count_for(feed: Feed, category: str) -> int:
     return sum(1 for item in feed.items if category in item.listed_in)
 
@@ -481,7 +599,7 @@ def _paper_from_row(row: dict[str, Any]) -> Paper:
         categories=tuple(json.loads(row["categories"])),
         primary_category=row["primary_category"],
         abstract=row["abstract"],
-        abstract_tex=row["abstract_tex"] or "",
+        abstract_tex=row["abstract"] if row["abstract_tex"] is None else row["abstract_tex"],
         announce_type=row.get("l_type") or "",
         announced=date.fromisoformat(announced) if announced else None,
         doi=row["doi"],

@@ -3,8 +3,10 @@ one-line errors, and `paperbot run` on the terminal channel."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import build_parser
 from tests.fakes import FakeArxivServer, recorded_feed
 from tests.support import redate, today_eastern
 
@@ -210,3 +213,123 @@ def test_status_and_doctor(config: Path) -> None:
     assert doctor.returncode == 0 and "uses this terminal as its channel" in doctor.stdout
     broken = paperbot_env({"LLM_PROVIDER": "anthropic"}, "doctor", config=config)
     assert broken.returncode == 1 and "ANTHROPIC_API_KEY is not set" in broken.stdout
+
+
+# ---------------------------------------------------------------- options, help, pipes, progress
+
+
+def _sub_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every sub-command as the words that reach it: ("digest",), ("discord", "sync"), ..."""
+    found: list[tuple[str, ...]] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found.append((*path, name))
+                found += _sub_parsers(child, (*path, name))
+    return found
+
+
+def test_every_sub_command_help_has_a_one_line_description(capsys: pytest.CaptureFixture[str]) -> None:
+    commands = _sub_parsers(build_parser())
+    assert {("run",), ("digest",), ("explain",), ("status",), ("doctor",), ("discord", "sync")} <= set(commands)
+    for words in commands:
+        with pytest.raises(SystemExit) as done:
+            build_parser().parse_args([*words, "--help"])
+        assert done.value.code == 0
+        text = capsys.readouterr().out
+        description = " ".join(text.split("\n\n")[1].split())  # after the usage paragraph, unwrapped
+        assert description.endswith(".") and description.count(". ") == 0 and len(description) < 120, (words, text)
+        assert "--config PATH" in text and "--verbose" in text
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--config", "x.toml", "-v", "digest", "--category", "cs.LG"],
+        ["digest", "--category", "cs.LG", "--config", "x.toml", "-v"],
+        ["-v", "digest", "--config", "x.toml", "--category", "cs.LG"],
+        ["--config", "x.toml", "digest", "-v", "--category", "cs.LG"],
+    ],
+)
+def test_config_and_verbose_work_before_and_after_the_sub_command(argv: list[str]) -> None:
+    args = build_parser().parse_args(argv)
+    assert (args.config, args.verbose, args.category) == ("x.toml", True, ["cs.LG"])
+
+
+def test_options_left_out_keep_their_defaults_or_the_main_level_value() -> None:
+    args = build_parser().parse_args(["status"])
+    assert (args.config, args.verbose) == (None, False)
+    args = build_parser().parse_args(["--config", "a.toml", "discord", "sync", "-v"])
+    assert (args.config, args.verbose, args.discord_command) == ("a.toml", True, "sync")
+    assert build_parser().parse_args(["--config", "a.toml", "status", "--config", "b.toml"]).config == "b.toml"
+
+
+def test_config_after_the_sub_command_end_to_end(config: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PAPERBOT_CONFIG"}
+    for argv in (["status", "--config", str(config)], ["status", "--config", str(config), "-v"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", *argv], capture_output=True, text=True, timeout=60, env=env, cwd=ROOT
+        )
+        assert result.returncode == 0, result.stderr
+        assert "Feeds:" in result.stdout
+    assert (config.parent / "p.db").is_file()  # the database the file names, not ./paperbot.db
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("status",),
+        ("digest", "--category", "stat", "--limit", "0"),
+        ("digest", "--category", "stat", "--json"),
+        ("--help",),
+        ("digest", "--help"),
+    ],
+)
+def test_a_reader_that_stops_early_ends_the_command_quietly(config: Path, args: tuple[str, ...]) -> None:
+    # `paperbot … | head -1` with head already gone: every write meets a closed pipe.
+    env = {k: v for k, v in os.environ.items() if k != "PAPERBOT_CONFIG"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "--config", str(config), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    errors = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) in (0, 141)
+    assert errors == ""
+
+
+def test_progress_line_on_a_terminal_only(config: Path, arxiv_server: FakeArxivServer) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_API_KEY")) and k != "PAPERBOT_CONFIG"}
+    argv = [sys.executable, "-m", "bot", "--config", str(config), "explain", "arXiv:1605.08386v1", "--json"]
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=follower, timeout=60, env=env, cwd=ROOT)
+        os.close(follower)
+        terminal = _read_all(leader)
+    finally:
+        os.close(leader)
+    assert proc.returncode == 0
+    assert "Fetching 1605.08386 from arXiv…" in terminal
+    assert json.loads(proc.stdout)["paper"]["id"] == "1605.08386"  # stdout stays clean JSON
+    # Now stored: nothing is fetched and nothing said. Not a terminal: nothing said either.
+    again = paperbot("explain", "1605.08386", "--json", config=config)
+    assert again.returncode == 0 and again.stderr == ""
+    piped = paperbot("digest", "--category", "stat", "--json", config=config)
+    assert piped.returncode == 0 and piped.stderr == ""
+
+
+def _read_all(fd: int) -> str:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the other end closed (EIO on Linux)
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", "replace")

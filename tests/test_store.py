@@ -34,13 +34,15 @@ def test_migrations_are_named_and_rerunnable(tmp_path: Path) -> None:
     store.migrate()
     store.migrate()
     names = [r["name"] for r in store.db["_sqlite_migrations"].rows]
-    assert names == [
+    assert names[:6] == [
         "m001_papers",
         "m002_listings_and_fetches",
         "m003_subscriptions_and_deliveries",
         "m004_explanations_and_llm_ledger",
         "m005_outbox",
+        "m006_abstract_tex_only_when_different",
     ]
+    assert len(names) == len(set(names))
     assert store.db.journal_mode == "wal"
     assert {"papers", "listings", "fetches", "subscriptions", "deliveries", "digest_posts"} <= set(
         store.db.table_names()
