@@ -19,4 +19,5 @@ class Adapter(Protocol):
         """Disconnect; safe to call twice."""
 
     async def post_digest(self, channel: ChannelRef, digest: DigestMessage) -> None:
-        """Post one digest. Raises ChannelUnavailable when the channel is gone for good."""
+        """Post one message of the bot's own: a digest, or a note (``digest.is_note``: a quiet day, an
+        admin report). Raises ChannelUnavailable when the channel is gone for good."""

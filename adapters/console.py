@@ -1,7 +1,8 @@
 """The terminal channel: the embedded default when no platform token is set.
 
 Lines typed on stdin that start with `/paper` are commands; digests and replies are printed. stdin is
-read by a daemon thread so a blocked read never holds up shutdown; EOF stops only this reader.
+read by a daemon thread so a blocked read never holds up shutdown. Every line read before EOF is answered,
+in order; EOF (Ctrl-D) stops only the reader, and the terminal is told once how to stop the bot.
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ import asyncio
 import logging
 import sys
 import threading
+from collections.abc import Iterator
 from typing import TextIO
 
 from bot.cards import DigestMessage, Reply, render_digest_text, render_reply_text
-from bot.commands import Invocation, dispatch
+from bot.commands import Invocation, apology, dispatch
 from bot.delivery import send_reply
 from bot.engine import Engine
 from bot.models import ChannelRef
+from bot.text import strip_unsafe_chars
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +58,13 @@ class ConsoleAdapter:
         self.write(render_digest_text(digest))
 
     def write(self, text: str) -> None:
-        self.stdout.write(text + "\n")
+        # Control, bidi and escape sequences from paper or LLM text must not reach the terminal.
+        self.stdout.write(strip_unsafe_chars(text) + "\n")
         self.stdout.flush()
 
     def _read_stdin(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
-            for line in self.stdin:
+            for line in _lines(self.stdin):
                 loop.call_soon_threadsafe(self._lines.put_nowait, line)
         except (OSError, ValueError):
             pass  # stdin closed under us
@@ -74,10 +78,16 @@ class ConsoleAdapter:
         while True:
             line = await self._lines.get()
             if line is None:
+                self.write(STDIN_CLOSED)
                 self.stdin_closed.set()
-                log.info("stdin closed; the bot keeps running (Ctrl-C to stop)")
                 return
-            await self.handle_line(line)
+            try:
+                await self.handle_line(line)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # One failed line must not stop the reading: the lines after it would go unanswered.
+                self.write(render_reply_text(apology(log, "console line %r failed", line[:100])))
 
     async def handle_line(self, line: str) -> None:
         text = line.strip()
@@ -87,7 +97,22 @@ class ConsoleAdapter:
             self.write("Commands start with /paper. Type /paper help.")
             return
         reply = await dispatch(self.engine, Invocation(channel=self.channel, user="console"), text)
-        await send_reply(self.engine, reply, self._send)
+        await send_reply(self.engine, reply, self._send, poster=self)
 
     async def _send(self, reply: Reply) -> None:
         self.write(render_reply_text(reply))
+
+
+STDIN_CLOSED = "stdin closed; the bot keeps running for scheduled digests. Press Ctrl-C to stop."
+
+
+def _lines(stream: TextIO) -> Iterator[str]:
+    """The lines of stdin, each decoded on its own: bytes that are not valid in the terminal's encoding
+    become U+FFFD in that line instead of ending the reading (a decode error is a ValueError)."""
+    raw = getattr(stream, "buffer", None)
+    if raw is None:  # already text (a StringIO in tests)
+        yield from stream
+        return
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    for chunk in raw:
+        yield chunk.decode(encoding, errors="replace")

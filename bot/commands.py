@@ -7,6 +7,7 @@ Slack parsing, Discord options, the help text and the README's command reference
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 import secrets
@@ -92,25 +93,25 @@ async def _subscribe(engine: Engine, inv: Invocation) -> Reply:
     category = taxonomy.resolve(inv.args["category"])
     time, zone = _parse_schedule(inv.args.get("time"), inv.args.get("timezone"))
     existing = engine.store.find_subscription(inv.channel, category.id)
-    sub = Subscription(
-        id=existing.id if existing else 0,
-        channel=inv.channel,
-        category=category.id,
-        time=time or (existing.time if existing else None),
-        timezone=zone or (existing.timezone if existing else None),
-        include_replacements=existing.include_replacements if existing else False,
-        paused_reason=None,  # subscribing again is how a paused channel resumes
-    )
+    if existing is None:
+        sub = Subscription(id=0, channel=inv.channel, category=category.id, time=time, timezone=zone)
+    else:
+        # Only what was asked changes: the channel's other settings (quiet days, replacements) stay.
+        # Subscribing again is how a paused channel resumes.
+        sub = replace(existing, time=time or existing.time, timezone=zone or existing.timezone, paused_reason=None)
     saved, created = engine.store.subscribe(sub)
     engine.subscriptions_changed()
-    when = describe_schedule(engine, saved)
-    if created:
-        text = f"This channel now follows {category.id} ({category.name}). {when}"
-    elif existing is not None and existing.paused_reason:
-        text = f"Resumed {category.id} ({category.name}) for this channel. {when}"
-    else:
-        text = f"This channel already follows {category.id} ({category.name}). {when}"
-    return Reply(text=text)
+    label = f"{category.id} ({category.name})"
+    now = describe_schedule(engine, saved)
+    if existing is None or created:
+        return Reply(text=f"This channel now follows {label}. {now}.")
+    before, after = posting_time(engine, existing), posting_time(engine, saved)
+    change = f"Schedule changed: {before} → {after}." if before != after else ""
+    if existing.paused_reason:
+        return Reply(text=f"Resumed {label} for this channel. {change or now + '.'}".rstrip())
+    if change:
+        return Reply(text=f"This channel already follows {label}. {change} {now}.")
+    return Reply(text=f"This channel already follows {label}; nothing changed. {now}.")
 
 
 async def _unsubscribe(engine: Engine, inv: Invocation) -> Reply:
@@ -134,7 +135,7 @@ async def _list(engine: Engine, inv: Invocation) -> Reply:
         taxon = taxonomy.get(sub.category)
         name = f" ({taxon.name})" if taxon else ""
         paused = f" — paused: {sub.paused_reason}" if sub.paused_reason else ""
-        lines.append(f"• {sub.category}{name}, {describe_schedule(engine, sub, short=True)}{paused}")
+        lines.append(f"• {sub.category}{name}: {describe_schedule(engine, sub)}{paused}")
     return Reply(text="\n".join(lines), ephemeral=True)
 
 
@@ -202,12 +203,16 @@ def _parse_schedule(time: str | None, zone: str | None) -> tuple[str | None, str
     return normalised, zone
 
 
-def describe_schedule(engine: Engine, sub: Subscription, *, short: bool = False) -> str:
+def posting_time(engine: Engine, sub: Subscription) -> str:
+    """When a subscription's digest comes ("09:00 Europe/Berlin"), the configured default filled in."""
     time = sub.time or engine.config.get("schedule", "time")
     zone = sub.timezone or engine.config.get("schedule", "timezone")
-    if short:
-        return f"daily at {time} {zone}"
-    return f"Digest at {time} {zone} after each arXiv announcement: weekdays, except arXiv holidays."
+    return f"{time} {zone}"
+
+
+def describe_schedule(engine: Engine, sub: Subscription) -> str:
+    """The one wording of a subscription's schedule, in `subscribe` and `list` alike."""
+    return f"Digest at {posting_time(engine, sub)} after each arXiv announcement"
 
 
 # --- the registry ------------------------------------------------------------------------------
@@ -290,12 +295,36 @@ def parse(text: str) -> tuple[SubCommand, dict[str, str]]:
     name = words[0].lower()
     command = REGISTRY.get(name)
     if command is None:
-        raise UsageError(f"Unknown command {name[:30]!r}.\n" + help_text())
+        raise UsageError(_unknown_command(name))
     values = words[1:]
     required = [p for p in command.params if p.required]
     if len(values) < len(required) or len(values) > len(command.params):
         raise UsageError(f"Usage: {command.usage}\nExample: {command.example}")
     return command, {p.name: v for p, v in zip(command.params, values, strict=False)}
+
+
+def closest_commands(name: str) -> list[SubCommand]:
+    """Sub-commands a mistyped name probably meant: those it starts (`unsub`), else the nearest
+    spellings (`subscrib`, `lst`, `explian`), like the categories' did-you-mean."""
+    starting = [c for n, c in REGISTRY.items() if len(name) >= 2 and n.startswith(name)]
+    if starting:
+        return starting[:3]
+    return [REGISTRY[n] for n in difflib.get_close_matches(name, list(REGISTRY), n=3, cutoff=0.6)]
+
+
+def _unknown_command(name: str) -> str:
+    shown = " ".join(name.split())[:30]
+    suggestions = closest_commands(name)
+    if not suggestions:
+        return f"Unknown command {shown!r}.\n" + help_text()
+    if len(suggestions) == 1:
+        [command] = suggestions
+        return (
+            f"Unknown command {shown!r}. Did you mean /paper {command.name}?\n"
+            f"Usage: {command.usage}\nExample: {command.example}"
+        )
+    names = " or ".join(f"/paper {c.name}" for c in suggestions)
+    return f"Unknown command {shown!r}. Did you mean {names}?\n" + "\n".join(f"Usage: {c.usage}" for c in suggestions)
 
 
 def _usage_hint(name: str) -> str:

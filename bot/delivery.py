@@ -1,4 +1,5 @@
-"""Posting a channel's digest exactly once per announcement, whoever triggers it, through the outbox."""
+"""Posting every message the bot sends on its own exactly once, whoever triggers it, through the outbox:
+a channel's digest once per announcement, a quiet-day note once per day, an admin report once per content."""
 
 from __future__ import annotations
 
@@ -15,8 +16,7 @@ from bot.digest import DigestSelection
 from bot.engine import Engine
 from bot.errors import ChannelUnavailable
 from bot.models import ChannelRef, Paper, Subscription
-from bot.outbox import Outbox, OutboxRow
-from bot.store import outbox_key
+from bot.outbox import DIGEST_KINDS, NOTE_KINDS, Kind, Outbox, OutboxRow, key_for
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ class KeyedPoster(Protocol):
 class Outcome(Enum):
     POSTED = "posted"
     ALREADY_POSTED = "already posted"
+    IN_PROGRESS = "being posted by /paper digest"
     NOTHING_NEW = "nothing new"
     PAUSED = "paused"
     FAILED = "failed"
@@ -68,11 +69,13 @@ async def deliver_digest(
     if selection.announced is None:
         return Outcome.NOTHING_NEW
     outbox = Outbox(engine.store)
-    row = outbox.get(outbox_key(channel, selection.announced, selection.categories))
+    row = outbox.get(key_for(channel, selection.announced, selection.categories))
     if row is not None and row.state == "sent":
         return Outcome.ALREADY_POSTED
     if row is not None and row.state == "failed" and row.attempts >= attempts:
         return Outcome.FAILED
+    if outbox.in_flight(channel, selection.announced, selection.categories) is not None:
+        return Outcome.IN_PROGRESS
     fresh = row is None
     if row is None:
         if not selection.papers:
@@ -80,8 +83,37 @@ async def deliver_digest(
             engine.mark_posted(selection)
             return Outcome.NOTHING_NEW
         papers = [p.id for p in selection.papers]
-        row = outbox.plan(channel, selection.announced, selection.categories, papers, sending=True)
+        row = outbox.plan(
+            channel, selection.announced, selection.categories, papers, sending=True, more_count=selection.more_count
+        )
     return await send_row(engine, poster, row, selection=selection, attempts=attempts, backoff_s=backoff_s, fresh=fresh)
+
+
+async def deliver_note(
+    engine: Engine,
+    poster: DigestPoster,
+    channel: ChannelRef,
+    kind: Kind,
+    day: date,
+    note: str,
+    *,
+    categories: Sequence[str] = (),
+    discriminator: str = "",
+    attempts: int = 3,
+    backoff_s: float = 2.0,
+) -> Outcome:
+    """Post a one-message note (a quiet day, an admin report) through the outbox: once per key, and
+    after a crash the restart posts the note itself, never an empty digest."""
+    outbox = Outbox(engine.store)
+    row, created = outbox.create(
+        channel, day, categories, [], kind, sending=True, note=note, discriminator=discriminator
+    )
+    if not created:
+        if row.state == "sent":
+            return Outcome.ALREADY_POSTED
+        if row.state == "failed" and row.attempts >= attempts:
+            return Outcome.FAILED
+    return await send_row(engine, poster, row, attempts=attempts, backoff_s=backoff_s, fresh=created)
 
 
 async def send_row(
@@ -94,16 +126,16 @@ async def send_row(
     backoff_s: float = 2.0,
     fresh: bool = False,
 ) -> Outcome:
-    """Send one outbox row: reconcile a row left "sending" by a crash, then post with retries.
-    ``fresh``: the row was just planned as sending by this call, nothing can be out there yet."""
+    """Send one outbox row, of any kind: reconcile a row left "sending" by a crash, then post with
+    retries. ``fresh``: the row was just planned as sending by this call, nothing can be out there yet."""
     outbox = Outbox(engine.store)
     keyed = poster if isinstance(poster, KeyedPoster) else None
     left_sending = row.state == "sending" and not fresh
     if left_sending and keyed is not None and await keyed.already_posted(row.channel, row.key):
-        log.info("%s: digest %s was posted before a restart; recording it", row.channel, row.key)
+        log.info("%s: %s %s was posted before a restart; recording it", row.channel, row.kind, row.key)
         outbox.sent(row)
         return Outcome.ALREADY_POSTED
-    message = engine.digest_message(_selection_for(engine, row, selection))
+    message = message_for(engine, row, selection)
     for attempt in range(attempts):
         if attempt > 0 or not fresh:
             outbox.sending(row.key)
@@ -129,9 +161,23 @@ async def send_row(
             await asyncio.sleep(backoff_s * 2**attempt * (0.5 + random.random()))
             continue
         outbox.sent(row)
-        log.info("posted %d papers to %s (announcement %s)", len(row.paper_ids), row.channel, row.announced)
+        if row.kind in DIGEST_KINDS:
+            log.info("posted %d papers to %s (announcement %s)", len(row.paper_ids), row.channel, row.announced)
+        else:
+            log.info("posted the %s note to %s", row.kind, row.channel)
         return Outcome.POSTED
     return Outcome.FAILED  # pragma: no cover - the loop always returns
+
+
+def message_for(engine: Engine, row: OutboxRow, selection: DigestSelection | None = None) -> DigestMessage:
+    """The message a row posts, drawn from what the row holds (the same after a restart)."""
+    if row.kind in NOTE_KINDS:
+        # A quiet-day note belongs to a day's feed; an admin report to no announcement.
+        announced = row.announced if row.kind == Kind.QUIET else None
+        return DigestMessage(categories=row.categories, announced=announced, cards=(), note=row.note)
+    if row.kind not in DIGEST_KINDS:
+        raise ValueError(f"outbox row {row.key} has an unknown kind {row.kind!r}")
+    return engine.digest_message(_selection_for(engine, row, selection))
 
 
 def _selection_for(engine: Engine, row: OutboxRow, selection: DigestSelection | None) -> DigestSelection:
@@ -143,8 +189,7 @@ def _selection_for(engine: Engine, row: OutboxRow, selection: DigestSelection | 
         for paper in engine.store.listed_papers(category, row.announced):
             by_id.setdefault(paper.id, paper)
     papers = tuple(by_id[pid] for pid in row.paper_ids if pid in by_id)
-    more = selection.more_count if selection is not None else 0
-    return DigestSelection(row.channel, row.categories, row.announced, papers, more)
+    return DigestSelection(row.channel, row.categories, row.announced, papers, row.more_count)
 
 
 def _reason(err: Exception) -> str:
@@ -152,11 +197,72 @@ def _reason(err: Exception) -> str:
     return f"{type(err).__name__}: {text[:200]}" if text else type(err).__name__
 
 
-async def send_reply(engine: Engine, reply: Reply, send: Callable[[Reply], Awaitable[None]]) -> None:
-    """Send a command's reply; a digest in it counts as delivered only once it was sent."""
-    await send(reply)
-    if reply.selection is not None:
-        engine.mark_posted(reply.selection)
+async def send_reply(
+    engine: Engine,
+    reply: Reply,
+    send: Callable[[Reply], Awaitable[None]],
+    *,
+    poster: DigestPoster | None = None,
+    backoff_s: float = 2.0,
+) -> None:
+    """Send a command's reply. A digest in it (`/paper digest`) goes through the outbox as a
+    "requested" row: it counts as delivered only once sent, a second request while it is being posted
+    is told so instead of posting it twice, and a crash mid-way is finished by the restart.
+
+    With ``poster`` (the adapter itself) the digest is posted to the channel like a scheduled one, with
+    the row's key and its retries, so a restart can tell whether it is already there; without, ``send``
+    draws the whole reply and only the outbox bookkeeping is added."""
+    selection = reply.selection
+    if selection is None or selection.announced is None:
+        await send(reply)
+        return
+    outbox = Outbox(engine.store)
+    papers = [p.id for p in selection.papers]
+    row, created = outbox.create(
+        selection.channel,
+        selection.announced,
+        selection.categories,
+        papers,
+        Kind.REQUESTED,
+        sending=True,
+        more_count=selection.more_count,
+    )
+    if not created and row.state in ("planned", "sending"):
+        await send(Reply(text=BEING_POSTED, ephemeral=True))
+        return
+    if not created and row.state == "sent":  # posted by a request a moment ago
+        await send(Reply(text=ALREADY_POSTED, ephemeral=True))
+        return
+    if not created:  # a request that failed before: this one is a fresh try, with today's papers
+        row = outbox.replan(row.key, papers, more_count=selection.more_count)
+    if poster is not None:
+        outcome = await send_row(engine, poster, row, selection=selection, fresh=created, backoff_s=backoff_s)
+        if outcome == Outcome.PAUSED:  # the platform's reason is a typed, user-facing one
+            paused = outbox.get(row.key)
+            reason = paused.error if paused is not None and paused.error else "the channel is not available"
+            await send(Reply(text=f"I cannot post here: {reason[:300]}", ephemeral=True, is_error=True))
+        elif outcome == Outcome.FAILED:  # the cause is in the log and in /paper status
+            await send(Reply(text=NOT_POSTED, ephemeral=True, is_error=True))
+        elif reply.text:
+            await send(Reply(text=reply.text, ephemeral=True))
+        return
+    try:
+        await send(reply)
+    except asyncio.CancelledError:
+        raise  # shutting down mid-post: the row stays "sending" and the restart finishes it
+    except Exception as err:
+        outbox.failed(row.key, _reason(err))
+        raise
+    with engine.store.db.atomic():
+        engine.mark_posted(selection)  # the papers drawn by ``send``: exactly the selection's
+        outbox.mark_sent(row.key)
+
+
+BEING_POSTED = "This channel's digest is being posted right now."
+ALREADY_POSTED = "This channel's digest for the latest announcement was just posted here."
+NOT_POSTED = (
+    "The digest could not be posted just now. Try /paper digest again in a few minutes; /paper status shows why."
+)
 
 
 async def resume_unfinished(

@@ -1,25 +1,74 @@
-"""The outbox: each (channel, announcement, categories) digest is one row moving
-planned → sending → sent, or failed with a reason. The row is written before and after every platform
-call. What that guarantees, with the adapter's help:
+"""The outbox: every message the bot posts on its own (a scheduled digest, a `/paper digest`, a quiet-day
+note, an admin report) is one row moving planned → sending → sent, or failed with a reason. The row is
+written before and after every platform call, and it holds what is needed to draw the message again (the
+papers and the "… and N more" count of a digest, the text of a note). What that guarantees, with the
+adapter's help:
 
-- A crash before the platform call leaves "planned"/"sending" with nothing posted: the digest is sent
-  on restart (never lost).
+- A crash before the platform call leaves "planned"/"sending" with nothing posted: the message is sent
+  on restart (never lost), drawn from the row as it was planned.
 - A crash after the platform accepted the message but before "sent" was written leaves "sending":
   on restart the adapter is asked whether the message with this key is already there (Discord: the
   message nonce with enforce_nonce makes a resend a no-op; Slack: the key travels in the message
   metadata and recent history is checked). Only an adapter that cannot tell (the terminal) may repeat
-  a digest, and only in that window.
+  a message, and only in that window.
+
+The outbox owns its table's later changes (a migration set of its own, applied with the store's).
 """
 
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
 
 from bot.models import ChannelRef
 from bot.store import Store, outbox_key, utcnow
+
+
+class Kind(StrEnum):
+    """What a row posts; each kind is drawn again from the row after a restart."""
+
+    DIGEST = "digest"  # the scheduled digest of a channel's categories for one announcement
+    REQUESTED = "requested"  # the same digest, asked for with /paper digest
+    QUIET = "quiet"  # one line on a day without an announcement
+    REPORT = "report"  # problems with a slot's digests, to `[admin] channel`
+
+
+DIGEST_KINDS = frozenset({Kind.DIGEST, Kind.REQUESTED})
+NOTE_KINDS = frozenset({Kind.QUIET, Kind.REPORT})
+
+migrations = Migrations("paperbot.outbox")
+
+
+@migrations()
+def m001_outbox_payload(db: sqlite_utils.Database) -> None:
+    # What a row needs to be drawn again that its other columns do not hold: a note's text, a digest's
+    # "… and N more" count. JSON, so a new kind needs no new column.
+    if "payload" not in db.table("outbox").columns_dict:
+        db.execute("ALTER TABLE outbox ADD COLUMN payload TEXT")
+
+
+@migrations()
+def m002_outbox_recent_index(db: sqlite_utils.Database) -> None:
+    # The status report counts rows by kind and state updated in the last day: (kind, updated_at) finds
+    # them without reading the whole table, and carrying state makes the index cover the query.
+    db.table("outbox").create_index(["kind", "updated_at", "state"], if_not_exists=True)
+
+
+_migrated: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+def migrate(store: Store) -> None:
+    """Apply the outbox's own migrations (after the store's, which create the table); cheap to repeat."""
+    if store not in _migrated:
+        migrations.apply(store.db)
+        _migrated.add(store)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +83,15 @@ class OutboxRow:
     attempts: int
     error: str | None
     updated_at: datetime
+    note: str = ""  # the text of a note kind
+    more_count: int = 0  # a digest's papers cut by the cap, for its "… and N more" line
 
 
 class Outbox:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.db = store.db
+        migrate(store)
 
     def get(self, key: str) -> OutboxRow | None:
         row = self.db.conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE key = ?", (key,)).fetchone()
@@ -51,20 +103,55 @@ class Outbox:
         announced: date,
         categories: Sequence[str],
         paper_ids: Sequence[str],
-        kind: str = "digest",
+        kind: str = Kind.DIGEST,
         *,
         sending: bool = False,
+        note: str = "",
+        more_count: int = 0,
+        discriminator: str = "",
     ) -> OutboxRow:
-        """The row for this digest, created as planned with its papers if new (or directly as sending,
-        one write instead of two, when the post follows at once). An existing row keeps the papers it
-        was planned with, so a resend after a crash sends the same digest."""
-        key = outbox_key(channel, announced, categories, kind)
+        """The row for this message, created as planned if new (see ``create``)."""
+        row, _ = self.create(
+            channel,
+            announced,
+            categories,
+            paper_ids,
+            kind,
+            sending=sending,
+            note=note,
+            more_count=more_count,
+            discriminator=discriminator,
+        )
+        return row
+
+    def create(
+        self,
+        channel: ChannelRef,
+        announced: date,
+        categories: Sequence[str],
+        paper_ids: Sequence[str],
+        kind: str = Kind.DIGEST,
+        *,
+        sending: bool = False,
+        note: str = "",
+        more_count: int = 0,
+        discriminator: str = "",
+    ) -> tuple[OutboxRow, bool]:
+        """The row for this message and whether this call created it. A new row is planned with what
+        draws it (or directly sending, one write instead of two, when the post follows at once). An
+        existing row keeps what it was planned with, so a resend after a crash sends the same message.
+        ``discriminator`` tells apart messages of one kind, channel and day (an admin report per slot)."""
+        key = key_for(channel, announced, categories, kind, discriminator)
         now = utcnow().isoformat()
         state, attempts = ("sending", 1) if sending else ("planned", 0)
+        payload: dict[str, str | int] = {"note": note} if note else {}
+        if more_count:
+            payload["more"] = more_count
         with self.db.atomic():
-            self.db.conn.execute(
+            cursor = self.db.conn.execute(
                 "INSERT OR IGNORE INTO outbox (key, platform, workspace, channel, announced, categories, kind, state,"
-                " paper_ids, attempts, error, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,NULL,?,?)",
+                " paper_ids, attempts, error, created_at, updated_at, payload)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,NULL,?,?,?)",
                 (
                     key,
                     channel.platform,
@@ -72,13 +159,27 @@ class Outbox:
                     channel.channel,
                     announced.isoformat(),
                     "+".join(sorted(categories)),
-                    kind,
+                    str(kind),
                     state,
                     json.dumps(list(paper_ids)),
                     attempts,
                     now,
                     now,
+                    json.dumps(payload) if payload else None,
                 ),
+            )
+        row = self.get(key)
+        assert row is not None
+        return row, cursor.rowcount == 1
+
+    def replan(self, key: str, paper_ids: Sequence[str], *, more_count: int = 0) -> OutboxRow:
+        """A finished row sent again with new contents (a `/paper digest` retried after a failure)."""
+        payload = json.dumps({"more": more_count}) if more_count else None
+        with self.db.atomic():
+            self.db.conn.execute(
+                "UPDATE outbox SET state = 'sending', error = NULL, paper_ids = ?, payload = ?, updated_at = ?,"
+                " attempts = attempts + 1 WHERE key = ?",
+                (json.dumps(list(paper_ids)), payload, utcnow().isoformat(), key),
             )
         row = self.get(key)
         assert row is not None
@@ -95,10 +196,23 @@ class Outbox:
         self._set(key, "planned", reason[:500])
 
     def sent(self, row: OutboxRow) -> None:
-        if row.kind == "digest":
-            self.store.record_delivery(row.channel, row.announced, row.categories, row.paper_ids)
-        else:
-            self._set(row.key, "sent", None)
+        """Record the row as sent; a digest (scheduled or asked for) also records its papers as delivered
+        and its announcement as done, in the same transaction."""
+        with self.db.atomic():
+            if row.kind in DIGEST_KINDS:
+                self.store.record_delivery(row.channel, row.announced, row.categories, row.paper_ids)
+            if row.kind != Kind.DIGEST:
+                self.mark_sent(row.key)
+
+    def mark_sent(self, key: str) -> None:
+        """Only the row's state (``sent`` also records what a digest delivered)."""
+        self._set(key, "sent", None)
+
+    def in_flight(self, channel: ChannelRef, announced: date, categories: Sequence[str]) -> OutboxRow | None:
+        """A `/paper digest` of this announcement being posted now (or left so by a crash, which the
+        restart finishes): the scheduled digest must not post the same papers beside it."""
+        row = self.get(key_for(channel, announced, categories, Kind.REQUESTED))
+        return row if row is not None and row.state in ("planned", "sending") else None
 
     def unfinished(self) -> list[OutboxRow]:
         rows = self.db.conn.execute(
@@ -106,9 +220,13 @@ class Outbox:
         ).fetchall()
         return [_row(r) for r in rows]
 
-    def counts_since(self, since: datetime) -> dict[str, int]:
+    def counts_since(self, since: datetime, kinds: Sequence[str] = (Kind.DIGEST,)) -> dict[str, int]:
+        """Rows of these kinds by state, updated since ``since``. Digests by default: a `/paper digest`
+        also marks its announcement's digest row sent, so counting both would count it twice."""
+        marks = ",".join("?" * len(kinds))
         rows = self.db.conn.execute(
-            "SELECT state, count(*) FROM outbox WHERE updated_at >= ? GROUP BY state", (since.isoformat(),)
+            f"SELECT state, count(*) FROM outbox WHERE kind IN ({marks}) AND updated_at >= ? GROUP BY state",
+            (*(str(k) for k in kinds), since.isoformat()),
         )
         return {state: count for state, count in rows}
 
@@ -127,21 +245,33 @@ class Outbox:
             )
 
 
+def key_for(
+    channel: ChannelRef, announced: date, categories: Sequence[str], kind: str = Kind.DIGEST, discriminator: str = ""
+) -> str:
+    """The row's key, also the platform-side dedupe key (Discord nonce, Slack metadata)."""
+    key = outbox_key(channel, announced, categories, str(kind))
+    return f"{key}:{discriminator}" if discriminator else key
+
+
 _COLUMNS = (
-    "key, platform, workspace, channel, announced, categories, kind, state, paper_ids, attempts, error, updated_at"
+    "key, platform, workspace, channel, announced, categories, kind, state, paper_ids, attempts, error, updated_at,"
+    " payload"
 )
 
 
 def _row(row: Sequence[object]) -> OutboxRow:
+    payload = json.loads(str(row[12])) if row[12] else {}
     return OutboxRow(
         key=str(row[0]),
         channel=ChannelRef(str(row[1]), str(row[2]), str(row[3])),
         announced=date.fromisoformat(str(row[4])),
         categories=tuple(str(row[5]).split("+")) if row[5] else (),
-        kind=str(row[6] or "digest"),
+        kind=str(row[6] or Kind.DIGEST),
         state=str(row[7]),
         paper_ids=tuple(json.loads(str(row[8] or "[]"))),
         attempts=int(str(row[9] or 0)),
         error=None if row[10] is None else str(row[10]),
         updated_at=datetime.fromisoformat(str(row[11])),
+        note=str(payload.get("note", "")),
+        more_count=int(payload.get("more", 0)),
     )

@@ -7,14 +7,18 @@ import logging
 import signal
 from typing import TextIO
 
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
 from adapters.base import Adapter
 from adapters.console import CONSOLE_CHANNEL, ConsoleAdapter
 from bot import taxonomy
 from bot.config import Config
 from bot.engine import Engine
 from bot.explain.service import LLM_HINT
-from bot.models import Subscription
+from bot.models import ChannelRef, Subscription
 from bot.scheduler import DigestScheduler
+from bot.store import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +40,49 @@ def build_adapters(engine: Engine, config: Config, stdin: TextIO | None, stdout:
     return adapters
 
 
-def seed_console_subscriptions(engine: Engine) -> None:
-    """`[console] categories` are followed from the first start; later /paper commands add to them."""
+# Which `[console] categories` were already followed once, so that a later /paper unsubscribe stays. A
+# table of its own (one family, one owner), with its own named migration.
+seed_migrations = Migrations("paperbot.console")
+
+
+@seed_migrations()
+def m001_console_seeds(db: sqlite_utils.Database) -> None:
+    db.table("console_seeds").create(
+        {"platform": str, "workspace": str, "channel": str, "category": str, "seeded_at": str},
+        pk=("platform", "workspace", "channel", "category"),
+        if_not_exists=True,
+    )
+
+
+def seed_console_subscriptions(engine: Engine, channel: ChannelRef = CONSOLE_CHANNEL) -> list[str]:
+    """`[console] categories` are followed from the first start, each once: a category later
+    unsubscribed with /paper stays unsubscribed, and one added to the config later is followed at the
+    next start. Returns the categories followed now."""
+    db = engine.store.db
+    seed_migrations.apply(db)
+    where = (channel.platform, channel.workspace, channel.channel)
+    seeded = {
+        row[0]
+        for row in db.conn.execute(
+            "SELECT category FROM console_seeds WHERE platform = ? AND workspace = ? AND channel = ?", where
+        )
+    }
+    added: list[str] = []
     for raw in engine.config.get("console", "categories"):
         category = taxonomy.resolve(raw).id
-        if engine.store.find_subscription(CONSOLE_CHANNEL, category) is None:
-            engine.store.subscribe(Subscription(id=0, channel=CONSOLE_CHANNEL, category=category))
+        if category in seeded:
+            continue
+        with db.atomic():
+            if engine.store.find_subscription(channel, category) is None:
+                engine.store.subscribe(Subscription(id=0, channel=channel, category=category))
+                added.append(category)
+            db.conn.execute(
+                "INSERT OR IGNORE INTO console_seeds (platform, workspace, channel, category, seeded_at)"
+                " VALUES (?,?,?,?,?)",
+                (*where, category, utcnow().isoformat()),
+            )
+        seeded.add(category)
+    return added
 
 
 async def run_bot(
@@ -62,7 +103,8 @@ async def run_bot(
     adapters = build_adapters(engine, config, stdin, stdout)
     scheduler = DigestScheduler(engine, adapters)
     try:
-        seed_console_subscriptions(engine)
+        if seeded := seed_console_subscriptions(engine):
+            log.info("the terminal channel now follows %s ([console] categories)", ", ".join(seeded))
         if engine.explainer.provider is None:
             log.warning("math explanations are off: %s", LLM_HINT)
         for adapter in adapters.values():

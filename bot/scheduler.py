@@ -2,16 +2,17 @@
 
 One cron job per distinct posting slot (time + time zone), not per channel. A restart up to
 ``grace_s`` after a slot still delivers it (APScheduler does not run a job whose time passed before it
-was added, so the catch-up is ours); the store's digest_posts table makes a second run a no-op.
+was added, so the catch-up is ours); the outbox makes a second run a no-op.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,13 +21,12 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from bot import calendar
-from bot.cards import DigestMessage
 from bot.config import admin_channel
-from bot.delivery import DigestPoster, Outcome, deliver_digest, resume_unfinished
+from bot.delivery import DigestPoster, Outcome, deliver_digest, deliver_note, resume_unfinished
 from bot.engine import Engine
 from bot.errors import SourceError
 from bot.models import ChannelRef, Paper, Subscription
-from bot.outbox import Outbox
+from bot.outbox import Kind
 from bot.store import utcnow
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,13 @@ def missed_slot(slot: Slot, now: datetime, grace_s: float) -> bool:
     rebuilt: a digest missed while the bot was down is delivered on its return, never one early."""
     due = previous_fire(slot, now)
     return due >= calendar.last_rebuild(now) and (now - due).total_seconds() <= grace_s
+
+
+def quiet_note(day: date) -> str:
+    return (
+        f"No arXiv announcement for {day:%A %d %b}: arXiv announces Sunday to Thursday evenings "
+        "(US Eastern), except on its holidays. Next digest after the next announcement."
+    )
 
 
 def _minus_minutes(time: str, minutes: int) -> tuple[int, int]:
@@ -213,23 +220,20 @@ class DigestScheduler:
     async def _say_quiet(self, channel: ChannelRef, subs: list[Subscription]) -> None:
         """One line on a day without an announcement, for channels that asked for it; once per day."""
         day = calendar.feed_date(self.now())
-        outbox = Outbox(self.engine.store)
-        categories = tuple(s.category for s in subs)
-        row = outbox.plan(channel, day, categories, [], kind="quiet")
-        if row.state == "sent":
-            return
-        note = (
-            f"No arXiv announcement for {day:%A %d %b}: arXiv announces Sunday to Thursday evenings "
-            "(US Eastern), except on its holidays. Next digest after the next announcement."
+        await deliver_note(
+            self.engine,
+            self.adapters[channel.platform],
+            channel,
+            Kind.QUIET,
+            day,
+            quiet_note(day),
+            categories=tuple(s.category for s in subs),
         )
-        outbox.sending(row.key)
-        await self.adapters[channel.platform].post_digest(
-            channel, DigestMessage(categories=categories, announced=day, cards=(), note=note)
-        )
-        outbox.sent(row)
 
     async def _report(self, slot: Slot, problems: list[tuple[ChannelRef, str]]) -> None:
-        """A short report to `[admin] channel`, when one is configured and something went wrong."""
+        """A short report to `[admin] channel`, when one is configured and something went wrong. The same
+        report for the same slot is posted once a day (a retry that meets the same problems says nothing
+        new); a report that changed is posted again."""
         target = admin_channel(self.engine.config)
         if target is None or target.platform not in self.adapters:
             return
@@ -237,9 +241,16 @@ class DigestScheduler:
         if len(problems) > 20:
             lines.append(f"… and {len(problems) - 20} more")
         note = f"paperbot: problems with the {slot[0]} {slot[1]} digests\n" + "\n".join(lines)
+        content = hashlib.blake2b(note.encode("utf-8"), digest_size=6).hexdigest()
         try:
-            await self.adapters[target.platform].post_digest(
-                target, DigestMessage(categories=(), announced=None, cards=(), note=note)
+            await deliver_note(
+                self.engine,
+                self.adapters[target.platform],
+                target,
+                Kind.REPORT,
+                calendar.feed_date(self.now()),
+                note,
+                discriminator=f"{slot[0]} {slot[1]} {content}",
             )
         except Exception:
             log.exception("could not post the admin report to %s", target)

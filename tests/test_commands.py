@@ -54,12 +54,86 @@ async def test_subscribe_list_unsubscribe_round_trip() -> None:
         "This channel now follows cs.LG (Machine Learning). Digest at 00:30 America/New_York after each"
     )
     again = await dispatch(engine, INV, "/paper subscribe cs.LG 09:00 Europe/Berlin")
-    assert "already follows cs.LG" in again.text and "09:00 Europe/Berlin" in again.text
+    assert "Schedule changed: 00:30 America/New_York → 09:00 Europe/Berlin" in again.text
     listed = await dispatch(engine, INV, "/paper list")
-    assert "cs.LG (Machine Learning), daily at 09:00 Europe/Berlin" in listed.text
+    assert "cs.LG (Machine Learning): Digest at 09:00 Europe/Berlin after each arXiv announcement" in listed.text
     gone = await dispatch(engine, INV, "/paper unsubscribe cs.LG")
     assert gone.text == "This channel no longer follows cs.LG."
     assert "follows no categories" in (await dispatch(engine, INV, "/paper list")).text
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        # A new time and zone: what changed, old → new.
+        ("", "09:00 Europe/Berlin", "already follows cs.LG (Machine Learning). Schedule changed: "
+         "00:30 America/New_York → 09:00 Europe/Berlin."),
+        # Only the time: the zone stays.
+        ("07:00 Asia/Tokyo", "08:15", "Schedule changed: 07:00 Asia/Tokyo → 08:15 Asia/Tokyo."),
+        # The same schedule again, or none given: nothing changed, and it says so.
+        ("09:00 Europe/Berlin", "09:00 Europe/Berlin", "already follows cs.LG (Machine Learning); nothing changed."),
+        ("09:00 Europe/Berlin", "", "already follows cs.LG (Machine Learning); nothing changed."),
+        # The configured default spelled out is the same schedule.
+        ("", "00:30 America/New_York", "nothing changed"),
+    ],
+)  # fmt: skip
+async def test_subscribing_again_says_what_changed(first: str, second: str, expected: str) -> None:
+    engine = make_engine()
+    await dispatch(engine, INV, f"/paper subscribe cs.LG {first}")
+    reply = await dispatch(engine, INV, f"/paper subscribe cs.LG {second}")
+    assert not reply.is_error and expected in reply.text
+    if "changed:" not in expected:
+        assert "→" not in reply.text
+
+
+async def test_subscribe_and_list_describe_the_schedule_in_the_same_words() -> None:
+    engine = make_engine()
+    for text in ("/paper subscribe cs.LG", "/paper subscribe math.OC 07:30 Asia/Tokyo"):
+        said = (await dispatch(engine, INV, text)).text
+        schedule = said.split(". ", 1)[1].rstrip(".")
+        assert schedule.startswith("Digest at ")
+        assert schedule in (await dispatch(engine, INV, "/paper list")).text
+
+
+async def test_subscribing_again_keeps_the_other_settings_and_resumes() -> None:
+    engine = make_engine()
+    await dispatch(engine, INV, "/paper subscribe cs.LG")
+    await dispatch(engine, INV, "/paper quiet say")
+    engine.store.pause(CHANNEL, "channel_not_found")
+    reply = await dispatch(engine, INV, "/paper subscribe cs.LG 09:00 UTC")
+    assert reply.text.startswith("Resumed cs.LG (Machine Learning) for this channel. Schedule changed:")
+    [sub] = engine.store.channel_subscriptions(CHANNEL)
+    assert sub.paused_reason is None and sub.say_when_quiet and (sub.time, sub.timezone) == ("09:00", "UTC")
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("subscrib cs.LG", "subscribe"),
+        ("SUBSCRIBE", None),  # not a mistake: case does not matter
+        ("lst", "list"),
+        ("explian 2604.11422", "explain"),
+        ("unsub cs.LG", "unsubscribe"),
+        ("dgest", "digest"),
+        ("stauts", "status"),
+        ("hlep", "help"),
+    ],
+)
+def test_a_mistyped_command_gets_a_did_you_mean_with_its_usage(typed: str, meant: str | None) -> None:
+    if meant is None:
+        parse(f"/paper {typed} cs.LG")
+        return
+    with pytest.raises(UsageError) as caught:
+        parse(f"/paper {typed}")
+    text = str(caught.value)
+    assert f"Did you mean /paper {meant}?" in text
+    assert f"Usage: {REGISTRY[meant].usage}" in text
+
+
+def test_an_unknown_command_far_from_any_gets_the_help() -> None:
+    with pytest.raises(UsageError) as caught:
+        parse("/paper frobnicate")
+    assert "Did you mean" not in str(caught.value) and help_text() in str(caught.value)
 
 
 async def test_unknown_category_gets_the_closest_real_ones() -> None:

@@ -1,10 +1,12 @@
-"""The bot killed with SIGKILL at random points during a 50-channel fan-out, then restarted: every
-channel ends with exactly one digest (no part missing, no part twice), in every one of 20 runs."""
+"""The bot killed with SIGKILL at random points during a 50-channel fan-out (after a random number of
+the fan-out's messages reached the platform), then restarted: every channel ends with exactly one digest
+(no part missing, no part twice), in every run."""
 
 from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +22,8 @@ from tests.support import FEED_MORNING, STAT_FEED
 
 ROOT = Path(__file__).parent.parent
 CHANNELS = 50
-RUNS = 20
+MESSAGES = CHANNELS * 2  # each channel's digest (10 papers) is two messages of five cards
+RUNS = 8
 
 
 def _prepare(db: Path) -> None:
@@ -43,20 +46,40 @@ def _harness(db: Path, url: str) -> subprocess.Popen[bytes]:
     )
 
 
+def _posted(platform: FakeChatPlatform) -> int:
+    with platform._lock:
+        return sum(len(messages) for messages in platform.messages.values())
+
+
+def _kill_after(platform: FakeChatPlatform, process: subprocess.Popen[bytes], posts: int, timeout: float = 30) -> None:
+    """SIGKILL the bot once the platform has received ``posts`` messages: a point in the fan-out
+    chosen by progress, not by the clock, so it lands mid-run however fast the bot starts."""
+    deadline = time.monotonic() + timeout
+    while _posted(platform) < posts and process.poll() is None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the bot posted {_posted(platform)} messages in {timeout} s, waiting for {posts}")
+        time.sleep(0.001)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+
+
 def test_sigkill_at_random_points_never_loses_or_repeats_a_digest(tmp_path: Path) -> None:
     rng = random.Random(20261123)
+    template = tmp_path / "template.db"
+    _prepare(template)
     killed_mid_run = 0
     for run in range(RUNS):
         db = tmp_path / f"run{run}.db"
-        _prepare(db)
+        shutil.copyfile(template, db)
         # 20 messages/s per channel: a digest of two messages paces like the real platforms, faster.
         with FakeChatPlatform(per_channel_per_s=20) as platform:
             first = _harness(db, platform.url)
-            time.sleep(rng.uniform(0.4, 1.1))  # start-up takes ~0.5 s, the fan-out about as long
-            if first.poll() is None:
+            # From before the first post to just before the last one, each run in its own stretch of
+            # the fan-out so that a few runs cover all of it.
+            stretch = (run * MESSAGES // RUNS, (run + 1) * MESSAGES // RUNS)
+            _kill_after(platform, first, rng.randrange(*stretch))
+            if _posted(platform) < MESSAGES:
                 killed_mid_run += 1
-            first.send_signal(signal.SIGKILL)
-            first.wait(timeout=10)
             second = _harness(db, platform.url)
             out, _ = second.communicate(timeout=60)
             assert second.returncode == 0 and b"done" in out
@@ -68,7 +91,8 @@ def test_sigkill_at_random_points_never_loses_or_repeats_a_digest(tmp_path: Path
                 assert len(nonces) == total and len({x.rsplit("#", 1)[0] for x in nonces}) == 1, (
                     f"run {run}: channel c{n} got {nonces}"
                 )
-    assert killed_mid_run >= RUNS // 2, "most kills should land while the fan-out is running"
+            assert _posted(platform) == MESSAGES
+    assert killed_mid_run >= RUNS - 2, "the kills should land while the fan-out is running"
 
 
 def test_a_429_storm_delays_but_never_duplicates_or_drops(tmp_path: Path) -> None:

@@ -164,10 +164,18 @@ async def test_the_admin_channel_gets_a_report_when_something_failed() -> None:
     scheduler = DigestScheduler(engine, {"console": platform}, now=lambda: FEED_MORNING, retry_delay_s=3600)
     scheduler.start()
     await scheduler.run_slot(("09:00", "UTC"))
-    scheduler.shutdown()
+    await scheduler.run_slot(("09:00", "UTC"))  # the retry meets the same problem: nothing new to say
     [(where, report, _)] = [m for m in platform.messages if m[1].is_note]
     assert where == ChannelRef("console", "", "admins")
     assert "problems with the 09:00 UTC digests" in report.note and "console:lab: postponed" in report.note
+    # Another channel fails too: the report has changed, so it is posted.
+    engine.store.subscribe(
+        Subscription(id=0, channel=ChannelRef("console", "", "lab2"), category="stat.ML", time="09:00", timezone="UTC")
+    )
+    await scheduler.run_slot(("09:00", "UTC"))
+    scheduler.shutdown()
+    reports = [m[1].note for m in platform.messages if m[1].is_note]
+    assert len(reports) == 2 and "console:lab2: postponed" in reports[1]
 
 
 async def test_fan_out_runs_channels_in_parallel_and_one_slow_channel_does_not_block() -> None:
@@ -215,3 +223,61 @@ async def test_a_failing_source_is_asked_once_per_fan_out_not_once_per_channel()
     scheduler.shutdown()
     assert fake.count("/rss/") == 2  # one fetch with its one retry, for five channels
     assert "last try failed" in status_report(engine)
+
+
+async def test_a_requested_digest_goes_through_the_outbox_and_is_never_posted_twice() -> None:
+    """`/paper digest` is a "requested" outbox row: a second request while it is being posted, and the
+    scheduled digest of the same announcement, do not post the same papers beside it."""
+    from bot.cards import Reply
+    from bot.commands import Invocation, dispatch
+    from bot.delivery import BEING_POSTED, send_reply
+
+    engine = _engine()
+    release = asyncio.Event()
+
+    class Slow(Platform):
+        async def post_digest_keyed(self, channel: ChannelRef, digest: DigestMessage, key: str) -> None:
+            await release.wait()
+            await super().post_digest_keyed(channel, digest, key)
+
+    platform = Slow()
+    answers: list[Reply] = []
+
+    async def answer(reply: Reply) -> None:
+        answers.append(reply)
+
+    first = await dispatch(engine, Invocation(channel=CHANNEL), "/paper digest")
+    posting = asyncio.ensure_future(send_reply(engine, first, answer, poster=platform))
+    await asyncio.sleep(0.05)
+    second = await dispatch(engine, Invocation(channel=CHANNEL), "/paper digest")
+    await send_reply(engine, second, answer, poster=platform)
+    assert [a.text for a in answers] == [BEING_POSTED]
+    subs = engine.store.channel_subscriptions(CHANNEL)
+    assert await deliver_digest(engine, platform, CHANNEL, subs) == Outcome.IN_PROGRESS
+    release.set()
+    await posting
+    assert len(platform.messages) == 1 and platform.messages[0][2].endswith(":requested")
+    assert await deliver_digest(engine, platform, CHANNEL, subs) == Outcome.ALREADY_POSTED
+    assert len(platform.messages) == 1
+
+
+async def test_a_requested_digest_that_cannot_be_posted_says_what_to_do_without_internals() -> None:
+    from bot.cards import Reply
+    from bot.commands import Invocation, dispatch
+    from bot.delivery import NOT_POSTED, send_reply
+
+    engine = _engine()
+    answers: list[Reply] = []
+
+    async def answer(reply: Reply) -> None:
+        answers.append(reply)
+
+    down = Platform(fail=[RuntimeError("HTTP 503 from 10.0.0.7")] * 3)
+    reply = await dispatch(engine, Invocation(channel=CHANNEL), "/paper digest")
+    await send_reply(engine, reply, answer, poster=down, backoff_s=0.01)
+    [said] = answers
+    assert said.is_error and said.text == NOT_POSTED and "10.0.0.7" not in said.text
+    # The request failed: asking again tries again, and posts.
+    again = await dispatch(engine, Invocation(channel=CHANNEL), "/paper digest")
+    await send_reply(engine, again, answer, poster=down, backoff_s=0.01)
+    assert len(down.messages) == 1 and len(answers) == 1
