@@ -96,7 +96,7 @@ class ConsoleAdapter:
         if not text.lower().startswith(("/paper", "paper ")) and text.lower() != "paper":
             self.write("Commands start with /paper. Type /paper help.")
             return
-        reply = await dispatch(self.engine, Invocation(channel=self.channel, user="console"), text)
+        reply = await dispatch(self.engine, Invocation(channel=self.channel, user="console", progress=self.write), text)
         await send_reply(self.engine, reply, self._send, poster=self)
 
     async def _send(self, reply: Reply) -> None:

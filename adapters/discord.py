@@ -80,6 +80,7 @@ FOLLOWED_CATEGORY = frozenset({"unsubscribe"})
 
 # Set on an interaction while its public "thinking…" message awaits the first follow-up.
 _PUBLIC_THINKING = "paperbot_public_thinking"
+DIGEST_POSTED = "Posted this channel's digest."
 _DESCRIPTION_LIMIT = 100  # Discord's limit for command and option descriptions
 _CHOICES_LIMIT = 25
 COMMON_TIME_ZONES = (
@@ -251,7 +252,12 @@ class DiscordAdapter:
         async def answer(r: Reply) -> None:
             await self.answer(interaction, r)
 
-        await send_reply(self.engine, reply, answer)
+        # poster=self: a requested digest goes to the channel with its outbox key and nonces, like a scheduled
+        # one, so a restart after a crash cannot post it twice. The public "thinking…" it leaves is then
+        # resolved with a private line.
+        await send_reply(self.engine, reply, answer, poster=self)
+        if reply.digest is not None and interaction.extras.get(_PUBLIC_THINKING):
+            await self.answer(interaction, Reply(text=DIGEST_POSTED, ephemeral=True))
 
     async def answer(self, interaction: discord.Interaction[Any], reply: Reply) -> None:
         """Send a Reply as the interaction's follow-up messages."""

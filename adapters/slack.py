@@ -401,7 +401,9 @@ class SlackAdapter:
             can_manage = await self.can_manage(user) if command is not None and command.manages_channel else False
             reply = await dispatch(self.engine, Invocation(channel=channel, user=user, can_manage=can_manage), text)
             try:
-                await send_reply(self.engine, reply, lambda r: self._answer(channel, r, respond))
+                # poster=self: a requested digest is posted with its outbox key, like a scheduled one, so a
+                # restart after a crash can see it is already in the channel instead of posting it again.
+                await send_reply(self.engine, reply, lambda r: self._answer(channel, r, respond), poster=self)
             except ChannelUnavailable as err:
                 await self._respond(respond, Reply(text=f"I cannot post here: {err}", ephemeral=True, is_error=True))
         except asyncio.CancelledError:

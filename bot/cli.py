@@ -206,9 +206,13 @@ async def _digest(engine: Engine, categories: list[str], limit: int | None, as_j
                 "announced": selection.announced.isoformat() if selection.announced else None,
                 "papers": [p.to_json() for p in selection.papers],
                 "more": selection.more_count,
+                # Feeds whose latest announcement is older than today's: the preview shows that one.
+                "stale": list(selection.stale),
             }
         )
     else:
+        if selection.stale_note:
+            print(f"ⓘ {selection.stale_note}\n")
         print(render_digest_text(engine.digest_message(selection)))
     return 0
 

@@ -18,7 +18,7 @@ from typing import Literal
 from bot import taxonomy
 from bot.cards import Reply
 from bot.config import is_time_zone
-from bot.engine import Engine
+from bot.engine import Engine, Progress
 from bot.errors import BadTimeError, PaperbotError, PermissionDenied, UsageError
 from bot.models import ChannelRef, Subscription
 
@@ -52,6 +52,9 @@ class Invocation:
     user: str = ""
     can_manage: bool = True
     args: dict[str, str] = field(default_factory=dict)
+    # Told "Fetching … from arXiv…" just before a slow fetch, where the platform has no other way to say
+    # it at once (the terminal); Slack's acknowledgement and Discord's "thinking…" already do.
+    progress: Progress | None = None
 
 
 Handler = Callable[[Engine, Invocation], Awaitable[Reply]]
@@ -85,7 +88,7 @@ class SubCommand:
 
 
 async def _explain(engine: Engine, inv: Invocation) -> Reply:
-    _, reply = await engine.explain(inv.args["id"])
+    _, reply = await engine.explain(inv.args["id"], interactive=True, progress=inv.progress)
     return reply
 
 
@@ -140,10 +143,18 @@ async def _list(engine: Engine, inv: Invocation) -> Reply:
 
 
 async def _digest(engine: Engine, inv: Invocation) -> Reply:
-    subs = [s for s in engine.store.channel_subscriptions(inv.channel) if s.paused_reason is None]
+    followed = engine.store.channel_subscriptions(inv.channel)
+    subs = [s for s in followed if s.paused_reason is None]
+    if not subs and followed:
+        paused = followed[0]
+        raise UsageError(
+            f"This channel's digests are paused: {(paused.paused_reason or '')[:300]} "
+            f"Once that is fixed, /paper subscribe {paused.category} resumes them."
+        )
     if not subs:
         raise UsageError("This channel follows no categories yet. Try: /paper subscribe cs.LG")
-    selection = await engine.plan_digest(inv.channel, subs)
+    # Someone is waiting: bounded like every interactive fetch (the schedule keeps its longer retries).
+    selection = await engine.plan_digest(inv.channel, subs, interactive=True, progress=inv.progress)
     if engine.already_posted(selection) or not selection.papers:
         day = selection.announced.isoformat() if selection.announced else "the latest announcement"
         return Reply(

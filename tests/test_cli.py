@@ -333,3 +333,12 @@ def _read_all(fd: int) -> str:
             break
         chunks.append(chunk)
     return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_a_preview_of_an_older_announcement_says_so(config: Path) -> None:
+    """The recorded feed is from 2024: the preview shows it, and says it is not today's."""
+    data = json.loads(paperbot("digest", "--category", "stat", "--json", config=config).stdout)
+    assert data["stale"] == ["stat"] and data["papers"]
+    text = paperbot("digest", "--category", "stat", "--limit", "1", config=config)
+    assert text.returncode == 0 and text.stderr == ""
+    assert text.stdout.startswith("ⓘ arXiv's feed for stat still shows an earlier announcement")

@@ -158,3 +158,18 @@ async def test_the_bot_stops_with_exit_1_when_a_platform_is_gone_for_good() -> N
     stop = asyncio.Event()
     asyncio.get_running_loop().call_later(0.05, stop.set)
     assert await _until_stopped(stop, {"discord": Lost()}) == 0  # type: ignore[dict-item]
+
+
+async def test_a_slow_command_says_at_once_what_it_fetches() -> None:
+    from tests.support import FakeArxiv, api_body
+
+    fake = FakeArxiv(api={"1605.08386": api_body("id_1605.08386_s0_m100_199195aa31ad.json")})
+    engine = make_engine(fake)
+    out = io.StringIO()
+    console = ConsoleAdapter(engine, stdin=io.StringIO("/paper explain 1605.08386\n"), stdout=out)
+    await console.start()
+    await asyncio.wait_for(console.stdin_closed.wait(), 5)
+    await console.stop()
+    text = out.getvalue()
+    assert "Fetching 1605.08386 from arXiv…" in text
+    assert text.index("Fetching 1605.08386") < text.index("Heat-bath random walks")

@@ -140,3 +140,29 @@ def test_the_interactive_deadline_is_about_ten_seconds_and_only_for_people() -> 
         assert inspect.signature(getattr(Engine, name)).parameters["interactive"].default is True, name
     for name in ("refresh", "plan_digest"):  # the scheduler's calls
         assert inspect.signature(getattr(Engine, name)).parameters["interactive"].default is False, name
+
+
+async def test_paper_digest_and_explain_commands_are_bounded_and_tell_progress(
+    arxiv_server: FakeArxivServer,
+) -> None:
+    """Through the registry, as every adapter calls it: `/paper digest` gets the interactive deadline (not
+    the schedule's retries) and both commands tell the invocation's progress before fetching."""
+    from bot.commands import Invocation, dispatch
+
+    options = {"min_interval_s": 0.0, "backoff_s": 0.4}
+    engine = engine_for(arxiv_server.rss_url, arxiv_server.api_url, deadline_s=0.3, **options)
+    engine.store.subscribe(Subscription(id=0, channel=CHANNEL, category="stat"))
+    told: list[str] = []
+    inv = Invocation(channel=CHANNEL, progress=told.append)
+    arxiv_server.script("/rss", (503,), (503,))
+    started = time.monotonic()
+    reply = await dispatch(engine, inv, "digest")
+    assert time.monotonic() - started <= 0.3 + SLACK_S
+    assert "within 0.3 s" in reply.text and reply.ephemeral
+    assert told == ["Fetching arXiv's feed of stat…"]
+
+    told.clear()
+    reply = await dispatch(engine, inv, "explain 1605.08386")
+    assert told == ["Fetching 1605.08386 from arXiv…"]
+    assert reply.explanation is not None
+    await engine.aclose()

@@ -124,13 +124,13 @@ class GatedEngine:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    async def explain(self, id_text: str) -> Any:
+    async def explain(self, id_text: str, **options: Any) -> Any:
         self.calls += 1
         self.started.set()
         await self.gate.wait()
         if self.fail:
             raise RuntimeError("database password is hunter2")
-        return await self._inner.explain(id_text)
+        return await self._inner.explain(id_text, **options)
 
 
 class Harness:
@@ -384,8 +384,16 @@ async def test_a_digest_the_bot_cannot_post_is_not_recorded(harness: Harness) ->
     assert refused["response_type"] == "ephemeral"
     assert "I cannot post here: Slack says not_in_channel: invite the bot" in refused["text"]
     harness.slack.channel_error(CHANNEL, None)
+    tried = len(harness.slack.posts(CHANNEL))
+    # The channel's subscriptions were paused with the reason, as a scheduled digest would have done.
+    [paused] = await harness.command("digest")
+    assert "digests are paused: Slack says not_in_channel" in paused["text"]
+    assert "/paper subscribe stat.ML resumes them" in paused["text"]
+    assert len(harness.slack.posts(CHANNEL)) == tried
+    [resumed] = await harness.command("subscribe stat.ML")
+    assert "Resumed stat.ML" in resumed["text"]
     assert await harness.command("digest") == []
-    assert harness.slack.posts(CHANNEL)
+    assert len(harness.slack.posts(CHANNEL)) > tried
 
 
 # --- permissions -----------------------------------------------------------------------------------
