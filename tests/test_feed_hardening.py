@@ -307,3 +307,18 @@ def test_whatever_characters_a_feed_holds_parsing_stores_only_encodable_text_or_
         paper = item.paper
         for text in (paper.title, paper.abstract, paper.abstract_tex, *paper.authors, *paper.categories):
             text.encode("utf-8")  # what sqlite and every chat API will do; a lone surrogate raises here
+
+
+def test_fields_stored_without_clean_text_carry_no_control_or_bidi_characters() -> None:
+    """Categories, DOIs and journal references are kept as sent, but never with a bidi override or a C1
+    control (XML 1.0 forbids C0 controls and ESC, not these): they are shown in cards and in the JSON."""
+    hostile = "\u202e\u2066\x9b31m\x85\u2069".encode()
+    raw = one_item_feed()
+    for tag in (b"category>math.AP", b"arxiv:DOI>10.5802/jep.257", b"arxiv:journal_reference>Journal"):
+        name, value = tag.split(b">")
+        raw = raw.replace(tag, name + b">" + value + hostile, 1)
+    paper = parse_rss(raw, ["math.OC"]).items[0].paper
+    shown = (*paper.categories, paper.doi or "", paper.journal_ref or "")
+    for text in shown:
+        assert not re.search("[\u202a-\u202e\u2066-\u2069\x00-\x08\x0b-\x1f\x7f-\x9f]", text), repr(text)
+    assert "math.AP" in paper.categories[0] and (paper.doi or "").startswith("10.5802/jep.257")

@@ -42,7 +42,7 @@ from bot.errors import (
 from bot.ids import ArxivId, parse_arxiv_id
 from bot.models import Feed, FeedItem, Paper
 from bot.sources.xml_guard import UnreadableXml, bound_author_fields
-from bot.text import clean_text
+from bot.text import clean_text, strip_unsafe_chars
 
 __all__ = ["ArxivClient", "parse_api", "parse_rss", "split_authors"]
 
@@ -403,10 +403,14 @@ def _term(tag: Any) -> str | None:
 
 
 def _str(value: Any) -> str | None:
-    """A text value from feedparser, or None. Every field we keep passes here."""
+    """A text value from feedparser, or None. Every field we keep passes here, so none can carry a lone
+    surrogate (UTF-8 cannot store it) or a control, bidi or escape sequence (categories, comments and DOIs
+    are shown and stored without going through clean_text)."""
     if not isinstance(value, str):
         return None
-    return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if _SURROGATE.search(value):
+        value = _SURROGATE.sub("\ufffd", value)
+    return strip_unsafe_chars(value)
 
 
 def _collapse(text: str) -> str:
