@@ -15,9 +15,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import math
 import re
-import time
 import xml.sax
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
@@ -28,7 +26,6 @@ from typing import Any, Self
 import feedparser
 import httpx
 
-from bot import USER_AGENT
 from bot.calendar import expects_announcement
 from bot.errors import (
     BadIdError,
@@ -36,11 +33,11 @@ from bot.errors import (
     NotFoundError,
     PaperbotError,
     SourceError,
-    SourceUnreachable,
     SuspiciousEmptyFeed,
 )
 from bot.ids import ArxivId, parse_arxiv_id
 from bot.models import Feed, FeedItem, Paper
+from bot.sources.polite import PoliteHttp, default_http
 from bot.sources.xml_guard import UnreadableXml, bound_author_fields
 from bot.text import clean_text, strip_unsafe_chars
 
@@ -51,8 +48,6 @@ log = logging.getLogger(__name__)
 DEFAULT_RSS_URL = "https://rss.arxiv.org/rss"
 DEFAULT_API_URL = "https://export.arxiv.org/api/query"
 
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_MAX_DELAY_S = 60.0
 _API_BATCH = 100  # ids per export-API request: arXiv asks for small pages
 
 _WS = re.compile(r"\s+")
@@ -455,16 +450,19 @@ class ArxivClient:
     ) -> None:
         self._rss_url = rss_url.rstrip("/")
         self._api_url = api_url
+        # arXiv's terms of use: one connection, one request every 3 s, shared by feed and API requests.
+        self._web = PoliteHttp(
+            "arXiv",
+            http=http if http is not None else default_http(timeout_s, max_connections=1),
+            min_interval_s=min_interval_s,
+            timeout_s=timeout_s,
+            retries=retries,
+            backoff_s=backoff_s,
+        )
         self._owns_http = http is None
-        self._http = http if http is not None else _default_http(timeout_s)
-        self._min_interval_s = min_interval_s
-        self._timeout_s = timeout_s
-        self._retries = max(0, retries)
-        self._backoff_s = backoff_s
+        self._http = self._web.http
         self._empty_retries = max(0, empty_retries)
         self._now: Callable[[], datetime] = now if now is not None else _utc_now
-        self._lock = asyncio.Lock()
-        self._next_start = -math.inf  # monotonic time before which no request may start
 
     async def __aenter__(self) -> Self:
         return self
@@ -494,7 +492,7 @@ class ArxivClient:
         url = f"{self._rss_url}/{'+'.join(cats)}"
         announcement_due = expects_announcement(self._now())
         for attempt in range(self._empty_retries + 1):
-            response = await self._get(url, None, what)
+            response = await self._web.get(url, None, what)
             if not response.is_success:
                 raise SourceError(
                     f"arXiv answered HTTP {response.status_code} for the feed of {what}; nothing was changed"
@@ -505,7 +503,7 @@ class ArxivClient:
                 return feed
             log.info("empty arXiv feed for %s on an announcement day (attempt %d)", what, attempt + 1)
             if attempt < self._empty_retries:
-                self._defer_next_request(self._delay(attempt, None))
+                self._web.defer_next_request(self._web.delay(attempt, None))
         raise SuspiciousEmptyFeed(
             f"arXiv sent an empty feed for {what} on an announcement day (often throttling); will try again later"
         )
@@ -536,74 +534,12 @@ class ArxivClient:
     async def _query_api(self, batch: list[str]) -> list[Paper]:
         what = f"paper {batch[0]}" if len(batch) == 1 else f"{len(batch)} papers"
         params = {"id_list": ",".join(batch), "max_results": str(len(batch))}
-        response = await self._get(self._api_url, params, what)
+        response = await self._web.get(self._api_url, params, what)
         if response.status_code == 400:
             await asyncio.to_thread(parse_api, response.content)  # raises BadIdError with arXiv's reason
         if not response.is_success:
             raise SourceError(f"arXiv answered HTTP {response.status_code} for {what}; try again later")
         return await asyncio.to_thread(parse_api, response.content)
-
-    async def _get(self, url: str, params: dict[str, str] | None, what: str) -> httpx.Response:
-        """GET with retries on throttling, server errors and network trouble; other answers are returned."""
-        problem = ""
-        for attempt in range(self._retries + 1):
-            retry_after: float | None = None
-            try:
-                response = await self._polite_get(url, params)
-            except httpx.TimeoutException:
-                problem = "no answer in time"
-            except httpx.TransportError:
-                problem = "connection failed"
-            except httpx.HTTPError as exc:  # redirect loops, undecodable bodies: retrying will not help
-                log.warning("arXiv request for %s failed: %r", what, exc)
-                message = f"arXiv sent an answer we could not use for {what}; try again later"
-                raise SourceError(message) from None
-            else:
-                if response.status_code not in _RETRY_STATUSES:
-                    return response
-                problem = f"HTTP {response.status_code}"
-                retry_after = _retry_after(response)
-            # Info, not warning: a retry is routine; the caller logs the final failure it receives.
-            log.info("arXiv: %s for %s (attempt %d of %d)", problem, what, attempt + 1, self._retries + 1)
-            if attempt < self._retries:
-                self._defer_next_request(self._delay(attempt, retry_after))
-        raise SourceUnreachable(f"arXiv is not answering ({problem}) for {what}; try again later")
-
-    async def _polite_get(self, url: str, params: dict[str, str] | None) -> httpx.Response:
-        # The lock is held for the whole request, so only one is ever in flight; the spacing counts
-        # from the start of the previous request, as arXiv's terms of use do.
-        async with self._lock:
-            while (wait := self._next_start - time.monotonic()) > 0:
-                await asyncio.sleep(wait)
-            self._next_start = time.monotonic() + self._min_interval_s
-            return await self._http.get(url, params=params, timeout=self._timeout_s)
-
-    def _defer_next_request(self, delay_s: float) -> None:
-        # Shared by every caller of this client: after a 429 nobody should hit arXiv sooner.
-        self._next_start = max(self._next_start, time.monotonic() + delay_s)
-
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        backoff = min(self._backoff_s * 2.0**attempt, _MAX_DELAY_S)
-        return max(backoff, min(retry_after or 0.0, _MAX_DELAY_S))
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """A numeric Retry-After in seconds; the HTTP-date form falls back to our own backoff."""
-    try:
-        seconds = float(response.headers.get("Retry-After", "").strip())
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def _default_http(timeout_s: float) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        headers={"User-Agent": USER_AGENT},
-        timeout=timeout_s,
-        follow_redirects=True,
-        # arXiv's terms of use: one connection at a time.
-        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-    )
 
 
 def _utc_now() -> datetime:
