@@ -30,18 +30,35 @@ class Paper:
     doi: str | None = None
     journal_ref: str | None = None
     comment: str | None = None
-    source: str = "arxiv"
+    source: str = "arxiv"  # the source that first listed it: arxiv | huggingface | biorxiv | medrxiv
+    # What other sources add; None when unknown. Never lost when another source saw the paper first.
+    upvotes: int | None = None  # Hugging Face Daily Papers
+    num_comments: int | None = None  # Hugging Face discussion
+    github_url: str | None = None
+    project_url: str | None = None
+    published_doi: str | None = None  # bioRxiv/medRxiv: the journal version, once published
+
+    @property
+    def is_preprint_server(self) -> bool:
+        """bioRxiv and medRxiv papers are known by their DOI and live on their server's site."""
+        return self.source in ("biorxiv", "medrxiv")
 
     @property
     def url(self) -> str:
+        if self.is_preprint_server:
+            return f"https://www.{self.source}.org/content/{self.id}v{self.version}"
         return f"https://arxiv.org/abs/{self.id}"
 
     @property
     def pdf_url(self) -> str:
+        if self.is_preprint_server:
+            return f"{self.url}.full.pdf"
         return f"https://arxiv.org/pdf/{self.id}v{self.version}"
 
     @property
     def html_url(self) -> str:
+        if self.is_preprint_server:
+            return f"{self.url}.full"
         return f"https://arxiv.org/html/{self.id}v{self.version}"
 
     @property
@@ -66,6 +83,8 @@ class Paper:
             "doi": self.doi,
             "journal_ref": self.journal_ref,
             "source": self.source,
+            "upvotes": self.upvotes,
+            "github_url": self.github_url,
         }
 
 
