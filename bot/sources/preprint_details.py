@@ -1,0 +1,191 @@
+"""api.biorxiv.org ``details`` answers, parsed: pure functions, run in a worker thread by ``biorxiv``.
+
+Every field is read defensively (the API sends numbers as numbers or strings, "NA" for nothing, days as
+2026-6-30) and made safe to store and show; a body that is not a complete ``details`` answer is a
+FeedFormatError, and one unreadable item is skipped (logged) rather than costing the whole day.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from bot.errors import FeedFormatError, SourceError
+from bot.models import Paper
+from bot.text import clean_text, strip_unsafe_chars
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "DetailsPage",
+    "api_int",
+    "normal_doi",
+    "parse_api_date",
+    "parse_details",
+    "short",
+    "split_authors",
+    "subject_key",
+    "unreadable",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 16 * 1024 * 1024  # a real page of 100 items is about 300 KB
+_MAX_TITLE = 2_000
+_MAX_ABSTRACT = 60_000
+_MAX_AUTHOR_FIELD = 300_000
+_MAX_AUTHORS = 5_000
+
+_WS = re.compile(r"\s+")
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+_API_DATE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})\s*$")
+DOI = re.compile(r"^10\.\d{4,9}/\S{1,200}$")
+_DOI_PREFIX = re.compile(r"^\s*(?:doi:\s*|(?:https?://)?(?:dx\.)?doi\.org/)", re.I)
+
+
+def subject_key(text: str) -> str:
+    """A subject as feed names write it: "Cancer Biology", "cancer-biology", "HIV/AIDS" -> cancer_biology,
+    hiv_aids. The API's ``category`` field goes through here too."""
+    return _NON_WORD.sub("_", text.casefold().replace("&", " and ")).strip("_")
+
+
+@dataclass(frozen=True, slots=True)
+class DetailsPage:
+    """One ``details`` answer: its first message and the papers of its collection, every version."""
+
+    status: str  # "ok", or what the API said instead, lower case
+    cursor: int | None
+    count: int | None
+    total: int | None
+    received: int  # len(collection), readable items or not
+    papers: tuple[Paper, ...]
+
+
+def parse_details(data: bytes, server: str, what: str) -> DetailsPage:
+    """Parse one api.biorxiv.org ``details`` answer for ``server``; FeedFormatError if it is not one."""
+    try:
+        return _parse_details(data, server)
+    except _Unreadable as err:
+        raise unreadable(what, str(err)) from None
+    except SourceError:
+        raise
+    except Exception as exc:  # a conversion we did not foresee: still typed, never a traceback
+        log.warning("unreadable %s answer for %s: %s", server, what, short(repr(exc)))
+        raise unreadable(what, "the answer could not be parsed") from None
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def _parse_details(data: bytes, server: str) -> DetailsPage:
+    if len(data) > MAX_BODY_BYTES:
+        raise _Unreadable(f"the answer is larger than {MAX_BODY_BYTES // 1_000_000} MB")
+    try:
+        body = json.loads(data)
+    except RecursionError:
+        raise _Unreadable("the answer is nested too deeply") from None
+    except ValueError:  # invalid JSON or invalid UTF-8
+        raise _Unreadable("the answer is not JSON") from None
+    if not isinstance(body, dict):
+        raise _Unreadable("the answer is not a JSON object")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages or not isinstance(messages[0], dict):
+        raise _Unreadable("the answer has no messages")
+    message: dict[str, Any] = messages[0]
+    status = _collapse(_text(message.get("status")) or "").casefold()
+    collection = body.get("collection", [] if status != "ok" else None)
+    if not isinstance(collection, list):
+        raise _Unreadable("the answer has no collection list")
+    papers = tuple(p for p in (_paper_or_none(item, server) for item in collection) if p is not None)
+    return DetailsPage(
+        status=status,
+        cursor=api_int(message.get("cursor")),
+        count=api_int(message.get("count")),
+        total=api_int(message.get("total")),
+        received=len(collection),
+        papers=papers,
+    )
+
+
+def _paper_or_none(item: Any, server: str) -> Paper | None:
+    """One item as a Paper, or None (logged): one garbled item must not cost the day, as in arXiv's feed."""
+    if not isinstance(item, dict):
+        log.warning("skipping a %s item that is not an object", server)
+        return None
+    doi = normal_doi(item.get("doi"))
+    version = api_int(item.get("version"))
+    if doi is None or version is None or version < 1:
+        log.warning("skipping a %s item without a DOI and version (%s)", server, short(repr(item.get("doi"))))
+        return None
+    subject = subject_key(_text(item.get("category")) or "")
+    abstract = _collapse((_text(item.get("abstract")) or "")[:_MAX_ABSTRACT])
+    return Paper(
+        id=doi,
+        version=version,
+        title=clean_text((_text(item.get("title")) or "")[:_MAX_TITLE]),
+        authors=split_authors(_text(item.get("authors")) or ""),
+        categories=(subject,) if subject else (),
+        primary_category=subject,
+        abstract=clean_text(abstract),
+        abstract_tex=abstract,
+        announced=parse_api_date(_text(item.get("date"))),
+        doi=doi,
+        source=server,
+        published_doi=normal_doi(item.get("published")),
+    )
+
+
+def split_authors(raw: str) -> tuple[str, ...]:
+    """ "Gomez Cuautle, D. D.; Rossi, A. R." -> two names; the API separates authors with semicolons."""
+    parts = raw[:_MAX_AUTHOR_FIELD].split(";", _MAX_AUTHORS)[:_MAX_AUTHORS]
+    return tuple(name for name in (clean_text(part) for part in parts) if name)
+
+
+def parse_api_date(value: str | None) -> date | None:
+    """The API writes days as 2025-01-01 and sometimes 2026-6-30: read them as dates, never as text."""
+    match = _API_DATE.match(value or "")
+    if match is None:
+        return None
+    try:
+        return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError:
+        return None
+
+
+def normal_doi(value: Any) -> str | None:
+    """A DOI in lower case without prefix ("NA" and anything else that is not a DOI: None)."""
+    text = _DOI_PREFIX.sub("", _text(value) or "").strip().lower()
+    return text if DOI.match(text) else None
+
+
+def api_int(value: Any) -> int | None:
+    """An int the API may send as a number or a string ("57"); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdecimal() and len(value.strip()) <= 12:
+        return int(value.strip())
+    return None
+
+
+def _text(value: Any) -> str | None:
+    """A string field made safe to store and show (no lone surrogate, control or bidi character)."""
+    return strip_unsafe_chars(value) if isinstance(value, str) else None
+
+
+def _collapse(text: str) -> str:
+    return _WS.sub(" ", text).strip()
+
+
+def short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def unreadable(what: str, problem: str) -> FeedFormatError:
+    """``what`` names the service and the request: "the bioRxiv posts of 2026-06-30"."""
+    return FeedFormatError(f"We could not read the answer for {what} ({problem}); nothing was changed")
