@@ -7,14 +7,18 @@ allowed, so a bad deployment fails at start instead of at 3 a.m.
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot.errors import ConfigError, PaperbotError
 from bot.models import ChannelRef
@@ -28,11 +32,21 @@ SECRET_NAMES = (
     "OPENAI_API_KEY",
 )
 LLM_PROVIDERS = ("anthropic", "openai", "none")
-_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+# ASCII digits only ([0-9], not \d, which also takes "０９" or "٠٩"), matched in full (a "$" would also
+# match before a trailing newline). The config wants two hour digits; chat also takes "9:30".
+_TIME = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]")
+_LENIENT_TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 # The shape of an IANA zone name ("UTC", "Europe/Berlin", "America/Argentina/Buenos_Aires", "Etc/GMT+1"):
 # ASCII words joined by "/". Checked before the name reaches the zone database, which is a folder of
 # files: a folder name, "..", an absolute path, a NUL or a very long name must never be looked up there.
 _ZONE_NAME = re.compile(r"[A-Za-z0-9_+-]{1,40}(?:/[A-Za-z0-9_+-]{1,40}){0,3}")
+# Files of the zone folder that are not a place's time: "localtime" is the host's own clock (a different
+# zone on every server), "posixrules" a default rule, "Factory" a zone meaning "not set", and right/ and
+# posix/ are copies of the database counting (or not) leap seconds.
+_NOT_PLACES = frozenset({"localtime", "posixrules", "Factory"})
+_NOT_PLACE_FOLDERS = ("right/", "posix/")
+# Larger than any config a person writes; a bigger "file" is a mistake (a log, /dev/zero).
+MAX_CONFIG_BYTES = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +60,21 @@ class Key:
 
 
 def _time_check(value: str) -> str | None:
-    return None if _TIME.match(value) else 'use a 24-hour time "HH:MM", e.g. "08:30"'
+    return None if _TIME.fullmatch(value) else 'use a 24-hour time "HH:MM", e.g. "08:30"'
+
+
+def parse_time(text: str) -> str | None:
+    """``text`` as a 24-hour time "HH:MM" ("9:30" -> "09:30"), or None when it is not exactly one."""
+    found = _LENIENT_TIME.fullmatch(text)
+    return None if found is None else f"{int(found.group(1)):02d}:{found.group(2)}"
 
 
 def _zone_check(value: str) -> str | None:
-    return None if is_time_zone(value) else 'use an IANA time zone such as "Europe/Berlin" or "UTC"'
+    if is_time_zone(value):
+        return None
+    meant = suggest_time_zone(value)
+    hint = f'did you mean "{meant}"? ' if meant else ""
+    return hint + 'use an IANA time zone such as "Europe/Berlin" or "UTC"'
 
 
 def _database_path_check(value: str) -> str | None:
@@ -63,16 +87,57 @@ def _database_path_check(value: str) -> str | None:
     return None
 
 
+def _url_problem(value: str, schemes: tuple[str, ...]) -> str | None:
+    """None when ``value`` is a URL the clients can use: one of ``schemes``, a host, a valid port, and
+    no space or control character anywhere (a pasted newline or tab included)."""
+    wanted = f"use an {schemes[0]}(s):// URL with a host, e.g. {schemes[0]}s://example.org/path"
+    if not value.isprintable() or any(c.isspace() for c in value):
+        return wanted
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0..65535
+    except ValueError:
+        return wanted
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        return wanted
+    return None
+
+
 def _url_check(value: str) -> str | None:
-    return None if re.match(r"^(https?|wss?)://[^\s]+$", value) else "use an http(s):// or ws(s):// URL"
+    return _url_problem(value, ("http", "https"))  # the first is named in the message, as "http(s)"
+
+
+def _websocket_url_check(value: str) -> str | None:
+    return _url_problem(value, ("ws", "wss"))
 
 
 def _positive(value: float) -> str | None:
-    return None if value > 0 else "use a number greater than 0"
+    return None if value > 0 and math.isfinite(value) else "use a number greater than 0"
 
 
 def _non_negative(value: float) -> str | None:
-    return None if value >= 0 else "use a number 0 or greater"
+    return None if value >= 0 and math.isfinite(value) else "use a number 0 or greater"
+
+
+def _between(low: float, high: float, *, low_included: bool = True) -> Callable[[Any], str | None]:
+    """A number in a range: a timeout of a day or a million retries is a typo, not a wish, and would hold
+    a digest (or a command) for as long."""
+
+    def check(value: float) -> str | None:
+        inside = (value >= low if low_included else value > low) and value <= high
+        if inside and math.isfinite(value):
+            return None
+        above = "0 or greater" if low_included and low == 0 else f"greater than {low:g}"
+        return f"use a number {above} and at most {high:g}"
+
+    return check
+
+
+def _model_check(value: str) -> str | None:
+    # A model name is one word ("claude-haiku-5-5", "gpt-4o-mini", "org/model:tag").
+    if value == "" or (len(value) <= 200 and value.isprintable() and not any(c.isspace() for c in value)):
+        return None
+    return 'use a model name without spaces, e.g. "claude-haiku-5-5", or "" for the default'
 
 
 def _port_check(value: int) -> str | None:
@@ -108,8 +173,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "sources.arxiv": {
         "rss_url": Key(str, "https://rss.arxiv.org/rss", _url_check),
         "api_url": Key(str, "https://export.arxiv.org/api/query", _url_check),
-        "timeout_s": Key((int, float), 30.0, _positive),
-        "retries": Key(int, 4, _non_negative),
+        "timeout_s": Key((int, float), 30.0, _between(0, 3600, low_included=False)),
+        "retries": Key(int, 4, _between(0, 20)),
     },
     "schedule": {
         # Shortly after arXiv rebuilds its feeds at midnight US Eastern.
@@ -128,7 +193,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "delivery": {
         # Channels of one platform being delivered at once. A channel waiting out its platform's pacing
         # (about one message a second per channel) holds its place, so this is high.
-        "concurrency": Key(int, 200, _positive),
+        "concurrency": Key(int, 200, _between(0, 10_000, low_included=False)),
     },
     "admin": {
         # Where a short report goes when digests failed: "platform:workspace/channel", e.g.
@@ -138,13 +203,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "llm": {
         "provider": Key(str, "", _one_of("", *LLM_PROVIDERS)),
         # "" picks the provider's default: claude-haiku-5-5 (anthropic) or gpt-4o-mini (openai).
-        "model": Key(str, ""),
+        "model": Key(str, "", _model_check),
         "base_url": Key(str, "", lambda v: None if v == "" else _url_check(v)),
-        "timeout_s": Key((int, float), 60.0, _positive),
+        "timeout_s": Key((int, float), 60.0, _between(0, 3600, low_included=False)),
         "daily_budget_usd": Key((int, float), 2.0, _non_negative),
-        "concurrency": Key(int, 4, _positive),
+        "concurrency": Key(int, 4, _between(0, 1000, low_included=False)),
         "batch_threshold": Key(int, 100, _positive),
-        "prepare_minutes": Key(int, 30, _positive),
+        "prepare_minutes": Key(int, 30, _between(0, 24 * 60, low_included=False)),
         "input_usd_per_mtok": Key((int, float), 0.0, _non_negative),
         "output_usd_per_mtok": Key((int, float), 0.0, _non_negative),
     },
@@ -160,7 +225,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "discord": {
         "api_url": Key(str, "https://discord.com/api/v10", _url_check),
-        "gateway_url": Key(str, "wss://gateway.discord.gg/", _url_check),
+        "gateway_url": Key(str, "wss://gateway.discord.gg/", _websocket_url_check),
     },
 }
 
@@ -177,7 +242,7 @@ def admin_channel(config: Config) -> ChannelRef | None:
 
 def is_time_zone(name: str) -> bool:
     """Whether ``name`` is a time zone we can schedule in. Any text gets an answer, never an exception."""
-    if not _ZONE_NAME.fullmatch(name):
+    if not _ZONE_NAME.fullmatch(name) or name in _NOT_PLACES or name.startswith(_NOT_PLACE_FOLDERS):
         return False
     try:
         ZoneInfo(name)
@@ -186,6 +251,21 @@ def is_time_zone(name: str) -> bool:
         # file that is not a zone raises ValueError, not "not found".
         return False
     return True
+
+
+def suggest_time_zone(name: str) -> str | None:
+    """The zone ``name`` means when only its letter case is wrong ("utc", "europe/berlin"), else None.
+
+    Zone names are case-sensitive files; a suggestion is better than accepting a spelling that works
+    on one file system and not on another."""
+    if len(name) > 100:
+        return None
+    return _zones_by_lower_name().get(name.lower())
+
+
+@cache
+def _zones_by_lower_name() -> dict[str, str]:
+    return {zone.lower(): zone for zone in available_timezones() if is_time_zone(zone)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,12 +322,28 @@ def load_config(cli_path: str | None = None, env: Mapping[str, str] | None = Non
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    # Looked at before it is opened: opening a FIFO waits for a writer forever, and /dev/zero never ends.
     try:
-        text = path.read_text(encoding="utf-8")
+        mode = path.stat().st_mode
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist (see config.example.toml)") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"config file {path} cannot be read: {err.__class__.__name__}") from None
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"config file {path} cannot be read: {getattr(err, 'strerror', None) or err}") from None
+    if stat.S_ISDIR(mode):
+        raise ConfigError(f"config file {path} is a folder: give the path of a .toml file")
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"config file {path} is not a regular file (a device, pipe or socket): give a .toml file")
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
+    except OSError as err:
+        raise ConfigError(f"config file {path} cannot be read: {err.strerror or err}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is too large for a config file (over {MAX_CONFIG_BYTES:,} bytes)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text: save it as UTF-8") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

@@ -7,12 +7,17 @@ creates the database or any other file.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from bot.config import Config
 from bot.errors import ConfigError, PaperbotError
+
+if TYPE_CHECKING:
+    from bot.sources.arxiv import ArxivClient
 
 log = logging.getLogger(__name__)
 
@@ -37,35 +42,70 @@ async def run_operation(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-async def doctor(config: Config) -> tuple[list[str], bool]:
-    """Human lines on what is configured and whether it works; False when something is wrong."""
+# The whole diagnosis waits at most this long for any one check (each also has its own, shorter timeout):
+# someone is at the terminal, and a silent service deserves one line, not a minute of nothing.
+DOCTOR_DEADLINE_S = 12.0
+
+Lines = list[tuple[str, bool]]
+
+
+async def doctor(config: Config, *, deadline_s: float = DOCTOR_DEADLINE_S) -> tuple[list[str], bool]:
+    """Human lines on what is configured and whether it works; False when something is wrong.
+
+    The checks talk to different services, so they run at once: silence everywhere costs one timeout,
+    not the sum of them. Lines keep their order.
+    """
     database, ok = check_database_path(config.database_path)
-    lines = [f"Config: {config.source}", database]
-    platforms = 0
+    checks: list[tuple[str, str, Callable[[], Awaitable[Lines]]]] = []
     if config.secret("SLACK_BOT_TOKEN") or config.secret("SLACK_APP_TOKEN"):
+        checks.append(("Slack", str(config.get("slack", "api_url")), lambda: _platform_lines("slack", config)))
+    if config.secret("DISCORD_TOKEN"):
+        checks.append(("Discord", str(config.get("discord", "api_url")), lambda: _platform_lines("discord", config)))
+    rss_url = str(config.get("sources.arxiv", "rss_url"))
+    api_url = str(config.get("sources.arxiv", "api_url"))
+    checks.append(("arXiv feeds", rss_url, lambda: _one(check_arxiv_feed(config))))
+    checks.append(("arXiv API", api_url, lambda: _one(check_arxiv_api(config))))
+    checks.append(("LLM", str(config.get("llm", "base_url")) or "its API", lambda: _one(_check_llm(config))))
+    found = await asyncio.gather(*(_bounded(name, url, check, deadline_s) for name, url, check in checks))
+    lines = [f"Config: {config.source}", database]
+    if not any(name in ("Slack", "Discord") for name, _, _ in checks):
+        lines.append("Chat: no SLACK_BOT_TOKEN or DISCORD_TOKEN set: `paperbot run` uses this terminal as its channel")
+    for group in found:
+        for line, fine in group:
+            lines.append(line)
+            ok = ok and fine
+    return lines, ok
+
+
+async def _bounded(name: str, url: str, check: Callable[[], Awaitable[Lines]], deadline_s: float) -> Lines:
+    try:
+        async with asyncio.timeout(deadline_s):
+            return await check()
+    except TimeoutError:
+        return [(f"{name}: no answer from {url} within {deadline_s:g} s", False)]
+
+
+async def _one(line: Awaitable[tuple[str, bool]]) -> Lines:
+    return [await line]
+
+
+async def _platform_lines(platform: str, config: Config) -> Lines:
+    # The platform SDKs load only when their token is set.
+    if platform == "slack":
         from adapters.slack import check_slack
 
-        platforms += 1
-        slack = await check_slack(config)
-        lines += slack
-        ok = ok and not any(_is_problem(line) for line in slack)
-    if config.secret("DISCORD_TOKEN"):
+        found = await check_slack(config)
+    else:
         from adapters.discord import check_discord
 
-        platforms += 1
         found = await check_discord(config)
-        lines += found
-        ok = ok and not any(_is_problem(line) for line in found)
-    if platforms == 0:
-        lines.append("Chat: no SLACK_BOT_TOKEN or DISCORD_TOKEN set: `paperbot run` uses this terminal as its channel")
-    for line, fine in await check_arxiv(config):
-        lines.append(line)
-        ok = ok and fine
+    return [(line, not _is_problem(line)) for line in found]
+
+
+async def _check_llm(config: Config) -> tuple[str, bool]:
     from bot.explain.doctor import check_llm  # the LLM side loads only when asked for
 
-    line, fine = await check_llm(config)
-    lines.append(line)
-    return lines, ok and fine
+    return await check_llm(config)
 
 
 def check_database_path(path: str) -> tuple[str, bool]:
@@ -82,29 +122,48 @@ def check_database_path(path: str) -> tuple[str, bool]:
 
 
 async def check_arxiv(config: Config) -> list[tuple[str, bool]]:
-    """One request to arXiv's feed service and one to its export API, each a line and whether it worked.
+    """One request to arXiv's feed service and one to its export API, each a line and whether it worked."""
+    return [await check_arxiv_feed(config), await check_arxiv_api(config)]
 
-    No retry and no second request: a check must not add to arXiv's load. The two are separate services,
-    so the client's spacing between requests (meant for repeated calls to one) is not needed here.
-    """
-    from bot.sources.arxiv import ArxivClient
 
+async def check_arxiv_feed(config: Config) -> tuple[str, bool]:
+    """One request to arXiv's feed service. No retry and no second request: a check must not add to
+    arXiv's load. Each check has its own client: the client's spacing between requests (meant for
+    repeated calls to one service) is not needed here, and the two checks run at once."""
     rss_url = str(config.get("sources.arxiv", "rss_url"))
-    api_url = str(config.get("sources.arxiv", "api_url"))
-    timeout_s = min(float(config.get("sources.arxiv", "timeout_s")), PROBE_TIMEOUT_S)
-    async with ArxivClient(
-        rss_url, api_url, min_interval_s=0, timeout_s=timeout_s, retries=0, empty_retries=0
-    ) as client:
+    async with _probe_client(config) as client:
 
         async def feed() -> str:
             fetched = await client.fetch_feed([PROBE_CATEGORY])
             return f"{len(fetched.items)} papers in the {PROBE_CATEGORY} feed"
 
+        return await _probe("arXiv feeds", rss_url, feed)
+
+
+async def check_arxiv_api(config: Config) -> tuple[str, bool]:
+    """One request to arXiv's export API, for a paper that will always exist."""
+    api_url = str(config.get("sources.arxiv", "api_url"))
+    async with _probe_client(config) as client:
+
         async def paper() -> str:
             await client.fetch_paper(PROBE_PAPER)
             return f"found paper {PROBE_PAPER}"
 
-        return [await _probe("arXiv feeds", rss_url, feed), await _probe("arXiv API", api_url, paper)]
+        return await _probe("arXiv API", api_url, paper)
+
+
+def _probe_client(config: Config) -> ArxivClient:
+    from bot.sources.arxiv import ArxivClient
+
+    timeout_s = min(float(config.get("sources.arxiv", "timeout_s")), PROBE_TIMEOUT_S)
+    return ArxivClient(
+        str(config.get("sources.arxiv", "rss_url")),
+        str(config.get("sources.arxiv", "api_url")),
+        min_interval_s=0,
+        timeout_s=timeout_s,
+        retries=0,
+        empty_retries=0,
+    )
 
 
 async def _probe(name: str, url: str, check: Callable[[], Awaitable[str]]) -> tuple[str, bool]:
@@ -123,4 +182,4 @@ def _is_problem(line: str) -> bool:
     return any(word in lowered for word in ("not set", "rejected", "missing", "invalid", "error", "failed", "cannot"))
 
 
-__all__ = ["check_arxiv", "check_database_path", "doctor", "run_operation"]
+__all__ = ["check_arxiv", "check_arxiv_api", "check_arxiv_feed", "check_database_path", "doctor", "run_operation"]

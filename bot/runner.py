@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
+import os
 import signal
+import sys
 from typing import TextIO
 
 import sqlite_utils
@@ -18,7 +21,7 @@ from bot.engine import Engine
 from bot.explain.service import LLM_HINT
 from bot.models import ChannelRef, Subscription
 from bot.scheduler import DigestScheduler
-from bot.store import utcnow
+from bot.store import refuse_newer_schema, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,13 @@ def build_adapters(engine: Engine, config: Config, stdin: TextIO | None, stdout:
 
         adapters["discord"] = DiscordAdapter(engine, config)
     if not adapters:
+        # Started with file descriptor 0 or 1 closed (some service managers do), Python has no
+        # sys.stdin/sys.stdout: the terminal channel then reads nothing (and says so once) and
+        # writes to nowhere, instead of failing in its reader thread.
+        if stdin is None and sys.stdin is None:
+            stdin = io.StringIO("")
+        if stdout is None and sys.stdout is None:
+            stdout = open(os.devnull, "w", encoding="utf-8")  # lives as long as the process
         adapters["console"] = ConsoleAdapter(engine, stdin=stdin, stdout=stdout)
     return adapters
 
@@ -59,6 +69,7 @@ def seed_console_subscriptions(engine: Engine, channel: ChannelRef = CONSOLE_CHA
     unsubscribed with /paper stays unsubscribed, and one added to the config later is followed at the
     next start. Returns the categories followed now."""
     db = engine.store.db
+    refuse_newer_schema(db, engine.store.path, seed_migrations)
     seed_migrations.apply(db)
     where = (channel.platform, channel.workspace, channel.channel)
     seeded = {

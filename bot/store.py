@@ -216,6 +216,7 @@ class Store:
 
     def migrate(self) -> None:
         try:
+            refuse_newer_schema(self.db, self.path, migrations)
             migrations.apply(self.db)
         except sqlite3.Error as err:
             raise database_error(self.path, err) from None
@@ -521,6 +522,21 @@ def open_database(path: str) -> sqlite3.Connection:
     return conn
 
 
+def refuse_newer_schema(db: sqlite_utils.Database, path: str, known: Migrations) -> None:
+    """ConfigError when the file records a migration of ``known``'s set that this version does not have.
+
+    Such a file was used by a newer paperbot: its tables may have changed in ways this version would
+    misread or undo (subscriptions lost, digests repeated), so it is left untouched and refused.
+    """
+    names = {m.name for m in known.pending(sqlite_utils.Database(memory=True))}  # every migration of the set
+    unknown = [m.name for m in known.applied(db) if m.name not in names]
+    if unknown:
+        raise ConfigError(
+            f"[database] path = {path!r} was used by a newer paperbot (it has migration {unknown[0][:60]!r},"
+            " unknown to this version): upgrade paperbot, or choose another path"
+        )
+
+
 def database_file(path: str) -> Path:
     """The path as an absolute file path; ConfigError for what can never be a database file (checked
     without creating or opening anything)."""
@@ -528,7 +544,11 @@ def database_file(path: str) -> Path:
         raise ConfigError('[database] path is empty: give the path of a file, e.g. "paperbot.db"')
     if "\x00" in path:
         raise ConfigError(f"[database] path = {path!r} contains a NUL character: use a plain file path")
-    file = Path(path).absolute()
+    # "~/paperbot.db" means the home folder, as in a shell: not a folder named "~" next to the config.
+    try:
+        file = Path(path).expanduser().absolute()
+    except RuntimeError:  # "~someone" with no such user, or no home folder at all
+        raise ConfigError(f"[database] path = {path!r}: its home folder is unknown; give a full path") from None
     try:
         mode = file.stat().st_mode
     except FileNotFoundError:

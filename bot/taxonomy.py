@@ -15,6 +15,7 @@ from importlib import resources
 from typing import Any
 
 from bot.errors import UnknownCategoryError
+from bot.user_input import as_typed
 
 TAXONOMY_URL = "https://arxiv.org/category_taxonomy"
 MAX_INPUT = 60  # longer than any id or name worth matching; keeps difflib cheap on junk input
@@ -92,13 +93,14 @@ def get(cat_id: str) -> Category | None:
     Rows of the data file win, so "astro-ph" gives arXiv's retired legacy category, not the archive;
     ``resolve`` is the one to use for user input.
     """
+    cat_id = as_typed(cat_id[: MAX_INPUT * 4])
     lowered = cat_id.lower()
     return _by_id().get(cat_id) or _by_lower_id().get(lowered) or _archives().get(lowered)
 
 
 def resolve(text: str) -> Category:
     """The active category (or whole archive) the user means, or UnknownCategoryError saying what to type."""
-    query = text.strip()
+    query = as_typed(text[: MAX_INPUT * 4]).strip()
     if not query:
         raise UnknownCategoryError(f"Please name an arXiv category, like cs.LG or math.OC. See {TAXONOMY_URL}")
     if len(query) > MAX_INPUT:

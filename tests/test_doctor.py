@@ -101,3 +101,34 @@ def test_doctor_reports_a_path_that_cannot_be_a_database(tmp_path: Path, arxiv_s
     result = _doctor_cli(config)
     assert result.returncode == 1
     assert "Database: [database] path = '/dev/null' is not a regular file" in result.stdout
+
+
+async def test_doctor_checks_everything_at_once_so_silence_costs_one_timeout(tmp_path: Path) -> None:
+    # arXiv's two services and the LLM all silent: a person waits for the slowest check, not their sum.
+    with FakeArxivServer() as arxiv, FakeArxivServer() as llm:
+        arxiv.script("/", "hang", "hang")
+        llm.script("/", "hang")
+        config = make_config(
+            database={"path": str(tmp_path / "p.db")},
+            sources={"arxiv": {"rss_url": arxiv.rss_url, "api_url": arxiv.api_url, "timeout_s": 1.5}},
+            llm={"provider": "openai", "base_url": llm.base_url, "timeout_s": 1.5},
+        )
+        started = time.monotonic()
+        lines, ok = await doctor(config)
+        elapsed = time.monotonic() - started
+    assert not ok
+    assert [line.split(":")[0] for line in lines[2:]] == ["Chat", "arXiv feeds", "arXiv API", "LLM"]  # order kept
+    assert elapsed < 3.5, (elapsed, lines)
+
+
+async def test_doctor_bounds_every_check_by_its_deadline(tmp_path: Path) -> None:
+    with FakeArxivServer(hang_s=10) as arxiv:
+        arxiv.script("/", "hang", "hang")
+        started = time.monotonic()
+        rss_url, api_url = arxiv.rss_url, arxiv.api_url
+        lines, ok = await doctor(_config(tmp_path, rss_url, api_url, timeout_s=8), deadline_s=1.0)
+        elapsed = time.monotonic() - started
+    assert not ok
+    assert _line(lines, "arXiv feeds: ") == f"arXiv feeds: no answer from {rss_url} within 1 s"
+    assert _line(lines, "arXiv API: ") == f"arXiv API: no answer from {api_url} within 1 s"
+    assert elapsed < 3, elapsed

@@ -59,7 +59,10 @@ def test_anything_that_is_not_a_zone_is_answered_false(name: str) -> None:
 def test_every_zone_of_the_database_is_accepted() -> None:
     zones = available_timezones()
     assert {"UTC", "Europe/Berlin", "America/Argentina/Buenos_Aires", "Etc/GMT+1"} <= zones
-    assert all(is_time_zone(zone) for zone in zones)
+    # The zone folder also holds files that name no place (the host's "localtime", "Factory",
+    # "posixrules"); every other name in it is a zone.
+    places = zones - {"localtime", "Factory", "posixrules"}
+    assert all(is_time_zone(zone) for zone in places)
 
 
 def _near_misses(zone: str) -> list[str]:
