@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -17,16 +16,16 @@ from typing import Literal
 
 from bot import taxonomy
 from bot.cards import Reply
-from bot.config import is_time_zone
+from bot.config import is_time_zone, parse_time, suggest_time_zone
 from bot.engine import Engine, Progress
 from bot.errors import BadTimeError, PaperbotError, PermissionDenied, UsageError
 from bot.models import ChannelRef, Subscription
+from bot.user_input import as_typed
 
 log = logging.getLogger(__name__)
 
 MAX_INPUT_CHARS = 300
 ArgKind = Literal["id", "category", "time", "timezone", "choice"]
-_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,14 +198,16 @@ async def _help(engine: Engine, inv: Invocation) -> Reply:
 def _parse_schedule(time: str | None, zone: str | None) -> tuple[str | None, str | None]:
     if time is None:
         return None, None
-    m = _TIME.match(time)
-    if not m:
+    normalised = parse_time(time)
+    if normalised is None:
         raise BadTimeError(
             f"{time[:20]!r} is not a time. Use 24-hour HH:MM and optionally a time zone, "
             "e.g. /paper subscribe cs.LG 09:00 Europe/Berlin or /paper subscribe cs.LG 07:30 America/New_York"
         )
-    normalised = f"{int(m.group(1)):02d}:{m.group(2)}"
     if zone is not None and not is_time_zone(zone):
+        suggestion = suggest_time_zone(zone)
+        if suggestion is not None:
+            raise BadTimeError(f"{zone[:40]!r} is not a time zone: did you mean {suggestion}? (case matters)")
         raise BadTimeError(
             f"{zone[:40]!r} is not a time zone. Use an IANA name like Europe/Berlin, America/New_York, "
             "Asia/Tokyo or UTC, e.g. /paper subscribe cs.LG 09:00 Europe/Berlin"
@@ -295,7 +296,11 @@ def help_text() -> str:
 
 
 def parse(text: str) -> tuple[SubCommand, dict[str, str]]:
-    """Split `/paper ...` text (with or without the leading /paper) into a sub-command and arguments."""
+    """Split `/paper ...` text (with or without the leading /paper) into a sub-command and arguments.
+
+    Pasted text is read as typed: full-width letters and digits become ASCII and invisible characters go
+    (a zero-width space copied with `help` must not make it an unknown command)."""
+    text = as_typed(text)
     words = text.strip().split()
     if words and words[0].lower() in ("/paper", "paper"):
         words = words[1:]

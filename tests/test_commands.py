@@ -238,3 +238,26 @@ async def test_status_and_quiet_commands() -> None:
     assert "Usage: /paper quiet say|skip" in (await dispatch(engine, INV, "/paper quiet loud")).text
     guest = Invocation(channel=CHANNEL, user="guest", can_manage=False)
     assert (await dispatch(engine, guest, "/paper quiet skip")).is_error
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("subscribe stat.ML 0９:0５", "Digest at 09:05"),  # full-width digits pasted from a phone
+        ("subscribe stat.ML ０９:００ UTC", "Digest at 09:00 UTC"),
+        ("he\u200blp", "/paper subscribe"),  # a zero-width space copied with the word
+        ("ｈｅｌｐ", "/paper subscribe"),
+        ("HELP\u200d", "/paper subscribe"),
+    ],
+)
+async def test_pasted_commands_are_read_as_typed(typed: str, expected: str) -> None:
+    engine = make_engine()
+    reply = await dispatch(engine, Invocation(channel=ChannelRef("test", "w", "c")), typed)
+    assert expected in reply.text, reply.text
+    for sub in engine.store.channel_subscriptions(ChannelRef("test", "w", "c")):
+        assert sub.time is None or sub.time.isascii()
+
+
+async def test_a_time_zone_in_the_wrong_case_gets_a_did_you_mean() -> None:
+    reply = await dispatch(make_engine(), Invocation(channel=ChannelRef("test", "w", "c")), "subscribe cs.LG 09:00 utc")
+    assert "did you mean UTC?" in reply.text and reply.is_error
