@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import errno
 import json
 import logging
 import os
@@ -97,7 +99,17 @@ def _limit(text: str) -> int:
     return value
 
 
+# Writing the output failed for a reason of the output's own (a full disk, a closed descriptor).
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EBADF, errno.EFBIG})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    # Started with stdout or stderr closed (`paperbot status >&-`): Python then has no stream at all;
+    # write to /dev/null instead of failing on the first print.
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")
     try:
         try:
             return _main(argv)
@@ -106,11 +118,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             # reported as an ignored exception.
             sys.stdout.flush()
     except BrokenPipeError:
-        # The reader went away (`paperbot digest … | head -1`): stop quietly, as command-line tools do.
-        # stdout goes to /dev/null so that Python's own flush at exit does not fail again.
+        return _closed_pipe()
+    except OSError as err:  # only output errors get here (_main turns the others into one line)
+        return _cannot_write(err)
+
+
+def _closed_pipe() -> int:
+    """The reader went away (`paperbot digest … | head -1`): stop quietly, as command-line tools do.
+    stdout goes to /dev/null so that Python's own flush at exit does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
+
+
+def _cannot_write(err: OSError) -> int:
+    """One line for output that cannot be written (`> /dev/full`); the rest is thrown away."""
+    with contextlib.suppress(OSError):
+        print(f"paperbot: cannot write the output: {err.strerror or err}", file=sys.stderr, flush=True)
+    with contextlib.suppress(OSError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 128 + signal.SIGPIPE
+    return 1
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -151,14 +179,19 @@ def _main(argv: Sequence[str] | None) -> int:
         return 130
     except BrokenPipeError:
         raise  # stdout was closed by its reader: main() ends quietly
+    except OSError as err:
+        if err.errno in _OUTPUT_ERRNOS:
+            raise  # the output itself failed: main() says so in one line
+        return _unexpected()
     except Exception:
-        ref = secrets.token_hex(4)
-        log.debug("unexpected error [ref %s]", ref, exc_info=True)
-        print(
-            f"paperbot: unexpected error (reference {ref}); run again with --verbose for details",
-            file=sys.stderr,
-        )
-        return 1
+        return _unexpected()
+
+
+def _unexpected() -> int:
+    ref = secrets.token_hex(4)
+    log.debug("unexpected error [ref %s]", ref, exc_info=True)
+    print(f"paperbot: unexpected error (reference {ref}); run again with --verbose for details", file=sys.stderr)
+    return 1
 
 
 async def _one_shot(args: argparse.Namespace, config: Config) -> int:

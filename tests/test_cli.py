@@ -343,3 +343,18 @@ def test_a_preview_of_an_older_announcement_says_so(config: Path) -> None:
     text = paperbot("digest", "--category", "stat", "--limit", "1", config=config)
     assert text.returncode == 0 and text.stderr == ""
     assert text.stdout.startswith("ⓘ arXiv's feed for stat still shows an earlier announcement")
+
+
+def test_output_that_cannot_be_written_is_one_line(config: Path) -> None:
+    """`> /dev/full`: one line saying why, not "unexpected error"; a closed stdout (`>&-`): quiet."""
+    env = {k: v for k, v in os.environ.items() if k != "PAPERBOT_CONFIG"}
+    argv = [sys.executable, "-m", "bot", "--config", str(config), "digest", "--category", "stat", "--limit", "0"]
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run(argv, stdout=full, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, timeout=60)
+    assert proc.returncode == 1
+    assert _one_clean_line(proc.stderr) == "paperbot: cannot write the output: No space left on device"
+    closed = subprocess.run(
+        [*argv[:5], "status"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+        timeout=60, preexec_fn=lambda: os.close(1),
+    )
+    assert closed.returncode == 0 and closed.stderr == ""
