@@ -585,7 +585,7 @@ async def sync_commands(config: Config, guild_id: int | None = None) -> str:
     return f"Discord: synced {len(synced)} command(s) {where}: {names}"
 
 
-async def check_discord(config: Config, timeout_s: float = 15.0) -> list[str]:
+async def check_discord(config: Config, timeout_s: float = 10.0) -> list[str]:
     """``paperbot doctor`` lines: is the token there, and does Discord accept it."""
     if not config.secret(TOKEN_NAME):
         return [f"Discord: {TOKEN_NAME} is not set (the Discord adapter stays off)"]

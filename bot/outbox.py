@@ -28,7 +28,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from bot.models import ChannelRef
-from bot.store import Store, outbox_key, utcnow
+from bot.store import Store, outbox_key, refuse_newer_schema, utcnow
 
 
 class Kind(StrEnum):
@@ -67,6 +67,8 @@ _migrated: weakref.WeakSet[Store] = weakref.WeakSet()
 def migrate(store: Store) -> None:
     """Apply the outbox's own migrations (after the store's, which create the table); cheap to repeat."""
     if store not in _migrated:
+        # A file written by a newer paperbot is refused, not migrated back under its feet.
+        refuse_newer_schema(store.db, store.path, migrations)
         migrations.apply(store.db)
         _migrated.add(store)
 

@@ -112,3 +112,15 @@ def test_the_console_seeds_of_a_newer_version_are_refused(tmp_path: Path) -> Non
     )
     with pytest.raises(ConfigError, match=r"was used by a newer paperbot .*m002_later"):
         seed_console_subscriptions(make_engine(store=store))
+
+
+def test_a_newer_outbox_schema_is_refused_too(tmp_path: Path) -> None:
+    from bot.outbox import Outbox
+
+    db = tmp_path / "p.db"
+    _from_the_future(db, migration_set="paperbot.outbox")
+    store = Store(str(db))
+    store.migrate()
+    with pytest.raises(ConfigError, match="was used by a newer paperbot"):
+        Outbox(store)
+    store.close()
