@@ -334,3 +334,13 @@ def test_api_failing_until_the_end(arxiv_server: FakeArxivServer) -> None:
     arxiv_server.script("/api", *[(500,)] * 2)
     with pytest.raises(SourceError, match=r"^arXiv is not answering \(HTTP 500\) for paper 1605\.08386"):
         with_client(arxiv_server, lambda c: c.fetch_paper("1605.08386"), retries=1)
+
+
+def test_a_retry_after_longer_than_anyone_should_wait_ends_the_request_at_once(arxiv_server: FakeArxivServer) -> None:
+    arxiv_server.script("/rss", (429, "", {"Retry-After": "99999"}))
+    started = time.monotonic()
+    with pytest.raises(SourceUnreachable) as caught:
+        with_client(arxiv_server, lambda c: c.fetch_feed(["cs.LG"]))
+    assert time.monotonic() - started < 2
+    assert str(caught.value) == "arXiv asks us to wait 28 hours before asking again (for cs.LG); try again later"
+    assert arxiv_server.count("/rss") == 1

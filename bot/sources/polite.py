@@ -25,7 +25,8 @@ __all__ = ["MAX_DELAY_S", "RETRY_STATUSES", "PoliteHttp", "default_http", "retry
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-MAX_DELAY_S = 60.0  # no single wait longer than this, whatever a Retry-After asks
+MAX_DELAY_S = 60.0  # no single wait longer than this: a longer Retry-After ends the request at once
+MAX_AWAY_S = 3600.0  # the longest a Retry-After keeps every request to the service away
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
@@ -100,6 +101,13 @@ class PoliteHttp:
                     return response
                 problem = f"HTTP {response.status_code}"
                 retry_after = retry_after_seconds(response)
+                if retry_after is not None and retry_after > MAX_DELAY_S:
+                    # Asked to stay away longer than anyone should wait: say so at once, and keep away.
+                    self.defer_next_request(min(retry_after, MAX_AWAY_S))
+                    raise SourceUnreachable(
+                        f"{self.service} asks us to wait {_duration(retry_after)} before asking again "
+                        f"(for {what}); try again later"
+                    )
             # Info, not warning: a retry is routine; the caller logs the final failure it receives.
             log.info("%s: %s for %s (attempt %d of %d)", self.service, problem, what, attempt + 1, self._retries + 1)
             if attempt < self._retries:
@@ -122,3 +130,11 @@ class PoliteHttp:
     def delay(self, attempt: int, retry_after: float | None) -> float:
         backoff = min(self._backoff_s * 2.0**attempt, MAX_DELAY_S)
         return max(backoff, min(retry_after or 0.0, MAX_DELAY_S))
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} minutes"
+    return f"{seconds / 3600:.0f} hours"
