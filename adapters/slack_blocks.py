@@ -35,7 +35,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.cards import Card, DigestMessage, Explanation, Link, Reply
-from bot.untrusted import defang, inert_text, strip_unsafe_chars
+from bot.untrusted import bounded, defang, inert_text, strip_unsafe_chars
 
 __all__ = [
     "EXPLAIN_ACTION_ID",
@@ -73,6 +73,7 @@ _MORE_LINKS_SHOWN = 10
 _SAFE_URL = re.compile(r"^https://arxiv\.org/[A-Za-z0-9._/+-]*$")
 _ELLIPSIS = "…"
 _CONTINUED_RESERVE = 300
+_JOINERS = "\u2060\u200b"  # what bot.untrusted inserts to break a mention or a link
 _GLUE_RESERVE = 2  # room for the joiners _mrkdwn may add where markup is glued to untrusted text
 
 
@@ -95,8 +96,9 @@ class SlackMessage:
 
 
 def _prepare(raw: str) -> str:
-    """Untrusted text made inert except for Slack's own markup: what every length below is measured on."""
-    return defang(strip_unsafe_chars(raw))
+    """Untrusted text made inert except for Slack's own markup: what every length below is measured on.
+    Bounded first, so that a megabyte of it costs milliseconds and a few messages."""
+    return defang(strip_unsafe_chars(bounded(raw)))
 
 
 def _html(text: str) -> str:
@@ -131,6 +133,8 @@ def _cut(raw: str, limit: int) -> tuple[str, str]:
         end = i + 1
     else:
         return raw, ""
+    if end > 1 and raw[end] in _JOINERS:
+        end -= 1  # a joiner stays with the character it neutralises: alone it would be a stray invisible
     head = raw[:end]
     if not raw[end].isspace():
         blank = max(head.rfind(" "), head.rfind("\n"))
@@ -151,8 +155,9 @@ def clip(raw: str, limit: int) -> str:
 
 
 def _pieces(raw: str, limit: int) -> list[str]:
-    """Escaped text split into pieces of ≤ ``limit`` chars at line, then word boundaries. Nothing is lost:
-    this is for the full abstract and explanations, which are shown whole across several blocks."""
+    """Escaped text split into pieces of ≤ ``limit`` chars at line, then word boundaries. Nothing is lost
+    up to the bound on one untrusted field (``MAX_UNTRUSTED_CHARS``, ten arXiv abstracts): this is for the
+    full abstract and explanations, which are shown whole across several blocks."""
     pieces: list[str] = []
     current = ""
     for line in _prepare(raw).split("\n"):
@@ -316,7 +321,7 @@ def _render_digest(digest: DigestMessage) -> tuple[SlackMessage, ...]:
 
 def _plain_clip(raw: str, limit: int) -> str:
     """Word-boundary shortening for plain_text fields (shown literally: inert, but no escaping there)."""
-    text = inert_text(raw)
+    text = inert_text(bounded(raw))
     if len(text) <= limit:
         return text
     head = text[: limit - 2]  # one spare for the joiner a URL cut short may need

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING
 
 from bot.models import Paper
 from bot.text import shorten_authors, teaser
-from bot.untrusted import inert_text
+from bot.untrusted import bounded, inert_text
 
 if TYPE_CHECKING:
     from bot.digest import DigestSelection
+
+_LINE_MAX = 1_000  # one line of a card (title, authors, categories): far beyond any real one
 
 ANNOUNCE_LABELS = {"new": "new", "cross": "cross-list", "replace": "revised", "replace-cross": "revised cross-list"}
 LISTING_URL = "https://arxiv.org/list/{category}/new"
@@ -132,25 +134,26 @@ def listing_links(categories: Sequence[str]) -> tuple[Link, ...]:
 
 
 def render_card_text(card: Card, index: int | None = None) -> str:
+    # Every field bounded before it is composed: inert_text below then works on a few kilobytes at most.
     prefix = f"{index}. " if index is not None else ""
-    badge = f" [{card.badge}]" if card.badge and card.badge != "new" else ""
+    badge = f" [{bounded(card.badge, _LINE_MAX)}]" if card.badge and card.badge != "new" else ""
     cats = ", ".join(card.categories[:4]) + (" …" if len(card.categories) > 4 else "")
     lines = [
-        f"{prefix}{card.title}{badge}",
-        f"   {card.authors}",
-        f"   {card.paper_id}v{card.version} · {cats}",
+        f"{prefix}{bounded(card.title, _LINE_MAX)}{badge}",
+        f"   {bounded(card.authors, _LINE_MAX)}",
+        f"   {bounded(card.paper_id, _LINE_MAX)}v{card.version} · {bounded(cats, _LINE_MAX)}",
     ]
     if card.teaser:
-        lines.append(f"   {card.teaser}")
+        lines.append(f"   {bounded(card.teaser)}")
     if card.math_line:
-        lines.append(f"   ∑ {card.math_line}")
+        lines.append(f"   ∑ {bounded(card.math_line)}")
     lines.append("   " + "  ".join(f"{link.label}: {link.url}" for link in card.links))
     return inert_text("\n".join(lines))
 
 
 def render_digest_text(digest: DigestMessage) -> str:
     if digest.is_note:
-        return inert_text(digest.note)
+        return inert_text(bounded(digest.note))
     lines = [digest.header, "=" * min(len(digest.header), 80)]
     if not digest.cards:
         lines.append("No new papers in this announcement that this channel has not already seen.")
@@ -166,23 +169,23 @@ def render_digest_text(digest: DigestMessage) -> str:
 def render_explanation_text(explanation: Explanation) -> str:
     lines = []
     if explanation.note:
-        lines.append(f"ⓘ {explanation.note}")
+        lines.append(f"ⓘ {bounded(explanation.note)}")
     for section in explanation.sections:
-        lines.append(f"{section.title}:")
-        lines.append(textwrap.indent(section.text, "  "))
+        lines.append(f"{bounded(section.title, _LINE_MAX)}:")
+        lines.append(textwrap.indent(bounded(section.text), "  "))
     if not explanation.sections and explanation.text:
-        lines.append(explanation.text)
+        lines.append(bounded(explanation.text))
     return inert_text("\n".join(lines))
 
 
 def render_reply_text(reply: Reply) -> str:
     parts: list[str] = []
     if reply.text:
-        parts.append(reply.text)
+        parts.append(bounded(reply.text))
     for card in reply.cards:
         parts.append(render_card_text(card))
     if reply.abstract:
-        parts.append("Abstract:\n  " + reply.abstract)
+        parts.append("Abstract:\n  " + bounded(reply.abstract))
     if reply.explanation is not None:
         parts.append(render_explanation_text(reply.explanation))
     if reply.digest is not None:

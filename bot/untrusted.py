@@ -13,6 +13,14 @@ Three steps, in this order, because each later one inserts what the earlier one 
 3. Each renderer escapes its own markup (Slack ``&<>``, Discord markdown, :func:`inert_text` for plain
    text). Those escapes insert joiners too, which is why step 1 keeps a joiner right after ``@``, ``<``,
    ``:`` or ``]``: there it can only neutralise, and keeping it makes stripping safe to repeat on output.
+
+Before all three, :func:`bounded` cuts one field to ``MAX_UNTRUSTED_CHARS``: every later step is linear,
+and this keeps a hostile megabyte to milliseconds and a message or two.
+
+What is deliberately left alone: host names without a scheme (``evil.example``, ``www.evil.example``).
+Neither platform links them in what we send: Slack's mrkdwn objects are sent with ``verbatim: true`` (no
+automatic link detection) and Discord links only ``http(s)://``. Breaking them would mangle the many
+``github.com/…`` and ``arXiv.org`` mentions in abstracts for no gain.
 """
 
 from __future__ import annotations
@@ -20,7 +28,15 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["ALLOWED_LINK_HOSTS", "defang", "inert_text", "is_allowed_link", "strip_unsafe_chars"]
+__all__ = [
+    "ALLOWED_LINK_HOSTS",
+    "MAX_UNTRUSTED_CHARS",
+    "bounded",
+    "defang",
+    "inert_text",
+    "is_allowed_link",
+    "strip_unsafe_chars",
+]
 
 # Hosts our own renderers link to (arxiv.org abs/pdf/html/listing pages) and DOIs; subdomains included.
 ALLOWED_LINK_HOSTS = ("arxiv.org", "doi.org")
@@ -42,8 +58,20 @@ _FORMAT = (
     "\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
     "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
 )
-_UNSAFE_CHAR = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_FORMAT}\ud800-\udfff]")
-_SUSPECT = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_FORMAT}\ud800-\udfff\u2028\u2029]")
+# Letters and marks that show nothing (Hangul fillers, the combining grapheme joiner, Khmer inherent vowels):
+# the blank names and split words of chat trolling, never needed in a paper.
+_INVISIBLE_LETTERS = "\u034f\u115f\u1160\u17b4\u17b5\u3164\uffa0"
+# Variation selectors (emoji and math presentation, Mongolian forms): one after a visible character is a
+# real choice (☺️, ≩︀); a run of them, or one after nothing, is hidden data ("emoji smuggling").
+_SELECTORS = "\u180b-\u180d\u180f\ufe00-\ufe0f\U000e0100-\U000e01ef"
+_BLANKS = "\u2800"  # the braille blank: shown as a space, used as one that no word split sees
+_UNSAFE_CHAR = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_FORMAT}{_INVISIBLE_LETTERS}\ud800-\udfff]")
+_SUSPECT = re.compile(
+    f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_FORMAT}{_INVISIBLE_LETTERS}{_SELECTORS}{_BLANKS}\ud800-\udfff\u2028\u2029]"
+)
+_SELECTOR_RUN = re.compile(f"([{_SELECTORS}])[{_SELECTORS}]+")
+_ORPHAN_SELECTORS = re.compile(f"(^|\\s)[{_SELECTORS}]+")
+_BLANK = re.compile(f"[{_BLANKS}]")
 _LINE_BREAK = re.compile("\r\n?|[\x0b\x0c\x1c-\x1f\x85\u2028\u2029]")  # what str.split() would split on
 # Whole escape sequences, so that their payload (an OSC 8 URL, a window title) does not stay behind as
 # text: CSI (ESC [ or 0x9B), then the string commands OSC/DCS/SOS/PM/APC up to BEL or ST (ESC \ or 0x9C),
@@ -76,16 +104,19 @@ def _keep_or_drop(m: re.Match[str]) -> str:
 
 
 def strip_unsafe_chars(text: str) -> str:
-    """``text`` without bidi controls, invisible format characters, controls (tab and newline stay; other
-    line breaks become newlines), terminal escape sequences and lone surrogates. Idempotent.
+    """``text`` without bidi controls, invisible format characters and letters, stray variation selectors,
+    controls (tab and newline stay; other line breaks become newlines), terminal escape sequences and lone
+    surrogates. Idempotent.
 
     Joiners right after ``@``, ``<``, ``:`` or ``]`` stay: those are the ones our escapers insert."""
     if not _SUSPECT.search(text):
         return text
     if _ESCAPE_INTRODUCER.search(text):
         text = _ESCAPE_SEQUENCE.sub("", text)
-    text = _LINE_BREAK.sub("\n", text)
-    return _UNSAFE_CHAR.sub(_keep_or_drop, text)
+    text = _LINE_BREAK.sub("\n", _BLANK.sub(" ", text))
+    text = _UNSAFE_CHAR.sub(_keep_or_drop, text)
+    # Selectors last, on what is left: dropping a character above can leave one on nothing.
+    return _ORPHAN_SELECTORS.sub(r"\1", _SELECTOR_RUN.sub(r"\1", text))
 
 
 # --- links and mentions ----------------------------------------------------------------------------------
@@ -143,13 +174,41 @@ def _defang_links(text: str, joiner: str) -> str:
     return "".join(parts)
 
 
-_AT_SIGN = re.compile(f"[{_AT_SIGNS}]")
+# An "@" that could start a mass mention: not one followed by an ASCII character other than e, h or c (the
+# common case, and a megabyte of "@" costs no callback at all).
+_AT_SIGN = re.compile(f"[{_AT_SIGNS}](?=[^\\x00-\\x7f]|[ehc])", re.I)  # e, h, c: the initials of _MASS_MENTIONS
+
+
+_LONGEST_MASS_MENTION = max(map(len, _MASS_MENTIONS))
+_UNSEEN_CATEGORIES = frozenset(("Mn", "Me", "Cf"))
+_UNSEEN = re.compile(f"[{_INVISIBLE_LETTERS}{_SELECTORS}{_BLANKS}]")
+_MASS_INITIALS = frozenset(m[0] for m in _MASS_MENTIONS)
+
+
+def _reads_as_mass_mention(text: str, start: int) -> bool:
+    """Whether the text from ``start`` reads as ``everyone``/``here``/``channel`` to a person or a lenient
+    parser: compatibility forms folded (``ｅｖｅｒｙｏｎｅ``), case ignored, and whatever shows nothing
+    between the letters skipped (accents, variation selectors, fillers: ``e\u0301veryone``, ``every\ufe0fone``).
+
+    Reads only as far as it needs (no slicing of the rest), so a megabyte of ``@`` stays linear."""
+    first = text[start : start + 1]
+    if first.isascii() and first.lower() not in _MASS_INITIALS:
+        return False  # the common case, decided at once: "@", "@1", "@ ", "@x", end of text
+    seen: list[str] = []
+    for i in range(start, len(text)):
+        for part in unicodedata.normalize("NFKD", text[i]):
+            if unicodedata.category(part) not in _UNSEEN_CATEGORIES and not _UNSEEN.match(part):
+                seen.append(part)
+        if len(seen) >= _LONGEST_MASS_MENTION:
+            break
+    return "".join(seen).casefold().startswith(_MASS_MENTIONS)
 
 
 def _defang_mass_mentions(text: str, joiner: str) -> str:
     def join(m: re.Match[str]) -> str:
-        following = unicodedata.normalize("NFKC", m.string[m.end() : m.end() + 12]).casefold()
-        return m.group() + joiner if following.startswith(_MASS_MENTIONS) else m.group()
+        if text[m.end() : m.end() + 1] in (WORD_JOINER, ZERO_WIDTH_SPACE):
+            return m.group()  # already broken
+        return m.group() + joiner if _reads_as_mass_mention(text, m.end()) else m.group()
 
     return _AT_SIGN.sub(join, text)
 
@@ -168,6 +227,25 @@ def defang(text: str, joiner: str = WORD_JOINER) -> str:
     if "](" in text:
         text = text.replace("](", "]" + joiner + "(")
     return text
+
+
+# --- length ---------------------------------------------------------------------------------------------
+
+# The most of one untrusted field any renderer shows: ten arXiv abstracts (arXiv allows 1,920 characters),
+# a long subscription list, a long explanation. Cutting first keeps one hostile field (a megabyte abstract or
+# answer) to milliseconds of work and a message or two, instead of seconds and dozens of messages.
+MAX_UNTRUSTED_CHARS = 20_000
+
+
+def bounded(text: str, max_chars: int = MAX_UNTRUSTED_CHARS) -> str:
+    """``text``, or its first ``max_chars`` characters ending in "…" (at a blank when one is near).
+
+    Run before any other step: a cut can only shorten markup, and what it leaves is judged after."""
+    if len(text) <= max_chars:
+        return text
+    head = text[: max_chars - 1]
+    blank = head.rfind(" ", max_chars - 200)
+    return (head[:blank] if blank > 0 else head) + "…"
 
 
 # <!channel>, <@U1>, <#C1>, <@&1>, </cmd:1>, <:emoji:1> and <scheme:...> links (Slack, Discord).

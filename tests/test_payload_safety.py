@@ -17,13 +17,17 @@ between the characters of a URL, a bracket that an escape exposes, a control cha
 
 from __future__ import annotations
 
+import itertools
 import re
+import time
 import unicodedata
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
 import discord
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -40,7 +44,9 @@ from bot.cards import (
 )
 from bot.explain.sanitize import safe_llm_text
 from bot.models import ANNOUNCE_TYPES, Paper
+from bot.sources.arxiv import parse_rss
 from bot.text import clean_text
+from bot.untrusted import MAX_UNTRUSTED_CHARS, bounded, defang, strip_unsafe_chars
 
 # --- the checker -------------------------------------------------------------------------------------
 
@@ -48,6 +54,7 @@ ALLOWED_HOSTS = ("arxiv.org", "doi.org")  # and their subdomains: the only hosts
 JOINERS = "\u200b\u2060"  # zero width space (Discord's escapes), word joiner (ours)
 JOINED_AFTER = "@\uff20\ufe6b<:]"  # where a joiner is a deliberate neutraliser
 MASS = ("everyone", "here", "channel")
+AT_SIGNS = re.compile("[@\uff20\ufe6b]")  # every character whose NFKC form is "@"
 
 _HOST = re.compile(r"(?i)[a-z0-9-]+(?:\.[a-z0-9-]+)*\.?(?::\d+)?")
 _ANGLE_CONTROL = re.compile(r"<[!@#/:]")  # mentions, channels, roles, Discord commands and emoji
@@ -69,6 +76,25 @@ def allowed(url: str) -> bool:
     return any(host == h or host.endswith("." + h) for h in ALLOWED_HOSTS)
 
 
+# Blank or invisible to a reader though not format characters: Hangul fillers, the combining grapheme joiner,
+# Khmer inherent vowels, the braille blank. Variation selectors are fine on a visible character, one at a time.
+INVISIBLE_LETTERS = "\u115f\u1160\u3164\uffa0\u034f\u17b4\u17b5\u2800"
+VARIATION_SELECTOR = re.compile("[\u180b-\u180d\u180f\ufe00-\ufe0f\U000e0100-\U000e01ef]")
+
+
+def _as_read(text: str) -> str:
+    """What a reader (or a lenient parser) sees: compatibility forms folded, marks and invisibles gone."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    kept = (
+        ch
+        for ch in decomposed
+        if ch not in INVISIBLE_LETTERS
+        and not VARIATION_SELECTOR.match(ch)
+        and unicodedata.category(ch) not in ("Mn", "Me", "Cf")
+    )
+    return "".join(kept).casefold()
+
+
 def _emoji_side(ch: str) -> bool:
     return ch == "\ufe0f" or unicodedata.category(ch) in ("So", "Sk")
 
@@ -81,9 +107,13 @@ def unsafe_parts(text: str) -> list[str]:
     for m in _ANGLE_LINK.finditer(text):
         if not allowed(m.group(1)):
             found.append(f"angle link to {m.group(1)!r}")
-    for i, ch in enumerate(text):
-        if unicodedata.normalize("NFKC", ch) == "@":
-            after = unicodedata.normalize("NFKC", text[i + 1 : i + 12]).casefold()
+    for m in AT_SIGNS.finditer(text):
+        i = m.start()
+        following = text[i + 1 : i + 2]
+        if following.isascii() and following.lower() not in "ehc":
+            continue  # a visible character no mass mention starts with (or the end): decided at once
+        if following not in JOINERS:
+            after = _as_read(text[i + 1 : i + 40])
             if after.startswith(MASS):
                 found.append(f"live mass mention {text[i : i + 12]!r}")
     unescaped = re.sub(r"\\.", "\x00", text, flags=re.S)  # Discord: a backslash-escaped bracket is text
@@ -98,6 +128,12 @@ def unsafe_parts(text: str) -> list[str]:
         url = text[start:]
         if not allowed(url):
             found.append(f"link to {text[start : m.end() + 30]!r}")
+    for m in re.finditer(f"[{INVISIBLE_LETTERS}]", text):
+        found.append(f"invisible letter U+{ord(m.group()):04X} at {m.start()}")
+    for m in VARIATION_SELECTOR.finditer(text):
+        before = text[m.start() - 1 : m.start()]
+        if not before or before.isspace() or VARIATION_SELECTOR.match(before):
+            found.append(f"variation selector U+{ord(m.group()):04X} on nothing at {m.start()}")
     for i, ch in enumerate(text):
         category = unicodedata.category(ch)
         if ch in "\n\t" or category not in ("Cc", "Cf", "Cs", "Zl", "Zp"):
@@ -172,6 +208,14 @@ HOSTILE = [
     "\u2060", "\ufeff", "\u00ad", "\U000e0041", "\x1b]8;;http://evil/\x07", "\x1b]8;;https://evil.example\x1b\\",
     "\x1b[31m", "\x1b", "\x07", "\x00", "\x85", "\x9b", "\r", "\u2028", "\ud800", "\n",
     "👨\u200d👩\u200d👧", "🏳\ufe0f\u200d🌈",
+    # mass mentions split by what a reader does not see, and blanks that look like nothing
+    "@every\u0301one", "@e\ufe0fveryone", "@ever\u034fyone", "@every\u3164one", "@\u115feveryone", "@here\u20dd",
+    "@every\u2800one", "@\uff45\uff56eryone", "\u3164", "\u2800", "\ufe0f", "\ufe0f\ufe0f", "\U000e0100\U000e0101",
+    # Slack and Discord angle markup, and links in every disguise
+    "<!subteam^S1|@team>", "<!date^1392734382^{date}|x>", "<tel:+1|call>", "<slack://open|x>", "<t:1700000000:R>",
+    "<id:guide>", "<@\uff11\uff12>", "[x](<https://evil.example>)", "[x][1]", "[1]: https://evil.example",
+    "HTTPS://evil.example", "hxxps://evil.example", "https://\u0430rxiv.org/", "https://xn--rxiv-abc.org/",
+    "https://127.0.0.1/", "https://[::1]/", "https://arxiv.org\uff0eevil.example/", "https://arxiv.org/?u=https://e.x",
 ]  # fmt: skip
 
 fragments = st.one_of(st.sampled_from(HOSTILE), st.text(max_size=6))
@@ -281,11 +325,128 @@ def test_the_checker_knows_each_kind_of_hole() -> None:
         "<!channel>", "<@U1>", "<#C1>", "<@&4>", "@everyone", "@hereby", "＠everyone", "<https://evil.example|x>",
         "<https://evil.example>", "[a](https://evil.example)", "see https://evil.example", "https://arxiv.org@evil.x",
         "https://evil.example\\.arxiv.org/", "\u202elive", "\x1b]8;;x\x07", "a\u200bb", "<mailto:x@y|z>",
+        "@every\u0301one", "@e\ufe0fveryone", "@\u3164here", "a\u3164b", "x\ufe0f\ufe0f", "\U000e0100",
     ]  # fmt: skip
     safe = [
         "&lt;!channel&gt;", "<\u200b@U1>", "@\u2060everyone", "\\[a\\](https:\u2060//evil.example)",
         "see https:\u2060//evil.example", "<https://arxiv.org/abs/1|abs>", "[abs](https://arxiv.org/abs/1)",
         "https://export.arxiv.org/api", "https://doi.org/10.1/x", "👨\u200d👩", "a < b > c", "x: y",
+        "@\u2060every\u0301one", "☺\ufe0f", "Poincaré", "e\u0301",
     ]  # fmt: skip
     assert all(unsafe_parts(text) for text in unsafe), [t for t in unsafe if not unsafe_parts(t)]
     assert not any(unsafe_parts(text) for text in safe), [(t, unsafe_parts(t)) for t in safe if unsafe_parts(t)]
+
+
+# --- bounded work ------------------------------------------------------------------------------------
+
+MEGABYTE = 1_000_000
+HOSTILE_SHAPES = {
+    "one word": "a" * MEGABYTE,
+    "at signs": "@" * MEGABYTE,
+    "foreign links": "https://evil.example/x " * (MEGABYTE // 23),
+    "markup": "[a](b)<@1>*" * (MEGABYTE // 11),
+    "controls": "\u202e\x1b[" * (MEGABYTE // 3),
+    "astral math": "𝔼" * (MEGABYTE // 2),
+}
+
+
+def _render_everything(text: str) -> list[str]:
+    paper = Paper(
+        id="2403.00001", version=1, title=text, authors=(text,), categories=("stat.ML", text),
+        primary_category="stat.ML", abstract=text,
+    )  # fmt: skip
+    card = make_card(paper, math_line=text)
+    explanation = Explanation(source="anthropic", text=text, sections=(ExplanationSection(text, text),), note=text)
+    digest = DigestMessage(categories=("stat",), announced=None, cards=(card,), more_count=1, more_links=())
+    reply = Reply(text=text, cards=(card,), explanation=explanation, abstract=text, is_error=True)
+    quiet = DigestMessage(categories=("stat",), announced=None, cards=(), note=text)
+    return [text for _, text in payloads(digest, reply, text, explanation)] + [
+        text for _, text in payloads(quiet, Reply(text=text), text, Explanation(source="x", text=text))
+    ]
+
+
+@pytest.mark.parametrize("shape", list(HOSTILE_SHAPES))
+def test_a_megabyte_of_hostile_text_renders_fast_bounded_and_safe(shape: str) -> None:
+    """One hostile field (a feed's abstract, a model's answer, a pasted command) costs every renderer
+    milliseconds, and is shown cut rather than spread over dozens of messages."""
+    text = HOSTILE_SHAPES[shape]
+    started = time.perf_counter()
+    outputs = _render_everything(text)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 1.0, f"{shape}: {elapsed:.2f} s"
+    assert sum(map(len, outputs)) < 40 * MAX_UNTRUSTED_CHARS
+    assert not [p for out in outputs if len(out) < 30_000 for p in unsafe_parts(out)]  # the checker is slow on big text
+
+
+def test_a_cut_long_text_says_so() -> None:
+    shown = bounded("word " * 10_000)
+    assert len(shown) <= MAX_UNTRUSTED_CHARS and shown.endswith("…")
+    assert bounded(shown) == shown
+    assert bounded("short") == "short"
+
+
+# --- through the real ingest path ----------------------------------------------------------------------
+
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _rss_item(number: int, text: str) -> str:
+    field = xml_escape(text)
+    return (
+        f"<item><title>{field}</title><link>https://arxiv.org/abs/2403.{number:05d}</link>"
+        f"<description>arXiv:2403.{number:05d}v1 Announce Type: new \nAbstract: {field} {field}</description>"
+        f'<guid isPermaLink="false">oai:arXiv.org:2403.{number:05d}v1</guid>'
+        f"<category>stat.ML</category><category>{field}</category>"
+        f"<arxiv:announce_type>new</arxiv:announce_type><dc:creator>{field}, {field}</dc:creator></item>"
+    )
+
+
+def test_every_hostile_fragment_fed_through_the_arxiv_feed_parser_reaches_no_channel_alive() -> None:
+    """Each fragment (alone, and glued to a neighbour) as the title, abstract, authors and a category of an
+    RSS item, parsed as ingest parses it, drawn by every renderer."""
+    legal = [f for f in HOSTILE if not _XML_ILLEGAL.search(f)]
+    texts = legal + [a + b for a, b in itertools.pairwise(legal)]
+    items = "".join(_rss_item(10_000 + i, text) for i, text in enumerate(texts))
+    feed = parse_rss(
+        (
+            '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" xmlns:arxiv="http://arxiv.org/schemas/atom"'
+            ' xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>stat</title>'
+            "<link>https://rss.arxiv.org/rss/stat</link><description>d</description>"
+            f"<pubDate>Tue, 26 Mar 2024 00:00:00 -0400</pubDate>{items}</channel></rss>"
+        ).encode(),
+        ["stat"],
+    )
+    assert len(feed.items) == len(texts)
+    problems = []
+    for item, text in zip(feed.items, texts, strict=True):
+        card = make_card(item.paper, math_line=safe_llm_text(text, 200))
+        digest = DigestMessage(categories=("stat",), announced=date(2024, 3, 26), cards=(card,), more_count=1)
+        explanation = Explanation(source="anthropic", text=safe_llm_text(text, 900), note=text)
+        reply = Reply(text=text, cards=(card,), explanation=explanation, abstract=item.paper.abstract, is_error=True)
+        problems += [
+            (text, name, p) for name, out in payloads(digest, reply, text, explanation) for p in unsafe_parts(out)
+        ]
+    assert not problems, problems[:5]
+
+
+# --- the classes, one example each ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    ["@every\u0301one", "@e\ufe0fveryone", "@ever\u034fyone", "@every\u3164one", "@\u115feveryone", "@\uff45veryone",
+     "@HERE\u20dd", "＠chan\u17b4nel"],
+)  # fmt: skip
+def test_a_mass_mention_split_by_what_nobody_sees_is_broken(hidden: str) -> None:
+    shown = defang(strip_unsafe_chars(hidden))
+    assert shown.startswith(("@\u2060", "＠\u2060")) and not unsafe_parts(shown)
+    assert defang(strip_unsafe_chars(shown)) == shown
+
+
+def test_invisible_letters_and_stray_variation_selectors_are_removed_and_real_ones_kept() -> None:
+    assert strip_unsafe_chars("a\u3164b\u115fc\uffa0d\u034fe\u17b4f") == "abcdef"
+    assert strip_unsafe_chars("braille\u2800blank") == "braille blank"
+    assert strip_unsafe_chars("x\ufe0f\ufe0f\U000e0100 \ufe0fy") == "x\ufe0f y"  # smuggled data: one kept at most
+    assert strip_unsafe_chars("\ufe0f\u200b\ufe0fa") == "a"  # a selector left on nothing by a removal goes too
+    for real in ["☺\ufe0f", "1\ufe0f\u20e3", "≩\ufe00", "🏳\ufe0f\u200d🌈", "Poincare\u0301"]:
+        assert strip_unsafe_chars(real) == real

@@ -28,6 +28,7 @@ from bot.commands import help_text
 from bot.models import Paper
 from bot.sources.arxiv import parse_rss
 from bot.text import clean_text
+from bot.untrusted import MAX_UNTRUSTED_CHARS
 from tests.support import DATA
 
 # Real feeds (tests/data/PROVENANCE.md): the stat feed of 2024-03-26 (123 items) and arXiv's spec example.
@@ -364,8 +365,8 @@ def test_an_explanation_has_its_note_as_context_and_each_section_as_a_section() 
 
 
 def test_a_long_abstract_and_explanation_are_shown_whole_across_blocks_and_messages() -> None:
-    words = [f"w{i}&" for i in range(6000)]
-    long_text = " ".join(words)
+    words = [f"w{i}&" for i in range(2500)]
+    long_text = " ".join(words)  # 15k characters: eight arXiv abstracts, under the bound on one untrusted field
     explanation = Explanation(
         source="openai", text="", sections=tuple(ExplanationSection(f"S{i}", long_text) for i in range(3))
     )
@@ -374,7 +375,16 @@ def test_a_long_abstract_and_explanation_are_shown_whole_across_blocks_and_messa
     assert_within_limits(messages)
     sections = [b["text"]["text"] for m in messages for b in m.blocks if b["type"] == "section"][1:]
     shown = " ".join(sections).replace("&amp;", "&").split()
-    assert shown.count("w5999&") == 4  # abstract + three sections, nothing cut
+    assert shown.count("w2499&") == 4  # abstract + three sections, nothing cut
+
+
+def test_text_beyond_the_bound_on_one_field_is_cut_and_says_so() -> None:
+    huge = " ".join(f"w{i}" for i in range(200_000))  # a hostile megabyte abstract
+    messages = render_reply(Reply(abstract=huge, cards=(make_card(STAT_PAPERS[1]),)))
+    assert_within_limits(messages)
+    sections = [b["text"]["text"] for m in messages for b in m.blocks if b["type"] == "section"]
+    assert sections[-1].endswith("…")
+    assert sum(map(len, sections)) <= MAX_UNTRUSTED_CHARS + 1_000  # the card, the heading, the cut abstract
 
 
 def test_an_error_reply_is_marked() -> None:
