@@ -43,12 +43,13 @@ from discord.gateway import DiscordWebSocket
 from adapters.discord_embeds import DiscordMessage, message_nonce, render_digest, render_reply
 from bot import taxonomy
 from bot.cards import DigestMessage, Reply
-from bot.commands import REGISTRY, Invocation, Param, SubCommand, dispatch
+from bot.commands import REGISTRY, Invocation, Param, SubCommand, dispatch, feed_label
 from bot.config import Config
 from bot.delivery import send_reply
 from bot.engine import Engine
 from bot.errors import ChannelUnavailable, ConfigError, PaperbotError, SourceError
 from bot.models import ChannelRef
+from bot.sources.registry import naming
 
 __all__ = [
     "INVITE_PERMISSIONS",
@@ -272,8 +273,7 @@ class DiscordAdapter:
         for sub in self.engine.store.channel_subscriptions(self.channel_ref(interaction)):
             if query and query not in sub.category.lower():
                 continue
-            taxon = taxonomy.get(sub.category)
-            label = f"{sub.category} — {taxon.name}" if taxon else sub.category
+            label = _feed_choice(sub.category, feed_label(self.engine, sub.category))
             if sub.paused_reason:
                 label += " (paused)"
             choices.append(app_commands.Choice(name=_clip(label, 100), value=sub.category))
@@ -395,8 +395,8 @@ def _completer(command: SubCommand, param: Param) -> Any:
         async def category(interaction: discord.Interaction[Any], current: str) -> list[app_commands.Choice[str]]:
             del interaction
             return [
-                app_commands.Choice(name=_clip(f"{c.id} — {c.name}", 100), value=c.id)
-                for c in taxonomy.complete(current[: taxonomy.MAX_INPUT], _CHOICES_LIMIT)
+                app_commands.Choice(name=_clip(_feed_choice(f.name, f.label), 100), value=f.name)
+                for f in naming().complete_feeds(current[: taxonomy.MAX_INPUT], _CHOICES_LIMIT)
             ]
 
         return category
@@ -439,6 +439,12 @@ def _time_zones() -> tuple[str, ...]:
     # Etc/ and legacy aliases (US/Eastern, EST5EDT) are valid but only clutter the list.
     names = zoneinfo.available_timezones()
     return tuple(sorted(z for z in names if ("/" in z and not z.startswith(("Etc/", "SystemV/", "US/"))) or z == "UTC"))
+
+
+def _feed_choice(name: str, label: str) -> str:
+    """"cs.LG — Machine Learning", "hf — Hugging Face Daily Papers": the name first, as it is typed."""
+    inner = label.removeprefix(f"{name} (").removesuffix(")") if label.startswith(f"{name} (") else label
+    return name if inner == name else f"{name} — {inner}"
 
 
 def _option_problem(command: SubCommand, options: Mapping[str, str | None]) -> str | None:

@@ -335,6 +335,8 @@ def render_card(card: Card, index: int | None = None) -> discord.Embed:
     footer = f"{card.paper_id}v{card.version}" if card.version else card.paper_id
     if card.badge:
         footer += f" · {card.badge}"
+    if card.stats:
+        footer += f" · {card.stats}"
     embed.set_footer(text=_fit(footer, FOOTER_LIMIT, plain=True))
     return embed
 

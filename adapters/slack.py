@@ -43,8 +43,8 @@ from bot.config import Config
 from bot.delivery import send_reply
 from bot.engine import Engine
 from bot.errors import ChannelUnavailable, ConfigError, PaperbotError
-from bot.ids import parse_arxiv_id
 from bot.models import ChannelRef
+from bot.sources.registry import naming
 
 __all__ = ["EVENTS_PATH", "SlackAdapter", "build_client", "check_slack", "progress_note"]
 
@@ -518,10 +518,13 @@ def progress_note(text: str, command: SubCommand | None) -> str | None:
         return None
     if command.name == "explain":
         try:
-            paper = parse_arxiv_id(parse(text)[1]["id"])
+            ref = naming().parse_ref(parse(text)[1]["id"])
         except (PaperbotError, KeyError):
             return None  # the mistake itself is the answer, a moment later
-        return f"Fetching {paper} from arXiv… the explanation follows in a few seconds."
+        shown = f"{ref.key}v{ref.version}" if ref.version else ref.key
+        where = naming().get("arxiv" if ref.source == "huggingface" else ref.source)
+        service = where.display_name if where else "its source"
+        return f"Fetching {shown} from {service}… the explanation follows in a few seconds."
     if command.name == "digest":
         return "Fetching the latest papers for this channel's digest…"
     return None

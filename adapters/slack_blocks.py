@@ -68,9 +68,12 @@ _MATH_MAX = 400
 _CATEGORIES_SHOWN = 6
 _MORE_LINKS_SHOWN = 10
 
-# Links we draw ourselves: only to arxiv.org, only with characters that cannot close or split a
-# Slack link (no "|", "<", ">", "&", spaces).
-_SAFE_URL = re.compile(r"^https://arxiv\.org/[A-Za-z0-9._/+-]*$")
+# Links we draw ourselves: only to the hosts we chose (arXiv, DOIs, Hugging Face, bioRxiv/medRxiv, GitHub
+# code links), only with characters that cannot close or split a Slack link (no "|", "<", ">", "&", spaces).
+_SAFE_URL = re.compile(
+    r"^https://(?:www\.)?(?:arxiv\.org|doi\.org|huggingface\.co|biorxiv\.org|medrxiv\.org|github\.com)"
+    r"/[A-Za-z0-9._/+-]*$"
+)
 _ELLIPSIS = "…"
 _CONTINUED_RESERVE = 300
 _JOINERS = "\u2060\u200b"  # what bot.untrusted inserts to break a mention or a link
@@ -233,8 +236,8 @@ def card_blocks(card: Card, *, explain: bool = True) -> list[dict[str, Any]]:
     shown = [escape(c) for c in card.categories[:_CATEGORIES_SHOWN]]
     if len(card.categories) > _CATEGORIES_SHOWN:
         shown.append(f"+{len(card.categories) - _CATEGORIES_SHOWN}")
-    meta = [f"`{clip(card.paper_id, 60)}v{card.version}`", " ".join(shown)]
-    meta += [_link_of(item) for item in card.links[:4]]
+    meta = [f"`{clip(card.paper_id, 60)}v{card.version}`", " ".join(shown), escape(card.stats)]
+    meta += [_link_of(item) for item in card.links[:5]]
     return [_section("\n".join(lines), button), _context(" · ".join(m for m in meta if m))]
 
 

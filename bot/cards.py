@@ -48,6 +48,7 @@ class Card:
     links: tuple[Link, ...]
     source: str = "arxiv"
     math_line: str = ""  # "math in a sentence", when an explanation is ready
+    stats: str = ""  # what readers did: "▲ 42 upvotes · 3 comments" (Hugging Face), when known
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,8 @@ class DigestMessage:
     @property
     def header(self) -> str:
         day = self.announced.strftime("%a %d %b %Y") if self.announced else "latest announcement"
-        return f"arXiv digest · {', '.join(self.categories)} · {day}"
+        kind = "arXiv digest" if all(_is_arxiv_feed(c) for c in self.categories) else "Paper digest"
+        return f"{kind} · {', '.join(self.categories)} · {day}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +109,24 @@ class Reply:
 
 @lru_cache(maxsize=4096)  # a fan-out draws the same papers for many channels
 def make_card(paper: Paper, teaser_chars: int = 280, math_line: str = "") -> Card:
+    """One paper's card, whichever sources saw it: arXiv's links, Hugging Face's upvotes and code, the
+    preprint's DOI and its journal version. Only links we build, to hosts we chose."""
     links = [Link("abs", paper.url), Link("pdf", paper.pdf_url)]
-    if paper.source == "arxiv":
+    if paper.github_url:
+        links.append(Link("code", paper.github_url))
+    if paper.is_preprint_server:
+        links.append(Link("doi", f"https://doi.org/{paper.id}"))
+        if paper.published_doi:
+            links.append(Link("journal", f"https://doi.org/{paper.published_doi}"))
+    else:
         links.append(Link("html", paper.html_url))
+        if paper.upvotes is not None:
+            links.append(Link("hf", f"https://huggingface.co/papers/{paper.id}"))
+    stats = []
+    if paper.upvotes is not None:
+        stats.append(f"▲ {paper.upvotes:,} upvote{'' if paper.upvotes == 1 else 's'}")
+    if paper.num_comments:
+        stats.append(f"{paper.num_comments:,} comment{'' if paper.num_comments == 1 else 's'}")
     return Card(
         paper_id=paper.id,
         version=paper.version,
@@ -123,11 +140,17 @@ def make_card(paper: Paper, teaser_chars: int = 280, math_line: str = "") -> Car
         links=tuple(links),
         source=paper.source,
         math_line=math_line,
+        stats=" · ".join(stats),
     )
 
 
 def listing_links(categories: Sequence[str]) -> tuple[Link, ...]:
-    return tuple(Link(f"all of {c}", LISTING_URL.format(category=c)) for c in categories)
+    return tuple(Link(f"all of {c}", LISTING_URL.format(category=c)) for c in categories if _is_arxiv_feed(c))
+
+
+def _is_arxiv_feed(feed: str) -> bool:
+    """arXiv categories are the feeds without another source's name (``hf``, ``biorxiv…``, ``medrxiv…``)."""
+    return feed != "hf" and not feed.startswith(("biorxiv", "medrxiv"))
 
 
 # --- plain text --------------------------------------------------------------------------------
@@ -141,7 +164,8 @@ def render_card_text(card: Card, index: int | None = None) -> str:
     lines = [
         f"{prefix}{bounded(card.title, _LINE_MAX)}{badge}",
         f"   {bounded(card.authors, _LINE_MAX)}",
-        f"   {bounded(card.paper_id, _LINE_MAX)}v{card.version} · {bounded(cats, _LINE_MAX)}",
+        f"   {bounded(card.paper_id, _LINE_MAX)}v{card.version} · {bounded(cats, _LINE_MAX)}"
+        + (f" · {bounded(card.stats, _LINE_MAX)}" if card.stats else ""),
     ]
     if card.teaser:
         lines.append(f"   {bounded(card.teaser)}")

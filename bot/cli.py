@@ -19,12 +19,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from bot import __version__, taxonomy
+from bot import __version__
 from bot.cards import render_digest_text, render_reply_text
 from bot.config import Config, load_config
 from bot.engine import Engine
 from bot.errors import PaperbotError, UsageError
-from bot.ids import parse_arxiv_id
+from bot.sources.registry import naming, resolve_feed
 from bot.store import database_error
 
 log = logging.getLogger("bot.cli")
@@ -60,14 +60,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     command(sub, "run", "Run the bot: every configured chat platform (the terminal when none) and the schedule.")
 
-    digest = command(sub, "digest", "Preview the current digest of categories (records no delivery).")
-    digest.add_argument("--category", action="append", required=True, metavar="CAT", help="arXiv category; repeatable")
+    digest = command(sub, "digest", "Preview the current digest of feeds (records no delivery).")
+    digest.add_argument(
+        "--category",
+        action="append",
+        required=True,
+        metavar="FEED",
+        help="an arXiv category (cs.LG), hf, biorxiv or biorxiv:<subject>; repeatable",
+    )
     digest.add_argument("--limit", type=_limit, default=None, metavar="N", help="at most N papers (0 = all)")
     digest.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     explain = command(sub, "explain", "Show a paper and explain its mathematics.")
     explain.add_argument(
-        "id", metavar="ID", help="arXiv id in any form: 2604.11422, arXiv:2604.11422v2, an abs/pdf URL"
+        "id",
+        metavar="ID",
+        help="an arXiv id or link (2604.11422, arXiv:2604.11422v2), a huggingface.co/papers link, "
+        "or a bioRxiv/medRxiv DOI or link (10.1101/2024.12.31.630767)",
     )
     explain.add_argument("--json", action="store_true", help="print JSON instead of text")
 
@@ -196,9 +205,9 @@ def _unexpected() -> int:
 
 async def _one_shot(args: argparse.Namespace, config: Config) -> int:
     if args.command == "digest":
-        categories = [taxonomy.resolve(c).id for c in args.category]
+        categories = [resolve_feed(c).name for c in args.category]
     elif args.command == "explain":
-        parse_arxiv_id(args.id)  # a bad id is a usage error before anything opens
+        naming().parse_ref(args.id)  # a bad id is a usage error before anything opens
     elif args.command in ("usage", "status"):
         categories = []
     else:  # pragma: no cover - argparse only lets known commands through

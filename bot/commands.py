@@ -9,23 +9,26 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from bot import taxonomy
 from bot.cards import Reply
 from bot.config import is_time_zone, parse_time, suggest_time_zone
 from bot.engine import Engine, Progress
 from bot.errors import BadTimeError, PaperbotError, PermissionDenied, UsageError
 from bot.models import ChannelRef, Subscription
+from bot.sources.base import FeedName
+from bot.sources.huggingface import parse_min_upvotes
 from bot.user_input import as_typed
 
 log = logging.getLogger(__name__)
 
 MAX_INPUT_CHARS = 300
-ArgKind = Literal["id", "category", "time", "timezone", "choice"]
+ArgKind = Literal["id", "category", "time", "timezone", "choice", "floor"]
+_FLOOR_TOKEN = re.compile(r"(?i)^min:\S*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +43,13 @@ class Param:
     def placeholder(self) -> str:
         if self.kind == "choice":
             return "|".join(self.choices)
-        return {"id": "<arxiv-id>", "category": "<category>", "time": "HH:MM", "timezone": "Area/City"}[self.kind]
+        return {
+            "id": "<paper-id>",
+            "category": "<category>",
+            "time": "HH:MM",
+            "timezone": "Area/City",
+            "floor": "min:N",
+        }[self.kind]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +81,10 @@ class SubCommand:
     def usage(self) -> str:
         parts = [f"/paper {self.name}"]
         optional: list[str] = []
+        floors = [f"[{p.placeholder}]" for p in self.params if p.kind == "floor"]
         for p in self.params:
+            if p.kind == "floor":  # a named option, anywhere after the feed: not nested with the others
+                continue
             if p.required:
                 parts.append(p.placeholder)
             else:
@@ -80,7 +92,7 @@ class SubCommand:
         if optional:
             # Optional parameters nest: a time zone only makes sense after a time.
             parts.append("[" + " [".join(optional) + "]" * len(optional))
-        return " ".join(parts)
+        return " ".join(parts + floors)
 
 
 # --- handlers ----------------------------------------------------------------------------------
@@ -92,23 +104,35 @@ async def _explain(engine: Engine, inv: Invocation) -> Reply:
 
 
 async def _subscribe(engine: Engine, inv: Invocation) -> Reply:
-    category = taxonomy.resolve(inv.args["category"])
+    feed = engine.sources.resolve_feed(inv.args["category"])
     time, zone = _parse_schedule(inv.args.get("time"), inv.args.get("timezone"))
-    existing = engine.store.find_subscription(inv.channel, category.id)
+    floor = _floor(feed, inv.args.get("min"))
+    existing = engine.store.find_subscription(inv.channel, feed.name)
     if existing is None:
-        sub = Subscription(id=0, channel=inv.channel, category=category.id, time=time, timezone=zone)
+        sub = Subscription(id=0, channel=inv.channel, category=feed.name, time=time, timezone=zone, min_upvotes=floor)
     else:
         # Only what was asked changes: the channel's other settings (quiet days, replacements) stay.
         # Subscribing again is how a paused channel resumes.
-        sub = replace(existing, time=time or existing.time, timezone=zone or existing.timezone, paused_reason=None)
+        sub = replace(
+            existing,
+            time=time or existing.time,
+            timezone=zone or existing.timezone,
+            paused_reason=None,
+            min_upvotes=existing.min_upvotes if floor is None else floor,
+        )
     saved, created = engine.store.subscribe(sub)
     engine.subscriptions_changed()
-    label = f"{category.id} ({category.name})"
+    label = feed.label + (f", at least {saved.min_upvotes} upvotes" if saved.min_upvotes else "")
     now = describe_schedule(engine, saved)
     if existing is None or created:
         return Reply(text=f"This channel now follows {label}. {now}.")
+    changes = []
     before, after = posting_time(engine, existing), posting_time(engine, saved)
-    change = f"Schedule changed: {before} → {after}." if before != after else ""
+    if before != after:
+        changes.append(f"Schedule changed: {before} → {after}.")
+    if existing.min_upvotes != saved.min_upvotes:
+        changes.append(f"Upvote floor changed: {existing.min_upvotes or 0} → {saved.min_upvotes or 0}.")
+    change = " ".join(changes)
     if existing.paused_reason:
         return Reply(text=f"Resumed {label} for this channel. {change or now + '.'}".rstrip())
     if change:
@@ -116,28 +140,48 @@ async def _subscribe(engine: Engine, inv: Invocation) -> Reply:
     return Reply(text=f"This channel already follows {label}; nothing changed. {now}.")
 
 
+def _floor(feed: FeedName, option: str | None) -> int | None:
+    """The ``min:N`` upvote floor, which only Hugging Face's feed has."""
+    if option is None:
+        return None
+    if feed.source != "huggingface":
+        raise UsageError(f"min:N (an upvote floor) is for Hugging Face only: /paper subscribe hf {option[:12]}")
+    return parse_min_upvotes(option) or None
+
+
 async def _unsubscribe(engine: Engine, inv: Invocation) -> Reply:
     wanted = inv.args["category"].strip()
-    known = taxonomy.get(wanted)
-    category = known.id if known else wanted
-    if engine.store.unsubscribe(inv.channel, category):
+    try:
+        feed = engine.sources.resolve_feed(wanted).name
+    except UsageError:
+        feed = wanted  # a feed that no longer exists can still be dropped by its stored name
+    if engine.store.unsubscribe(inv.channel, feed):
         engine.subscriptions_changed()
-        return Reply(text=f"This channel no longer follows {category}.")
+        return Reply(text=f"This channel no longer follows {feed}.")
     current = [s.category for s in engine.store.channel_subscriptions(inv.channel)]
-    follows = ", ".join(current) if current else "no categories"
-    raise UsageError(f"This channel does not follow {category[:40]}; it follows {follows}.")
+    follows = ", ".join(current) if current else "no feeds"
+    raise UsageError(f"This channel does not follow {feed[:40]}; it follows {follows}.")
+
+
+def feed_label(engine: Engine, feed: str) -> str:
+    """How a stored feed name reads: "cs.LG (Machine Learning)", "Hugging Face Daily Papers"."""
+    try:
+        return engine.sources.resolve_feed(feed).label
+    except UsageError:
+        return feed
 
 
 async def _list(engine: Engine, inv: Invocation) -> Reply:
     subs = engine.store.channel_subscriptions(inv.channel)
     if not subs:
-        return Reply(text="This channel follows no categories yet. Try: /paper subscribe cs.LG", ephemeral=True)
+        return Reply(text="This channel follows no categories yet. Try: /paper subscribe cs.LG (or hf)", ephemeral=True)
     lines = ["This channel follows:"]
     for sub in subs:
-        taxon = taxonomy.get(sub.category)
-        name = f" ({taxon.name})" if taxon else ""
+        label = feed_label(engine, sub.category)
+        name = label if label.startswith(sub.category) else f"{sub.category} ({label})"
+        floor = f", at least {sub.min_upvotes} upvotes" if sub.min_upvotes else ""
         paused = f" — paused: {sub.paused_reason}" if sub.paused_reason else ""
-        lines.append(f"• {sub.category}{name}: {describe_schedule(engine, sub)}{paused}")
+        lines.append(f"• {name}{floor}: {describe_schedule(engine, sub)}{paused}")
     return Reply(text="\n".join(lines), ephemeral=True)
 
 
@@ -229,8 +273,11 @@ def describe_schedule(engine: Engine, sub: Subscription) -> str:
 
 # --- the registry ------------------------------------------------------------------------------
 
-_ID = Param("id", "arXiv id or link, e.g. 2604.11422, arXiv:2604.11422v2 or an arxiv.org/abs/ URL", "id")
-_CATEGORY = Param("category", "arXiv category, e.g. cs.LG, math.OC, stat.ML", "category")
+_ID = Param(
+    "id", "arXiv id or link, Hugging Face paper link, or bioRxiv/medRxiv DOI, e.g. 2604.11422 or 10.1101/…", "id"
+)
+_CATEGORY = Param("category", "feed: an arXiv category (cs.LG), hf, biorxiv or biorxiv:<subject>", "category")
+_FLOOR_P = Param("min", "Hugging Face only: leave out papers with fewer upvotes, e.g. min:10", "floor", required=False)
 _TIME_P = Param("time", "daily time, 24-hour HH:MM", "time", required=False)
 _ZONE_P = Param("timezone", "IANA time zone, e.g. Europe/Berlin", "timezone", required=False)
 
@@ -240,15 +287,15 @@ REGISTRY: dict[str, SubCommand] = {
         SubCommand("explain", "Explain a paper's mathematics", (_ID,), _explain, "/paper explain 2604.11422"),
         SubCommand(
             "subscribe",
-            "Follow a category in this channel: a digest after each arXiv announcement",
-            (_CATEGORY, _TIME_P, _ZONE_P),
+            "Follow a feed in this channel: an arXiv category, hf (Hugging Face Daily Papers) or biorxiv/medrxiv",
+            (_CATEGORY, _TIME_P, _ZONE_P, _FLOOR_P),
             _subscribe,
             "/paper subscribe cs.LG 09:00 Europe/Berlin",
             manages_channel=True,
         ),
         SubCommand(
             "unsubscribe",
-            "Stop following a category here",
+            "Stop following a feed here",
             (_CATEGORY,),
             _unsubscribe,
             "/paper unsubscribe cs.LG",
@@ -313,10 +360,20 @@ def parse(text: str) -> tuple[SubCommand, dict[str, str]]:
     if command is None:
         raise UsageError(_unknown_command(name))
     values = words[1:]
+    floors = [p for p in command.params if p.kind == "floor"]
+    named: dict[str, str] = {}
+    if floors:  # `min:N` may come anywhere after the feed
+        tokens = [v for v in values if _FLOOR_TOKEN.match(v)]
+        if len(tokens) > 1:
+            raise UsageError(f"Give min:N once. Usage: {command.usage}")
+        if tokens:
+            named[floors[0].name] = tokens[0]
+            values = [v for v in values if v is not tokens[0]]
     required = [p for p in command.params if p.required]
-    if len(values) < len(required) or len(values) > len(command.params):
+    positional = [p for p in command.params if p.kind != "floor"]
+    if len(values) < len(required) or len(values) > len(positional):
         raise UsageError(f"Usage: {command.usage}\nExample: {command.example}")
-    return command, {p.name: v for p, v in zip(command.params, values, strict=False)}
+    return command, {**{p.name: v for p, v in zip(positional, values, strict=False)}, **named}
 
 
 def closest_commands(name: str) -> list[SubCommand]:

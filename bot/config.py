@@ -156,13 +156,13 @@ def _strings_check(value: list[Any]) -> str | None:
 
 
 def _categories_check(value: list[Any]) -> str | None:
-    from bot import taxonomy
+    from bot.sources.registry import resolve_feed
 
     for item in value:
         if not isinstance(item, str):
-            return "use a list of arXiv category strings"
+            return "use a list of feed names, like cs.LG, hf or biorxiv:neuroscience"
         try:
-            taxonomy.resolve(item)
+            resolve_feed(item)
         except PaperbotError as err:
             return str(err)
     return None
@@ -175,6 +175,17 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "api_url": Key(str, "https://export.arxiv.org/api/query", _url_check),
         "timeout_s": Key((int, float), 30.0, _between(0, 3600, low_included=False)),
         "retries": Key(int, 4, _between(0, 20)),
+    },
+    "sources.huggingface": {
+        "api_url": Key(str, "https://huggingface.co/api", _url_check),
+        # Papers with fewer upvotes are left out of every channel's Hugging Face digest (a channel can
+        # raise its own floor with /paper subscribe hf min:10).
+        "min_upvotes": Key(int, 0, _between(0, 1_000_000)),
+        # A day's list grows during that day (UTC): it is posted once settled, at this hour the next day.
+        "settle_hour_utc": Key(int, 6, _between(0, 23)),
+    },
+    "sources.biorxiv": {
+        "api_url": Key(str, "https://api.biorxiv.org", _url_check),
     },
     "schedule": {
         # Shortly after arXiv rebuilds its feeds at midnight US Eastern.

@@ -86,21 +86,23 @@ def _candidates(store: Store, subscriptions: Sequence[Subscription]) -> tuple[li
     for sub in subscriptions:
         fetch = store.last_fetch(sub.category)
         if fetch is not None and fetch.announced is not None:
-            plan.append((sub.category, fetch.announced, sub.include_replacements))
+            plan.append((sub.category, fetch.announced, sub.include_replacements, sub.min_upvotes or 0))
     key = ("digest-candidates", tuple(plan))
     cached = store.derived.get(key)
     if cached is not None:
         return cached  # type: ignore[return-value]
     ranked: list[tuple[int, int, int, Paper]] = []
-    for cat_index, (category, announced, replacements) in enumerate(plan):
+    for cat_index, (category, announced, replacements, min_upvotes) in enumerate(plan):
         allowed = NEW_TYPES + (REPLACEMENT_TYPES if replacements else ())
         for position, paper in enumerate(store.listed_papers(category, announced)):
+            if min_upvotes and (paper.upvotes or 0) < min_upvotes:
+                continue  # below this channel's Hugging Face floor
             if paper.announce_type in allowed:
                 ranked.append((_TYPE_RANK[paper.announce_type], cat_index, position, paper))
     ranked.sort(key=lambda r: r[:3])
     unique: dict[str, Paper] = {}
     for *_, paper in ranked:
         unique.setdefault(paper.id, paper)
-    result = ([announced for _, announced, _ in plan], tuple(unique.values()))
+    result = ([entry[1] for entry in plan], tuple(unique.values()))
     store.derived[key] = result
     return result

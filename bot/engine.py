@@ -28,9 +28,10 @@ from bot.digest import DigestSelection, select_digest
 from bot.errors import NotFoundError, SourceError, SourceUnreachable, StaleFeed
 from bot.explain.llm import build_provider
 from bot.explain.service import Explainer
-from bot.ids import parse_arxiv_id
-from bot.models import ChannelRef, Paper, Subscription
+from bot.models import ChannelRef, Feed, FeedItem, Paper, Subscription
 from bot.sources.arxiv import ArxivClient
+from bot.sources.base import Batch, FeedName, PaperRef, Source
+from bot.sources.registry import SourceRegistry, build_sources
 from bot.store import Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -65,10 +66,13 @@ class Engine:
         explainer: Explainer | None = None,
         now: Callable[[], datetime] = utcnow,
         interactive_deadline_s: float = INTERACTIVE_DEADLINE_S,
+        sources: SourceRegistry | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.arxiv = arxiv
+        # Every source by feed name and id form; arXiv's client is the one given (tests point it at a fake).
+        self.sources = sources if sources is not None else build_sources(config, arxiv)
         self.now = now
         self.interactive_deadline_s = interactive_deadline_s
         self.explainer = explainer or Explainer(config, store, None, now=now)
@@ -87,10 +91,13 @@ class Engine:
             retries=config.get("sources.arxiv", "retries"),
         )
         explainer = Explainer(config, store, build_provider(config))
-        return cls(config, store, arxiv, explainer=explainer)
+        return cls(config, store, arxiv, explainer=explainer, sources=build_sources(config, arxiv))
 
     async def aclose(self) -> None:
         await self.arxiv.aclose()
+        for source in self.sources.sources:
+            if source.name != "arxiv":  # arXiv's client is closed above
+                await source.aclose()
         await self.explainer.aclose()
         self.store.close()
 
@@ -124,7 +131,8 @@ class Engine:
         interactive deadline has passed (a fetch cut short is not recorded as a failure: it was the
         person's patience, not arXiv, that ran out).
         """
-        async with self._deadline(interactive), self._refresh_lock:
+        services = sorted({self.sources.source_of_feed(c).display_name for c in categories}) or ["arXiv"]
+        async with self._deadline(interactive, " and ".join(services)), self._refresh_lock:
             return await self._refresh(categories, force, progress)
 
     async def _refresh(self, categories: Sequence[str], force: bool, progress: Progress | None) -> RefreshResult:
@@ -133,11 +141,29 @@ class Engine:
         failed: dict[str, SourceError] = {}
         now = self.now()
         for category in dict.fromkeys(categories):
+            source = self.sources.source_of_feed(category)
             tried = self.store.last_fetch(category, ok_only=False)
             if not force and tried is not None and tried.error and now - tried.fetched_at < RECENT_FAILURE:
                 # Failed moments ago (for another channel of the same fan-out): do not ask arXiv again,
                 # fail the same way until the scheduler's retry.
                 failed[category] = SourceError(tried.error)
+                continue
+            if source.name != "arxiv":
+                day = source.batch_day(now)
+                last = self.store.last_fetch(category)
+                if day is None or (not force and last is not None and last.announced == day):
+                    reused.append(category)  # nothing due yet, or that day's batch is already stored
+                    continue
+                try:
+                    await _tell(progress, f"Fetching {source.display_name}'s {category} list of {day:%d %b}…")
+                    feed = _as_feed(await source.fetch_batch(_feed_name(source, category), day))
+                except SourceError as err:
+                    log.warning("fetch of %s failed: %s", category, err)
+                    self.store.record_fetch_error([category], str(err), at=now)
+                    failed[category] = err
+                    continue
+                self.store.save_feed(feed, fetched_at=now)
+                fetched.append(category)
                 continue
             last = self.store.last_fetch(category)
             current = last is not None and not calendar.feed_rebuilt_since(last.fetched_at, now)
@@ -197,13 +223,30 @@ class Engine:
             self.default_limit if limit is None else limit,
             include_delivered=True,
         )
-        stale = tuple(c for c in wanted if (last := self.store.last_fetch(c)) and self.is_stale(last.announced, now))
+        stale = tuple(c for c in wanted if self.feed_is_stale(c, now))
         return replace(selection, stale=stale)
 
     def _holds_current_copy(self, category: str, now: datetime) -> bool:
-        """Whether the stored feed of ``category`` was fetched since arXiv last rebuilt it."""
+        """Whether the stored feed of ``category`` is the one its source serves now: for arXiv, fetched
+        since the last rebuild; for a source of daily batches, the batch of the day due now."""
         last = self.store.last_fetch(category)
-        return last is not None and not calendar.feed_rebuilt_since(last.fetched_at, now)
+        if last is None:
+            return False
+        source = self.sources.source_of_feed(category)
+        if source.name != "arxiv":
+            return last.announced == source.batch_day(now)
+        return not calendar.feed_rebuilt_since(last.fetched_at, now)
+
+    def feed_is_stale(self, feed: str, now: datetime) -> bool:
+        """Whether the stored copy of ``feed`` is older than what its source should serve by now."""
+        last = self.store.last_fetch(feed)
+        if last is None:
+            return False
+        source = self.sources.source_of_feed(feed)
+        if source.name == "arxiv":
+            return self.is_stale(last.announced, now)
+        day = source.batch_day(now)
+        return day is not None and (last.announced is None or last.announced < day)
 
     async def plan_digest(
         self,
@@ -224,10 +267,10 @@ class Engine:
         now = self.now()
         for category in categories:
             last = self.store.last_fetch(category)
-            if last is not None and self.is_stale(last.announced, now):
+            if last is not None and self.feed_is_stale(category, now):
                 error = StaleFeed(
-                    f"arXiv's feed for {category} still shows the announcement of {last.announced}; "
-                    "it is usually rebuilt within minutes: will try again"
+                    f"{self.sources.source_of_feed(category).display_name}'s feed for {category} still shows "
+                    f"the announcement of {last.announced}; it is usually rebuilt within minutes: will try again"
                 )
                 self.store.record_fetch_error([category], str(error), at=now)
                 raise error
@@ -261,18 +304,41 @@ class Engine:
     async def lookup(
         self, id_text: str, *, interactive: bool = True, progress: Progress | None = None
     ) -> tuple[Paper, int | None]:
-        """The paper for any id form, from the store or arXiv's API; and the version asked for."""
-        wanted = parse_arxiv_id(id_text)
-        paper = self.store.get_paper(wanted.id)
-        if paper is None or (wanted.version is not None and wanted.version > paper.version):
-            await _tell(progress, f"Fetching {wanted.id} from arXiv…")
-            async with self._deadline(interactive):
-                fetched = await self.arxiv.fetch_paper(wanted.id)
+        """The paper for any id form of any source, from the store or its source; and the version asked for.
+
+        A Hugging Face link names an arXiv paper: it is fetched from arXiv (its full record), and what
+        Hugging Face adds (upvotes, code) is asked for too when it answers in time."""
+        ref = self.sources.parse_ref(id_text)
+        owner = self.sources.get("arxiv") if ref.source == "huggingface" else self.sources.get(ref.source)
+        if owner is None:  # pragma: no cover - parse_ref only answers for registered sources
+            raise NotFoundError(f"No source can fetch {ref.key}.")
+        paper = self.store.get_paper(ref.key)
+        if paper is None or (ref.version is not None and ref.version > paper.version):
+            await _tell(progress, f"Fetching {ref.key} from {owner.display_name}…")
+            async with self._deadline(interactive, owner.display_name):
+                fetched = await owner.fetch_paper(replace(ref, source=owner.name))
             self.store.save_papers([fetched])
-            paper = self.store.get_paper(wanted.id) or fetched
-        if wanted.version is not None and wanted.version > paper.version:
-            raise NotFoundError(f"arXiv has no version {wanted.version} of {wanted.id} (latest is v{paper.version}).")
-        return paper, wanted.version
+            if ref.source == "huggingface":
+                await self._add_from(ref, interactive)
+            paper = self.store.get_paper(ref.key) or fetched
+        if ref.version is not None and ref.version > paper.version:
+            raise NotFoundError(
+                f"{owner.display_name} has no version {ref.version} of {ref.key} (latest is v{paper.version})."
+            )
+        return paper, ref.version
+
+    async def _add_from(self, ref: PaperRef, interactive: bool) -> None:
+        """What a second source knows of a paper (Hugging Face's upvotes and links), if it answers."""
+        source = self.sources.get(ref.source)
+        if source is None:
+            return
+        try:
+            async with self._deadline(interactive, source.display_name):
+                extra = await source.fetch_paper(ref)
+        except (SourceError, NotFoundError) as err:
+            log.info("no %s details for %s: %s", source.display_name, ref.key, err)
+            return
+        self.store.save_papers([extra])
 
     async def explain(
         self, id_text: str, *, interactive: bool = True, progress: Progress | None = None
@@ -291,8 +357,8 @@ class Engine:
     # --- deadlines -----------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _deadline(self, interactive: bool) -> AsyncIterator[None]:
-        """Bound the arXiv work inside by the interactive deadline (nothing when not interactive)."""
+    async def _deadline(self, interactive: bool, service: str = "arXiv") -> AsyncIterator[None]:
+        """Bound the source's work inside by the interactive deadline (nothing when not interactive)."""
         if not interactive:
             yield
             return
@@ -304,8 +370,9 @@ class Engine:
         except TimeoutError:
             if not scope.expired():
                 raise  # not ours
-            log.info("arXiv did not answer within the interactive deadline of %g s", limit)
-            raise SourceUnreachable(f"arXiv did not answer within {limit:g} s; try again in a few minutes.") from None
+            log.info("%s did not answer within the interactive deadline of %g s", service, limit)
+            message = f"{service} did not answer within {limit:g} s; try again in a few minutes."
+            raise SourceUnreachable(message) from None
 
 
 async def _tell(progress: Progress | None, message: str) -> None:
@@ -314,3 +381,19 @@ async def _tell(progress: Progress | None, message: str) -> None:
     result = progress(message)
     if inspect.isawaitable(result):
         await result
+
+
+def _feed_name(source: Source, stored: str) -> FeedName:
+    found = source.resolve_feed(stored)
+    if found is None:  # pragma: no cover - stored names come from the same source's resolve_feed
+        raise SourceError(f"{stored} is not a {source.display_name} feed")
+    return found
+
+
+def _as_feed(batch: Batch) -> Feed:
+    """A source's day batch as a stored listing: every paper new, in the source's order."""
+    items = tuple(
+        FeedItem(replace(paper, announce_type="new"), position, (batch.feed,))
+        for position, paper in enumerate(batch.papers)
+    )
+    return Feed(categories=(batch.feed,), announced=batch.day, items=items)

@@ -123,13 +123,14 @@ class ChannelRef:
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
-    """A channel following one category, with its per-subscription options."""
+    """A channel following one feed (an arXiv category, ``hf``, ``biorxiv:<subject>``…), with its options."""
 
     id: int
     channel: ChannelRef
-    category: str
+    category: str  # the feed's canonical name
     time: str | None = None  # "HH:MM"; None: the configured default
     timezone: str | None = None
     include_replacements: bool = False
     paused_reason: str | None = None
     say_when_quiet: bool = False  # post one line on days without an arXiv announcement
+    min_upvotes: int | None = None  # Hugging Face: this channel's own floor, above the configured one

@@ -15,12 +15,12 @@ from sqlite_utils.migrations import Migrations
 
 from adapters.base import Adapter
 from adapters.console import CONSOLE_CHANNEL, ConsoleAdapter
-from bot import taxonomy
 from bot.config import Config
 from bot.engine import Engine
 from bot.explain.service import LLM_HINT
 from bot.models import ChannelRef, Subscription
 from bot.scheduler import DigestScheduler
+from bot.sources.registry import resolve_feed
 from bot.store import refuse_newer_schema, utcnow
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def seed_console_subscriptions(engine: Engine, channel: ChannelRef = CONSOLE_CHA
     }
     added: list[str] = []
     for raw in engine.config.get("console", "categories"):
-        category = taxonomy.resolve(raw).id
+        category = resolve_feed(raw).name
         if category in seeded:
             continue
         with db.atomic():

@@ -187,6 +187,22 @@ def m006_abstract_tex_only_when_different(db: sqlite_utils.Database) -> None:
     db.execute("UPDATE papers SET abstract_tex = NULL WHERE abstract_tex = abstract")
 
 
+@migrations()
+def m007_what_other_sources_add(db: sqlite_utils.Database) -> None:
+    # Hugging Face's upvotes, comments and links and bioRxiv's journal DOI ride on the paper row, so a
+    # card shows them whichever source saw the paper first. Safe to run again.
+    papers = db.table("papers")
+    for column, kind in (
+        ("upvotes", int),
+        ("num_comments", int),
+        ("github_url", str),
+        ("project_url", str),
+        ("published_doi", str),
+    ):
+        if column not in papers.columns_dict:
+            papers.add_column(column, kind)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -246,23 +262,31 @@ class Store:
                 p.comment,
                 p.source,
                 now,
+                p.upvotes,
+                p.num_comments,
+                p.github_url,
+                p.project_url,
+                p.published_doi,
             )
             for p in papers
         ]
         with self.db.atomic():
             self.db.conn.executemany(
-                """INSERT INTO papers (id, version, title, authors, categories, primary_category,
-                       abstract, abstract_tex, doi, journal_ref, comment, source, updated_at)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+                f"""INSERT INTO papers (id, version, title, authors, categories, primary_category,
+                       abstract, abstract_tex, doi, journal_ref, comment, source, updated_at,
+                       upvotes, num_comments, github_url, project_url, published_doi)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                    ON CONFLICT(id) DO UPDATE SET
-                       version=excluded.version, title=excluded.title, authors=excluded.authors,
-                       categories=excluded.categories, primary_category=excluded.primary_category,
-                       abstract=excluded.abstract, abstract_tex=excluded.abstract_tex,
+                       {_CORE_UPDATE},
                        doi=coalesce(excluded.doi, papers.doi),
                        journal_ref=coalesce(excluded.journal_ref, papers.journal_ref),
                        comment=coalesce(excluded.comment, papers.comment),
-                       source=excluded.source, updated_at=excluded.updated_at
-                   WHERE excluded.version >= papers.version""",
+                       upvotes=coalesce(excluded.upvotes, papers.upvotes),
+                       num_comments=coalesce(excluded.num_comments, papers.num_comments),
+                       github_url=coalesce(excluded.github_url, papers.github_url),
+                       project_url=coalesce(excluded.project_url, papers.project_url),
+                       published_doi=coalesce(excluded.published_doi, papers.published_doi),
+                       updated_at=excluded.updated_at""",
                 rows,
             )
 
@@ -626,7 +650,26 @@ def _paper_from_row(row: dict[str, Any]) -> Paper:
         journal_ref=row["journal_ref"],
         comment=row["comment"],
         source=row["source"] or "arxiv",
+        upvotes=row.get("upvotes"),
+        num_comments=row.get("num_comments"),
+        github_url=row.get("github_url"),
+        project_url=row.get("project_url"),
+        published_doi=row.get("published_doi"),
     )
+
+
+# A paper's own fields (title, authors, categories, abstract, version) come from the source that owns
+# it: a newer version from the same source, or arXiv over Hugging Face (which lists arXiv papers with
+# fewer fields). What a source adds (upvotes, links, DOIs) is kept whichever source saved last.
+_OWNS_CORE = (
+    "(excluded.version >= papers.version AND (excluded.source = papers.source OR papers.source = 'huggingface'))"
+)
+_CORE_UPDATE = ",\n                       ".join(
+    f"{column}=CASE WHEN {_OWNS_CORE} THEN excluded.{column} ELSE papers.{column} END"
+    for column in (
+        "version", "title", "authors", "categories", "primary_category", "abstract", "abstract_tex", "source"
+    )
+)
 
 
 def _options_json(sub: Subscription) -> str:
@@ -636,6 +679,7 @@ def _options_json(sub: Subscription) -> str:
         "include_replacements": sub.include_replacements,
         "paused_reason": sub.paused_reason,
         "say_when_quiet": sub.say_when_quiet,
+        "min_upvotes": sub.min_upvotes,
     }
     return json.dumps({k: v for k, v in options.items() if v not in (None, False)})
 
@@ -651,7 +695,12 @@ def _subscription_from_row(row: Sequence[Any]) -> Subscription:
         include_replacements=bool(options.get("include_replacements", False)),
         paused_reason=options.get("paused_reason"),
         say_when_quiet=bool(options.get("say_when_quiet", False)),
+        min_upvotes=_int_or_none(options.get("min_upvotes")),
     )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _replace_pause(sub: Subscription, reason: str) -> Subscription:

@@ -38,8 +38,10 @@ __all__ = [
     "strip_unsafe_chars",
 ]
 
-# Hosts our own renderers link to (arxiv.org abs/pdf/html/listing pages) and DOIs; subdomains included.
-ALLOWED_LINK_HOSTS = ("arxiv.org", "doi.org")
+# Hosts our own renderers link to (arXiv's abs/pdf/html/listing pages, DOIs, Hugging Face paper pages,
+# bioRxiv/medRxiv preprints and the GitHub code links Hugging Face lists); subdomains included. A link in
+# untrusted text survives only to these.
+ALLOWED_LINK_HOSTS = ("arxiv.org", "doi.org", "huggingface.co", "biorxiv.org", "medrxiv.org", "github.com")
 
 WORD_JOINER = "\u2060"
 ZERO_WIDTH_SPACE = "\u200b"

@@ -14,8 +14,8 @@ INV = Invocation(channel=CHANNEL, user="u1")
 
 
 def test_usage_is_generated_from_the_registry() -> None:
-    assert REGISTRY["subscribe"].usage == "/paper subscribe <category> [HH:MM [Area/City]]"
-    assert REGISTRY["explain"].usage == "/paper explain <arxiv-id>"
+    assert REGISTRY["subscribe"].usage == "/paper subscribe <category> [HH:MM [Area/City]] [min:N]"
+    assert REGISTRY["explain"].usage == "/paper explain <paper-id>"
     assert REGISTRY["list"].usage == "/paper list"
     text = help_text()
     for command in REGISTRY.values():
@@ -29,9 +29,9 @@ def test_usage_is_generated_from_the_registry() -> None:
         ("", "Tell me what to do"),
         ("/paper", "Tell me what to do"),
         ("/paper frobnicate", "Unknown command 'frobnicate'"),
-        ("/paper explain", "Usage: /paper explain <arxiv-id>"),
-        ("/paper explain 1 2", "Usage: /paper explain <arxiv-id>"),
-        ("/paper subscribe", "Usage: /paper subscribe <category> [HH:MM [Area/City]]"),
+        ("/paper explain", "Usage: /paper explain <paper-id>"),
+        ("/paper explain 1 2", "Usage: /paper explain <paper-id>"),
+        ("/paper subscribe", "Usage: /paper subscribe <category> [HH:MM [Area/City]] [min:N]"),
         ("/paper subscribe cs.LG 09:00 Europe/Berlin extra", "Usage: /paper subscribe"),
         ("/paper explain " + "9" * 400, "too long"),
     ],

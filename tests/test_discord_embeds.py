@@ -121,7 +121,8 @@ def assert_inert(messages: list[DiscordMessage]) -> None:
         ("> quote\n- item\n2. item", "\\> quote\n\\- item\n2\\. item"),
         ("a \\ backslash", "a \\\\ backslash"),
         ("see https://arxiv.org/abs/2403.00001v2.", "see https://arxiv.org/abs/2403.00001v2."),  # stays a link
-        ("code at https://github.com/a_b/c_d.", "code at https:\u200b//github.com/a\\_b/c\\_d."),  # shown, not linked
+        ("code at https://gitlab.com/a_b/c_d.", "code at https:\u200b//gitlab.com/a\\_b/c\\_d."),  # shown, not linked
+        ("code at https://github.com/a/b.", "code at https://github.com/a/b."),  # a host we link: kept live
         ("\u202elpmaxe.live//:sptth\x1b]8;;http://evil/\x07x\x1b[0m", "lpmaxe.live//:sptthx"),
         ("x < y > z, e-mail a@b.org, 3 * 4", "x < y > z, e-mail a@b.org, 3 \\* 4"),
     ],

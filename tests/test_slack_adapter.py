@@ -271,7 +271,7 @@ async def test_a_well_signed_request_is_accepted(harness: Harness) -> None:
     responses = await harness.command("help")
     assert len(responses) == 1
     assert responses[0]["response_type"] == "ephemeral"
-    assert "/paper explain &lt;arxiv-id&gt;" in responses[0]["blocks"][0]["text"]["text"]
+    assert "/paper explain &lt;paper-id&gt;" in responses[0]["blocks"][0]["text"]["text"]
 
 
 # --- /paper: ack first -----------------------------------------------------------------------------
@@ -327,7 +327,7 @@ async def test_explanations_are_private_when_configured(make_harness: Make) -> N
         ("", "Tell me what to do"),
         ("help", "/paper subscribe &lt;category&gt;"),
         ("frobnicate", "Unknown command 'frobnicate'"),
-        ("explain", "Usage: /paper explain &lt;arxiv-id&gt;"),
+        ("explain", "Usage: /paper explain &lt;paper-id&gt;"),
         ("explain not-an-id", "is not an arXiv id"),
         ("explain 2403.99999", "not found on arXiv"),
         ("subscribe", "Usage: /paper subscribe"),
@@ -616,7 +616,7 @@ async def test_socket_mode_round_trip(slack: FakeSlack, caplog: pytest.LogCaptur
         assert await slack.wait_async(lambda: any(a.get("envelope_id") == envelope for a in slack.socket_acks))
         assert await slack.wait_async(lambda: slack.count("response") == 1)
         await adapter.idle()
-        assert "/paper explain &lt;arxiv-id&gt;" in text_of(slack.calls("response")[0].args)
+        assert "/paper explain &lt;paper-id&gt;" in text_of(slack.calls("response")[0].args)
         assert slack.calls("apps.connections.open")[0].token == APP_TOKEN
     finally:
         await adapter.stop()

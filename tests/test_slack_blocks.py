@@ -337,8 +337,8 @@ def test_help_text_is_escaped_not_dropped() -> None:
     messages = render_reply(Reply(text=help_text(), ephemeral=True))
     assert_within_limits(messages)
     text = messages[0].blocks[0]["text"]["text"]
-    assert "/paper explain &lt;arxiv-id&gt;" in text
-    assert "<arxiv-id>" not in text
+    assert "/paper explain &lt;paper-id&gt;" in text
+    assert "<paper-id>" not in text
 
 
 def test_an_explanation_has_its_note_as_context_and_each_section_as_a_section() -> None:

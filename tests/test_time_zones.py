@@ -92,7 +92,7 @@ def test_is_time_zone_never_raises_and_means_it(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "zone", ["Europe", "Europe/" + "x" * 260, "UTC/../etc/passwd", "Europe/Berlin\x00"], ids=range(4)
+    "zone", ["Europe", "Europe/" + "x" * 260, "UTC/../etc/passwd", "Europe/Berlin\x00x"], ids=range(4)
 )
 async def test_chat_answers_one_line(zone: str) -> None:
     reply = await dispatch(make_engine(), INV, f"/paper subscribe cs.LG 09:00 {zone}")

@@ -62,7 +62,8 @@ class PoliteHttp:
     ) -> None:
         self.service = service  # "arXiv", "Hugging Face": how messages name it
         self._owns_http = http is None
-        self._http = http if http is not None else default_http(timeout_s)
+        # Made on first use: a source that is registered but never asked costs no client to close.
+        self._http: httpx.AsyncClient | None = http
         self._min_interval_s = min_interval_s
         self._timeout_s = timeout_s
         self._retries = max(0, retries)
@@ -72,11 +73,13 @@ class PoliteHttp:
 
     @property
     def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = default_http(self._timeout_s)
         return self._http
 
     async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
+        if self._owns_http and self._http is not None:
+            await self._http.aclose()  # kept (closed): a request after closing fails as httpx says
 
     async def get(self, url: str, params: dict[str, str] | None, what: str) -> httpx.Response:
         """GET with retries on throttling, server errors and network trouble; other answers are returned.
@@ -121,7 +124,7 @@ class PoliteHttp:
             while (wait := self._next_start - time.monotonic()) > 0:
                 await asyncio.sleep(wait)
             self._next_start = time.monotonic() + self._min_interval_s
-            return await self._http.get(url, params=params, timeout=self._timeout_s)
+            return await self.http.get(url, params=params, timeout=self._timeout_s)
 
     def defer_next_request(self, delay_s: float) -> None:
         """No request to this service before ``delay_s`` from now (after a 429, nobody should ask sooner)."""
