@@ -190,8 +190,10 @@ class DigestScheduler:
         async def one(channel: ChannelRef, subs: list[Subscription]) -> tuple[ChannelRef, str]:
             async with limits[channel.platform]:
                 try:
-                    if quiet and any(s.say_when_quiet for s in subs):
-                        await self._say_quiet(channel, subs)
+                    # Quiet days are arXiv's (no announcement): other sources post every day.
+                    arxiv_subs = [s for s in subs if self.engine.sources.source_of_feed(s.category).name == "arxiv"]
+                    if quiet and any(s.say_when_quiet for s in arxiv_subs):
+                        await self._say_quiet(channel, arxiv_subs)
                     outcome = await deliver_digest(self.engine, self.adapters[channel.platform], channel, subs)
                     log.info("digest for %s: %s", channel, outcome.value)
                     return channel, outcome.value

@@ -281,3 +281,22 @@ async def test_a_requested_digest_that_cannot_be_posted_says_what_to_do_without_
     again = await dispatch(engine, Invocation(channel=CHANNEL), "/paper digest")
     await send_reply(engine, again, answer, poster=down, backoff_s=0.01)
     assert len(down.messages) == 1 and len(answers) == 1
+
+
+async def test_quiet_days_are_arxivs_only() -> None:
+    """A channel following only Hugging Face gets no "no arXiv announcement" line on a Saturday."""
+    from tests.fakes.huggingface_server import FakeHuggingFaceServer
+
+    saturday = datetime(2024, 3, 30, 14, 0, tzinfo=UTC)
+    with FakeHuggingFaceServer() as hf:
+        engine = make_engine(
+            FakeArxiv(), config=make_config(**{"sources.huggingface": {"api_url": hf.api_url}}), now=lambda: saturday
+        )
+        here = ChannelRef("test", "w", "hf-only")
+        engine.store.subscribe(
+            Subscription(id=0, channel=here, category="hf", say_when_quiet=True, time="09:00", timezone="UTC")
+        )
+        platform = Platform()
+        await DigestScheduler(engine, {"test": platform}, now=lambda: saturday).run_slot(("09:00", "UTC"))
+        assert not [m for m in platform.messages if m[1].is_note]
+        await engine.aclose()
