@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from bot.cards import DigestMessage, Reply, render_digest_text, render_reply_text
-from bot.commands import Invocation, apology, dispatch
-from bot.delivery import send_reply
+from bot.commands import apology
 from bot.engine import Engine
+from bot.inbound import Request, handle, read_text
 from bot.models import ChannelRef
 from bot.text import strip_unsafe_chars
 
@@ -96,8 +96,9 @@ class ConsoleAdapter:
         if not text.lower().startswith(("/paper", "paper ")) and text.lower() != "paper":
             self.write("Commands start with /paper. Type /paper help.")
             return
-        reply = await dispatch(self.engine, Invocation(channel=self.channel, user="console", progress=self.write), text)
-        await send_reply(self.engine, reply, self._send, poster=self)
+        # The terminal's owner runs the bot: they manage its one channel.
+        request = Request(read_text(text), self.channel, user="console", can_manage=True, progress=self.write)
+        await handle(self.engine, request, self._send, poster=self)
 
     async def _send(self, reply: Reply) -> None:
         self.write(render_reply_text(reply))

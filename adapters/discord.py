@@ -1,7 +1,8 @@
 """The Discord adapter: `/paper` application commands and daily digests as embeds, on discord.py.
 
-It only translates. An interaction becomes the `/paper ...` text ``bot.commands.dispatch`` understands;
-the engine's Reply is drawn by ``adapters.discord_embeds``; a scheduled digest is posted with
+It only translates. An interaction becomes a ``bot.inbound.Request`` whose typed options go in as the
+sub-command's arguments (never joined into text to be parsed again); the engine's Reply is drawn by
+``adapters.discord_embeds``; a scheduled digest is posted with
 ``channel.send``. The `/paper` group is generated from ``bot.commands.REGISTRY`` (names, descriptions,
 option descriptions), so a new sub-command needs no change here.
 
@@ -43,11 +44,11 @@ from discord.gateway import DiscordWebSocket
 from adapters.discord_embeds import DiscordMessage, message_nonce, render_digest, render_reply
 from bot import taxonomy
 from bot.cards import DigestMessage, Reply
-from bot.commands import REGISTRY, Invocation, Param, SubCommand, dispatch, feed_label
+from bot.commands import REGISTRY, Param, SubCommand, feed_label
 from bot.config import Config
-from bot.delivery import send_reply
 from bot.engine import Engine
 from bot.errors import ChannelUnavailable, ConfigError, PaperbotError, SourceError
+from bot.inbound import Request, handle, read_options
 from bot.models import ChannelRef
 from bot.sources.registry import naming
 
@@ -234,21 +235,23 @@ class DiscordAdapter:
     async def run_command(
         self, interaction: discord.Interaction[Any], command: SubCommand, options: Mapping[str, str | None]
     ) -> None:
-        """One `/paper` sub-command: check the options, defer, dispatch, answer."""
-        problem = _option_problem(command, options)
-        if problem is not None:
-            await interaction.response.send_message(problem, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        """One `/paper` sub-command: its typed options go in as they are; defer, run, answer."""
+        understood = read_options(command, options)
+        if understood.mistake is not None:
+            # Answered at once and privately: nothing to fetch, and no public "thinking…" to take back.
+            await interaction.response.send_message(
+                str(understood.mistake), ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
             return
         public = command.manages_channel or command.name in ANSWERED_IN_CHANNEL
         await interaction.response.defer(thinking=True, ephemeral=not public)
         interaction.extras[_PUBLIC_THINKING] = public
-        values = [str(options[p.name]).strip() for p in command.params if options.get(p.name)]
-        invocation = Invocation(
-            channel=self.channel_ref(interaction),
+        request = Request(
+            understood,
+            self.channel_ref(interaction),
             user=str(interaction.user.id),
             can_manage=interaction.permissions.manage_channels,
         )
-        reply = await dispatch(self.engine, invocation, " ".join(["/paper", command.name, *values]))
 
         async def answer(r: Reply) -> None:
             await self.answer(interaction, r)
@@ -256,7 +259,7 @@ class DiscordAdapter:
         # poster=self: a requested digest goes to the channel with its outbox key and nonces, like a scheduled
         # one, so a restart after a crash cannot post it twice. The public "thinking…" it leaves is then
         # resolved with a private line.
-        await send_reply(self.engine, reply, answer, poster=self)
+        reply = await handle(self.engine, request, answer, poster=self)
         if reply.digest is not None and interaction.extras.get(_PUBLIC_THINKING):
             await self.answer(interaction, Reply(text=DIGEST_POSTED, ephemeral=True))
 
@@ -442,25 +445,9 @@ def _time_zones() -> tuple[str, ...]:
 
 
 def _feed_choice(name: str, label: str) -> str:
-    """"cs.LG — Machine Learning", "hf — Hugging Face Daily Papers": the name first, as it is typed."""
+    """ "cs.LG — Machine Learning", "hf — Hugging Face Daily Papers": the name first, as it is typed."""
     inner = label.removeprefix(f"{name} (").removesuffix(")") if label.startswith(f"{name} (") else label
     return name if inner == name else f"{name} — {inner}"
-
-
-def _option_problem(command: SubCommand, options: Mapping[str, str | None]) -> str | None:
-    """What the text command could not take: a value with spaces (the text is split on them) or an
-    optional value without the one it nests in (a time zone without a time)."""
-    missing_earlier = False
-    for param in command.params:
-        value = options.get(param.name)
-        if not value:
-            missing_earlier = missing_earlier or not param.required
-            continue
-        if missing_earlier:
-            return f"Give the earlier options too. Usage: {command.usage}\nExample: {command.example}"
-        if any(ch.isspace() for ch in value.strip()):
-            return f"`{param.name}` cannot contain spaces: {param.description}. Usage: {command.usage}"
-    return None
 
 
 def _adapter_of(interaction: discord.Interaction[Any]) -> DiscordAdapter:

@@ -8,7 +8,7 @@ at ``/slack/events``). In HTTP mode every request passes ``adapters.slack_http.R
 Slack gives an app 3 seconds to acknowledge a command or a click, and explanations take longer, so every
 listener acknowledges first and does the work in a task of its own, answering through ``respond()`` (the
 command's response_url) or ``chat.postMessage``. What a user sees is decided by the engine
-(``bot.commands``); this module only draws it (``adapters.slack_blocks``) and delivers it.
+(``bot.inbound`` runs every command and click); this module only draws it (``adapters.slack_blocks``) and delivers it.
 
 Posting: the Web API client retries 429s after ``Retry-After`` and 5xx once more, and we pace messages
 to one per second per channel (Slack's limit), so a multi-message digest does not run into 429s at all.
@@ -38,15 +38,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack_blocks import EXPLAIN_ACTION_ID, SlackMessage, render_digest, render_reply
 from adapters.slack_http import MAX_BODY_BYTES, RequestDoor, RequestRefused, server_logger
 from bot.cards import DigestMessage, Reply
-from bot.commands import Invocation, SubCommand, apology, dispatch, parse
+from bot.commands import SubCommand, apology
 from bot.config import Config
-from bot.delivery import send_reply
 from bot.engine import Engine
 from bot.errors import ChannelUnavailable, ConfigError, PaperbotError
+from bot.inbound import Request, Send, Understood, handle, read_options, read_text
 from bot.models import ChannelRef
 from bot.sources.registry import naming
 
-__all__ = ["EVENTS_PATH", "SlackAdapter", "build_client", "check_slack", "progress_note"]
+__all__ = ["EVENTS_PATH", "SlackAdapter", "acknowledgement", "build_client", "check_slack", "progress_note"]
 
 log = logging.getLogger(__name__)
 
@@ -382,34 +382,22 @@ class SlackAdapter:
     # --- /paper ------------------------------------------------------------------------------------
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        text = str(body.get("text") or "")
-        command = _sub_command(text)
-        note = progress_note(text, command)
+        understood = read_text(str(body.get("text") or ""))  # read once: for the acknowledgement and the work
+        note = acknowledgement(understood)
         if note:
             await ack(text=note)  # shown at once, to the user only; the answer follows via response_url
         else:
             await ack()  # quick commands answer in full through response_url a moment later
-        self._spawn(self._run_command(body, text, command, respond))
-
-    async def _run_command(
-        self, body: dict[str, Any], text: str, command: SubCommand | None, respond: AsyncRespond
-    ) -> None:
         channel = ChannelRef("slack", str(body.get("team_id") or ""), str(body.get("channel_id") or ""))
         user = str(body.get("user_id") or "")
-        try:
-            # users.info only when the answer matters; dispatch() refuses the command if this is False.
-            can_manage = await self.can_manage(user) if command is not None and command.manages_channel else False
-            reply = await dispatch(self.engine, Invocation(channel=channel, user=user, can_manage=can_manage), text)
-            try:
-                # poster=self: a requested digest is posted with its outbox key, like a scheduled one, so a
-                # restart after a crash can see it is already in the channel instead of posting it again.
-                await send_reply(self.engine, reply, lambda r: self._answer(channel, r, respond), poster=self)
-            except ChannelUnavailable as err:
-                await self._respond(respond, Reply(text=f"I cannot post here: {err}", ephemeral=True, is_error=True))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            await self._respond(respond, apology(log, "/paper %r in %s failed", text[:100], channel))
+        # users.info only when the answer matters: the pipeline asks for commands that change the channel.
+        request = Request(understood, channel, user=user, can_manage=lambda: self.can_manage(user))
+        # poster=self: a requested digest is posted with its outbox key, like a scheduled one, so a restart
+        # after a crash can see it is already in the channel instead of posting it again.
+        self._spawn(self._handle(request, lambda reply: self._answer(channel, reply, respond)))
+
+    async def _handle(self, request: Request, send: Send) -> None:
+        await handle(self.engine, request, send, poster=self)
 
     async def _answer(self, channel: ChannelRef, reply: Reply, respond: AsyncRespond) -> None:
         if reply.digest is not None:
@@ -480,47 +468,53 @@ class SlackAdapter:
         if not channel_id or not paper_id:
             log.warning("Explain click without a channel or a paper id: ignored")
             return
-        self._spawn(self._explain_in_thread(channel_id, thread_ts, paper_id, respond))
+        user = body.get("user") or {}
+        team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
+        # The button is `/paper explain <id>` with the id already typed: the same path as the command.
+        request = Request(
+            read_options("explain", {"id": paper_id}),
+            ChannelRef("slack", team, channel_id),
+            user=str(user.get("id") or ""),
+        )
+        self._spawn(self._explain_in_thread(request, thread_ts, paper_id, respond))
 
-    async def _explain_in_thread(self, channel_id: str, thread_ts: str, paper_id: str, respond: AsyncRespond) -> None:
-        key = (channel_id, thread_ts, paper_id)
+    async def _explain_in_thread(self, request: Request, thread_ts: str, paper_id: str, respond: AsyncRespond) -> None:
+        key = (request.channel.channel, thread_ts, paper_id)
         if key in self._explaining:  # a double click: the first one answers
             return
         self._explaining.add(key)
         try:
-            try:
-                _, reply = await self.engine.explain(paper_id)
-            except PaperbotError as err:
-                reply = Reply(text=str(err), ephemeral=True, is_error=True)
-            if reply.is_error:
-                await self._respond(respond, reply)
-                return
-            for message in render_reply(reply):
-                await self._post(channel_id, message, thread_ts=thread_ts or None)
-        except asyncio.CancelledError:
-            raise
-        except ChannelUnavailable as err:
-            await self._respond(respond, Reply(text=f"I cannot post here: {err}", ephemeral=True, is_error=True))
-        except Exception:
-            await self._respond(respond, apology(log, "Explain %r in %s failed", paper_id[:40], channel_id))
+            await handle(
+                self.engine, request, lambda reply: self._answer_in_thread(request.channel, thread_ts, reply, respond)
+            )
         finally:
             self._explaining.discard(key)
+
+    async def _answer_in_thread(self, channel: ChannelRef, thread_ts: str, reply: Reply, respond: AsyncRespond) -> None:
+        """An explanation goes under the card that was clicked, for the whole channel; a mistake or an
+        apology only to the person who clicked."""
+        if reply.is_error or reply.ephemeral:
+            await self._respond(respond, reply)
+            return
+        for message in render_reply(reply):
+            await self._post(channel.channel, message, thread_ts=thread_ts or None)
 
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
         # Listeners ack and hand off to tasks that catch everything; this is for bolt-level surprises.
         apology(log, "Slack listener failed for a %s request", str(body.get("type") or body.get("command") or "?"))
 
 
-def progress_note(text: str, command: SubCommand | None) -> str | None:
+def acknowledgement(understood: Understood) -> str | None:
     """What the acknowledgement says for a command that has to fetch first (explain, digest), so that the
     user knows at once what is happening when arXiv is slow; None for commands that answer right away."""
-    if command is None:
-        return None
+    command = understood.command
+    if command is None or understood.mistake is not None:
+        return None  # the mistake itself is the answer, a moment later
     if command.name == "explain":
         try:
-            ref = naming().parse_ref(parse(text)[1]["id"])
+            ref = naming().parse_ref(understood.args["id"])
         except (PaperbotError, KeyError):
-            return None  # the mistake itself is the answer, a moment later
+            return None
         shown = f"{ref.key}v{ref.version}" if ref.version else ref.key
         where = naming().get("arxiv" if ref.source == "huggingface" else ref.source)
         service = where.display_name if where else "its source"
@@ -530,12 +524,11 @@ def progress_note(text: str, command: SubCommand | None) -> str | None:
     return None
 
 
-def _sub_command(text: str) -> SubCommand | None:
-    """The sub-command ``text`` asks for, parsed as dispatch() will parse it; None for a mistake."""
-    try:
-        return parse(text)[0]
-    except PaperbotError:
+def progress_note(text: str, command: SubCommand | None) -> str | None:
+    """``acknowledgement`` for `/paper` text (``command``: what it asks for, None for a mistake)."""
+    if command is None:
         return None
+    return acknowledgement(read_text(text))
 
 
 # --- paperbot doctor -----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import difflib
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -405,20 +405,63 @@ def _usage_hint(name: str) -> str:
     return f"Usage: {command.usage}" if command else "Try /paper help"
 
 
-async def dispatch(engine: Engine, inv: Invocation, text: str) -> Reply:
-    """Run one `/paper` command. Never raises for anything a user can cause."""
+def parse_options(command: SubCommand, options: Mapping[str, str | None]) -> dict[str, str]:
+    """A sub-command's arguments as a platform typed them (Discord's options, a button's value), read
+    as ``parse`` reads text: as typed (full-width forms folded, invisible characters gone), empty ones
+    left out, and checked against the registry. UsageError naming what to give instead."""
+    args: dict[str, str] = {}
+    missing_earlier = False
+    for param in command.params:
+        value = as_typed(options.get(param.name) or "").strip()
+        if not value:
+            # Optional parameters nest (a time zone only after a time); a named floor stands alone.
+            missing_earlier = missing_earlier or (not param.required and param.kind != "floor")
+            continue
+        if missing_earlier and param.kind != "floor":
+            raise UsageError(f"Give the earlier options too. Usage: {command.usage}\nExample: {command.example}")
+        if any(ch.isspace() for ch in value):
+            raise UsageError(f"`{param.name}` cannot contain spaces: {param.description}. Usage: {command.usage}")
+        args[param.name] = value
+    size = sum(len(v) for v in args.values())
+    if size > MAX_INPUT_CHARS:
+        raise UsageError(f"That is too long for a command ({size} characters). Usage: {command.usage}")
+    missing = [p.name for p in command.params if p.required and p.name not in args]
+    if missing:
+        raise UsageError(f"Usage: {command.usage}\nExample: {command.example}")
+    return args
+
+
+async def execute(engine: Engine, command: SubCommand, inv: Invocation) -> Reply:
+    """Run one sub-command with its arguments (``inv.args``), refusing those that change the channel to
+    people who may not. Never raises for anything a user can cause: a typed error becomes its message,
+    anything else an apology with a logged reference id."""
     try:
-        command, args = parse(text)
         if command.manages_channel and not inv.can_manage:
             raise PermissionDenied(
                 f"Only people who can manage this channel can use /paper {command.name}. "
                 "Ask a channel or workspace admin."
             )
-        return await command.handler(engine, replace(inv, args=args))
+        return await command.handler(engine, inv)
     except PaperbotError as err:
-        return Reply(text=str(err), ephemeral=True, is_error=True)
+        return refusal(err)
+    except Exception:
+        return apology(log, "/paper %s %r in %s failed", command.name, dict(inv.args), inv.channel)
+
+
+async def dispatch(engine: Engine, inv: Invocation, text: str) -> Reply:
+    """Run one `/paper` command given as text. Never raises for anything a user can cause."""
+    try:
+        command, args = parse(text)
+    except PaperbotError as err:
+        return refusal(err)
     except Exception:
         return apology(log, "command %r in %s failed", text[:100], inv.channel)
+    return await execute(engine, command, replace(inv, args=args))
+
+
+def refusal(err: PaperbotError) -> Reply:
+    """A typed error as the private answer it is: its message says what to do instead."""
+    return Reply(text=str(err), ephemeral=True, is_error=True)
 
 
 def apology(logger: logging.Logger, message: str, *args: object) -> Reply:
