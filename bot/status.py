@@ -37,7 +37,7 @@ def status_report(engine: Engine, channel: ChannelRef | None = None) -> str:
     subs = store.channel_subscriptions(channel) if channel else store.all_subscriptions()
     lines: list[str] = []
     if channel is not None:
-        lines.append(f"This channel follows {len(subs)} categor{'y' if len(subs) == 1 else 'ies'}.")
+        lines.append(f"This channel follows {len(subs)} feed{'' if len(subs) == 1 else 's'}.")
         for sub in subs:
             time = sub.time or engine.config.get("schedule", "time")
             zone = sub.timezone or engine.config.get("schedule", "timezone")
@@ -54,9 +54,12 @@ def status_report(engine: Engine, channel: ChannelRef | None = None) -> str:
         if ok is None:
             text = f"• {category}: not fetched yet"
         else:
-            text = (
-                f"• {category}: {ok.items} papers, announcement of {ok.announced}, fetched {_ago(ok.fetched_at, now)}"
-            )
+            source = engine.sources.source_of_feed(category)
+            if source.name == "arxiv":
+                name, batch = category, f"announcement of {ok.announced}"
+            else:
+                name, batch = f"{category} ({source.display_name})", f"list of {ok.announced}"
+            text = f"• {name}: {ok.items} papers, {batch}, fetched {_ago(ok.fetched_at, now)}"
         if last is not None and last.error:  # the latest attempt failed
             text += f" — last try failed {_ago(last.fetched_at, now)}: {last.error}"
         lines.append(text)

@@ -228,7 +228,7 @@ async def test_status_and_quiet_commands() -> None:
     engine = make_engine()
     await dispatch(engine, INV, "/paper subscribe stat.ML 09:00 UTC")
     reply = await dispatch(engine, INV, "/paper status")
-    assert reply.ephemeral and "This channel follows 1 category." in reply.text
+    assert reply.ephemeral and "This channel follows 1 feed." in reply.text
     assert "stat.ML: next digest" in reply.text and "not fetched yet" in reply.text
     await engine.refresh(["stat.ML"])
     assert "stat.ML: 58 papers, announcement of 2024-03-26" in (await dispatch(engine, INV, "/paper status")).text

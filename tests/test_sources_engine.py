@@ -176,3 +176,18 @@ def test_the_cli_previews_a_hugging_face_day_as_json(tmp_path: object, hf: FakeH
         cwd=root,
     )
     assert bad.returncode == 2 and "Did you mean biorxiv:bioinformatics?" in bad.stderr
+
+
+async def test_status_shows_every_sources_feeds_and_what_went_wrong(
+    hf: FakeHuggingFaceServer, preprints: FakePreprintServer
+) -> None:
+    engine = engine_for(hf, preprints)
+    subs = follow(engine, "hf", "biorxiv:neuroscience")
+    await engine.plan_digest(CHANNEL, subs)
+    engine.store.record_fetch_error(["biorxiv:neuroscience"], "bioRxiv/medRxiv API is not answering (HTTP 503)")
+    text = (await dispatch(engine, Invocation(channel=CHANNEL), "status")).text
+    assert "This channel follows 2 feeds." in text
+    assert "• hf (Hugging Face): 3 papers, list of 2024-03-25" in text
+    assert "• biorxiv:neuroscience (bioRxiv): 2 papers, list of 2024-03-25" in text
+    assert "last try failed" in text and "HTTP 503" in text
+    await engine.aclose()
