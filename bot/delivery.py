@@ -186,10 +186,20 @@ def _selection_for(engine: Engine, row: OutboxRow, selection: DigestSelection | 
         return selection
     by_id: dict[str, Paper] = {}
     for category in row.categories:
-        for paper in engine.store.listed_papers(category, row.announced):
-            by_id.setdefault(paper.id, paper)
-    papers = tuple(by_id[pid] for pid in row.paper_ids if pid in by_id)
-    return DigestSelection(row.channel, row.categories, row.announced, papers, row.more_count)
+        # Each feed's own day: a digest of several sources is dated by the newest of them, while a
+        # Hugging Face or bioRxiv list is usually of the day before arXiv's announcement.
+        day = engine.store.latest_listing_day(category, row.announced)
+        if day is not None:
+            for paper in engine.store.listed_papers(category, day):
+                by_id.setdefault(paper.id, paper)
+    papers: list[Paper] = []
+    for pid in row.paper_ids:
+        found = by_id.get(pid) or engine.store.get_paper(pid)
+        if found is None:  # never silently: a planned paper that is gone changes what the channel gets
+            log.warning("%s: planned paper %s of %s is no longer stored; it is left out", row.channel, pid, row.key)
+            continue
+        papers.append(found)
+    return DigestSelection(row.channel, row.categories, row.announced, tuple(papers), row.more_count)
 
 
 def _reason(err: Exception) -> str:

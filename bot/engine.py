@@ -77,6 +77,8 @@ class Engine:
         self.interactive_deadline_s = interactive_deadline_s
         self.explainer = explainer or Explainer(config, store, None, now=now)
         self._listeners: list[Callable[[], None]] = []
+        # Feed name -> its source, remembered (see ``source_of``).
+        self._feed_sources: dict[str, Source] = {}
         # One refresh at a time: a command and a scheduled digest needing the same feed fetch it once.
         self._refresh_lock = asyncio.Lock()
 
@@ -100,6 +102,15 @@ class Engine:
                 await source.aclose()
         await self.explainer.aclose()
         self.store.close()
+
+    def source_of(self, feed: str) -> Source:
+        """The source a stored feed name belongs to, asked of the registry once per feed: the registry
+        tries every prefixed source's parser first (and a miss runs its did-you-mean), which a fan-out
+        would otherwise repeat for every feed of every channel, several times each."""
+        found = self._feed_sources.get(feed)
+        if found is None:
+            found = self._feed_sources[feed] = self.sources.source_of_feed(feed)
+        return found
 
     # --- subscriptions changed: the scheduler listens to add time slots -------------------------
 
@@ -131,7 +142,7 @@ class Engine:
         interactive deadline has passed (a fetch cut short is not recorded as a failure: it was the
         person's patience, not arXiv, that ran out).
         """
-        services = sorted({self.sources.source_of_feed(c).display_name for c in categories}) or ["arXiv"]
+        services = sorted({self.source_of(c).display_name for c in categories}) or ["arXiv"]
         async with self._deadline(interactive, " and ".join(services)), self._refresh_lock:
             return await self._refresh(categories, force, progress)
 
@@ -141,7 +152,7 @@ class Engine:
         failed: dict[str, SourceError] = {}
         now = self.now()
         for category in dict.fromkeys(categories):
-            source = self.sources.source_of_feed(category)
+            source = self.source_of(category)
             tried = self.store.last_fetch(category, ok_only=False)
             if not force and tried is not None and tried.error and now - tried.fetched_at < RECENT_FAILURE:
                 # Failed moments ago (for another channel of the same fan-out): do not ask arXiv again,
@@ -232,7 +243,7 @@ class Engine:
         last = self.store.last_fetch(category)
         if last is None:
             return False
-        source = self.sources.source_of_feed(category)
+        source = self.source_of(category)
         if source.name != "arxiv":
             return last.announced == source.batch_day(now)
         return not calendar.feed_rebuilt_since(last.fetched_at, now)
@@ -242,7 +253,7 @@ class Engine:
         last = self.store.last_fetch(feed)
         if last is None:
             return False
-        source = self.sources.source_of_feed(feed)
+        source = self.source_of(feed)
         if source.name == "arxiv":
             return self.is_stale(last.announced, now)
         day = source.batch_day(now)
@@ -269,7 +280,7 @@ class Engine:
             last = self.store.last_fetch(category)
             if last is not None and self.feed_is_stale(category, now):
                 error = StaleFeed(
-                    f"{self.sources.source_of_feed(category).display_name}'s feed for {category} still shows "
+                    f"{self.source_of(category).display_name}'s feed for {category} still shows "
                     f"the announcement of {last.announced}; it is usually rebuilt within minutes: will try again"
                 )
                 self.store.record_fetch_error([category], str(error), at=now)

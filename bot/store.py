@@ -357,6 +357,14 @@ class Store:
             error=row[4],
         )
 
+    def latest_listing_day(self, category: str, on_or_before: date) -> date | None:
+        """The newest day ``category`` has a listing for, on or before ``on_or_before``."""
+        row = self.db.conn.execute(
+            "SELECT max(announced) FROM listings WHERE category = ? AND announced <= ?",
+            (category, on_or_before.isoformat()),
+        ).fetchone()
+        return date.fromisoformat(row[0]) if row and row[0] else None
+
     def listed_papers(self, category: str, announced: date) -> tuple[Paper, ...]:
         """Papers of one category's announcement, in arXiv's order, with that listing's announce type."""
         key = (category, announced)

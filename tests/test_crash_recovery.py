@@ -4,23 +4,18 @@ the fan-out's messages reached the platform), then restarted: every channel ends
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 from bot.models import ChannelRef, Subscription
 from bot.sources.arxiv import parse_rss
 from bot.store import Store
+from tests.crash_harness import kill_when, posted, posted_at_least, start
 from tests.fakes.chat_platform import FakeChatPlatform
 from tests.support import FEED_MORNING, STAT_FEED
 
-ROOT = Path(__file__).parent.parent
 CHANNELS = 50
 MESSAGES = CHANNELS * 2  # each channel's digest (10 papers) is two messages of five cards
 RUNS = 8
@@ -36,33 +31,6 @@ def _prepare(db: Path) -> None:
     store.close()
 
 
-def _harness(db: Path, url: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.crash_harness", str(db), url],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-
-
-def _posted(platform: FakeChatPlatform) -> int:
-    with platform._lock:
-        return sum(len(messages) for messages in platform.messages.values())
-
-
-def _kill_after(platform: FakeChatPlatform, process: subprocess.Popen[bytes], posts: int, timeout: float = 30) -> None:
-    """SIGKILL the bot once the platform has received ``posts`` messages: a point in the fan-out
-    chosen by progress, not by the clock, so it lands mid-run however fast the bot starts."""
-    deadline = time.monotonic() + timeout
-    while _posted(platform) < posts and process.poll() is None:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the bot posted {_posted(platform)} messages in {timeout} s, waiting for {posts}")
-        time.sleep(0.001)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=10)
-
-
 def test_sigkill_at_random_points_never_loses_or_repeats_a_digest(tmp_path: Path) -> None:
     rng = random.Random(20261123)
     template = tmp_path / "template.db"
@@ -73,14 +41,15 @@ def test_sigkill_at_random_points_never_loses_or_repeats_a_digest(tmp_path: Path
         shutil.copyfile(template, db)
         # 20 messages/s per channel: a digest of two messages paces like the real platforms, faster.
         with FakeChatPlatform(per_channel_per_s=20) as platform:
-            first = _harness(db, platform.url)
+            first = start(db, platform.url)
             # From before the first post to just before the last one, each run in its own stretch of
             # the fan-out so that a few runs cover all of it.
             stretch = (run * MESSAGES // RUNS, (run + 1) * MESSAGES // RUNS)
-            _kill_after(platform, first, rng.randrange(*stretch))
-            if _posted(platform) < MESSAGES:
+            goal = rng.randrange(*stretch)
+            kill_when(first, posted_at_least(platform, goal), f"{goal} posted messages")
+            if posted(platform) < MESSAGES:
                 killed_mid_run += 1
-            second = _harness(db, platform.url)
+            second = start(db, platform.url)
             out, _ = second.communicate(timeout=60)
             assert second.returncode == 0 and b"done" in out
             for n in range(CHANNELS):
@@ -91,7 +60,7 @@ def test_sigkill_at_random_points_never_loses_or_repeats_a_digest(tmp_path: Path
                 assert len(nonces) == total and len({x.rsplit("#", 1)[0] for x in nonces}) == 1, (
                     f"run {run}: channel c{n} got {nonces}"
                 )
-            assert _posted(platform) == MESSAGES
+            assert posted(platform) == MESSAGES
     assert killed_mid_run >= RUNS - 2, "the kills should land while the fan-out is running"
 
 
