@@ -197,16 +197,23 @@ async def _digest(engine: Engine, inv: Invocation) -> Reply:
     if not subs:
         raise UsageError("This channel follows no categories yet. Try: /paper subscribe cs.LG")
     # Someone is waiting: bounded like every interactive fetch (the schedule keeps its longer retries).
-    selection = await engine.plan_digest(inv.channel, subs, interactive=True, progress=inv.progress)
+    selection = await engine.plan_digest(inv.channel, subs, interactive=True, progress=inv.progress, partial=True)
+    held = (
+        f" Not included for now: {', '.join(selection.held_back)} ({selection.held_reason[:200]}); "
+        "their papers come with a later digest."
+        if selection.held_back
+        else ""
+    )
     if engine.already_posted(selection) or not selection.papers:
         day = selection.announced.isoformat() if selection.announced else "the latest announcement"
+        only_arxiv = all(engine.source_of(c).name == "arxiv" for c in selection.categories)
+        where = "arXiv's announcement" if only_arxiv else "the latest lists"
         return Reply(
-            text=f"Nothing new for this channel in arXiv's announcement of {day}: "
-            "every paper in it was already posted here.",
+            text=f"Nothing new for this channel in {where} of {day}: every paper in it was already posted here.{held}",
             ephemeral=True,
         )
     # The adapter posts the digest and then calls engine.mark_posted(selection).
-    return Reply(digest=engine.digest_message(selection), text="", ephemeral=False, selection=selection)
+    return Reply(digest=engine.digest_message(selection), text=held.strip(), ephemeral=False, selection=selection)
 
 
 async def _status(engine: Engine, inv: Invocation) -> Reply:

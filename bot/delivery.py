@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 from bot.cards import DigestMessage, Reply
 from bot.digest import DigestSelection
 from bot.engine import Engine
-from bot.errors import ChannelUnavailable
+from bot.errors import ChannelUnavailable, SourceError
 from bot.models import ChannelRef, Paper, Subscription
 from bot.outbox import DIGEST_KINDS, NOTE_KINDS, Kind, Outbox, OutboxRow, key_for
 
@@ -64,8 +64,28 @@ async def deliver_digest(
     attempts: int = 3,
     backoff_s: float = 2.0,
 ) -> Outcome:
-    """Plan, post and record one channel's digest. SourceError propagates (the caller retries later)."""
-    selection = await engine.plan_digest(channel, subscriptions)
+    """Plan, post and record one channel's digest. SourceError propagates (the caller retries later).
+
+    A source that fails does not hold back the channel's other sources: their digest is posted, and then
+    the failure is raised so that the caller retries; the retry posts the held-back feeds' papers (the
+    channel's deliveries keep every paper to one post)."""
+    selection = await engine.plan_digest(channel, subscriptions, partial=True)
+    outcome = await _deliver_selection(engine, poster, channel, selection, attempts=attempts, backoff_s=backoff_s)
+    if selection.held_back:
+        log.info("digest for %s: %s; %s held back", channel, outcome.value, ", ".join(selection.held_back))
+        raise SourceError(f"{', '.join(selection.held_back)} held back: {selection.held_reason}")
+    return outcome
+
+
+async def _deliver_selection(
+    engine: Engine,
+    poster: DigestPoster,
+    channel: ChannelRef,
+    selection: DigestSelection,
+    *,
+    attempts: int,
+    backoff_s: float,
+) -> Outcome:
     if selection.announced is None:
         return Outcome.NOTHING_NEW
     outbox = Outbox(engine.store)

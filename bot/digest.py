@@ -27,6 +27,10 @@ class DigestSelection:
     # Categories whose feed still shows an older announcement than today's (set by previews only:
     # a scheduled digest waits for the new announcement instead).
     stale: tuple[str, ...] = ()
+    # Feeds left out of this digest because their source failed (``plan_digest(partial=True)``); their
+    # papers come in a later digest. ``held_reason`` is the first failure, for the retry and the report.
+    held_back: tuple[str, ...] = ()
+    held_reason: str = ""
 
     @property
     def stale_note(self) -> str:

@@ -29,6 +29,7 @@ from bot.errors import NotFoundError, SourceError, SourceUnreachable, StaleFeed
 from bot.explain.llm import build_provider
 from bot.explain.service import Explainer
 from bot.models import ChannelRef, Feed, FeedItem, Paper, Subscription
+from bot.outbox import Outbox
 from bot.sources.arxiv import ArxivClient
 from bot.sources.base import Batch, FeedName, PaperRef, Source
 from bot.sources.registry import SourceRegistry, build_sources
@@ -266,26 +267,61 @@ class Engine:
         *,
         interactive: bool = False,
         progress: Progress | None = None,
+        partial: bool = False,
     ) -> DigestSelection:
         """What ``channel`` should get now from these subscriptions. Raises SourceError when a feed
-        could not be fetched, so the caller retries later instead of posting an incomplete digest.
-        ``interactive`` for a person waiting (``/paper digest``), not for the scheduler."""
+        could not be fetched (or is stale), so the caller retries later instead of posting an incomplete
+        digest. ``interactive`` for a person waiting (``/paper digest``), not for the scheduler.
+
+        ``partial``: a source that failed does not hold back the others. Its feeds are left out of this
+        digest (every feed of that source, so a source's day is never posted in part), named in
+        ``held_back``, and come in a later digest once it answers: the channel's deliveries keep each
+        paper to one post. When every source failed, the first failure is raised as without ``partial``."""
         active = [s for s in subscriptions if s.paused_reason is None]
         categories = [s.category for s in active]
         result = await self.refresh(categories, interactive=interactive, progress=progress)
-        if result.failed:
-            raise next(iter(result.failed.values()))
+        failures: dict[str, SourceError] = dict(result.failed)
         now = self.now()
         for category in categories:
             last = self.store.last_fetch(category)
-            if last is not None and self.feed_is_stale(category, now):
+            if category not in failures and last is not None and self.feed_is_stale(category, now):
                 error = StaleFeed(
                     f"{self.source_of(category).display_name}'s feed for {category} still shows "
                     f"the announcement of {last.announced}; it is usually rebuilt within minutes: will try again"
                 )
                 self.store.record_fetch_error([category], str(error), at=now)
-                raise error
-        return select_digest(self.store, channel, active, self.default_limit)
+                failures[category] = error
+        if not failures:
+            return self._rest_of_a_partial_digest(channel, active) or select_digest(
+                self.store, channel, active, self.default_limit
+            )
+        first = next(iter(failures.values()))
+        failed_sources = {self.source_of(c).name for c in failures}
+        kept = [s for s in active if self.source_of(s.category).name not in failed_sources]
+        if not partial or not kept:
+            raise first
+        held = tuple(s.category for s in active if s not in kept)
+        log.warning("digest for %s without %s for now: %s", channel, ", ".join(held), first)
+        selection = select_digest(self.store, channel, kept, self.default_limit)
+        return replace(selection, held_back=held, held_reason=str(first))
+
+    def _rest_of_a_partial_digest(
+        self, channel: ChannelRef, subscriptions: Sequence[Subscription]
+    ) -> DigestSelection | None:
+        """When a digest of this announcement already went out without some feeds (their source had
+        failed), what remains is those feeds only: the feeds posted then had their papers cut to the
+        digest's limit, and must not be posted a second time as "the rest"."""
+        whole = select_digest(self.store, channel, subscriptions, self.default_limit)
+        if whole.announced is None:
+            return None
+        posted = Outbox(self.store).sent_feeds(channel, whole.announced)
+        feeds = {s.category for s in subscriptions}
+        if not posted & feeds:
+            return None
+        if posted >= feeds:  # every feed went out, in one digest or in parts: nothing more this time
+            return replace(whole, papers=(), more_count=0)
+        rest = [s for s in subscriptions if s.category not in posted]
+        return select_digest(self.store, channel, rest, self.default_limit)
 
     @staticmethod
     def is_stale(announced: date | None, now: datetime) -> bool:

@@ -210,6 +210,15 @@ class Outbox:
         """Only the row's state (``sent`` also records what a digest delivered)."""
         self._set(key, "sent", None)
 
+    def sent_feeds(self, channel: ChannelRef, announced: date) -> set[str]:
+        """The feeds of every digest (scheduled or requested) sent to ``channel`` for ``announced``."""
+        rows = self.store.db.conn.execute(
+            "SELECT categories FROM outbox WHERE platform = ? AND workspace = ? AND channel = ? AND announced = ?"
+            " AND kind IN (?, ?) AND state = 'sent'",
+            (channel.platform, channel.workspace, channel.channel, announced.isoformat(), Kind.DIGEST, Kind.REQUESTED),
+        ).fetchall()
+        return {feed for (categories,) in rows if categories for feed in str(categories).split("+")}
+
     def in_flight(self, channel: ChannelRef, announced: date, categories: Sequence[str]) -> OutboxRow | None:
         """A `/paper digest` of this announcement being posted now (or left so by a crash, which the
         restart finishes): the scheduled digest must not post the same papers beside it."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
@@ -16,7 +17,7 @@ from bot.errors import UnknownCategoryError
 from bot.models import ChannelRef, Subscription
 from tests.fakes.biorxiv_server import FakePreprintServer, item, recorded_items
 from tests.fakes.huggingface_server import FakeHuggingFaceServer, recorded_daily_papers
-from tests.support import FakeArxiv, api_body, make_config, make_engine
+from tests.support import FEED_MORNING, FakeArxiv, api_body, make_config, make_engine
 
 CHANNEL = ChannelRef("test", "w", "c")
 HF_DAY = "2024-03-25"  # settled by the engine's clock (Tuesday 2024-03-26 09:00 UTC)
@@ -190,4 +191,39 @@ async def test_status_shows_every_sources_feeds_and_what_went_wrong(
     assert "• hf (Hugging Face): 3 papers, list of 2024-03-25" in text
     assert "• biorxiv:neuroscience (bioRxiv): 2 papers, list of 2024-03-25" in text
     assert "last try failed" in text and "HTTP 503" in text
+    await engine.aclose()
+
+
+async def test_a_failing_source_holds_back_only_its_own_feeds(hf: FakeHuggingFaceServer) -> None:
+    """Hugging Face answers 503 for a while: the channel's arXiv papers are posted on time, the slot is
+    retried, and the retry posts Hugging Face's papers, the paper both sources list only once."""
+    from bot.scheduler import DigestScheduler
+    from bot.sources.huggingface import HuggingFaceSource
+    from bot.sources.registry import ArxivSource, SourceRegistry
+    from tests.test_delivery import Platform
+
+    clock = [FEED_MORNING]
+    engine = make_engine(config=make_config(**{"sources.huggingface": {"api_url": hf.api_url}}), now=lambda: clock[0])
+    quick = HuggingFaceSource(hf.api_url, retries=0, min_interval_s=0)
+    engine.sources = SourceRegistry([quick, *engine.sources.sources[1:-1], ArxivSource(engine.arxiv)])
+    follow(engine, "stat.ML", "hf", time="09:00", timezone="UTC")
+    platform = Platform()
+    scheduler = DigestScheduler(engine, {"test": platform}, now=lambda: clock[0], retry_delay_s=3600)
+    scheduler.start()
+    hf.script("/api/daily_papers", (503, "busy"))
+    await scheduler.run_slot(("09:00", "UTC"))
+    [(_, first, _)] = platform.messages
+    assert first.categories == ("stat.ML",) and SHARED in first.paper_ids
+    assert scheduler._retries[("09:00", "UTC")] == 1  # the slot will be tried again
+    assert "last try failed" in (await dispatch(engine, Invocation(channel=CHANNEL), "status")).text
+
+    clock[0] = FEED_MORNING + timedelta(minutes=10)  # the scheduler's retry, Hugging Face answering again
+    await scheduler.run_slot(("09:00", "UTC"))
+    [_, (_, second, _)] = platform.messages
+    assert second.categories == ("hf",)  # only what was held back: arXiv's part went out on time
+    assert SHARED not in second.paper_ids and len(second.paper_ids) == 2
+    await scheduler.run_slot(("09:00", "UTC"))  # the next run of the slot: nothing more
+    assert len(platform.messages) == 2
+    assert "Nothing new" in (await dispatch(engine, Invocation(channel=CHANNEL), "digest")).text
+    scheduler.shutdown()
     await engine.aclose()
