@@ -149,8 +149,9 @@ def listing_links(categories: Sequence[str]) -> tuple[Link, ...]:
 
 
 def _is_arxiv_feed(feed: str) -> bool:
-    """arXiv categories are the feeds without another source's name (``hf``, ``biorxiv…``, ``medrxiv…``)."""
-    return feed != "hf" and not feed.startswith(("biorxiv", "medrxiv"))
+    from bot.sources.registry import naming  # the registry knows every source's feed names
+
+    return naming().source_of_feed(feed).name == "arxiv"
 
 
 # --- plain text --------------------------------------------------------------------------------

@@ -276,13 +276,7 @@ def posting_time(engine: Engine, sub: Subscription) -> str:
 def describe_schedule(engine: Engine, sub: Subscription) -> str:
     """The one wording of a subscription's schedule, in `subscribe` and `list` alike, after its source's
     calendar: arXiv announces on weekday evenings, the other sources have a batch for every day."""
-    source = engine.sources.source_of_feed(sub.category).name
-    when = {
-        "arxiv": "after each arXiv announcement",
-        "huggingface": "each day, with the latest day's list that has settled",
-        "biorxiv": "each day, with the previous day's new preprints",
-        "medrxiv": "each day, with the previous day's new preprints",
-    }.get(source, "each day")
+    when = engine.source_of(sub.category).schedule_note()
     return f"Digest at {posting_time(engine, sub)} {when}"
 
 

@@ -25,7 +25,7 @@ from bot import calendar
 from bot.cards import DigestMessage, Reply, make_card
 from bot.config import Config
 from bot.digest import DigestSelection, select_digest
-from bot.errors import NotFoundError, SourceError, SourceUnreachable, StaleFeed
+from bot.errors import NotFoundError, SourceError, SourceUnreachable, StaleFeed, SuspiciousEmptyFeed
 from bot.explain.llm import build_provider
 from bot.explain.service import Explainer
 from bot.models import ChannelRef, Feed, FeedItem, Paper, Subscription
@@ -168,7 +168,13 @@ class Engine:
                     continue
                 try:
                     await _tell(progress, f"Fetching {source.display_name}'s {category} list of {day:%d %b}…")
-                    feed = _as_feed(await source.fetch_batch(_feed_name(source, category), day))
+                    name = _feed_name(source, category)
+                    feed = _as_feed(await source.fetch_batch(name, day))
+                    if not feed.items and source.expects_papers(name, day):
+                        raise SuspiciousEmptyFeed(
+                            f"{source.display_name} sent an empty {category} list for {day:%a %d %b}, "
+                            "which always has papers (often throttling); will try again later"
+                        )
                 except SourceError as err:
                     log.warning("fetch of %s failed: %s", category, err)
                     self.store.record_fetch_error([category], str(err), at=now)

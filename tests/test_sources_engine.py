@@ -227,3 +227,38 @@ async def test_a_failing_source_holds_back_only_its_own_feeds(hf: FakeHuggingFac
     assert "Nothing new" in (await dispatch(engine, Invocation(channel=CHANNEL), "digest")).text
     scheduler.shutdown()
     await engine.aclose()
+
+
+async def test_an_empty_list_where_there_are_always_papers_is_retried_not_posted(hf: FakeHuggingFaceServer) -> None:
+    """Monday's Hugging Face list empty, or a whole bioRxiv day empty: throttling or a broken page, not a
+    quiet day. Recorded as a failure (retried, reported); a Sunday's empty list is just quiet."""
+    from bot.errors import SuspiciousEmptyFeed
+
+    engine = engine_for(hf)
+    hf.set_day(HF_DAY, [])  # 2024-03-25 is a Monday
+    subs = follow(engine, "hf")
+    with pytest.raises(SuspiciousEmptyFeed, match="empty hf list for Mon 25 Mar"):
+        await engine.plan_digest(CHANNEL, subs)
+    assert "empty hf list" in (engine.store.last_fetch("hf", ok_only=False).error or "")
+    await engine.aclose()
+    sunday = make_engine(
+        config=make_config(**{"sources.huggingface": {"api_url": hf.api_url}}),
+        now=lambda: FEED_MORNING - timedelta(days=1),  # Monday morning: Sunday's list is due
+    )
+    hf.set_day("2024-03-24", [])
+    selection = await sunday.plan_digest(CHANNEL, follow(sunday, "hf"))
+    assert selection.papers == ()
+    await sunday.aclose()
+
+
+def test_which_empty_lists_are_suspicious() -> None:
+    from datetime import date
+
+    from bot.sources.registry import naming
+
+    sources = naming()
+    day = date(2024, 3, 24)  # a Sunday
+    for feed, expected in (("biorxiv", True), ("biorxiv:neuroscience", False), ("hf", False), ("cs.LG", True)):
+        name = sources.resolve_feed(feed)
+        assert sources.source_of_feed(feed).expects_papers(name, day) is expected, feed
+    assert sources.source_of_feed("hf").expects_papers(sources.resolve_feed("hf"), date(2024, 3, 25))

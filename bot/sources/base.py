@@ -68,6 +68,15 @@ class Source(Protocol):
         """The day whose batch is complete and due at ``now``; None when nothing new is due."""
         ...
 
+    def expects_papers(self, feed: FeedName, day: date) -> bool:
+        """Whether an empty batch of ``feed`` for ``day`` is suspicious (throttling, a broken page) and is
+        retried and reported rather than taken as "nothing that day"."""
+        ...
+
+    def schedule_note(self) -> str:
+        """When this source's digests come, for people: "after each arXiv announcement"."""
+        ...
+
     def parse_ref(self, text: str) -> PaperRef | None:
         """The paper ``text`` points at, if it is this source's id or link form; None otherwise."""
         ...

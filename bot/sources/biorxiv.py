@@ -414,6 +414,13 @@ class PreprintSource:
 
     # -- references
 
+    def expects_papers(self, feed: FeedName, day: date) -> bool:
+        """Every day has new preprints across all subjects; one subject may have none."""
+        return self._subject_of(feed) is None
+
+    def schedule_note(self) -> str:
+        return "each day, with the previous day's new preprints"
+
     def parse_ref(self, text: str) -> PaperRef | None:
         parsed = _parse_ref(text)
         if parsed is None:

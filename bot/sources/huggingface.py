@@ -456,6 +456,13 @@ class HuggingFaceSource:
         remembers which days it has posted; this never names a day still filling."""
         return settled_day(now, self.settle_hour_utc)
 
+    def expects_papers(self, feed: FeedName, day: date) -> bool:
+        """Weekdays always have papers; weekends often have none."""
+        return day.weekday() < 5
+
+    def schedule_note(self) -> str:
+        return "each day, with the latest day's list that has settled"
+
     def parse_ref(self, text: str) -> PaperRef | None:
         return parse_hf_ref(text)
 

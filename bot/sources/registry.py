@@ -59,6 +59,12 @@ class ArxivSource:
     def batch_day(self, now: datetime) -> date | None:
         return calendar.feed_date(now) if calendar.expects_announcement(now) else None
 
+    def expects_papers(self, feed: FeedName, day: date) -> bool:
+        return True  # arXiv's own client retries and reports an empty feed on an announcement day
+
+    def schedule_note(self) -> str:
+        return "after each arXiv announcement"
+
     def parse_ref(self, text: str) -> PaperRef | None:
         try:
             wanted = parse_arxiv_id(text)
