@@ -165,8 +165,11 @@ def render_card_text(card: Card, index: int | None = None) -> str:
     lines = [
         f"{prefix}{bounded(card.title, _LINE_MAX)}{badge}",
         f"   {bounded(card.authors, _LINE_MAX)}",
-        f"   {bounded(card.paper_id, _LINE_MAX)}v{card.version} · {bounded(cats, _LINE_MAX)}"
-        + (f" · {bounded(card.stats, _LINE_MAX)}" if card.stats else ""),
+        "   " + " · ".join(
+            part
+            for part in (f"{bounded(card.paper_id, _LINE_MAX)}v{card.version}", bounded(cats, _LINE_MAX), card.stats)
+            if part  # a Hugging Face paper not yet seen on arXiv has no categories
+        ),
     ]
     if card.teaser:
         lines.append(f"   {bounded(card.teaser)}")
