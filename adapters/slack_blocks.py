@@ -35,7 +35,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.cards import Card, DigestMessage, Explanation, Link, Reply
-from bot.untrusted import bounded, defang, inert_text, strip_unsafe_chars
+from bot.untrusted import bounded, defang, inert_text, is_allowed_link, strip_unsafe_chars
 
 __all__ = [
     "EXPLAIN_ACTION_ID",
@@ -68,12 +68,9 @@ _MATH_MAX = 400
 _CATEGORIES_SHOWN = 6
 _MORE_LINKS_SHOWN = 10
 
-# Links we draw ourselves: only to the hosts we chose (arXiv, DOIs, Hugging Face, bioRxiv/medRxiv, GitHub
-# code links), only with characters that cannot close or split a Slack link (no "|", "<", ">", "&", spaces).
-_SAFE_URL = re.compile(
-    r"^https://(?:www\.)?(?:arxiv\.org|doi\.org|huggingface\.co|biorxiv\.org|medrxiv\.org|github\.com)"
-    r"/[A-Za-z0-9._/+-]*$"
-)
+# Links we draw ourselves go only to the hosts the sources link to (bot.untrusted.allowed_link_hosts), only
+# over https and only with characters that cannot close or split a Slack link (no "|", "<", ">", "&", spaces).
+_SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/+-]*$")
 _ELLIPSIS = "…"
 _CONTINUED_RESERVE = 300
 _JOINERS = "\u2060\u200b"  # what bot.untrusted inserts to break a mention or a link
@@ -181,9 +178,21 @@ def _pieces(raw: str, limit: int) -> list[str]:
     return pieces
 
 
+def _safe_url(url: str) -> bool:
+    scheme, sep, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    return (
+        scheme == "https"
+        and bool(sep and slash)
+        and is_allowed_link(url)
+        and bool(re.fullmatch(r"[A-Za-z0-9.-]+", host))
+        and bool(_SAFE_PATH.match("/" + path))
+    )
+
+
 def link(url: str, label: str) -> str:
     """``<url|label>`` for an arxiv.org URL we built; anything else becomes the escaped label alone."""
-    if not _SAFE_URL.match(url):
+    if not _safe_url(url):
         return label
     return f"<{url}|{label}>"
 

@@ -114,14 +114,14 @@ def make_card(paper: Paper, teaser_chars: int = 280, math_line: str = "") -> Car
     links = [Link("abs", paper.url), Link("pdf", paper.pdf_url)]
     if paper.github_url:
         links.append(Link("code", paper.github_url))
-    if paper.is_preprint_server:
+    if paper.known_by_doi:
         links.append(Link("doi", f"https://doi.org/{paper.id}"))
-        if paper.published_doi:
-            links.append(Link("journal", f"https://doi.org/{paper.published_doi}"))
     else:
         links.append(Link("html", paper.html_url))
-        if paper.upvotes is not None:
-            links.append(Link("hf", f"https://huggingface.co/papers/{paper.id}"))
+    if paper.published_doi:
+        links.append(Link("journal", f"https://doi.org/{paper.published_doi}"))
+    if paper.upvotes is not None:
+        links.append(Link("hf", f"https://huggingface.co/papers/{paper.id}"))
     stats = []
     if paper.upvotes is not None:
         stats.append(f"▲ {paper.upvotes:,} upvote{'' if paper.upvotes == 1 else 's'}")

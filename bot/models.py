@@ -38,28 +38,30 @@ class Paper:
     project_url: str | None = None
     published_doi: str | None = None  # bioRxiv/medRxiv: the journal version, once published
 
-    @property
-    def is_preprint_server(self) -> bool:
-        """bioRxiv and medRxiv papers are known by their DOI and live on their server's site."""
-        return self.source in ("biorxiv", "medrxiv")
+    # Where the paper lives, set by a source whose papers are not on arXiv (bioRxiv: its content pages);
+    # None: the paper is an arXiv paper and its arXiv pages are used.
+    page_url: str | None = None
+    pdf_link: str | None = None
+    html_link: str | None = None
 
     @property
     def url(self) -> str:
-        if self.is_preprint_server:
-            return f"https://www.{self.source}.org/content/{self.id}v{self.version}"
-        return f"https://arxiv.org/abs/{self.id}"
+        return self.page_url or f"https://arxiv.org/abs/{self.id}"
 
     @property
     def pdf_url(self) -> str:
-        if self.is_preprint_server:
-            return f"{self.url}.full.pdf"
-        return f"https://arxiv.org/pdf/{self.id}v{self.version}"
+        return self.pdf_link or f"https://arxiv.org/pdf/{self.id}v{self.version}"
 
     @property
     def html_url(self) -> str:
-        if self.is_preprint_server:
-            return f"{self.url}.full"
+        if self.page_url is not None:
+            return self.html_link or self.page_url
         return f"https://arxiv.org/html/{self.id}v{self.version}"
+
+    @property
+    def known_by_doi(self) -> bool:
+        """A paper without an arXiv id (a preprint server's) is known by its DOI."""
+        return self.doi is not None and self.id == self.doi
 
     @property
     def versioned_id(self) -> str:

@@ -203,6 +203,15 @@ def m007_what_other_sources_add(db: sqlite_utils.Database) -> None:
             papers.add_column(column, kind)
 
 
+@migrations()
+def m008_pages_of_papers_not_on_arxiv(db: sqlite_utils.Database) -> None:
+    # A preprint server's paper lives on its own site: its source says where, the card links there.
+    papers = db.table("papers")
+    for column in ("page_url", "pdf_link", "html_link"):
+        if column not in papers.columns_dict:
+            papers.add_column(column, str)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -267,6 +276,9 @@ class Store:
                 p.github_url,
                 p.project_url,
                 p.published_doi,
+                p.page_url,
+                p.pdf_link,
+                p.html_link,
             )
             for p in papers
         ]
@@ -274,8 +286,8 @@ class Store:
             self.db.conn.executemany(
                 f"""INSERT INTO papers (id, version, title, authors, categories, primary_category,
                        abstract, abstract_tex, doi, journal_ref, comment, source, updated_at,
-                       upvotes, num_comments, github_url, project_url, published_doi)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                       upvotes, num_comments, github_url, project_url, published_doi, page_url, pdf_link, html_link)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                    ON CONFLICT(id) DO UPDATE SET
                        {_CORE_UPDATE},
                        doi=coalesce(excluded.doi, papers.doi),
@@ -663,6 +675,9 @@ def _paper_from_row(row: dict[str, Any]) -> Paper:
         github_url=row.get("github_url"),
         project_url=row.get("project_url"),
         published_doi=row.get("published_doi"),
+        page_url=row.get("page_url"),
+        pdf_link=row.get("pdf_link"),
+        html_link=row.get("html_link"),
     )
 
 
@@ -675,7 +690,8 @@ _OWNS_CORE = (
 _CORE_UPDATE = ",\n                       ".join(
     f"{column}=CASE WHEN {_OWNS_CORE} THEN excluded.{column} ELSE papers.{column} END"
     for column in (
-        "version", "title", "authors", "categories", "primary_category", "abstract", "abstract_tex", "source"
+        "version", "title", "authors", "categories", "primary_category", "abstract", "abstract_tex", "source",
+        "page_url", "pdf_link", "html_link",
     )
 )
 

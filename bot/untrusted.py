@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import cache
 
 __all__ = [
-    "ALLOWED_LINK_HOSTS",
     "MAX_UNTRUSTED_CHARS",
+    "allowed_link_hosts",
     "bounded",
     "defang",
     "inert_text",
@@ -41,7 +42,13 @@ __all__ = [
 # Hosts our own renderers link to (arXiv's abs/pdf/html/listing pages, DOIs, Hugging Face paper pages,
 # bioRxiv/medRxiv preprints and the GitHub code links Hugging Face lists); subdomains included. A link in
 # untrusted text survives only to these.
-ALLOWED_LINK_HOSTS = ("arxiv.org", "doi.org", "huggingface.co", "biorxiv.org", "medrxiv.org", "github.com")
+@cache
+def allowed_link_hosts() -> tuple[str, ...]:
+    """The hosts the registered sources link to (``Source.link_hosts``), so that a new source's pages are
+    allowed by registering it. Asked at first use: the registry imports modules that import this one."""
+    from bot.sources.registry import link_hosts
+
+    return link_hosts()
 
 WORD_JOINER = "\u2060"
 ZERO_WIDTH_SPACE = "\u200b"
@@ -134,7 +141,7 @@ def _allowed_authority(authority: str) -> bool:
     if not _HOST_AND_PORT.fullmatch(authority):
         return False
     host = authority.split(":", 1)[0].rstrip(".").lower()
-    return any(host == allowed or host.endswith("." + allowed) for allowed in ALLOWED_LINK_HOSTS)
+    return any(host == allowed or host.endswith("." + allowed) for allowed in allowed_link_hosts())
 
 
 def is_allowed_link(url: str) -> bool:

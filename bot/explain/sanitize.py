@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 
 from bot.text import clean_text
-from bot.untrusted import ALLOWED_LINK_HOSTS, inert_text, is_allowed_link
+from bot.untrusted import allowed_link_hosts, inert_text, is_allowed_link
 
-__all__ = ["ALLOWED_LINK_HOSTS", "is_allowed_link", "safe_llm_text", "truncate"]
+__all__ = ["allowed_link_hosts", "is_allowed_link", "safe_llm_text", "truncate"]
 
 _MD_LINK = re.compile(r"\[([^\]\n]{0,300})\]\(\s*([^)\s]+)\s*\)")
 _ANGLE = re.compile(r"<([^<>\n]{0,500})>")

@@ -54,6 +54,9 @@ class Source(Protocol):
 
     name: str  # "huggingface"
     display_name: str  # "Hugging Face": how messages name it
+    # The hosts this source's cards link to (its pages, the code links it lists); subdomains included.
+    # Only these (and doi.org) are ever linked in a message, from our cards or from untrusted text.
+    link_hosts: tuple[str, ...]
 
     def resolve_feed(self, text: str) -> FeedName | None:
         """The feed ``text`` names, if it is one of this source's; None if it is not this source's at all.

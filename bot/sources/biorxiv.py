@@ -201,6 +201,7 @@ class PreprintSource:
         self._server = _servers()[server]
         self.name = server
         self.display_name = self._server.display_name
+        self.link_hosts: tuple[str, ...] = (f"{server}.org",)
         self._api_url = api_url.rstrip("/")
         if shared is None:
             web = PoliteHttp(

@@ -395,6 +395,7 @@ class HuggingFaceSource:
 
     name = SOURCE
     display_name = SERVICE
+    link_hosts: tuple[str, ...] = ("huggingface.co", "github.com")  # its paper pages, and the code links it lists
 
     def __init__(
         self,

@@ -136,6 +136,9 @@ def _paper_or_none(item: Any, server: str) -> Paper | None:
         doi=doi,
         source=server,
         published_doi=normal_doi(item.get("published")),
+        page_url=(page := f"https://www.{server}.org/content/{doi}v{version}"),
+        pdf_link=f"{page}.full.pdf",
+        html_link=f"{page}.full",
     )
 
 

@@ -21,7 +21,7 @@ from bot.sources.base import Batch, FeedName, PaperRef, Source
 from bot.sources.biorxiv import preprint_sources
 from bot.sources.huggingface import HuggingFaceSource
 
-__all__ = ["ArxivSource", "SourceRegistry", "build_sources", "naming", "resolve_feed"]
+__all__ = ["ArxivSource", "SourceRegistry", "build_sources", "link_hosts", "naming", "resolve_feed"]
 
 ID_FORMS = (
     "an arXiv id or link (2604.11422, arXiv:2604.11422v2, https://arxiv.org/abs/2604.11422), "
@@ -39,6 +39,7 @@ class ArxivSource:
 
     name = "arxiv"
     display_name = "arXiv"
+    link_hosts: tuple[str, ...] = ("arxiv.org",)
 
     def __init__(self, client: ArxivClient | None = None) -> None:
         self._client = client  # None: naming only (feed names and ids), as config checks need
@@ -148,6 +149,10 @@ class SourceRegistry:
         shown = " ".join(text.split())[:60]
         raise BadIdError(f"{shown!r} is not an arXiv id, a Hugging Face link or a bioRxiv/medRxiv DOI. Use {ID_FORMS}.")
 
+    def link_hosts(self) -> tuple[str, ...]:
+        """Every host our messages may link to: DOIs and each source's own."""
+        return tuple(dict.fromkeys(("doi.org", *(h for s in self.sources for h in s.link_hosts))))
+
     async def aclose(self) -> None:
         for source in self.sources:
             await source.aclose()
@@ -178,6 +183,11 @@ def naming() -> SourceRegistry:
     huggingface = HuggingFaceSource()
     biorxiv, medrxiv = preprint_sources()
     return SourceRegistry([huggingface, biorxiv, medrxiv, ArxivSource()])
+
+
+def link_hosts() -> tuple[str, ...]:
+    """Every host our messages may link to (see ``Source.link_hosts``)."""
+    return naming().link_hosts()
 
 
 def resolve_feed(text: str) -> FeedName:
