@@ -27,7 +27,7 @@ from bot.user_input import as_typed
 log = logging.getLogger(__name__)
 
 MAX_INPUT_CHARS = 300
-ArgKind = Literal["id", "category", "time", "timezone", "choice", "floor"]
+ArgKind = Literal["id", "category", "time", "timezone", "choice", "floor", "rest"]
 _FLOOR_TOKEN = re.compile(r"(?i)^min:\S*$")
 
 
@@ -49,6 +49,7 @@ class Param:
             "time": "HH:MM",
             "timezone": "Area/City",
             "floor": "min:N",
+            "rest": f"<{self.name}>",
         }[self.kind]
 
 
@@ -380,6 +381,10 @@ def parse(text: str) -> tuple[SubCommand, dict[str, str]]:
             values = [v for v in values if v is not tokens[0]]
     required = [p for p in command.params if p.required]
     positional = [p for p in command.params if p.kind != "floor"]
+    if positional and positional[-1].kind == "rest" and len(values) > len(positional):
+        # The last parameter takes every remaining word ("/paper search score matching in:cs.LG").
+        cut = len(positional) - 1
+        values = [*values[:cut], " ".join(values[cut:])]
     if len(values) < len(required) or len(values) > len(positional):
         raise UsageError(f"Usage: {command.usage}\nExample: {command.example}")
     return command, {**{p.name: v for p, v in zip(positional, values, strict=False)}, **named}
@@ -428,7 +433,7 @@ def parse_options(command: SubCommand, options: Mapping[str, str | None]) -> dic
             continue
         if missing_earlier and param.kind != "floor":
             raise UsageError(f"Give the earlier options too. Usage: {command.usage}\nExample: {command.example}")
-        if any(ch.isspace() for ch in value):
+        if param.kind != "rest" and any(ch.isspace() for ch in value):
             raise UsageError(f"`{param.name}` cannot contain spaces: {param.description}. Usage: {command.usage}")
         args[param.name] = value
     size = sum(len(v) for v in args.values())

@@ -261,3 +261,25 @@ async def test_pasted_commands_are_read_as_typed(typed: str, expected: str) -> N
 async def test_a_time_zone_in_the_wrong_case_gets_a_did_you_mean() -> None:
     reply = await dispatch(make_engine(), Invocation(channel=ChannelRef("test", "w", "c")), "subscribe cs.LG 09:00 utc")
     assert "did you mean UTC?" in reply.text and reply.is_error
+
+
+def test_a_rest_parameter_takes_every_remaining_word() -> None:
+    from bot.commands import Param, SubCommand, parse_options
+
+    async def echo(engine: object, inv: Invocation) -> object:
+        return None
+
+    command = SubCommand(
+        "probe",
+        "test",
+        (Param("what", "a word", "choice", choices=("a", "b")), Param("words", "text", "rest")),
+        echo,
+        "/paper probe a some words",  # type: ignore[arg-type]
+    )
+    REGISTRY["probe"] = command
+    try:
+        assert parse("/paper probe a  score  matching in:cs.LG")[1] == {"what": "a", "words": "score matching in:cs.LG"}
+        assert command.usage == "/paper probe a|b <words>"
+        assert parse_options(command, {"what": "a", "words": "two words"}) == {"what": "a", "words": "two words"}
+    finally:
+        del REGISTRY["probe"]
