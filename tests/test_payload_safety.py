@@ -50,7 +50,9 @@ from bot.untrusted import MAX_UNTRUSTED_CHARS, bounded, defang, strip_unsafe_cha
 
 # --- the checker -------------------------------------------------------------------------------------
 
-ALLOWED_HOSTS = ("arxiv.org", "doi.org")  # and their subdomains: the only hosts our renderers link to
+# The hosts our cards link to (each registered source's pages, DOIs, the GitHub code links Hugging Face lists)
+# and their subdomains; written out here so that a new source's hosts are a decision, not a side effect.
+ALLOWED_HOSTS = ("arxiv.org", "doi.org", "huggingface.co", "github.com", "biorxiv.org", "medrxiv.org")
 JOINERS = "\u200b\u2060"  # zero width space (Discord's escapes), word joiner (ours)
 JOINED_AFTER = "@\uff20\ufe6b<:]"  # where a joiner is a deliberate neutraliser
 MASS = ("everyone", "here", "channel")
