@@ -17,10 +17,11 @@ import signal
 import sqlite3
 import sys
 from collections.abc import Sequence
+from datetime import date
 from typing import Any, NoReturn
 
 from bot import __version__
-from bot.cards import render_digest_text, render_reply_text
+from bot.cards import make_card, render_card_text, render_digest_text, render_reply_text
 from bot.config import Config, load_config
 from bot.engine import Engine
 from bot.errors import PaperbotError, UsageError
@@ -80,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--json", action="store_true", help="print JSON instead of text")
 
+    search = command(sub, "search", "Find papers on a topic: stored papers first, then arXiv and Hugging Face.")
+    search.add_argument("words", nargs="+", metavar="WORDS", help='words or a "quoted phrase" (quote it for the shell)')
+    search.add_argument("--limit", type=_search_limit, default=5, metavar="N", help="at most N papers (default 5)")
+    search.add_argument("--in", dest="feed", metavar="FEED", help="only papers of this feed (cs.LG, hf, biorxiv…)")
+    search.add_argument("--since", type=_day, metavar="YYYY-MM-DD", help="only papers of this day or later")
+    search.add_argument("--json", action="store_true", help="print JSON instead of text")
+
     command(sub, "usage", "Show today's and this month's LLM calls, tokens and estimated cost.")
     command(sub, "doctor", "Check the configuration, arXiv, the LLM key and the chat tokens; creates nothing.")
     discord_cmd = command(sub, "discord", "Discord operations: the invite URL, registering /paper.")
@@ -106,6 +114,24 @@ def _limit(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("--limit wants 0 (all) or a positive number")
     return value
+
+
+def _search_limit(text: str) -> int:
+    from bot.search import MAX_LIMIT
+
+    value = _limit(text)
+    if not 1 <= value <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"--limit wants a number from 1 to {MAX_LIMIT}")
+    return value
+
+
+def _day(text: str) -> date:
+    try:
+        if len(text) == 10:  # fromisoformat also takes 20240301, which nobody means here
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"--since wants a date as YYYY-MM-DD, got {text[:20]!r}")
 
 
 # Writing the output failed for a reason of the output's own (a full disk, a closed descriptor).
@@ -206,6 +232,11 @@ def _unexpected() -> int:
 async def _one_shot(args: argparse.Namespace, config: Config) -> int:
     if args.command == "digest":
         categories = [resolve_feed(c).name for c in args.category]
+    elif args.command == "search":
+        from bot.search_index import parse_query
+
+        parse_query(" ".join(args.words))  # a query that cannot be searched is a usage error before anything opens
+        categories = [resolve_feed(args.feed).name] if args.feed else []
     elif args.command == "explain":
         naming().parse_ref(args.id)  # a bad id is a usage error before anything opens
     elif args.command in ("usage", "status"):
@@ -216,6 +247,8 @@ async def _one_shot(args: argparse.Namespace, config: Config) -> int:
     try:
         if args.command == "digest":
             return await _digest(engine, categories, args.limit, args.json)
+        if args.command == "search":
+            return await _search(engine, args, categories[0] if categories else None)
         if args.command == "usage":
             print(engine.explainer.usage().text())
             return 0
@@ -256,6 +289,24 @@ async def _digest(engine: Engine, categories: list[str], limit: int | None, as_j
         if selection.stale_note:
             print(f"ⓘ {selection.stale_note}\n")
         print(render_digest_text(engine.digest_message(selection)))
+    return 0
+
+
+async def _search(engine: Engine, args: argparse.Namespace, feed: str | None) -> int:
+    from bot.search import search
+
+    query = " ".join(args.words)
+    result = await search(
+        engine, query, limit=args.limit, feed=feed, since=args.since, interactive=True, progress=_progress_line
+    )
+    if args.json:
+        papers = [{**hit.paper.to_json(), "score": round(hit.score, 4)} for hit in result.hits]
+        _print_json({"query": query, "papers": papers, "notes": list(result.notes)})
+        return 0
+    lines = [f"Papers matching {result.query}, best first:" if result.hits else f"No paper matches {result.query}."]
+    lines += [render_card_text(make_card(hit.paper), i) for i, hit in enumerate(result.hits, start=1)]
+    lines += [f"ⓘ {note}" for note in result.notes]
+    print("\n\n".join(lines))
     return 0
 
 

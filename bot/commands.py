@@ -281,6 +281,8 @@ def describe_schedule(engine: Engine, sub: Subscription) -> str:
     return f"Digest at {posting_time(engine, sub)} {when}"
 
 
+from bot.search_commands import search_command  # noqa: E402 - declared with Param and SubCommand above
+
 # --- the registry ------------------------------------------------------------------------------
 
 _ID = Param(
@@ -335,6 +337,7 @@ REGISTRY: dict[str, SubCommand] = {
             "/paper quiet say",
             manages_channel=True,
         ),
+        search_command(),
         SubCommand("usage", "Show today's and this month's LLM calls, tokens and cost", (), _usage, "/paper usage"),
         SubCommand("help", "Show these commands", (), _help, "/paper help"),
     )

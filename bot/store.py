@@ -243,6 +243,9 @@ class Store:
         try:
             refuse_newer_schema(self.db, self.path, migrations)
             migrations.apply(self.db)
+            from bot import search_index  # a local import: the index's module imports this one
+
+            search_index.migrate(self)
         except sqlite3.Error as err:
             raise database_error(self.path, err) from None
 

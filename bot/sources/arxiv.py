@@ -41,7 +41,7 @@ from bot.sources.polite import PoliteHttp, default_http
 from bot.sources.xml_guard import UnreadableXml, bound_author_fields
 from bot.text import clean_text, strip_unsafe_chars
 
-__all__ = ["ArxivClient", "parse_api", "parse_rss", "split_authors"]
+__all__ = ["ArxivClient", "parse_api", "parse_rss", "search_expression", "split_authors"]
 
 log = logging.getLogger(__name__)
 
@@ -531,6 +531,29 @@ class ArxivClient:
         # "not found" is part of the CLI contract (ARCHITECTURE.md: unknown id -> exit 1, "not found").
         raise NotFoundError(f"Paper {wanted} not found on arXiv. Check the id, or it may not be announced yet.")
 
+    async def search(self, query: str, max_results: int = 25, *, category: str | None = None) -> list[Paper]:
+        """arXiv's best matches for ``query`` (plain words and "quoted phrases", all required), by relevance.
+
+        The words become an export-API ``search_query`` built here from letters and digits only, so
+        nothing typed can change what is asked (``AND``, ``cat:``, parentheses are plain words).
+        ``category`` keeps to one arXiv category or archive. Spaced and retried like every request.
+        """
+        expression = search_expression(query, category)
+        if not expression:
+            return []
+        params = {
+            "search_query": expression,
+            "start": "0",
+            "max_results": str(max(1, min(max_results, _API_BATCH))),
+            "sortBy": "relevance",
+            "sortOrder": "descending",
+        }
+        what = "the search for " + " ".join(query.split())[:60]
+        response = await self._web.get(self._api_url, params, what)
+        if not response.is_success:
+            raise SourceError(f"arXiv answered HTTP {response.status_code} for {what}; try again later")
+        return await asyncio.to_thread(parse_api, response.content)
+
     async def _query_api(self, batch: list[str]) -> list[Paper]:
         what = f"paper {batch[0]}" if len(batch) == 1 else f"{len(batch)} papers"
         params = {"id_list": ",".join(batch), "max_results": str(len(batch))}
@@ -540,6 +563,27 @@ class ArxivClient:
         if not response.is_success:
             raise SourceError(f"arXiv answered HTTP {response.status_code} for {what}; try again later")
         return await asyncio.to_thread(parse_api, response.content)
+
+
+_SEARCH_WORD = re.compile(r"[^\W_]+")
+_SEARCH_PHRASE = re.compile(r'"([^"]*)"')
+_CATEGORY = re.compile(r"^[a-z-]+(?:\.[A-Za-z-]+)?$")
+
+
+def search_expression(query: str, category: str | None = None) -> str:
+    """An export-API ``search_query`` for plain words and "phrases": ``all:"score matching" AND all:diffusion``
+    (and ``cat:stat.ML``); "" when nothing searchable is left. Only letters and digits reach arXiv."""
+    parts: list[str] = []
+    for phrase in _SEARCH_PHRASE.findall(query):
+        words = _SEARCH_WORD.findall(phrase)
+        if words:
+            parts.append(f'all:"{" ".join(words)}"' if len(words) > 1 else f"all:{words[0]}")
+    for word in _SEARCH_WORD.findall(_SEARCH_PHRASE.sub(" ", query)):
+        parts.append(f"all:{word}")
+    parts = list(dict.fromkeys(parts))[:20]
+    if parts and category and _CATEGORY.match(category):
+        parts.append(f"cat:{category}" if "." in category else f"cat:{category}.*")
+    return " AND ".join(parts)
 
 
 def _utc_now() -> datetime:

@@ -58,6 +58,7 @@ __all__ = [
     "parse_hf_ref",
     "parse_min_upvotes",
     "parse_paper_object",
+    "parse_search_page",
     "rank_by_upvotes",
     "settled_day",
     "settles_at",
@@ -238,6 +239,37 @@ def parse_paper_object(data: bytes, wanted: str) -> Paper:
     if paper.id != wanted:
         raise _unreadable(what, f"it describes paper {paper.id} instead")
     return paper
+
+
+def parse_search_page(data: bytes, query: str) -> tuple[Paper, ...]:
+    """Parse one ``/papers/search`` answer: a list whose entries are paper objects or, like the daily
+    list, ``{paper: {...}}`` entries (both seen; read defensively). Unusable entries are skipped; a
+    non-list body or an error object is a SourceError."""
+    what = f"the search for {_echo(query, 60)}"
+    body = _load_json(data, what)
+    if isinstance(body, dict) and "error" in body:
+        raise _error_answer(body, what)
+    if not isinstance(body, list):
+        raise _unreadable(what, f"a JSON {_json_kind(body)} instead of a list")
+    papers: dict[str, Paper] = {}
+    skipped = 0
+    for entry in body:
+        obj = entry.get("paper") if isinstance(entry, dict) and isinstance(entry.get("paper"), dict) else entry
+        if not isinstance(obj, dict):
+            skipped += 1
+            continue
+        try:
+            outer = entry if isinstance(entry, dict) else {}
+            paper, _ = _paper(obj, outer.get("title"), outer.get("numComments", obj.get("numComments")), None)
+        except Exception:  # one odd entry must not cost the others
+            paper = None
+        if paper is None:
+            skipped += 1
+        elif paper.id not in papers:
+            papers[paper.id] = paper
+    if skipped:
+        log.info("%s: skipped %d of %d entries of %s", SERVICE, skipped, len(body), what)
+    return tuple(papers.values())
 
 
 def _load_json(data: bytes, what: str) -> Any:
@@ -505,6 +537,15 @@ class HuggingFaceSource:
         wanted = parse_arxiv_id(ref.key).id  # BadIdError before any request
         data = await self._get(f"{self.api_url}/papers/{quote(wanted, safe='')}", None, f"paper {wanted}")
         return await asyncio.to_thread(parse_paper_object, data, wanted)
+
+    async def search(self, query: str, *, limit: int = 25) -> list[Paper]:
+        """Hugging Face's paper search for ``query``, in its order, at most ``limit`` papers."""
+        text = " ".join(query.split())[:MAX_URL_CHARS]
+        if not text:
+            return []
+        data = await self._get(f"{self.api_url}/papers/search", {"q": text}, f"the search for {_echo(text, 60)}")
+        papers = await asyncio.to_thread(parse_search_page, data, text)
+        return list(papers[: max(0, limit)])
 
     async def _get(self, url: str, params: dict[str, str] | None, what: str) -> bytes:
         response = await self._web.get(url, params, what)

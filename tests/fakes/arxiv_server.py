@@ -12,6 +12,8 @@ in-process and CLI subprocesses both talk to it. Nothing is patched.
 Routes:
 - ``/rss/<cats>``: the body set with ``set_feed`` for that exact ``cats`` (e.g. ``cs.LG+math.OC``),
   else the recorded stat feed of 2024-03-26.
+- ``/api/query?search_query=Q``: a body set with ``set_search`` for Q; else the recording of Q (its
+  ``all:`` prefixes ignored: the recorded page of ``testing`` answers ``all:testing``); else no results.
 - ``/api/query``: a body set with ``set_api`` for that ``id_list``; else the recording made for that
   id list; else, for ids of a valid form, the recorded entries of those ids assembled into one answer
   (none known: the recorded 0000.0000 answer, totalResults 0); an id of a bad form: the recorded 400.
@@ -164,6 +166,7 @@ class FakeArxivServer(LoopbackServer):
         self._lock = threading.Lock()
         self._feeds: dict[str, _Answer] = {}
         self._api: dict[str, _Answer] = {}
+        self._searches: dict[str, _Answer] = {}
         self._scripts: list[tuple[str, deque[Scripted]]] = []
         self._calls: list[Call] = []
         self._in_flight = 0
@@ -193,6 +196,11 @@ class FakeArxivServer(LoopbackServer):
         """Serve ``body`` for ``/api/query?id_list=<id_list>``."""
         with self._lock:
             self._api[id_list] = _Answer(status, _bytes(body), {"Content-Type": _ATOM_TYPE})
+
+    def set_search(self, search_query: str, body: bytes | str, *, status: int = 200) -> None:
+        """Serve ``body`` for ``/api/query?search_query=<search_query>`` (exactly as the client sends it)."""
+        with self._lock:
+            self._searches[search_query] = _Answer(status, _bytes(body), {"Content-Type": _ATOM_TYPE})
 
     def script(self, route_prefix: str, *answers: Scripted) -> None:
         """Queue answers for paths starting with ``route_prefix``, used up before the normal answer."""
@@ -235,7 +243,7 @@ class FakeArxivServer(LoopbackServer):
     def _api_answer(self, query: Mapping[str, list[str]]) -> _Answer:
         id_list = query.get("id_list", [""])[0]
         if not id_list:
-            return self._by_search.get(query.get("search_query", [""])[0]) or _no_results(self._by_ids, "")
+            return self._search_answer(query.get("search_query", [""])[0])
         if id_list in self._api:
             return self._api[id_list]
         ids = [one.strip() for one in id_list.split(",")]
@@ -247,6 +255,16 @@ class FakeArxivServer(LoopbackServer):
             return recorded
         known = (self._entries.get(re.sub(r"v\d+$", "", one)) for one in ids)
         return _no_results(self._by_ids, id_list, [entry for entry in known if entry])
+
+    def _search_answer(self, search_query: str) -> _Answer:
+        # Set with set_search; else the recording of that query, written with or without arXiv's field
+        # prefix (the recording asked "testing", a client asks "all:testing"); else no results.
+        plain = re.sub(r"\ball:", "", search_query)
+        for key in (search_query, plain):
+            found = self._searches.get(key) or self._by_search.get(key)
+            if found is not None:
+                return found
+        return _no_results(self._by_ids, "")
 
     def _pause(self, seconds: float) -> None:
         if seconds > 0:

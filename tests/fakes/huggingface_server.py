@@ -1,4 +1,5 @@
-"""A fake Hugging Face API (``/api/daily_papers``, ``/api/papers/<id>``) on 127.0.0.1, serving recorded data.
+"""A fake Hugging Face API (``/api/daily_papers``, ``/api/papers/<id>``, ``/api/papers/search``) on 127.0.0.1,
+serving recorded data.
 
 A real HTTP server on a free port in a daemon thread, so the real httpx client talks to it; nothing is
 patched.
@@ -15,6 +16,8 @@ Routes:
   default 50; outside that an HTTP 400 error object) from item ``p * limit`` (``p`` from 0). With
   ``ignore_paging`` every request gets the whole list, as a service that dropped paging would send. A
   raw body set with ``set_day_body`` is served as is, whatever the paging.
+- ``/api/papers/search?q=Q``: a body set with ``set_search`` for Q; else the entries of the daily lists
+  whose title or summary holds every word of Q (a JSON list, maybe empty).
 - ``/api/papers/<id>``: a body set with ``set_paper``; else the recorded paper object (2509.04664); else
   the ``paper`` object of that id in any daily list; else HTTP 404 with an error object.
 - A script (``script``) queues answers per path prefix, used before the normal answer: ``(status,)``,
@@ -91,6 +94,7 @@ class FakeHuggingFaceServer(LoopbackServer):
         self._days: dict[str, list[Any]] = {RECORDED_DAY: recorded_daily_papers()}
         self._day_bodies: dict[str, _Answer] = {}
         self._papers: dict[str, _Answer] = {}
+        self._searches: dict[str, _Answer] = {}
         self._scripts: list[tuple[str, deque[Scripted]]] = []
         self._calls: list[Call] = []
         recorded = recorded_paper_object()
@@ -118,6 +122,12 @@ class FakeHuggingFaceServer(LoopbackServer):
         with self._lock:
             self._papers[arxiv_id] = _Answer(status, data, _JSON)
 
+    def set_search(self, q: str, body: bytes | str | list[Any], *, status: int = 200) -> None:
+        """Serve ``body`` (a list is sent as JSON) for ``/api/papers/search?q=<q>``."""
+        data = json.dumps(body).encode("utf-8") if isinstance(body, list) else _bytes(body)
+        with self._lock:
+            self._searches[q] = _Answer(status, data, _JSON)
+
     def script(self, route_prefix: str, *answers: Scripted) -> None:
         with self._lock:
             self._scripts.append((route_prefix, deque(answers)))
@@ -141,6 +151,8 @@ class FakeHuggingFaceServer(LoopbackServer):
                     return _scripted(queue.popleft())
             if call.path == "/api/daily_papers":
                 return self._daily(call.query)
+            if call.path.rstrip("/") == "/api/papers/search":
+                return self._search(call.query.get("q", [""])[0])
             if call.path.startswith("/api/papers/"):
                 return self._paper(call.path.removeprefix("/api/papers/"))
             return _error(404, "Sorry, we can't find the page you are looking for.")
@@ -160,6 +172,23 @@ class FakeHuggingFaceServer(LoopbackServer):
         if not 1 <= limit <= MAX_LIMIT or page < 0:
             return _error(400, f"limit must be between 1 and {MAX_LIMIT}")
         return _Answer(200, json.dumps(items[page * limit : (page + 1) * limit]).encode("utf-8"), _JSON)
+
+    def _search(self, q: str) -> _Answer:
+        # Set with set_search; else the entries of every daily list whose title or summary holds all of
+        # the words, as Hugging Face answers: {paper: {...}, title, numComments, ...} entries.
+        if q in self._searches:
+            return self._searches[q]
+        words = [w.casefold() for w in q.split()]
+        hits = []
+        for items in self._days.values():
+            for item in items:
+                paper = item.get("paper") if isinstance(item, dict) else None
+                if not isinstance(paper, dict):
+                    continue
+                text = f"{paper.get('title', '')} {paper.get('summary', '')}".casefold()
+                if words and all(w in text for w in words):
+                    hits.append(item)
+        return _Answer(200, json.dumps(hits).encode("utf-8"), _JSON)
 
     def _paper(self, arxiv_id: str) -> _Answer:
         if arxiv_id in self._papers:
