@@ -68,6 +68,7 @@ CONTENT_LIMIT = 2000
 _AUTHORS_BUDGET = 500
 _TEASER_BUDGET = 1500
 _MATH_LINE_BUDGET = 600
+_WHY_BUDGET = 300
 
 SOURCE_COLOURS = {
     "arxiv": 0xB31B1B,  # arXiv's red
@@ -311,7 +312,7 @@ def _links_value(links: Sequence[Link]) -> str:
 
 
 def render_card(card: Card, index: int | None = None) -> discord.Embed:
-    """One paper as an embed: linked title, authors, teaser, math line, categories, links, id."""
+    """One paper as an embed: linked title, authors, teaser, math line, the radar's why, categories, links, id."""
     prefix = f"{index}. " if index is not None else ""
     title = prefix + _fit(card.title or "(untitled)", TITLE_LIMIT - units(prefix))
     lines = [_fit(card.authors, _AUTHORS_BUDGET)] if card.authors else []
@@ -319,6 +320,8 @@ def render_card(card: Card, index: int | None = None) -> discord.Embed:
         lines.append(_fit(card.teaser, _TEASER_BUDGET))
     if card.math_line:
         lines.append("∑ " + _fit(card.math_line, _MATH_LINE_BUDGET))
+    if card.why:  # the radar's reason, words a member typed among them: escaped like any other text
+        lines.append("★ " + _fit(" ".join(card.why.split()), _WHY_BUDGET))
     embed = discord.Embed(
         title=title,
         url=_safe_url(card.url),

@@ -65,6 +65,7 @@ _TITLE_MAX = 300
 _AUTHORS_MAX = 300
 _TEASER_MAX = 700
 _MATH_MAX = 400
+_WHY_MAX = 300
 _CATEGORIES_SHOWN = 6
 _MORE_LINKS_SHOWN = 10
 
@@ -232,8 +233,8 @@ def explain_button(paper_id: str) -> ButtonElement:
 
 
 def card_blocks(card: Card, *, explain: bool = True) -> list[dict[str, Any]]:
-    """A card: the linked title, authors, teaser and math line, an Explain button, and a context line with
-    the id, categories and links."""
+    """A card: the linked title, authors, teaser and math line, an Explain button, a context line with
+    the id, categories and links, and one with the radar's why when there is one."""
     title = link(card.url, clip(_one_line(card.title), _TITLE_MAX))
     badge = f"  _{escape(card.badge)}_" if card.badge and card.badge != "new" else ""
     lines = [f"*{title}*{badge}", clip(_one_line(card.authors), _AUTHORS_MAX)]
@@ -247,7 +248,10 @@ def card_blocks(card: Card, *, explain: bool = True) -> list[dict[str, Any]]:
         shown.append(f"+{len(card.categories) - _CATEGORIES_SHOWN}")
     meta = [f"`{clip(card.paper_id, 60)}v{card.version}`", " ".join(shown), escape(card.stats)]
     meta += [_link_of(item) for item in card.links[:5]]
-    return [_section("\n".join(lines), button), _context(" · ".join(m for m in meta if m))]
+    blocks = [_section("\n".join(lines), button), _context(" · ".join(m for m in meta if m))]
+    if card.why:  # the radar's reason, words a member typed among them: escaped like any other text
+        blocks.append(_context("★ " + clip(_one_line(card.why), _WHY_MAX)))
+    return blocks
 
 
 def text_blocks(raw: str, *, title: str = "") -> list[dict[str, Any]]:

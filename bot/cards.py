@@ -49,6 +49,9 @@ class Card:
     source: str = "arxiv"
     math_line: str = ""  # "math in a sentence", when an explanation is ready
     stats: str = ""  # what readers did: "▲ 42 upvotes · 3 comments" (Hugging Face), when known
+    # Why the channel's radar ranked it here: "matches: score matching · author: Yang Song · like 2011.13456".
+    # Holds words the channel's members typed: untrusted like every other field.
+    why: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +111,7 @@ class Reply:
 
 
 @lru_cache(maxsize=4096)  # a fan-out draws the same papers for many channels
-def make_card(paper: Paper, teaser_chars: int = 280, math_line: str = "") -> Card:
+def make_card(paper: Paper, teaser_chars: int = 280, math_line: str = "", why: str = "") -> Card:
     """One paper's card, whichever sources saw it: arXiv's links, Hugging Face's upvotes and code, the
     preprint's DOI and its journal version. Only links we build, to hosts we chose."""
     links = [Link("abs", paper.url), Link("pdf", paper.pdf_url)]
@@ -141,6 +144,7 @@ def make_card(paper: Paper, teaser_chars: int = 280, math_line: str = "") -> Car
         source=paper.source,
         math_line=math_line,
         stats=" · ".join(stats),
+        why=why,
     )
 
 
@@ -175,6 +179,8 @@ def render_card_text(card: Card, index: int | None = None) -> str:
         lines.append(f"   {bounded(card.teaser)}")
     if card.math_line:
         lines.append(f"   ∑ {bounded(card.math_line)}")
+    if card.why:
+        lines.append(f"   ★ {' '.join(bounded(card.why, _LINE_MAX).split())}")
     lines.append("   " + "  ".join(f"{link.label}: {link.url}" for link in card.links))
     return inert_text("\n".join(lines))
 

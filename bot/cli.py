@@ -71,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     digest.add_argument("--limit", type=_limit, default=None, metavar="N", help="at most N papers (0 = all)")
     digest.add_argument("--json", action="store_true", help="print JSON instead of text")
+    digest.add_argument(
+        "--interest",
+        action="append",
+        default=[],
+        metavar="WORDS",
+        help='rank as a radar would: a keyword or phrase ("graph neural networks"); repeatable',
+    )
+    digest.add_argument("--author", action="append", default=[], metavar="NAME", help="rank by an author; repeatable")
 
     explain = command(sub, "explain", "Show a paper and explain its mathematics.")
     explain.add_argument(
@@ -246,6 +254,8 @@ async def _one_shot(args: argparse.Namespace, config: Config) -> int:
     engine = Engine.from_config(config)
     try:
         if args.command == "digest":
+            if args.interest or args.author:
+                return await _ranked_digest(engine, categories, args)
             return await _digest(engine, categories, args.limit, args.json)
         if args.command == "search":
             return await _search(engine, args, categories[0] if categories else None)
@@ -289,6 +299,32 @@ async def _digest(engine: Engine, categories: list[str], limit: int | None, as_j
         if selection.stale_note:
             print(f"ⓘ {selection.stale_note}\n")
         print(render_digest_text(engine.digest_message(selection)))
+    return 0
+
+
+async def _ranked_digest(engine: Engine, categories: list[str], args: argparse.Namespace) -> int:
+    """The preview ranked by the radar the options describe: each paper with its score and why."""
+    from bot.radar import rank_preview
+
+    selection = await engine.preview(categories, 0, progress=_progress_line)
+    ranked = rank_preview(engine, selection, list(args.interest), list(args.author))
+    limit = engine.default_limit if args.limit is None else args.limit
+    shown = ranked if limit == 0 else ranked[:limit]
+    if args.json:
+        _print_json(
+            {
+                "categories": list(selection.categories),
+                "announced": selection.announced.isoformat() if selection.announced else None,
+                "papers": [r.to_json() for r in shown],
+                "more": len(ranked) - len(shown),
+                "stale": list(selection.stale),
+            }
+        )
+        return 0
+    if selection.stale_note:
+        print(f"ⓘ {selection.stale_note}\n")
+    cards = [render_card_text(make_card(r.paper, why=r.why), i) for i, r in enumerate(shown, start=1)]
+    print("\n\n".join([f"Ranked by {', '.join([*args.interest, *args.author])}:", *cards]))
     return 0
 
 

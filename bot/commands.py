@@ -27,6 +27,7 @@ from bot.user_input import as_typed
 log = logging.getLogger(__name__)
 
 MAX_INPUT_CHARS = 300
+MAX_TEXT_CHARS = 4000  # Slack's own cap on a slash command's text
 ArgKind = Literal["id", "category", "time", "timezone", "choice", "floor", "rest"]
 _FLOOR_TOKEN = re.compile(r"(?i)^min:\S*$")
 
@@ -281,6 +282,7 @@ def describe_schedule(engine: Engine, sub: Subscription) -> str:
     return f"Digest at {posting_time(engine, sub)} {when}"
 
 
+from bot.radar_commands import radar_command  # noqa: E402 - declared with Param and SubCommand above
 from bot.search_commands import search_command  # noqa: E402 - declared with Param and SubCommand above
 
 # --- the registry ------------------------------------------------------------------------------
@@ -338,6 +340,7 @@ REGISTRY: dict[str, SubCommand] = {
             manages_channel=True,
         ),
         search_command(),
+        radar_command(),
         SubCommand("usage", "Show today's and this month's LLM calls, tokens and cost", (), _usage, "/paper usage"),
         SubCommand("help", "Show these commands", (), _help, "/paper help"),
     )
@@ -366,10 +369,12 @@ def parse(text: str) -> tuple[SubCommand, dict[str, str]]:
         words = words[1:]
     if not words:
         raise UsageError("Tell me what to do:\n" + help_text())
-    if len(text) > MAX_INPUT_CHARS:
-        raise UsageError(f"That is too long for a command ({len(text)} characters). " + _usage_hint(words[0]))
     name = words[0].lower()
     command = REGISTRY.get(name)
+    # Free text (search words, radar keywords) may be longer than an id or a feed name, not unbounded.
+    limit = MAX_TEXT_CHARS if command is not None and any(p.kind == "rest" for p in command.params) else MAX_INPUT_CHARS
+    if len(text) > limit:
+        raise UsageError(f"That is too long for a command ({len(text)} characters). " + _usage_hint(words[0]))
     if command is None:
         raise UsageError(_unknown_command(name))
     values = words[1:]

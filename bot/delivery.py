@@ -12,7 +12,7 @@ from enum import Enum
 from typing import Protocol, runtime_checkable
 
 from bot.cards import DigestMessage, Reply
-from bot.digest import DigestSelection
+from bot.digest import DigestSelection, radar_reasons
 from bot.engine import Engine
 from bot.errors import ChannelUnavailable, SourceError
 from bot.models import ChannelRef, Paper, Subscription
@@ -201,7 +201,7 @@ def message_for(engine: Engine, row: OutboxRow, selection: DigestSelection | Non
 
 
 def _selection_for(engine: Engine, row: OutboxRow, selection: DigestSelection | None) -> DigestSelection:
-    """The digest exactly as planned: the papers stored on the row, in their order."""
+    """The digest exactly as planned: the papers stored on the row, in their order, with the radar's why."""
     if selection is not None and tuple(p.id for p in selection.papers) == row.paper_ids:
         return selection
     by_id: dict[str, Paper] = {}
@@ -219,7 +219,9 @@ def _selection_for(engine: Engine, row: OutboxRow, selection: DigestSelection | 
             log.warning("%s: planned paper %s of %s is no longer stored; it is left out", row.channel, pid, row.key)
             continue
         papers.append(found)
-    return DigestSelection(row.channel, row.categories, row.announced, tuple(papers), row.more_count)
+    # The order is the row's; the radar's why lines are drawn again from the channel's radar.
+    why = radar_reasons(engine.store, row.channel, row.categories, papers, list(by_id.values()))
+    return DigestSelection(row.channel, row.categories, row.announced, tuple(papers), row.more_count, why=why)
 
 
 def _reason(err: Exception) -> str:

@@ -358,3 +358,18 @@ def test_output_that_cannot_be_written_is_one_line(config: Path) -> None:
         timeout=60, preexec_fn=lambda: os.close(1),
     )
     assert closed.returncode == 0 and closed.stderr == ""
+
+
+def test_digest_preview_ranked_by_interests_and_authors(config: Path) -> None:
+    result = paperbot(
+        "digest", "--category", "stat", "--interest", "conformal prediction", "--author", "A. Ramdas",
+        "--limit", "3", "--json", config=config,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    papers = json.loads(result.stdout)["papers"]
+    assert papers[0]["id"] == "2403.15527"  # conformal, and by Aaditya Ramdas
+    assert papers[0]["why"] == "matches: conformal prediction · author: Aaditya Ramdas"
+    assert [p["score"] for p in papers] == sorted((p["score"] for p in papers), reverse=True)
+    assert all(isinstance(p["score"], (int, float)) and isinstance(p["why"], str) for p in papers)
+    bad = paperbot("digest", "--category", "stat", "--interest", '"', config=config)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

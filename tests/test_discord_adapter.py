@@ -408,6 +408,7 @@ async def test_sync_registers_the_paper_group_from_the_registry(fake: FakeDiscor
         ("subscribe", "timezone"),
         ("unsubscribe", "category"),
         ("quiet", "mode"),
+        ("radar", "action"),
     }
     assert fake.sessions == []  # sync never opens the gateway
 
