@@ -44,6 +44,7 @@ from bot.engine import Engine
 from bot.errors import ChannelUnavailable, ConfigError, PaperbotError
 from bot.inbound import Request, Send, Understood, handle, read_options, read_text
 from bot.models import ChannelRef
+from bot.radar import learn_from_explain
 from bot.sources.registry import naming
 
 __all__ = ["EVENTS_PATH", "SlackAdapter", "acknowledgement", "build_client", "check_slack", "progress_note"]
@@ -484,9 +485,12 @@ class SlackAdapter:
             return
         self._explaining.add(key)
         try:
-            await handle(
+            reply = await handle(
                 self.engine, request, lambda reply: self._answer_in_thread(request.channel, thread_ts, reply, respond)
             )
+            if not reply.is_error and reply.cards and request.user:
+                # Asking for an explanation says a little about what the channel cares about.
+                learn_from_explain(self.engine.store, request.channel, reply.cards[0].paper_id, request.user)
         finally:
             self._explaining.discard(key)
 

@@ -10,6 +10,7 @@ taking the reaction back removes exactly it. A channel holds at most ``MAX_ENTRI
 
 from __future__ import annotations
 
+import logging
 import re
 import weakref
 from collections.abc import Iterable, Sequence
@@ -24,6 +25,8 @@ from bot.models import ChannelRef, Paper
 from bot.ranking import Like, RadarProfile, Ranked, author_key, keyword_terms, rank, terms
 from bot.store import Store, refuse_newer_schema, utcnow
 from bot.user_input import as_typed
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from bot.digest import DigestSelection
@@ -387,3 +390,12 @@ def rank_preview(engine: Engine, selection: DigestSelection, interests: list[str
     if not corpus.papers:  # nothing stored for those feeds (a selection built elsewhere): rank what it holds
         return rank(selection.papers, profile)
     return rank(corpus.papers, profile, corpus=corpus)
+
+
+def learn_from_explain(store: Store, channel: ChannelRef, paper_id: str, user: str) -> None:
+    """Clicking "Explain" on a card is a weak like, once per person and paper (a second click changes
+    nothing); it shows in `/paper radar list` and can be removed like any like."""
+    try:
+        Radar(store).like(channel, paper_id, WEAK_LIKE, f"explain:{user[:40]}")
+    except UsageError as err:  # a radar full of typed entries: nothing is learned, nothing breaks
+        log.info("not learning from an Explain click in %s: %s", channel, err)

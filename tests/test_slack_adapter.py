@@ -472,6 +472,11 @@ async def test_the_explain_button_answers_in_the_thread(make_harness: Make) -> N
     assert post.args["unfurl_links"] is False
     assert "Conformal online model aggregation" in text_of(post.args)
     assert "Explanation: offline" in text_of(post.args)
+    # The click taught the channel's radar a weak like, once for this person and paper.
+    from bot.radar import WEAK_LIKE, Radar
+
+    likes = Radar(inner.store).profile(HERE).likes
+    assert [(like.paper_id, like.weight) for like in likes] == [(PAPER, WEAK_LIKE)]
 
 
 async def test_a_click_inside_a_thread_answers_in_that_thread(make_harness: Make) -> None:
