@@ -78,6 +78,9 @@ class SubCommand:
     handler: Handler
     example: str
     manages_channel: bool = False  # subscribe/unsubscribe/digest change what a channel receives
+    # Some of its actions change the channel and some only show (radar add vs radar list): the handler
+    # decides from Invocation.can_manage, which is worked out for it.
+    asks_permission: bool = False
 
     @property
     def usage(self) -> str:

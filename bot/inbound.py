@@ -90,7 +90,8 @@ async def answer(engine: Engine, request: Request) -> Reply:
         return refusal(understood.mistake or UsageError("Try /paper help"))
     command = understood.command
     try:
-        allowed = await _may_manage(request) if command.manages_channel else False
+        needed = command.manages_channel or command.asks_permission
+        allowed = await _may_manage(request) if needed else False
     except Exception:
         return apology(log, "permission check for /paper %s in %s failed", command.name, request.channel)
     invocation = Invocation(

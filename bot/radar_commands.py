@@ -190,6 +190,7 @@ def radar_command() -> SubCommand:
         ),
         _radar,
         '/paper radar add "conformal prediction"',
+        asks_permission=True,  # list is for everyone; every other action is for people who manage the channel
     )
 
 

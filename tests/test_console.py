@@ -173,3 +173,9 @@ async def test_a_slow_command_says_at_once_what_it_fetches() -> None:
     text = out.getvalue()
     assert "Fetching 1605.08386 from arXiv…" in text
     assert text.index("Fetching 1605.08386") < text.index("Heat-bath random walks")
+
+
+async def test_the_terminal_owner_manages_the_radar() -> None:
+    _, out = await _run_lines('/paper radar add "conformal prediction"\n/paper radar list\n')
+    assert "Only people who can manage" not in out
+    assert "keywords: “conformal prediction”" in out

@@ -766,3 +766,14 @@ async def test_without_history_access_a_cut_digest_is_sent_again(harness: Harnes
     assert await harness.adapter.already_posted(here, row.key) is None
     await resume_unfinished(engine, {"slack": harness.adapter})
     assert outbox.get(row.key).state == "sent"  # type: ignore[union-attr]
+
+
+async def test_the_radar_is_shown_to_anyone_and_changed_by_admins(harness: Harness) -> None:
+    harness.slack.set_user(USER, is_admin=False)
+    [refused] = await harness.command('radar add "conformal prediction"')
+    assert "Only people who can manage this channel" in refused["text"]
+    [shown] = await harness.command("radar list")
+    assert "has no radar" in shown["text"]
+    harness.slack.set_user("W222", is_admin=True)  # another person: admin checks are cached per person
+    [added] = await harness.command('radar add "conformal prediction"', user="W222")
+    assert "Added" in added["text"] and "conformal prediction" in added["text"]
