@@ -345,7 +345,7 @@ def build_paper_group() -> app_commands.Group:
     a server, used there): digests and subscriptions belong to a channel."""
     group = app_commands.Group(
         name="paper",
-        description="arXiv digests for this channel, and papers' math explained",
+        description="Paper digests for this channel, search, and papers' math explained",
         allowed_contexts=app_commands.AppCommandContext(guild=True),
         allowed_installs=app_commands.AppInstallationType(guild=True),
     )

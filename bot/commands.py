@@ -352,7 +352,7 @@ REGISTRY: dict[str, SubCommand] = {
 
 def help_text() -> str:
     # One command a line, no column padding: chat apps draw text in proportional fonts.
-    lines = ["paperbot: the day's new arXiv papers, and their math explained.", ""]
+    lines = ["paperbot: the day's new papers (arXiv, Hugging Face, bioRxiv, medRxiv), and their math explained.", ""]
     lines += [f"• {c.usage} — {c.summary}" for c in REGISTRY.values()]
     lines += ["", "Example: " + REGISTRY["subscribe"].example]
     return "\n".join(lines)

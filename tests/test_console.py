@@ -101,7 +101,7 @@ async def test_a_line_that_fails_unexpectedly_does_not_stop_the_next_ones() -> N
     await console.stop()
     text = out.getvalue()
     assert "Sorry, something went wrong on our side (reference" in text
-    assert "paperbot: the day's new arXiv papers" in text  # /paper help, typed after it, was answered
+    assert "paperbot: the day's new papers" in text  # /paper help, typed after it, was answered
     assert "disk full" not in text
 
 
