@@ -1,4 +1,4 @@
-"""paperbot: daily paper digests (arXiv, Hugging Face, bioRxiv, medRxiv), search and math explanations for research channels."""
+"""paperbot: daily paper digests (arXiv, Hugging Face, bioRxiv, medRxiv), search and explained math."""
 
 __version__ = "0.1.0"
 PROJECT_URL = "https://github.com/paperbot-dev/paperbot"

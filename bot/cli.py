@@ -43,7 +43,7 @@ _VERBOSE_HELP = "log more, including error details"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="paperbot", description="Daily paper digests, search and math explanations for research channels.")
+    parser = _Parser(prog="paperbot", description="Daily paper digests, search and explained math for research teams.")
     parser.add_argument("--config", metavar="PATH", help=_CONFIG_HELP)
     parser.add_argument("-v", "--verbose", action="store_true", help=_VERBOSE_HELP)
     parser.add_argument("--version", action="version", version=f"paperbot {__version__}")
