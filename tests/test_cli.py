@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,20 +19,27 @@ import pytest
 
 from bot.cli import build_parser
 from tests.fakes import FakeArxivServer, recorded_feed
+from tests.fakes.biorxiv_server import FakePreprintServer, recorded_items
+from tests.fakes.huggingface_server import FakeHuggingFaceServer
 from tests.support import redate, today_eastern
 
 ROOT = Path(__file__).parent.parent
 
 
 @pytest.fixture
-def config(tmp_path: Path, arxiv_server: FakeArxivServer) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f'[database]\npath = "{tmp_path / "p.db"}"\n'
-        f'[sources.arxiv]\nrss_url = "{arxiv_server.rss_url}"\napi_url = "{arxiv_server.api_url}"\ntimeout_s = 2\n'
-        "retries = 1\n"
-    )
-    return path
+def config(tmp_path: Path, arxiv_server: FakeArxivServer) -> Iterator[Path]:
+    # Every source on a local fake: `paperbot doctor` asks each of them once, and tests never go online.
+    with FakeHuggingFaceServer() as hf, FakePreprintServer() as preprints:
+        preprints.add("biorxiv", recorded_items())
+        path = tmp_path / "config.toml"
+        path.write_text(
+            f'[database]\npath = "{tmp_path / "p.db"}"\n'
+            f'[sources.arxiv]\nrss_url = "{arxiv_server.rss_url}"\napi_url = "{arxiv_server.api_url}"\ntimeout_s = 2\n'
+            "retries = 1\n"
+            f'[sources.huggingface]\napi_url = "{hf.api_url}"\n'
+            f'[sources.biorxiv]\napi_url = "{preprints.base_url}"\n'
+        )
+        yield path
 
 
 def paperbot(*args: str, config: Path | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
