@@ -79,7 +79,7 @@ def select_digest(
     announced_dates, unique = _candidates(store, subscriptions)
     fresh: Sequence[Paper] = unique
     if not include_delivered:
-        seen = store.delivered_ids(channel, (p.id for p in unique))
+        seen = store.delivered_ids(channel, [p.id for p in unique])
         if seen:
             fresh = [p for p in fresh if p.id not in seen]
     radar = Radar(store)

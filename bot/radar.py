@@ -23,7 +23,7 @@ from sqlite_utils.migrations import Migrations
 from bot.errors import UsageError
 from bot.models import ChannelRef, Paper
 from bot.ranking import Like, RadarProfile, Ranked, author_key, keyword_terms, rank, terms
-from bot.store import Store, refuse_newer_schema, utcnow
+from bot.store import Store, _paper_from_row, refuse_newer_schema, utcnow
 from bot.user_input import as_typed
 
 log = logging.getLogger(__name__)
@@ -157,6 +157,23 @@ def _limit_message(have: int, adding: int) -> str:
     )
 
 
+def _liked_key(paper_id: str) -> tuple[str, str]:
+    return ("radar-liked-paper", paper_id)
+
+
+def _stored_papers(store: Store, paper_ids: Sequence[str]) -> dict[str, Paper]:
+    """The stored papers among ``paper_ids``, by id: one query per 500 (SQLite's bound-parameter limit)."""
+    found: dict[str, Paper] = {}
+    for start in range(0, len(paper_ids), 500):
+        chunk = paper_ids[start : start + 500]
+        cursor = store.db.conn.execute(f"SELECT * FROM papers WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        names = [d[0] for d in cursor.description]
+        for row in cursor:
+            paper = _paper_from_row(dict(zip(names, row, strict=True)))
+            found[paper.id] = paper
+    return found
+
+
 class Radar:
     """The radar entries of every channel, in the store's database."""
 
@@ -168,19 +185,22 @@ class Radar:
     # --- reading -----------------------------------------------------------------------------------
 
     def profile(self, channel: ChannelRef) -> RadarProfile:
+        # One query (a fan-out reads a radar per channel): the "only" setting comes as a row of its own,
+        # ordered before the entries.
         rows = self.db.conn.execute(
-            "SELECT kind, value, weight, origin, key FROM radar_entries WHERE platform=? AND workspace=? AND channel=?"
-            " ORDER BY created_at, rowid",
-            _channel(channel),
+            "SELECT 'only', '', only_matching, '', '', '', 0 FROM radar_settings"
+            " WHERE platform=? AND workspace=? AND channel=?"
+            " UNION ALL SELECT kind, value, weight, origin, key, created_at, rowid FROM radar_entries"
+            " WHERE platform=? AND workspace=? AND channel=? ORDER BY 6, 7",
+            _channel(channel) * 2,
         ).fetchall()
-        only = self.db.conn.execute(
-            "SELECT only_matching FROM radar_settings WHERE platform=? AND workspace=? AND channel=?",
-            _channel(channel),
-        ).fetchone()
+        only = False
         kinds: dict[str, list[str]] = {"keyword": [], "author": [], "mute": []}
         likes: list[Like] = []
-        for kind, value, weight, origin, key in rows:
-            if kind == "like":
+        for kind, value, weight, origin, key, _, _ in rows:
+            if kind == "only":
+                only = bool(weight)
+            elif kind == "like":
                 likes.append(Like(key, float(weight), origin))
             elif kind in kinds:
                 kinds[kind].append(value)
@@ -189,7 +209,7 @@ class Radar:
             authors=tuple(kinds["author"]),
             likes=tuple(likes),
             mutes=tuple(kinds["mute"]),
-            only=bool(only and only[0]),
+            only=only,
         )
 
     def entries(self, channel: ChannelRef) -> list[Entry]:
@@ -209,12 +229,17 @@ class Radar:
     def liked_papers(self, profile: RadarProfile) -> dict[str, Paper]:
         """The stored text of the profile's liked and disliked papers (a paper no longer stored is skipped).
         Remembered until the store's papers change: a fan-out asks for the same few for many channels."""
+        derived = self.store.derived
+        missing = [
+            pid for pid in dict.fromkeys(like.paper_id for like in profile.likes) if _liked_key(pid) not in derived
+        ]
+        if missing:  # the ones not remembered yet, in one query
+            loaded = _stored_papers(self.store, missing)
+            for pid in missing:
+                derived[_liked_key(pid)] = loaded.get(pid)
         found: dict[str, Paper] = {}
         for like in profile.likes:
-            key = ("radar-liked-paper", like.paper_id)
-            paper = self.store.derived.get(key)
-            if paper is None and key not in self.store.derived:
-                paper = self.store.derived[key] = self.store.get_paper(like.paper_id)
+            paper = derived.get(_liked_key(like.paper_id))
             if isinstance(paper, Paper):
                 found[paper.id] = paper
         return found

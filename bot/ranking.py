@@ -307,7 +307,8 @@ class Corpus:
         # Smoothed idf for TF-IDF (likes); a term no candidate has still weighs in the liked paper's norm.
         self._idf_smooth = {term: math.log((count + 1) / (n + 1)) + 1.0 for term, n in df.items()}
         self._idf_unseen = math.log(count + 1) + 1.0
-        self._tfidf: dict[str, list[tuple[int, float]]] | None = None
+        self._tfidf: dict[str, dict[int, float]] | None = None
+        self._doc_vectors: list[dict[str, float]] = []
         self._similar: dict[str, dict[int, float]] = {}
         self._signals: dict[tuple[str, str], _Signal | None] = {}
         self._memo: dict[object, tuple[list[Ranked], int]] = {}
@@ -324,12 +325,18 @@ class Corpus:
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
         return {t: w / norm for t, w in weights.items()}
 
-    def _tfidf_postings(self) -> dict[str, list[tuple[int, float]]]:
+    def _tfidf_postings(self) -> dict[str, dict[int, float]]:
         if self._tfidf is None:
-            postings: dict[str, list[tuple[int, float]]] = {}
-            for doc, counts in enumerate(self._counts):
-                for term, w in self._vector(counts).items():
-                    postings.setdefault(term, []).append((doc, w))
+            postings: dict[str, dict[int, float]] = {}
+            for counts in self._counts:
+                vector = self._vector(counts)
+                self._doc_vectors.append(vector)  # a liked candidate reuses its own
+            for doc, vector in enumerate(self._doc_vectors):
+                for term, w in vector.items():
+                    found = postings.get(term)
+                    if found is None:
+                        found = postings[term] = {}
+                    found[doc] = w
             self._tfidf = postings
         return self._tfidf
 
@@ -342,28 +349,35 @@ class Corpus:
         found = self._similar.get(paper.id)
         if found is not None:
             return found
+        postings = self._tfidf_postings()
         doc = self.position.get(paper.id)
-        if doc is not None and self.papers[doc] is paper:
-            counts: Mapping[str, int] = self._counts[doc]
+        same = self.papers[doc] if doc is not None else None
+        # A liked candidate (even as loaded again from the store: same text) has its vector already.
+        if doc is not None and same is not None and (same.title, same.abstract) == (paper.title, paper.abstract):
+            vector = self._doc_vectors[doc]
         else:
             tally = Counter(terms(paper.abstract))
             tally.update(terms(paper.title) * _TITLE_WEIGHT)
             for stop in STOP_WORDS.intersection(tally):
                 del tally[stop]
-            counts = tally
-        vector = self._vector(counts)
+            vector = self._vector(tally)
         common = max(len(self.papers) / _LIKE_MAX_SHARE, _LIKE_MIN_DF_CAP)
-        top = sorted(((w, t) for t, w in vector.items() if self.df.get(t, 0) <= common), reverse=True)
-        postings = self._tfidf_postings()
-        sums: dict[int, float] = {}
-        get = sums.get
-        kept = top[:_LIKE_TERMS]
+        df = self.df.get
+        # The same as sorted(..., reverse=True)[:_LIKE_TERMS], without ordering the rest.
+        kept = heapq.nlargest(_LIKE_TERMS, ((w, t) for t, w in vector.items() if df(t, 0) <= common))
+        sums = [0.0] * len(self.papers)
+        touched: set[int] = set()
         norm = math.sqrt(sum(w * w for w, _ in kept)) or 1.0  # the liked paper as its distinctive terms
         for weight, term in kept:
             weight /= norm
-            for other, w in postings.get(term, ()):
-                sums[other] = get(other, 0.0) + weight * w
-        found = {d: s for d, s in sums.items() if s >= LIKE_MIN_SIMILARITY and self.papers[d].id != paper.id}
+            found_docs = postings.get(term)
+            if found_docs is None:
+                continue
+            touched.update(found_docs)
+            for other, w in found_docs.items():
+                sums[other] += weight * w
+        papers = self.papers
+        found = {d: sums[d] for d in touched if sums[d] >= LIKE_MIN_SIMILARITY and papers[d].id != paper.id}
         self._similar[paper.id] = found
         return found
 
@@ -451,32 +465,43 @@ class Corpus:
         muting = [s for s in mutes if s is not None]
         explained = scoring + muting
 
-        scores: dict[int, float] = {}
-        get = scores.get
+        # Scores in a list indexed by paper, and which papers any signal touched (a touched paper scoring
+        # exactly 0 is explained, an untouched one is not): cheaper than a dict for thousands of hits.
+        scores = [0.0] * len(self.papers)
+        touched: set[int] = set()
         for signal in scoring:
-            for doc, score in signal.hits.items():
-                scores[doc] = get(doc, 0.0) + score
+            hits = signal.hits
+            touched.update(hits)
+            for doc, score in hits.items():
+                scores[doc] += score
         muted: set[int] = set()
         for signal in muting:
             muted.update(signal.hits)
         if subset is not None:
-            scores = {doc: score for doc, score in scores.items() if doc in subset}
+            touched &= subset
             muted &= subset
+        live = [doc for doc in touched if scores[doc] > 0]
+        if muted:
+            live = [doc for doc in live if doc not in muted]
+        total = len(live) if profile.only else (len(self.papers) if subset is None else len(subset))
         tie = self.tie_rank
-        ahead = [(-score, tie[doc], doc) for doc, score in scores.items() if score > 0 and doc not in muted]
-        total = len(ahead) if profile.only else (len(self.papers) if subset is None else len(subset))
         papers = self.papers
 
         def ranked(items: Iterable[tuple[float, int, int]], penalty: float = 0.0) -> list[Ranked]:
             return [Ranked._explained(papers[doc], -neg - penalty, explained, doc) for neg, _, doc in items]
 
+        if limit and len(live) > limit:
+            # Only papers scoring at least the limit-th best score can be shown: order just those (ties
+            # at that score included), comparing bare scores first rather than a tuple per paper.
+            cut = sorted([scores[doc] for doc in live], reverse=True)[limit - 1]
+            live = [doc for doc in live if scores[doc] >= cut]
+        ahead = sorted([(-scores[doc], tie[doc], doc) for doc in live])
         if limit:
-            best = heapq.nsmallest(limit, ahead)
+            best = ahead[:limit]
             if len(best) == limit or profile.only:
                 return ranked(best), total
             result = ranked(best)
         else:
-            ahead.sort()
             result = ranked(ahead)
             if profile.only:
                 return result, total
@@ -486,17 +511,16 @@ class Corpus:
             if wanted <= 0:
                 return result, total
             if (subset is None or doc in subset) and doc not in muted:
-                found = scores.get(doc)
-                if found is None:
+                if doc not in touched:
                     result.append(self._unscored[doc])
-                elif found == 0:
+                elif scores[doc] == 0:
                     result.append(Ranked._explained(papers[doc], 0.0, explained, doc))
                 else:
                     continue
                 wanted -= 1
-        behind = sorted((-score, tie[doc], doc) for doc, score in scores.items() if score < 0 and doc not in muted)
+        behind = sorted((-scores[doc], tie[doc], doc) for doc in touched if scores[doc] < 0 and doc not in muted)
         result += ranked(behind)
-        sunk = sorted((-scores.get(doc, 0.0), tie[doc], doc) for doc in muted)
+        sunk = sorted((-(scores[doc] if doc in touched else 0.0), tie[doc], doc) for doc in muted)
         result += ranked(sunk, MUTED_PENALTY)
         return (result[:limit] if limit else result), total
 
