@@ -95,6 +95,7 @@ class SourceRegistry:
             raise ValueError("at least one source is needed")
         self.sources = tuple(sources)
         self._by_name = {s.name: s for s in self.sources}
+        self._feed_owner: dict[str, Source] = {}
 
     def get(self, name: str) -> Source | None:
         return self._by_name.get(name)
@@ -116,7 +117,14 @@ class SourceRegistry:
         return found
 
     def source_of_feed(self, feed: str) -> Source:
-        """The source a stored feed name belongs to (feed names are stored in canonical spelling)."""
+        """The source a stored feed name belongs to (feed names are stored in canonical spelling).
+        Remembered per name: a miss runs each prefixed source's did-you-mean, and every digest asks."""
+        found = self._feed_owner.get(feed)
+        if found is None:
+            found = self._feed_owner[feed] = self._owner_of(feed)
+        return found
+
+    def _owner_of(self, feed: str) -> Source:
         *prefixed, fallback = self.sources
         for source in prefixed:
             try:
