@@ -289,9 +289,8 @@ async def test_quiet_days_are_arxivs_only() -> None:
 
     saturday = datetime(2024, 3, 30, 14, 0, tzinfo=UTC)
     with FakeHuggingFaceServer() as hf:
-        engine = make_engine(
-            FakeArxiv(), config=make_config(**{"sources.huggingface": {"api_url": hf.api_url}}), now=lambda: saturday
-        )
+        sections: dict[str, dict[str, object]] = {"sources.huggingface": {"api_url": hf.api_url}}
+        engine = make_engine(FakeArxiv(), config=make_config(**sections), now=lambda: saturday)
         here = ChannelRef("test", "w", "hf-only")
         engine.store.subscribe(
             Subscription(id=0, channel=here, category="hf", say_when_quiet=True, time="09:00", timezone="UTC")
