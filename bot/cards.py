@@ -87,12 +87,27 @@ class ExplanationSection:
 
 
 @dataclass(frozen=True, slots=True)
+class ExplanationEquation:
+    """One of the paper's own numbered equations: clean Unicode, its TeX (untrusted paper text, for
+    renderers that draw it), and a link to its place in the HTML version. ``image`` a PNG path, or None."""
+
+    label: str  # as numbered in the paper: "3", "A.2"
+    tex: str
+    unicode: str
+    url: str
+    image: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Explanation:
     source: str  # anthropic | openai | offline
     text: str
     sections: tuple[ExplanationSection, ...] = ()
     cached: bool = False
     note: str = ""
+    grounding: str = "abstract"  # what it was built from: "full_text" (the HTML version) | "abstract"
+    equations: tuple[ExplanationEquation, ...] = ()
+    badge: str = ""  # what it was built from, for people: "from the paper's full text (v2)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +184,8 @@ def render_card_text(card: Card, index: int | None = None) -> str:
     lines = [
         f"{prefix}{bounded(card.title, _LINE_MAX)}{badge}",
         f"   {bounded(card.authors, _LINE_MAX)}",
-        "   " + " · ".join(
+        "   "
+        + " · ".join(
             part
             for part in (f"{bounded(card.paper_id, _LINE_MAX)}v{card.version}", bounded(cats, _LINE_MAX), card.stats)
             if part  # a Hugging Face paper not yet seen on arXiv has no categories

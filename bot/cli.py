@@ -360,6 +360,11 @@ async def _explain(engine: Engine, id_text: str, as_json: bool) -> int:
                     "sections": [{"title": s.title, "text": s.text} for s in explanation.sections],
                     "cached": explanation.cached,
                     "note": explanation.note,
+                    "grounding": explanation.grounding,
+                    "equations": [
+                        {"label": e.label, "tex": e.tex, "unicode": e.unicode, "url": e.url, "image": e.image}
+                        for e in explanation.equations
+                    ],
                 },
             }
         )

@@ -173,6 +173,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "sources.arxiv": {
         "rss_url": Key(str, "https://rss.arxiv.org/rss", _url_check),
         "api_url": Key(str, "https://export.arxiv.org/api/query", _url_check),
+        # Full text of a paper, as arXiv's HTML version: {html_url}/{id}v{N}.
+        "html_url": Key(str, "https://arxiv.org/html", _url_check),
         "timeout_s": Key((int, float), 30.0, _between(0, 3600, low_included=False)),
         "retries": Key(int, 4, _between(0, 20)),
     },

@@ -4,6 +4,11 @@ Used when no LLM is configured, when the LLM fails, or when the day's budget is 
 and costs well under a millisecond per paper, so it can stand in anywhere an LLM answer would go: the
 formulas, rendered as Unicode; a one-line definition and a reference for each concept the paper names;
 and the abstract itself, so the reader always gets something useful.
+
+Given the paper's full text (its arXiv HTML version, :mod:`bot.fulltext`), it shows the paper's own key
+numbered equations instead of the abstract's formulas: each as numbered in the paper, in Unicode, with
+the sentence that introduces it, a link to its place in the HTML version, and the glossary concepts
+those sentences and formulas name. A badge in the note says what the explanation was built from.
 """
 
 from __future__ import annotations
@@ -12,13 +17,23 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from bot.cards import Explanation, ExplanationSection
+from bot.cards import Explanation, ExplanationEquation, ExplanationSection
 from bot.explain.glossary import Concept, find_concepts
 from bot.explain.prompt import ONE_LINER_MAX
+from bot.fulltext import FullText, key_equations
 from bot.models import Paper
 from bot.text import clean_text, teaser
 
-__all__ = ["DEFAULT_NOTE", "SECTION_MAX", "math_in_a_sentence_offline", "offline_explanation"]
+__all__ = [
+    "DEFAULT_NOTE",
+    "FULL_TEXT_BADGE",
+    "NO_HTML_BADGE",
+    "SECTION_MAX",
+    "UNFETCHED_BADGE",
+    "math_in_a_sentence_offline",
+    "offline_explanation",
+    "paper_equations",
+]
 
 DEFAULT_NOTE = "Offline explanation: formulas and concepts found in the title and abstract; no LLM was used."
 SECTION_MAX = 900  # as the LLM sections: fits a Discord embed field and a Slack section
@@ -27,31 +42,71 @@ MAX_CONCEPTS = 6
 ONE_LINER_CONCEPTS = 4
 
 FORMULAS_TITLE = "Formulas in the abstract"
+EQUATIONS_TITLE = "Key equations of the paper"
+EQUATION_CONCEPTS_TITLE = "Concepts these equations use"
+FULL_TEXT_BADGE = "from the paper's full text (v{version})"
+NO_HTML_BADGE = "from the abstract only (no HTML version)"
+UNFETCHED_BADGE = "from the abstract only (the HTML version could not be fetched)"
+EQUATION_CHARS = 300  # one equation's Unicode in the section; the JSON keeps it whole
+INTRO_CHARS = 160
 CONCEPTS_TITLE = "Concepts it mentions"
 ABSTRACT_TITLE = "Abstract"
 NOTHING_TO_SHOW = "This paper has no abstract, and no formulas or glossary concepts in its title."
 
 
-def offline_explanation(paper: Paper, *, note: str = "") -> Explanation:
+def offline_explanation(
+    paper: Paper, *, note: str = "", full_text: FullText | None = None, abstract_badge: str = ""
+) -> Explanation:
     """Formulas, concepts and the abstract, as sections (only the non-empty ones) and as plain text.
 
     ``note`` says why this is offline (no LLM, a failure, the budget); empty means the default note.
+    With ``full_text``, the paper's key numbered equations replace the abstract's formulas and the badge
+    says so; without it, ``abstract_badge`` (NO_HTML_BADGE, UNFETCHED_BADGE) says why, when a full text
+    was looked for.
     """
+    equations = paper_equations(full_text) if full_text is not None else ()
+    concepts = find_concepts(_prose(paper), limit=MAX_CONCEPTS)
+    equation_concepts: tuple[Concept, ...] = ()
+    if equations:
+        equation_concepts = find_concepts(_equations_prose(full_text, equations), limit=MAX_CONCEPTS)
+        named = {c.term for c in equation_concepts}
+        concepts = tuple(c for c in concepts if c.term not in named)
     sections = tuple(
         ExplanationSection(title, text)
         for title, text in (
-            (FORMULAS_TITLE, _formulas_section(paper)),
-            (CONCEPTS_TITLE, _concepts_section(find_concepts(_prose(paper), limit=MAX_CONCEPTS))),
+            (EQUATIONS_TITLE, _equations_section(full_text, equations)),
+            (EQUATION_CONCEPTS_TITLE, _concepts_section(equation_concepts)),
+            (FORMULAS_TITLE, "" if equations else _formulas_section(paper)),
+            (CONCEPTS_TITLE, _concepts_section(concepts)),
             (ABSTRACT_TITLE, teaser(paper.abstract, SECTION_MAX)),
         )
         if text
     )
+    badge = FULL_TEXT_BADGE.format(version=full_text.version) if full_text is not None else abstract_badge
+    note = note or DEFAULT_NOTE
     return Explanation(
         source="offline",
         text=_plain_text(sections),
         sections=sections,
         cached=False,
-        note=note or DEFAULT_NOTE,
+        # The badge is part of the note every renderer (and the JSON) shows: what it was built from.
+        note=f"{note} Built {badge}.".strip() if badge else note,
+        grounding="full_text" if full_text is not None else "abstract",
+        equations=equations,
+        badge=badge,
+    )
+
+
+def paper_equations(full_text: FullText) -> tuple[ExplanationEquation, ...]:
+    """The paper's key equations (bot.fulltext's heuristic), with Unicode and a link to each."""
+    return tuple(
+        ExplanationEquation(
+            label=clean_text(equation.label),
+            tex=equation.tex,
+            unicode=_render(equation.tex),
+            url=full_text.link(equation),
+        )
+        for equation in key_equations(full_text)
     )
 
 
@@ -91,6 +146,26 @@ def _formulas_section(paper: Paper) -> str:
     formulas = _distinct(_render(source) for source in sources)
     shown = [f for f in formulas if not _is_trivial(f)] or formulas  # "α" alone is better than nothing
     return _fit_lines([f"• {formula}" for formula in shown[:MAX_FORMULAS]], SECTION_MAX)
+
+
+def _equations_section(full_text: FullText | None, equations: tuple[ExplanationEquation, ...]) -> str:
+    if full_text is None or not equations:
+        return ""
+    intros = {full_text.link(e): e.intro for e in full_text.equations}
+    lines = []
+    for equation in equations:
+        intro = intros.get(equation.url, "")
+        said = f" — “{_cut_at_word(intro, INTRO_CHARS)}”" if intro else ""
+        lines.append(f"• Eq. ({equation.label}) {_cut_at_word(equation.unicode, EQUATION_CHARS)}{said} {equation.url}")
+    return _fit_lines(lines, SECTION_MAX)
+
+
+def _equations_prose(full_text: FullText | None, equations: tuple[ExplanationEquation, ...]) -> str:
+    if full_text is None:
+        return ""
+    shown = {e.url for e in equations}
+    intros = [e.intro for e in full_text.equations if full_text.link(e) in shown]
+    return " · ".join([*intros, *(e.unicode for e in equations)])
 
 
 def _concepts_section(concepts: Iterable[Concept]) -> str:

@@ -47,6 +47,14 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RSS_URL = "https://rss.arxiv.org/rss"
 DEFAULT_API_URL = "https://export.arxiv.org/api/query"
+DEFAULT_HTML_URL = "https://arxiv.org/html"
+HTML_MAX_BYTES = 5_000_000  # a long paper's HTML is 1-3 MB; beyond this it is not worth parsing in chat time
+# What arXiv's HTML service says instead of a paper when LaTeXML could not convert it (any case).
+_CONVERSION_FAILED = (
+    b"had a fatal error and exited abruptly",
+    b"no html for '",
+    b"html is not available for the source",
+)
 
 _API_BATCH = 100  # ids per export-API request: arXiv asks for small pages
 
@@ -447,9 +455,13 @@ class ArxivClient:
         backoff_s: float = 2.0,
         empty_retries: int = 2,
         now: Callable[[], datetime] | None = None,
+        html_url: str = DEFAULT_HTML_URL,
+        html_max_bytes: int = HTML_MAX_BYTES,
     ) -> None:
         self._rss_url = rss_url.rstrip("/")
         self._api_url = api_url
+        self._html_url = html_url.rstrip("/")
+        self._html_max_bytes = html_max_bytes
         # arXiv's terms of use: one connection, one request every 3 s, shared by feed and API requests.
         self._web = PoliteHttp(
             "arXiv",
@@ -553,6 +565,28 @@ class ArxivClient:
         if not response.is_success:
             raise SourceError(f"arXiv answered HTTP {response.status_code} for {what}; try again later")
         return await asyncio.to_thread(parse_api, response.content)
+
+    async def fetch_html(self, paper_id: str, version: int) -> bytes | None:
+        """The paper's full text as arXiv's HTML (LaTeXML) version ``{html_url}/{id}v{N}``, or None when
+        there is none: not converted (404), conversion failed, or a page larger than the size cap.
+
+        Spaced like every arXiv request (same connection and 3 s rule as the feed and the API).
+        """
+        what = f"the HTML version of {paper_id}v{version}"
+        response = await self._web.get(f"{self._html_url}/{paper_id}v{version}", None, what)
+        if response.status_code in (404, 410):
+            return None
+        if not response.is_success:
+            raise SourceError(f"arXiv answered HTTP {response.status_code} for {what}; try again later")
+        declared = response.headers.get("Content-Length", "")
+        size = int(declared) if declared.isdigit() else len(response.content)
+        if max(size, len(response.content)) > self._html_max_bytes:
+            log.info("%s is larger than %d bytes; explained from the abstract", what, self._html_max_bytes)
+            return None
+        lowered = response.content[:200_000].lower()
+        if any(sign in lowered for sign in _CONVERSION_FAILED):
+            return None
+        return response.content
 
     async def _query_api(self, batch: list[str]) -> list[Paper]:
         what = f"paper {batch[0]}" if len(batch) == 1 else f"{len(batch)} papers"

@@ -17,6 +17,8 @@ Routes:
 - ``/api/query``: a body set with ``set_api`` for that ``id_list``; else the recording made for that
   id list; else, for ids of a valid form, the recorded entries of those ids assembled into one answer
   (none known: the recorded 0000.0000 answer, totalResults 0); an id of a bad form: the recorded 400.
+- ``/html/<id>v<N>``: the page set with ``set_html`` for ``<id>v<N>``, else the recorded page in
+  tests/data/html/ of that name, else arXiv's 404 (no HTML version).
 - A script (``script``) is a queue of answers per path prefix, consumed before the normal answer:
   ``(status,)``, ``(status, body)``, ``(status, body, headers)`` or ``"hang"`` (keep the connection
   silent for ``hang_s`` seconds, longer than any client timeout in the tests, then close it).
@@ -43,6 +45,7 @@ STAT_FEED = DATA_DIR / "rss-stat-2024-03-26.xml"
 SPEC_FEED = DATA_DIR / "rss-spec-example-math.OC.xml"
 API_DIR = DATA_DIR / "api"
 LEGACY_API = API_DIR / "legacy2016_id_list_1111.2011v2.xml"
+HTML_DIR = DATA_DIR / "html"
 
 HANG: Literal["hang"] = "hang"
 Scripted = tuple[int] | tuple[int, bytes | str] | tuple[int, bytes | str, Mapping[str, str]] | Literal["hang"]
@@ -55,6 +58,7 @@ _ITEM = re.compile(rb"\s*<item>.*?</item>", re.S)
 
 _RSS_TYPE = "application/rss+xml; charset=utf-8"
 _ATOM_TYPE = "application/atom+xml; charset=utf-8"
+_HTML_TYPE = "text/html; charset=utf-8"
 
 
 class Headers(Mapping[str, str]):
@@ -167,6 +171,7 @@ class FakeArxivServer(LoopbackServer):
         self._feeds: dict[str, _Answer] = {}
         self._api: dict[str, _Answer] = {}
         self._searches: dict[str, _Answer] = {}
+        self._html: dict[str, _Answer] = {}
         self._scripts: list[tuple[str, deque[Scripted]]] = []
         self._calls: list[Call] = []
         self._in_flight = 0
@@ -182,6 +187,10 @@ class FakeArxivServer(LoopbackServer):
     @property
     def api_url(self) -> str:
         return self.base_url + "/api/query"
+
+    @property
+    def html_url(self) -> str:
+        return self.base_url + "/html"
 
     # -- programming
 
@@ -201,6 +210,11 @@ class FakeArxivServer(LoopbackServer):
         """Serve ``body`` for ``/api/query?search_query=<search_query>`` (exactly as the client sends it)."""
         with self._lock:
             self._searches[search_query] = _Answer(status, _bytes(body), {"Content-Type": _ATOM_TYPE})
+
+    def set_html(self, versioned_id: str, body: bytes | str, *, status: int = 200) -> None:
+        """Serve ``body`` at ``/html/<versioned_id>`` (``2501.11120v1``)."""
+        with self._lock:
+            self._html[versioned_id] = _Answer(status, _bytes(body), {"Content-Type": _HTML_TYPE})
 
     def script(self, route_prefix: str, *answers: Scripted) -> None:
         """Queue answers for paths starting with ``route_prefix``, used up before the normal answer."""
@@ -238,6 +252,8 @@ class FakeArxivServer(LoopbackServer):
             return self._feeds.get(cats) or _Answer(200, self._default_feed, {"Content-Type": _RSS_TYPE})
         if call.path.rstrip("/") == "/api/query":
             return self._api_answer(call.query)
+        if call.path.startswith("/html/"):
+            return self._html_answer(call.path.removeprefix("/html/").strip("/"))
         return _Answer(404, b"<html><body><h1>Not Found</h1></body></html>", {"Content-Type": "text/html"})
 
     def _api_answer(self, query: Mapping[str, list[str]]) -> _Answer:
@@ -255,6 +271,14 @@ class FakeArxivServer(LoopbackServer):
             return recorded
         known = (self._entries.get(re.sub(r"v\d+$", "", one)) for one in ids)
         return _no_results(self._by_ids, id_list, [entry for entry in known if entry])
+
+    def _html_answer(self, versioned_id: str) -> _Answer:
+        if versioned_id in self._html:
+            return self._html[versioned_id]
+        recorded = HTML_DIR / f"{versioned_id.replace('/', '_')}.html"
+        if re.fullmatch(r"[\w./-]+", versioned_id) and ".." not in versioned_id and recorded.is_file():
+            return _Answer(200, recorded.read_bytes(), {"Content-Type": _HTML_TYPE})
+        return _Answer(404, b"<html><body><h1>Not Found</h1></body></html>", {"Content-Type": "text/html"})
 
     def _search_answer(self, search_query: str) -> _Answer:
         # Set with set_search; else the recording of that query, written with or without arXiv's field
