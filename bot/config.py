@@ -220,6 +220,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "base_url": Key(str, "", lambda v: None if v == "" else _url_check(v)),
         "timeout_s": Key((int, float), 60.0, _between(0, 3600, low_included=False)),
         "daily_budget_usd": Key((int, float), 2.0, _non_negative),
+        # Tokens an explanation's prompt may use (estimated at 4 characters a token): the paper's equations
+        # beyond it are left out, never the title or abstract.
+        "max_input_tokens": Key(int, 6000, _between(500, 200_000)),
         "concurrency": Key(int, 4, _between(0, 1000, low_included=False)),
         "batch_threshold": Key(int, 100, _positive),
         "prepare_minutes": Key(int, 30, _between(0, 24 * 60, low_included=False)),

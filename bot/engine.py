@@ -23,14 +23,14 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from bot import calendar
-from bot.cards import DigestMessage, Explanation, Reply, make_card
+from bot.cards import DigestMessage, Reply, make_card
 from bot.config import Config
 from bot.digest import DigestSelection, select_digest
 from bot.errors import NotFoundError, SourceError, SourceUnreachable, StaleFeed, SuspiciousEmptyFeed
 from bot.explain.llm import build_provider
-from bot.explain.offline import NO_HTML_BADGE, UNFETCHED_BADGE, offline_explanation
+from bot.explain.offline import NO_HTML_BADGE, UNFETCHED_BADGE
 from bot.explain.service import Explainer
-from bot.fulltext import FullTextCache, fetch_full_text
+from bot.fulltext import FullText, FullTextCache, fetch_full_text
 from bot.models import ChannelRef, Feed, FeedItem, Paper, Subscription
 from bot.outbox import Outbox
 from bot.sources.arxiv import ArxivClient
@@ -401,36 +401,34 @@ class Engine:
         self, id_text: str, *, interactive: bool = True, progress: Progress | None = None
     ) -> tuple[Paper, Reply]:
         """The card and the explanation of a paper. Takes seconds with an LLM: adapters acknowledge first.
-        The interactive deadline bounds the arXiv lookup only; the LLM has its own timeout."""
+        The interactive deadline bounds the arXiv lookup and, separately, the full-text fetch (best effort:
+        past it the explanation is built from the abstract); the LLM has its own timeout."""
         paper, asked_version = await self.lookup(id_text, interactive=interactive, progress=progress)
         text = ""
         if asked_version is not None and asked_version != paper.version:
             text = f"You asked for v{asked_version}; this is the latest version, v{paper.version}."
-        explanation = await self.explainer.explain(paper)
-        if explanation.source == "offline" and paper.source == "arxiv":
-            explanation = await self._ground_offline(paper, explanation, interactive)
+        full_text, badge = (None, "") if paper.source != "arxiv" else await self._full_text(paper, interactive)
+        explanation = await self.explainer.explain(paper, full_text=full_text, abstract_badge=badge)
         line = self.explainer.one_liners([paper]).get(paper.id, "")
         reply = Reply(text=text, cards=(make_card(paper, math_line=line),), explanation=explanation)
         return paper, reply
 
-    async def _ground_offline(self, paper: Paper, explanation: Explanation, interactive: bool) -> Explanation:
-        """The offline explanation rebuilt on the paper's full text (its HTML version), best effort: no
-        HTML version, a failure or the deadline leave it built from the abstract, and the badge says so."""
+    async def _full_text(self, paper: Paper, interactive: bool) -> tuple[FullText | None, str]:
+        """The paper's full text (its HTML version) for the LLM prompt or the offline explanation, best
+        effort: no HTML version, a failure or the deadline mean abstract-only, and the badge says why."""
         html_url = str(self.config.get("sources.arxiv", "html_url"))
         # Next to the database; an in-memory store (tests, previews) keeps nothing on disk.
         on_disk = self.store.path not in ("", ":memory:") and not self.store.path.startswith("file:")
         cache = FullTextCache(Path(self.store.path).resolve().parent / "fulltext") if on_disk else None
-        badge = UNFETCHED_BADGE
-        full_text = None
         try:
             async with self._deadline(interactive):
                 full_text = await fetch_full_text(self.arxiv, paper.id, paper.version, html_url, cache)
-            badge = NO_HTML_BADGE
+            return full_text, NO_HTML_BADGE
         except (SourceError, OSError) as err:
             log.info("no full text of %sv%d: %s", paper.id, paper.version, err)
         except Exception:  # a page no parser foresaw must not cost the user the explanation
             log.exception("reading the full text of %sv%d failed", paper.id, paper.version)
-        return offline_explanation(paper, note=explanation.note, full_text=full_text, abstract_badge=badge)
+        return None, UNFETCHED_BADGE
 
     # --- deadlines -----------------------------------------------------------------------------
 

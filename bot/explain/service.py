@@ -1,23 +1,39 @@
 """The Explainer: cache first, then the budget, then the LLM, and the offline explanation whenever any of
-those says no. A user always gets an explanation and never a provider's raw error."""
+those says no. A user always gets an explanation and never a provider's raw error.
+
+Given the paper's full text (its arXiv HTML version), the prompt carries the paper's key numbered
+equations (bot.explain.prompt.ground), the answer names them by label, and each named one is drawn
+with a link to its place in the HTML version. The cache key holds the grounding (version and labels of
+the equations sent), and the note says what the explanation was built from."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
-from bot.cards import Explanation, ExplanationSection
+from bot.cards import Explanation, ExplanationEquation, ExplanationSection
 from bot.config import Config
 from bot.explain.ledger import ExplanationCache, Ledger, UsageTotals
 from bot.explain.llm import LLMFailure, LLMProvider, ProviderAnswer
-from bot.explain.offline import math_in_a_sentence_offline, offline_explanation
+from bot.explain.offline import FULL_TEXT_BADGE, math_in_a_sentence_offline, offline_explanation, paper_equations
 from bot.explain.pricing import cost_usd
-from bot.explain.prompt import ONE_LINER_MAX, PROMPT_VERSION, SECTIONS, SYSTEM_PROMPT, StructuredAnswer, user_message
+from bot.explain.prompt import (
+    ONE_LINER_MAX,
+    PROMPT_VERSION,
+    SECTIONS,
+    SYSTEM_PROMPT,
+    Grounding,
+    StructuredAnswer,
+    ground,
+    user_message,
+)
 from bot.explain.sanitize import safe_llm_text
+from bot.fulltext import FullText, PaperEquation
 from bot.models import Paper
 from bot.store import Store, utcnow
 
@@ -39,6 +55,55 @@ BUDGET_NOTE = "Today's LLM budget is spent, so this is the offline explanation; 
 OFFLINE_INSTEAD = "Showing the offline explanation instead."
 UNREADABLE_ANSWER = "The LLM provider's answer could not be read."
 _LIMITS = {s.key: s.max_chars for s in SECTIONS}
+ABSTRACT_ONLY = "from the title and abstract only"
+NO_EQUATIONS_BADGE = "from the abstract only (no numbered equations in the HTML version)"
+_SAFE_ANCHOR = re.compile(r"[A-Za-z0-9._-]{1,40}")  # LaTeXML ids (S3.E2); anything else gets no link
+_GROUNDED_MARK = "@"  # prompt_version "math-2@v2:3,5": the grounding is part of the cache key
+
+
+@dataclass(frozen=True, slots=True)
+class _Basis:
+    """What one explanation is built from: the full text when there is one, the equations sent, and
+    (without equations) why it is from the abstract only."""
+
+    full_text: FullText | None = None
+    grounding: Grounding | None = None  # set only when equations were sent
+    abstract_badge: str = ""
+
+    @property
+    def prompt_version(self) -> str:
+        if self.grounding is None:
+            return PROMPT_VERSION
+        return f"{PROMPT_VERSION}{_GROUNDED_MARK}{self.grounding.key}"
+
+    @property
+    def badge(self) -> str:
+        if self.grounding is not None:
+            return FULL_TEXT_BADGE.format(version=self.grounding.version)
+        if self.full_text is not None:
+            return NO_EQUATIONS_BADGE
+        return self.abstract_badge
+
+    def offline(self, paper: Paper, note: str) -> Explanation:
+        return offline_explanation(paper, note=note, full_text=self.full_text, abstract_badge=self.abstract_badge)
+
+    def equation(self, label: str) -> PaperEquation | None:
+        if self.grounding is None or not label:
+            return None
+        wanted = _bare_label(label)
+        return next((e for e in self.grounding.equations if _bare_label(e.label) == wanted), None)
+
+    def equations(self) -> tuple[ExplanationEquation, ...]:
+        if self.grounding is None or self.full_text is None:
+            return ()
+        sent = {self.grounding.link(e) for e in self.grounding.equations}
+        return tuple(e for e in paper_equations(self.full_text) if e.url in sent)
+
+
+def _bare_label(label: str) -> str:
+    """ "Eq. (3)", "(3)", "3" all name equation 3."""
+    bare = label.strip().removeprefix("Eq.").removeprefix("eq.").strip()
+    return bare.removeprefix("(").removesuffix(")").strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +163,7 @@ class Explainer:
         self.cache = ExplanationCache(store)
         self.ledger = Ledger(store)
         self.batch_poll_interval_s = batch_poll_interval_s
-        self._inflight: dict[tuple[str, int], asyncio.Future[Explanation]] = {}
+        self._inflight: dict[tuple[str, int, str], asyncio.Future[Explanation]] = {}
         self._offline_lines: dict[tuple[str, int], str | None] = {}
 
     @property
@@ -111,20 +176,25 @@ class Explainer:
 
     # --- one paper ----------------------------------------------------------------------------
 
-    async def explain(self, paper: Paper) -> Explanation:
+    async def explain(
+        self, paper: Paper, *, full_text: FullText | None = None, abstract_badge: str = ""
+    ) -> Explanation:
+        """``full_text``: the paper's HTML version, when there is one; else ``abstract_badge`` says why
+        not (the note shows it)."""
+        basis = self._basis(paper, full_text, abstract_badge)
         if self.provider is None:
-            return offline_explanation(paper, note=NO_LLM_NOTE)
-        cached = self.cache.get(paper.id, paper.version, PROMPT_VERSION, self.provider.model)
+            return basis.offline(paper, NO_LLM_NOTE)
+        cached = self.cache.get(paper.id, paper.version, basis.prompt_version, self.provider.model)
         if cached is not None:
-            return self.render(paper, cached.answer, cached.provider, cached.model, cached=True)
-        key = (paper.id, paper.version)
+            return self.render(paper, cached.answer, cached.provider, cached.model, cached=True, basis=basis)
+        key = (paper.id, paper.version, basis.prompt_version)
         running = self._inflight.get(key)
         if running is not None:  # the same paper asked for twice at once: one LLM call
             return await asyncio.shield(running)
         future: asyncio.Future[Explanation] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            result = await self._explain_uncached(paper, self.provider)
+            result = await self._explain_uncached(paper, self.provider, basis)
             future.set_result(result)
             return result
         except BaseException as err:
@@ -134,28 +204,37 @@ class Explainer:
         finally:
             del self._inflight[key]
 
-    async def _explain_uncached(self, paper: Paper, provider: LLMProvider) -> Explanation:
+    def _basis(self, paper: Paper, full_text: FullText | None, abstract_badge: str) -> _Basis:
+        budget = int(self.config.get("llm", "max_input_tokens"))
+        grounding = ground(paper, full_text, max_input_tokens=budget)
+        if grounding is not None and not grounding.equations:
+            grounding = None  # the prompt is the abstract-only one: so are its cache key and badge
+        return _Basis(full_text, grounding, abstract_badge)
+
+    async def _explain_uncached(self, paper: Paper, provider: LLMProvider, basis: _Basis) -> Explanation:
         if self.budget_spent():
-            return offline_explanation(paper, note=BUDGET_NOTE)
+            return basis.offline(paper, BUDGET_NOTE)
         try:
-            reply = await provider.explain(SYSTEM_PROMPT, user_message(paper))
+            reply = await provider.explain(SYSTEM_PROMPT, user_message(paper, basis.grounding))
         except LLMFailure as failure:
             self._record_failure(provider, paper, failure, batch=False)
             log.warning("LLM explanation of %s failed (%s); offline fallback", paper.id, failure.kind)
-            return offline_explanation(paper, note=f"{failure} {OFFLINE_INSTEAD}")
+            return basis.offline(paper, f"{failure} {OFFLINE_INSTEAD}")
         except Exception:
             # Providers turn every answer into a ProviderAnswer or an LLMFailure; this net is for an answer
             # they did not foresee. The user still gets what the README promises: the offline explanation.
             log.exception("LLM explanation of %s raised unexpectedly; offline fallback", paper.id)
             unreadable = LLMFailure("error", UNREADABLE_ANSWER)
             self._record_failure(provider, paper, unreadable, batch=False)
-            return offline_explanation(paper, note=f"{unreadable} {OFFLINE_INSTEAD}")
-        self._store(provider, paper, reply, batch=False)
-        return self.render(paper, reply.answer, provider.name, reply.model, cached=False)
+            return basis.offline(paper, f"{unreadable} {OFFLINE_INSTEAD}")
+        self._store(provider, paper, reply, batch=False, prompt_version=basis.prompt_version)
+        return self.render(paper, reply.answer, provider.name, reply.model, cached=False, basis=basis)
 
-    def _store(self, provider: LLMProvider, paper: Paper, reply: ProviderAnswer, *, batch: bool) -> None:
+    def _store(
+        self, provider: LLMProvider, paper: Paper, reply: ProviderAnswer, *, batch: bool, prompt_version: str
+    ) -> None:
         self._record_answer(provider, paper, reply, batch=batch)
-        self.cache.put(paper.id, paper.version, PROMPT_VERSION, provider.model, provider.name, reply.answer, self.now())
+        self.cache.put(paper.id, paper.version, prompt_version, provider.model, provider.name, reply.answer, self.now())
 
     def _record_failure(self, provider: LLMProvider, paper: Paper, failure: LLMFailure, *, batch: bool) -> None:
         # A malformed or refused answer is billed too.
@@ -248,7 +327,7 @@ class Explainer:
         for custom_id, result in results.items():
             paper = by_id[custom_id]
             if isinstance(result, ProviderAnswer):
-                self._store(provider, paper, result, batch=True)
+                self._store(provider, paper, result, batch=True, prompt_version=PROMPT_VERSION)
                 explained += 1
             else:
                 self._record_failure(provider, paper, result, batch=True)
@@ -260,7 +339,10 @@ class Explainer:
         """ "Math in a sentence" for digest cards: the LLM's when cached, else the offline concepts line."""
         lines: dict[str, str] = {}
         if self.provider is not None:
-            found = self.cache.one_liners([(p.id, p.version) for p in papers], PROMPT_VERSION, self.provider.model)
+            keys = [(p.id, p.version) for p in papers]
+            found = self.cache.one_liners(keys, PROMPT_VERSION, self.provider.model)
+            # An explanation grounded in the full text is the better one: its line wins.
+            found.update(self._grounded_one_liners(keys, self.provider.model))
             lines = {pid: safe_llm_text(text, ONE_LINER_MAX) for (pid, _), text in found.items()}
         for paper in papers:
             if paper.id not in lines:
@@ -268,6 +350,22 @@ class Explainer:
                 if offline:
                     lines[paper.id] = offline
         return lines
+
+    def _grounded_one_liners(self, keys: list[tuple[str, int]], model: str) -> dict[tuple[str, int], str]:
+        """One-liners of explanations cached under a grounded key (``math-2@v2:3,5``), any grounding."""
+        wanted = set(keys)
+        found: dict[tuple[str, int], str] = {}
+        ids = sorted({k[0] for k in keys})
+        prefix = PROMPT_VERSION + _GROUNDED_MARK
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self.store.db.conn.execute(
+                "SELECT paper_id, version, one_liner FROM explanations WHERE substr(prompt_version, 1, ?) = ?"
+                f" AND model=? AND paper_id IN ({','.join('?' * len(chunk))})",
+                (len(prefix), prefix, model, *chunk),
+            )
+            found.update({(r[0], r[1]): r[2] for r in rows if r[2] and (r[0], r[1]) in wanted})
+        return found
 
     def _offline_line(self, paper: Paper) -> str | None:
         # A fan-out draws the same papers for many channels: find their concepts once per version.
@@ -278,31 +376,70 @@ class Explainer:
             self._offline_lines[key] = math_in_a_sentence_offline(paper)
         return self._offline_lines[key]
 
-    def render(self, paper: Paper, answer: StructuredAnswer, provider: str, model: str, *, cached: bool) -> Explanation:
-        sections = [
-            ("problem", answer.problem),
-            ("notation", "\n".join(f"• {s}: {m}" for s, m in answer.notation)),
-            ("equations", "\n".join(f"• {f} — {m}" for f, m in answer.equations)),
-            ("idea", answer.idea),
-            ("assumptions", "\n".join(f"• {a}" for a in answer.assumptions)),
-            ("prerequisites", "\n".join(f"• {p}" for p in answer.prerequisites)),
-        ]
-        drawn = tuple(
-            ExplanationSection(spec.title, _safe_lines(text, _LIMITS[spec.key]))
-            for spec, (_, text) in zip(SECTIONS, sections, strict=True)
-            if text.strip()
-        )
-        note = (
-            f"Generated by {model} from the title and abstract only: the equations are an interpretation, "
-            f"check them against the paper ({paper.pdf_url})."
-        )
+    def render(
+        self,
+        paper: Paper,
+        answer: StructuredAnswer,
+        provider: str,
+        model: str,
+        *,
+        cached: bool,
+        basis: _Basis | None = None,
+    ) -> Explanation:
+        basis = basis or _Basis()
+        texts = {
+            "problem": _safe_lines(answer.problem, _LIMITS["problem"]),
+            "notation": _safe_lines("\n".join(f"• {s}: {m}" for s, m in answer.notation), _LIMITS["notation"]),
+            "equations": _equation_lines(answer, basis, _LIMITS["equations"]),
+            "idea": _safe_lines(answer.idea, _LIMITS["idea"]),
+            "assumptions": _safe_lines("\n".join(f"• {a}" for a in answer.assumptions), _LIMITS["assumptions"]),
+            "prerequisites": _safe_lines("\n".join(f"• {p}" for p in answer.prerequisites), _LIMITS["prerequisites"]),
+        }
+        drawn = tuple(ExplanationSection(spec.title, texts[spec.key]) for spec in SECTIONS if texts[spec.key])
+        badge = basis.badge or ABSTRACT_ONLY
+        if basis.grounding is not None:
+            note = f"Generated by {model} {badge}: check the equations against the paper ({basis.grounding.url})."
+        else:
+            note = (
+                f"Generated by {model} {badge}: the equations are an interpretation, "
+                f"check them against the paper ({paper.pdf_url})."
+            )
         text = "\n\n".join(f"{s.title}:\n{s.text}" for s in drawn)
-        return Explanation(source=provider, text=text, sections=drawn, cached=cached, note=note)
+        return Explanation(
+            source=provider,
+            text=text,
+            sections=drawn,
+            cached=cached,
+            note=note,
+            grounding="full_text" if basis.grounding is not None else "abstract",
+            equations=basis.equations(),
+            badge=badge,
+        )
+
+
+def _equation_lines(answer: StructuredAnswer, basis: _Basis, max_chars: int) -> str:
+    """The central equations, each the model named by one of the paper's labels as "Eq. (3)" with a link
+    to it. The model's words are sanitised; the label and link come from the paper's page, not the model."""
+    lines = []
+    for index, (formula, meaning) in enumerate(answer.equations):
+        equation = basis.equation(answer.label_of(index))
+        if equation is None or basis.grounding is None:
+            lines.append(safe_llm_text(f"• {formula} — {meaning}", max_chars))
+            continue
+        label = safe_llm_text(equation.label, 20)
+        link = f" {basis.grounding.link(equation)}" if _SAFE_ANCHOR.fullmatch(equation.anchor) else ""
+        head = f"• Eq. ({label}) "
+        said = safe_llm_text(f"{formula} — {meaning}", max(40, max_chars - len(head) - len(link) - 1))
+        lines.append(f"{head}{said}{link}")
+    return _bounded(lines, max_chars)
 
 
 def _safe_lines(text: str, max_chars: int) -> str:
     """Sanitise line by line so bullet lists keep their shape, then bound the whole."""
-    lines = [safe_llm_text(line, max_chars) for line in text.splitlines()]
+    return _bounded([safe_llm_text(line, max_chars) for line in text.splitlines()], max_chars)
+
+
+def _bounded(lines: list[str], max_chars: int) -> str:
     kept: list[str] = []
     used = 0
     for line in lines:
