@@ -58,6 +58,8 @@ def _setup(tmp_path: Path, llm_url: str) -> dict[str, str]:
     config = tmp_path / "config.toml"
     config.write_text(
         f'[database]\npath = "{database}"\n\n'
+        # No HTML version to be had, at once: nothing listens there and nothing is retried.
+        '[sources.arxiv]\nhtml_url = "http://127.0.0.1:9/html"\nretries = 0\n\n'
         f'[llm]\nprovider = "anthropic"\nmodel = "{MODEL}"\nbase_url = "{llm_url}"\ntimeout_s = 5\n'
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OPENAI_", "LLM_", "PAPERBOT_"))}
