@@ -157,52 +157,53 @@ class Engine:
         failed: dict[str, SourceError] = {}
         now = self.now()
         for category in dict.fromkeys(categories):
-            source = self.source_of(category)
             tried = self.store.last_fetch(category, ok_only=False)
             if not force and tried is not None and tried.error and now - tried.fetched_at < RECENT_FAILURE:
-                # Failed moments ago (for another channel of the same fan-out): do not ask arXiv again,
-                # fail the same way until the scheduler's retry.
+                # Failed moments ago (for another channel of the same fan-out): do not ask its source
+                # again, fail the same way until the scheduler's retry.
                 failed[category] = SourceError(tried.error)
                 continue
-            if source.name != "arxiv":
-                day = source.batch_day(now)
-                last = self.store.last_fetch(category)
-                if day is None or (not force and last is not None and last.announced == day):
-                    reused.append(category)  # nothing due yet, or that day's batch is already stored
-                    continue
-                try:
-                    await _tell(progress, f"Fetching {source.display_name}'s {category} list of {day:%d %b}…")
-                    name = _feed_name(source, category)
-                    feed = _as_feed(await source.fetch_batch(name, day))
-                    if not feed.items and source.expects_papers(name, day):
-                        raise SuspiciousEmptyFeed(
-                            f"{source.display_name} sent an empty {category} list for {day:%a %d %b}, "
-                            "which always has papers (often throttling); will try again later"
-                        )
-                except SourceError as err:
-                    log.warning("fetch of %s failed: %s", category, err)
-                    self.store.record_fetch_error([category], str(err), at=now)
-                    failed[category] = err
-                    continue
-                self.store.save_feed(feed, fetched_at=now)
-                fetched.append(category)
-                continue
-            last = self.store.last_fetch(category)
-            current = last is not None and not calendar.feed_rebuilt_since(last.fetched_at, now)
-            if not force and last is not None and current and not self.is_stale(last.announced, now):
-                reused.append(category)
-                continue
             try:
-                await _tell(progress, f"Fetching arXiv's feed of {category}…")
-                feed = await self.arxiv.fetch_feed([category])
+                feed = await self._fetch_if_due(category, now, force, progress)
             except SourceError as err:
                 log.warning("fetch of %s failed: %s", category, err)
                 self.store.record_fetch_error([category], str(err), at=now)
                 failed[category] = err
                 continue
+            if feed is None:
+                reused.append(category)
+                continue
             self.store.save_feed(feed, fetched_at=now)
             fetched.append(category)
         return RefreshResult(tuple(fetched), tuple(reused), failed)
+
+    async def _fetch_if_due(
+        self, category: str, now: datetime, force: bool, progress: Progress | None
+    ) -> Feed | None:
+        """The feed's new batch, or None when the stored one is still what its source serves.
+
+        arXiv's feed is its latest announcement: reused until the midnight rebuild, unless it is stale.
+        Another source's feed is a day's batch: fetched once that day is due, then kept."""
+        source = self.source_of(category)
+        last = self.store.last_fetch(category)
+        if source.name == "arxiv":
+            current = last is not None and not calendar.feed_rebuilt_since(last.fetched_at, now)
+            if not force and last is not None and current and not self.is_stale(last.announced, now):
+                return None
+            await _tell(progress, f"Fetching arXiv's feed of {category}…")
+            return await self.arxiv.fetch_feed([category])
+        day = source.batch_day(now)
+        if day is None or (not force and last is not None and last.announced == day):
+            return None  # nothing due yet, or that day's batch is already stored
+        await _tell(progress, f"Fetching {source.display_name}'s {category} list of {day:%d %b}…")
+        name = _feed_name(source, category)
+        feed = _as_feed(await source.fetch_batch(name, day))
+        if not feed.items and source.expects_papers(name, day):
+            raise SuspiciousEmptyFeed(
+                f"{source.display_name} sent an empty {category} list for {day:%a %d %b}, "
+                "which always has papers (often throttling); will try again later"
+            )
+        return feed
 
     # --- digests ----------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 
 from bot.errors import UnknownCategoryError
-from bot.user_input import as_typed
+from bot.user_input import as_typed, common_prefix_length
 
 TAXONOMY_URL = "https://arxiv.org/category_taxonomy"
 MAX_INPUT = 60  # longer than any id or name worth matching; keeps difflib cheap on junk input
@@ -132,7 +132,7 @@ def closest(text: str, n: int = 3) -> tuple[Category, ...]:
         if score >= _ID_CUTOFF:
             # Ties are common (cs.LF is as close to cs.CL as to cs.LO); a typo usually keeps the start
             # of the id right, then prefer what people actually follow.
-            scored.append((-score, -_common_prefix(query, cat.id.lower()), _popularity(cat.id), cat.id, cat))
+            scored.append((-score, -common_prefix_length(query, cat.id.lower()), _popularity(cat.id), cat.id, cat))
     scored.sort(key=lambda item: item[:4])
     return tuple(item[4] for item in scored[:n])
 
@@ -288,14 +288,6 @@ _STOPWORDS = frozenset({"and", "of", "in", "the", "for", "other", "general"})
 def _words(text: str) -> tuple[str, ...]:
     return tuple(w for w in re.findall(r"[a-z0-9]+", text) if len(w) > 1 and w not in _STOPWORDS)
 
-
-def _common_prefix(a: str, b: str) -> int:
-    size = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        size += 1
-    return size
 
 
 def _popularity(cat_id: str) -> int:

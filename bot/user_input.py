@@ -18,3 +18,13 @@ def as_typed(text: str) -> str:
     (format characters and controls other than white space)."""
     folded = unicodedata.normalize("NFKC", text)
     return "".join(ch for ch in folded if ch.isspace() or unicodedata.category(ch) not in ("Cf", "Cc"))
+
+
+def common_prefix_length(a: str, b: str) -> int:
+    """How many leading characters two strings share (a typo usually keeps the start of a name right)."""
+    size = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        size += 1
+    return size

@@ -51,6 +51,7 @@ from bot.sources.preprint_details import (
     unreadable,
 )
 from bot.text import strip_unsafe_chars
+from bot.user_input import common_prefix_length
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -451,20 +452,12 @@ def _closest(key: str, subjects: Sequence[str], n: int) -> list[str]:
     scored: list[tuple[int, float, str]] = []
     for subject in subjects:
         ratio = difflib.SequenceMatcher(None, key, subject).ratio()
-        prefix = max((_common_prefix(w, s) for w in words for s in subject.split("_")), default=0)
+        prefix = max((common_prefix_length(w, s) for w in words for s in subject.split("_")), default=0)
         prefix = prefix if prefix >= 4 else 0
         if ratio >= 0.7 or prefix or (words and all(w in subject for w in words)):
             scored.append((-prefix, -ratio, subject))
     return [subject for *_, subject in sorted(scored)[:n]]
 
-
-def _common_prefix(a: str, b: str) -> int:
-    size = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        size += 1
-    return size
 
 
 def _close(a: str, b: str) -> bool:
