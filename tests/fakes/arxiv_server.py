@@ -29,16 +29,14 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.fakes.loopback import LoopbackHandler, LoopbackServer
+from tests.fakes.loopback import CallLog, LoopbackHandler, LoopbackServer
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 STAT_FEED = DATA_DIR / "rss-stat-2024-03-26.xml"
@@ -158,7 +156,7 @@ def _entries_by_id(recordings: Mapping[frozenset[str], _Answer], extra: list[_An
 # ---------------------------------------------------------------- the server
 
 
-class FakeArxivServer(LoopbackServer):
+class FakeArxivServer(LoopbackServer, CallLog[Call]):
     """See the module docstring. Start with ``with`` (or ``start()``/``stop()``)."""
 
     server_name = "fake arXiv server"
@@ -167,13 +165,11 @@ class FakeArxivServer(LoopbackServer):
         self.hang_s = hang_s
         self.latency_s = latency_s  # added before every normal answer, to let concurrent requests overlap
         super().__init__()
-        self._lock = threading.Lock()
+        CallLog.__init__(self)
         self._feeds: dict[str, _Answer] = {}
         self._api: dict[str, _Answer] = {}
         self._searches: dict[str, _Answer] = {}
         self._html: dict[str, _Answer] = {}
-        self._scripts: list[tuple[str, deque[Scripted]]] = []
-        self._calls: list[Call] = []
         self._in_flight = 0
         self.max_in_flight = 0  # the most requests the server was handling at once
         self._by_ids, self._by_search = _load_recordings()
@@ -216,31 +212,14 @@ class FakeArxivServer(LoopbackServer):
         with self._lock:
             self._html[versioned_id] = _Answer(status, _bytes(body), {"Content-Type": _HTML_TYPE})
 
-    def script(self, route_prefix: str, *answers: Scripted) -> None:
-        """Queue answers for paths starting with ``route_prefix``, used up before the normal answer."""
-        with self._lock:
-            self._scripts.append((route_prefix, deque(answers)))
-
-    # -- inspection
-
-    def calls(self, route_prefix: str = "") -> list[Call]:
-        with self._lock:
-            return [call for call in self._calls if call.path.startswith(route_prefix)]
-
-    def count(self, route_prefix: str = "") -> int:
-        return len(self.calls(route_prefix))
-
     # -- used by the handler thread
 
     def _arrive(self, call: Call) -> _Answer | Literal["hang"]:
         with self._lock:
-            self._calls.append(call)
+            scripted = self._record(call)
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
-            for prefix, queue in self._scripts:
-                if queue and call.path.startswith(prefix):
-                    return _scripted(queue.popleft())
-            return self._route(call)
+            return self._route(call) if scripted is None else _scripted(scripted)
 
     def _leave(self) -> None:
         with self._lock:

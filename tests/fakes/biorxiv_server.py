@@ -21,15 +21,13 @@ Routes (as the real API):
 from __future__ import annotations
 
 import json
-import threading
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from tests.fakes.loopback import LoopbackHandler, LoopbackServer
+from tests.fakes.loopback import CallLog, LoopbackHandler, LoopbackServer
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "biorxiv"
 RECORDED = DATA_DIR / "details-2025-01-01-abridged.json"
@@ -100,7 +98,7 @@ class _Handler(LoopbackHandler):
         self._send(self.fake._answer(self.path, {k.lower(): v for k, v in self.headers.items()}))
 
 
-class FakePreprintServer(LoopbackServer):
+class FakePreprintServer(LoopbackServer, CallLog[Call]):
     handler = _Handler
     server_name = "fake api.biorxiv.org"
 
@@ -109,29 +107,14 @@ class FakePreprintServer(LoopbackServer):
         self.page_sizes = tuple(page_sizes)
         self.total_as_string = total_as_string
         self.total_extra = total_extra
-        self._lock = threading.Lock()
+        CallLog.__init__(self)
         self._items: dict[str, list[dict[str, Any]]] = {"biorxiv": [], "medrxiv": []}
-        self._scripts: list[tuple[str, deque[Scripted]]] = []
-        self._calls: list[Call] = []
 
     # -- programming
 
     def add(self, server: str, items: Iterable[dict[str, Any]]) -> None:
         with self._lock:
             self._items[server].extend(items)
-
-    def script(self, route_prefix: str, *answers: Scripted) -> None:
-        with self._lock:
-            self._scripts.append((route_prefix, deque(answers)))
-
-    # -- inspection
-
-    def calls(self, prefix: str = "/") -> list[Call]:
-        with self._lock:
-            return [c for c in self._calls if c.path.startswith(prefix)]
-
-    def count(self, prefix: str = "/") -> int:
-        return len(self.calls(prefix))
 
     def cursors(self, prefix: str) -> list[int]:
         return [int(c.path.rsplit("/", 1)[1]) for c in self.calls(prefix)]
@@ -140,10 +123,9 @@ class FakePreprintServer(LoopbackServer):
 
     def _answer(self, path: str, headers: Mapping[str, str]) -> _Answer:
         with self._lock:
-            self._calls.append(Call(path, headers))
-            for prefix, queue in self._scripts:
-                if queue and path.startswith(prefix):
-                    return _scripted(queue.popleft())
+            scripted = self._record(Call(path, headers))
+            if scripted is not None:
+                return _scripted(scripted)
             parts = path.strip("/").split("/")
             if len(parts) >= 3 and parts[0] == "details" and parts[1] in self._items:
                 server, rest = parts[1], parts[2:]

@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 import time
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +36,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.fakes.arxiv_server import Call, Headers
-from tests.fakes.loopback import LoopbackHandler, LoopbackServer
+from tests.fakes.loopback import CallLog, LoopbackHandler, LoopbackServer
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "huggingface"
 DAILY_PAPERS = DATA_DIR / "daily_papers-2024-10-25.json"  # real /api/daily_papers answer, 29 papers
@@ -82,7 +80,7 @@ class _Answer:
     headers: Mapping[str, str]
 
 
-class FakeHuggingFaceServer(LoopbackServer):
+class FakeHuggingFaceServer(LoopbackServer, CallLog[Call]):
     """See the module docstring. Start with ``with`` (or ``start()``/``stop()``)."""
 
     server_name = "fake Hugging Face server"
@@ -90,13 +88,11 @@ class FakeHuggingFaceServer(LoopbackServer):
     def __init__(self, *, ignore_paging: bool = False) -> None:
         super().__init__()
         self.ignore_paging = ignore_paging
-        self._lock = threading.Lock()
+        CallLog.__init__(self)
         self._days: dict[str, list[Any]] = {RECORDED_DAY: recorded_daily_papers()}
         self._day_bodies: dict[str, _Answer] = {}
         self._papers: dict[str, _Answer] = {}
         self._searches: dict[str, _Answer] = {}
-        self._scripts: list[tuple[str, deque[Scripted]]] = []
-        self._calls: list[Call] = []
         recorded = recorded_paper_object()
         self._papers[recorded["id"]] = _Answer(200, json.dumps(recorded).encode("utf-8"), _JSON)
 
@@ -128,27 +124,13 @@ class FakeHuggingFaceServer(LoopbackServer):
         with self._lock:
             self._searches[q] = _Answer(status, data, _JSON)
 
-    def script(self, route_prefix: str, *answers: Scripted) -> None:
-        with self._lock:
-            self._scripts.append((route_prefix, deque(answers)))
-
-    # -- inspection
-
-    def calls(self, route_prefix: str = "") -> list[Call]:
-        with self._lock:
-            return [call for call in self._calls if call.path.startswith(route_prefix)]
-
-    def count(self, route_prefix: str = "") -> int:
-        return len(self.calls(route_prefix))
-
     # -- used by the handler thread
 
     def _arrive(self, call: Call) -> _Answer:
         with self._lock:
-            self._calls.append(call)
-            for prefix, queue in self._scripts:
-                if queue and call.path.startswith(prefix):
-                    return _scripted(queue.popleft())
+            scripted = self._record(call)
+            if scripted is not None:
+                return _scripted(scripted)
             if call.path == "/api/daily_papers":
                 return self._daily(call.query)
             if call.path.rstrip("/") == "/api/papers/search":

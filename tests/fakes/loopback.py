@@ -4,10 +4,11 @@ served from a daemon thread, usable with ``with`` or ``start()``/``stop()``."""
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import ClassVar, Protocol, Self
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 
 class Answer(Protocol):
@@ -86,3 +87,41 @@ class LoopbackServer:
             raise RuntimeError(f"the {self.server_name} is not running")
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}"
+
+
+class _HasPath(Protocol):
+    @property
+    def path(self) -> str: ...
+
+
+CallT = TypeVar("CallT", bound=_HasPath)
+
+
+class CallLog(Generic[CallT]):
+    """What a fake was asked, and answers scripted ahead for paths starting with a prefix (used up, in
+    order, before the fake's normal answer). Shared by the fakes of the paper sources."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._scripts: list[tuple[str, deque[Any]]] = []
+        self._calls: list[CallT] = []
+
+    def script(self, route_prefix: str, *answers: Any) -> None:
+        """Queue answers for paths starting with ``route_prefix``, used up before the normal answer."""
+        with self._lock:
+            self._scripts.append((route_prefix, deque(answers)))
+
+    def calls(self, route_prefix: str = "") -> list[CallT]:
+        with self._lock:
+            return [call for call in self._calls if call.path.startswith(route_prefix)]
+
+    def count(self, route_prefix: str = "") -> int:
+        return len(self.calls(route_prefix))
+
+    def _record(self, call: CallT) -> Any | None:
+        """Log ``call`` and return the next scripted answer for it, if any. Hold ``self._lock``."""
+        self._calls.append(call)
+        for prefix, queue in self._scripts:
+            if queue and call.path.startswith(prefix):
+                return queue.popleft()
+        return None
