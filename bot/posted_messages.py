@@ -1,0 +1,143 @@
+"""What the bot posted where: each platform message id with the paper it is about.
+
+A reaction names a message, a thread names its parent message, a Discord reply names the message it
+answers: this table turns each of them back into the paper of that card, explanation or answer. Adapters
+record every message they post about one paper (a digest card, an explanation, a thread answer, a search
+result); a message about no single paper (a digest's header, a briefing, a note) is recorded with no paper,
+so the bot still knows it is its own and can say that it is not about one paper.
+
+The table is a set of its own (own migrations, applied on first use after the store's). Rows older than
+``KEEP_DAYS`` are pruned: a reaction or question on a card months old is not worth a table without end.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from bot.models import ChannelRef
+from bot.store import Store, refuse_newer_schema, utcnow
+
+__all__ = ["KEEP_DAYS", "MessageKind", "PostedMessage", "find", "migrate", "prune", "record"]
+
+KEEP_DAYS = 120
+
+
+class MessageKind(StrEnum):
+    CARD = "card"  # one paper's card in a digest
+    HEADER = "header"  # a digest's header (no paper)
+    BRIEFING = "briefing"  # the day's briefing (no single paper)
+    EXPLANATION = "explanation"  # an explanation of one paper
+    ANSWER = "answer"  # an answer to a question about one paper, in its thread
+    RESULT = "result"  # a search result or a /paper show card
+    NOTE = "note"  # a quiet-day note, an admin report
+
+
+migrations = Migrations("paperbot.posted_messages")
+
+
+@migrations()
+def m001_posted_messages(db: sqlite_utils.Database) -> None:
+    # ``thread_id`` is the message a reply was posted under (Slack's thread_ts, Discord's referenced
+    # message), so a question in the thread of an explanation finds the card's paper too.
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS posted_messages (
+               platform TEXT NOT NULL, workspace TEXT NOT NULL, channel TEXT NOT NULL,
+               message_id TEXT NOT NULL, kind TEXT NOT NULL, paper_id TEXT,
+               thread_id TEXT, outbox_key TEXT, posted_at TEXT NOT NULL,
+               PRIMARY KEY (platform, workspace, channel, message_id))"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS posted_messages_age ON posted_messages (posted_at)")
+
+
+_migrated: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+def migrate(store: Store) -> None:
+    """Apply this table's migrations once per store (after the store's own); cheap to repeat."""
+    if store not in _migrated:
+        refuse_newer_schema(store.db, store.path, migrations)
+        migrations.apply(store.db)
+        _migrated.add(store)
+
+
+@dataclass(frozen=True, slots=True)
+class PostedMessage:
+    channel: ChannelRef
+    message_id: str
+    kind: MessageKind
+    paper_id: str | None
+    thread_id: str | None
+    outbox_key: str | None
+    posted_at: datetime
+
+
+def record(
+    store: Store,
+    channel: ChannelRef,
+    message_id: str,
+    kind: MessageKind,
+    *,
+    paper_id: str | None = None,
+    thread_id: str | None = None,
+    outbox_key: str | None = None,
+) -> None:
+    """Remember one posted message. Recording the same message again replaces the row (a resend after a
+    crash keeps one row)."""
+    if not message_id:
+        return
+    migrate(store)
+    with store.db.atomic():
+        store.db.conn.execute(
+            """INSERT OR REPLACE INTO posted_messages
+               (platform, workspace, channel, message_id, kind, paper_id, thread_id, outbox_key, posted_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                channel.platform,
+                channel.workspace,
+                channel.channel,
+                message_id,
+                str(kind),
+                paper_id or None,
+                thread_id or None,
+                outbox_key,
+                utcnow().isoformat(),
+            ],
+        )
+
+
+def find(store: Store, channel: ChannelRef, message_id: str) -> PostedMessage | None:
+    """The bot's own message with this id in this channel, or None when the bot did not post it (or it
+    was pruned)."""
+    if not message_id:
+        return None
+    migrate(store)
+    row = store.db.execute(
+        """SELECT kind, paper_id, thread_id, outbox_key, posted_at FROM posted_messages
+           WHERE platform = ? AND workspace = ? AND channel = ? AND message_id = ?""",
+        [channel.platform, channel.workspace, channel.channel, message_id],
+    ).fetchone()
+    if row is None:
+        return None
+    kind, paper_id, thread_id, outbox_key, posted_at = row
+    try:
+        message_kind = MessageKind(kind)
+    except ValueError:  # a kind from a newer release: known to be ours, about no paper we can tell
+        message_kind, paper_id = MessageKind.NOTE, None
+    return PostedMessage(
+        channel, message_id, message_kind, paper_id, thread_id, outbox_key, datetime.fromisoformat(posted_at)
+    )
+
+
+def prune(store: Store, *, now: datetime | None = None, keep_days: int = KEEP_DAYS) -> int:
+    """Forget messages older than ``keep_days``; returns how many rows went."""
+    migrate(store)
+    cutoff = ((now or utcnow()) - timedelta(days=keep_days)).isoformat()
+    with store.db.atomic():
+        cursor = store.db.conn.execute("DELETE FROM posted_messages WHERE posted_at < ?", [cutoff])
+    return cursor.rowcount
