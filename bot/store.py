@@ -212,6 +212,14 @@ def m008_pages_of_papers_not_on_arxiv(db: sqlite_utils.Database) -> None:
             papers.add_column(column, str)
 
 
+@migrations()
+def m009_what_each_llm_call_was_for(db: sqlite_utils.Database) -> None:
+    # Explanations, briefings and thread questions share one ledger and one daily budget; /paper usage
+    # shows each beside the others. Rows written before this were all explanations.
+    if "purpose" not in db.table("llm_calls").columns_dict:
+        db.execute("ALTER TABLE llm_calls ADD COLUMN purpose TEXT NOT NULL DEFAULT 'explain'")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

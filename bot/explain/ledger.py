@@ -116,11 +116,13 @@ class Ledger:
         cost_usd: float,
         batch: bool,
         outcome: str,
+        purpose: str = "explain",
     ) -> None:
+        """``purpose``: "explain", "briefing" or "question": one budget, reported apart."""
         with self.db.atomic():
             self.db.conn.execute(
                 "INSERT INTO llm_calls (at, provider, model, paper_id, input_tokens, output_tokens, cost_usd, batch,"
-                " outcome) VALUES (?,?,?,?,?,?,?,?,?)",
+                " outcome, purpose) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     at.isoformat(),
                     provider,
@@ -131,14 +133,16 @@ class Ledger:
                     cost_usd,
                     int(batch),
                     outcome,
+                    purpose,
                 ),
             )
 
-    def totals(self, since: datetime, until: datetime | None = None) -> UsageTotals:
+    def totals(self, since: datetime, until: datetime | None = None, *, purpose: str | None = None) -> UsageTotals:
+        """Calls in [since, until), of one purpose or (None) of all."""
         until = until or since + timedelta(days=36500)
         row: Any = self.db.conn.execute(
             "SELECT count(*), sum(outcome != 'ok'), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),"
-            " coalesce(sum(cost_usd), 0) FROM llm_calls WHERE at >= ? AND at < ?",
-            (since.isoformat(), until.isoformat()),
+            " coalesce(sum(cost_usd), 0) FROM llm_calls WHERE at >= ? AND at < ? AND (? IS NULL OR purpose = ?)",
+            (since.isoformat(), until.isoformat(), purpose, purpose),
         ).fetchone()
         return UsageTotals(row[0], row[1] or 0, row[2], row[3], float(row[4]))
