@@ -342,7 +342,8 @@ async def test_an_unexpected_provider_error_still_gives_the_offline_explanation(
 
     assert reply.explanation is not None and reply.explanation.source == "offline"
     assert "could not be read" in reply.explanation.note and "choices" not in reply.explanation.note
-    assert [row[-1] for row in _rows(engine, "llm_calls")] == ["error"]
+    outcomes = engine.store.db.conn.execute("SELECT outcome, purpose FROM llm_calls").fetchall()
+    assert outcomes == [("error", "explain")]
     assert any(record.exc_info for record in caplog.records)  # the bug is logged with its traceback
 
 

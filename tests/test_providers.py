@@ -21,6 +21,7 @@ from bot.explain.providers import (
     LLMProvider,
     OpenAICompatibleProvider,
     ProviderAnswer,
+    Tool,
     build_provider,
 )
 from bot.models import Paper
@@ -620,3 +621,47 @@ async def test_config_base_url_beats_the_environment(
     await provider.explain(SYSTEM_PROMPT, USER)
 
     assert _messages_calls(llm) == 1
+
+
+# ---------------------------------------------------------------- any structured answer (briefings, questions)
+
+
+def _read_reply(data: Any) -> str:
+    from bot.explain.prompt import MalformedAnswer
+
+    if not isinstance(data, dict) or not isinstance(data.get("reply"), str):
+        raise MalformedAnswer("no reply string")
+    return str(data["reply"])
+
+
+REPLY_TOOL = Tool(
+    "record_reply",
+    "Record the reply.",
+    {
+        "type": "object",
+        "properties": {"reply": {"type": "string"}},
+        "required": ["reply"],
+        "additionalProperties": False,
+    },
+    300,
+    _read_reply,
+)
+
+
+@pytest.mark.parametrize("which", ["anthropic", "openai"])
+async def test_any_tool_is_asked_for_by_name_and_read_by_its_reader(
+    llm: FakeLLMServer, claude: Any, compat: Any, which: str
+) -> None:
+    provider = claude() if which == "anthropic" else compat()
+    route = "/v1/messages" if which == "anthropic" else "/v1/chat/completions"
+    llm.script(route, ToolInput({"reply": 7}), ToolInput({"reply": "λ sets the step size."}))
+
+    answer = await provider.ask(REPLY_TOOL, "system", "user")
+
+    assert answer.value == "λ sets the step size." and answer.input_tokens > 0
+    body = llm.calls(route)[-1].body
+    if which == "anthropic":
+        assert body["tool_choice"] == {"type": "tool", "name": "record_reply"} and body["max_tokens"] == 300
+    else:
+        assert body["response_format"]["json_schema"]["name"] == "record_reply" and body["max_tokens"] == 300
+    assert llm.count(route, exact=True) == 2  # the malformed first answer was retried once

@@ -5,17 +5,54 @@ import the anthropic SDK (a second of start-up) when no LLM is configured."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from bot.config import Config
-from bot.explain.prompt import StructuredAnswer
+from bot.explain.answers import read_answer
+from bot.explain.prompt import ANSWER_SCHEMA, MAX_OUTPUT_TOKENS, TOOL_NAME, StructuredAnswer
 
 log = logging.getLogger(__name__)
 
 # What an empty `[llm] model` means (config.py documents these).
 DEFAULT_MODELS = {"anthropic": "claude-haiku-5-5", "openai": "gpt-4o-mini"}
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Tool(Generic[T]):
+    """One kind of structured answer: the tool the model is made to call (Anthropic) or the JSON schema
+    it must answer in (OpenAI-compatible), and the reader that turns what came back into a ``T``.
+
+    ``read`` gets untrusted data of any shape and raises MalformedAnswer for anything it does not accept
+    (wrong shape, too long, lone surrogates: see answers.py); the provider then retries once."""
+
+    name: str
+    description: str
+    schema: Mapping[str, Any]
+    max_output_tokens: int
+    read: Callable[[Any], T]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolAnswer(Generic[T]):
+    value: T
+    input_tokens: int  # over every attempt this answer took (a malformed first answer is billed too)
+    output_tokens: int
+    model: str  # the model that answered, as the provider names it (aliases resolved)
+
+
+EXPLANATION_TOOL: Tool[StructuredAnswer] = Tool(
+    TOOL_NAME,
+    "Record the structured explanation of the paper's mathematics.",
+    ANSWER_SCHEMA,
+    MAX_OUTPUT_TOKENS,
+    read_answer,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +82,10 @@ class LLMProvider(Protocol):
     model: str
 
     async def explain(self, system: str, user: str) -> ProviderAnswer: ...
+
+    async def ask(self, tool: Tool[T], system: str, user: str) -> ToolAnswer[T]:
+        """One structured answer of any kind (a briefing, a thread answer). Raises LLMFailure."""
+        ...
 
     async def aclose(self) -> None: ...
 

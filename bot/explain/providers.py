@@ -22,18 +22,22 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from bot.explain.answers import loads_answer_json, model_name, read_answer, token_count
+from bot.explain.answers import loads_answer_json, model_name, token_count
 
 # Re-exported: callers and tests may import these from here too.
 from bot.explain.llm import (
     DEFAULT_MODELS,
     DEFAULT_OPENAI_BASE_URL,
+    EXPLANATION_TOOL,
     LLMFailure,
     LLMProvider,
     ProviderAnswer,
+    T,
+    Tool,
+    ToolAnswer,
     build_provider,
 )
-from bot.explain.prompt import ANSWER_SCHEMA, MAX_OUTPUT_TOKENS, TOOL_NAME, MalformedAnswer, StructuredAnswer
+from bot.explain.prompt import MalformedAnswer, StructuredAnswer
 
 if TYPE_CHECKING:
     import anthropic
@@ -55,7 +59,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-TOOL_DESCRIPTION = "Record the structured explanation of the paper's mathematics."
+TOOL_DESCRIPTION = EXPLANATION_TOOL.description
 MALFORMED_RETRIES = 1  # a second try usually fixes a bad structured answer; a third rarely does
 
 _MESSAGES = {
@@ -133,21 +137,25 @@ class AnthropicProvider:
             await self._made_client.close()
 
     async def explain(self, system: str, user: str) -> ProviderAnswer:
+        return _as_explanation(await self.ask(EXPLANATION_TOOL, system, user))
+
+    async def ask(self, tool: Tool[T], system: str, user: str) -> ToolAnswer[T]:
         await _load_sdk()
         try:
             async with asyncio.timeout(self.timeout_s):
-                return await self._explain(system, user)
+                return await self._ask(tool, system, user)
         except TimeoutError:
             log.warning("anthropic: no answer within %.1f s", self.timeout_s)
             raise _failure("timeout") from None
 
-    async def _explain(self, system: str, user: str) -> ProviderAnswer:
+    async def _ask(self, tool: Tool[T], system: str, user: str) -> ToolAnswer[T]:
         import anthropic
 
         spent = (0, 0)
         for attempt in range(MALFORMED_RETRIES + 1):
             try:
-                message: object = await self._client.messages.create(**_message_params(self.model, system, user))
+                params = _message_params(self.model, system, user, tool)
+                message: object = await self._client.messages.create(**params)
             except anthropic.AnthropicError as err:
                 raise _anthropic_failure(err, tokens=spent) from None
             except (ValueError, RecursionError) as err:
@@ -157,13 +165,13 @@ class AnthropicProvider:
                 continue
             spent = _add(spent, _usage(message))
             try:
-                answer = _answer_from_message(message)
+                value = _answer_from_message(message, tool)
             except MalformedAnswer as err:
                 log.warning("anthropic: malformed answer on attempt %d (%s)", attempt + 1, err)
                 continue
             except LLMFailure as failure:
                 raise LLMFailure(failure.kind, str(failure), input_tokens=spent[0], output_tokens=spent[1]) from None
-            return ProviderAnswer(answer, spent[0], spent[1], model_name(getattr(message, "model", None), self.model))
+            return ToolAnswer(value, spent[0], spent[1], model_name(getattr(message, "model", None), self.model))
         raise _failure("malformed", tokens=spent)
 
     async def explain_batch(
@@ -273,16 +281,23 @@ async def _load_sdk() -> None:
         await asyncio.to_thread(importlib.import_module, "anthropic")
 
 
-def _message_params(model: str, system: str, user: str) -> MessageCreateParamsNonStreaming:
-    tool: ToolParam = {"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": ANSWER_SCHEMA}
-    choice: ToolChoiceToolParam = {"type": "tool", "name": TOOL_NAME}
+def _as_explanation(answer: ToolAnswer[StructuredAnswer]) -> ProviderAnswer:
+    return ProviderAnswer(answer.value, answer.input_tokens, answer.output_tokens, answer.model)
+
+
+def _message_params(
+    model: str, system: str, user: str, tool: Tool[Any] = EXPLANATION_TOOL
+) -> MessageCreateParamsNonStreaming:
+    # The SDK's ToolParam wants a plain dict for the schema; ours is a read-only Mapping.
+    param: ToolParam = {"name": tool.name, "description": tool.description, "input_schema": dict(tool.schema)}
+    choice: ToolChoiceToolParam = {"type": "tool", "name": tool.name}
     messages: list[MessageParam] = [{"role": "user", "content": user}]
     return {
         "model": model,
-        "max_tokens": MAX_OUTPUT_TOKENS,
+        "max_tokens": tool.max_output_tokens,
         "system": system,
         "messages": messages,
-        "tools": [tool],
+        "tools": [param],
         "tool_choice": choice,
     }
 
@@ -291,7 +306,7 @@ def _batch_request(custom_id: str, model: str, system: str, user: str) -> BatchR
     return {"custom_id": custom_id, "params": _message_params(model, system, user)}
 
 
-def _answer_from_message(message: object) -> StructuredAnswer:
+def _answer_from_message(message: object, tool: Tool[T]) -> T:
     """The forced tool call's input, shape-checked and bounded. Raises MalformedAnswer, or
     LLMFailure("refused").
 
@@ -305,9 +320,9 @@ def _answer_from_message(message: object) -> StructuredAnswer:
     if not isinstance(content, list):
         raise MalformedAnswer("the message has no content list")
     for block in content:
-        if getattr(block, "type", None) == "tool_use" and getattr(block, "name", None) == TOOL_NAME:
-            return read_answer(getattr(block, "input", None))
-    raise MalformedAnswer(f"no {TOOL_NAME} tool call (stop_reason {stop_reason!r:.40})")
+        if getattr(block, "type", None) == "tool_use" and getattr(block, "name", None) == tool.name:
+            return tool.read(getattr(block, "input", None))
+    raise MalformedAnswer(f"no {tool.name} tool call (stop_reason {stop_reason!r:.40})")
 
 
 def _usage(message: object) -> tuple[int, int]:
@@ -326,7 +341,7 @@ def _batch_outcome(line: MessageBatchIndividualResponse, model: str) -> Provider
         message = getattr(result, "message", None)
         tokens = _usage(message)
         try:
-            answer = _answer_from_message(message)
+            answer = _answer_from_message(message, EXPLANATION_TOOL)
             return ProviderAnswer(answer, tokens[0], tokens[1], model_name(getattr(message, "model", None), model))
         except MalformedAnswer as err:
             log.warning("anthropic: malformed batch answer for %s (%s)", line.custom_id, err)
@@ -420,41 +435,44 @@ class OpenAICompatibleProvider:
             await self._http.aclose()
 
     async def explain(self, system: str, user: str) -> ProviderAnswer:
+        return _as_explanation(await self.ask(EXPLANATION_TOOL, system, user))
+
+    async def ask(self, tool: Tool[T], system: str, user: str) -> ToolAnswer[T]:
         deadline = asyncio.get_running_loop().time() + self.timeout_s
         try:
             async with asyncio.timeout_at(deadline):
-                return await self._explain(system, user, deadline)
+                return await self._ask(tool, system, user, deadline)
         except TimeoutError:
             log.warning("openai-compatible: no answer within %.1f s", self.timeout_s)
             raise _failure("timeout") from None
 
-    def _payload(self, system: str, user: str) -> dict[str, Any]:
+    def _payload(self, system: str, user: str, tool: Tool[Any] = EXPLANATION_TOOL) -> dict[str, Any]:
         return {
             "model": self.model,
             "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
-            "max_tokens": MAX_OUTPUT_TOKENS,
+            "max_tokens": tool.max_output_tokens,
             "temperature": 0.2,
             "response_format": {
                 "type": "json_schema",
-                "json_schema": {"name": TOOL_NAME, "schema": ANSWER_SCHEMA, "strict": True},
+                "json_schema": {"name": tool.name, "schema": dict(tool.schema), "strict": True},
             },
         }
 
-    async def _explain(self, system: str, user: str, deadline: float) -> ProviderAnswer:
-        payload = self._payload(system, user)
+    async def _ask(self, tool: Tool[T], system: str, user: str, deadline: float) -> ToolAnswer[T]:
+        payload = self._payload(system, user, tool)
         spent = (0, 0)
         for attempt in range(MALFORMED_RETRIES + 1):
             data = await self._post(payload, deadline)
             spent = _add(spent, _openai_usage(data))
             try:
-                answer = _answer_from_completion(data)
+                value = _answer_from_completion(data, tool)
             except MalformedAnswer as err:
                 log.warning("openai-compatible: malformed answer on attempt %d (%s)", attempt + 1, err)
                 continue
             except LLMFailure as failure:
                 raise LLMFailure(failure.kind, str(failure), input_tokens=spent[0], output_tokens=spent[1]) from None
             model = data.get("model") if isinstance(data, dict) else None
-            return ProviderAnswer(answer, spent[0], spent[1], model_name(model, self.model))
+            return ToolAnswer(value, spent[0], spent[1], model_name(model, self.model))
         raise _failure("malformed", tokens=spent)
 
     async def _post(self, payload: dict[str, Any], deadline: float) -> Any:
@@ -499,7 +517,7 @@ def _openai_usage(data: Any) -> tuple[int, int]:
     return token_count(usage.get("prompt_tokens")), token_count(usage.get("completion_tokens"))
 
 
-def _answer_from_completion(data: Any) -> StructuredAnswer:
+def _answer_from_completion(data: Any, tool: Tool[T]) -> T:
     """``choices[0].message.content`` as JSON, shape-checked and bounded. Raises MalformedAnswer, or
     LLMFailure("refused")."""
     try:
@@ -513,7 +531,7 @@ def _answer_from_completion(data: Any) -> StructuredAnswer:
     content = message.get("content")
     if not isinstance(content, str):
         raise MalformedAnswer("no text content")
-    return read_answer(loads_answer_json(content))
+    return tool.read(loads_answer_json(content))
 
 
 def _openai_retryable(response: httpx.Response) -> bool:
