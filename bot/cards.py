@@ -52,6 +52,8 @@ class Card:
     # Why the channel's radar ranked it here: "matches: score matching · author: Yang Song · like 2011.13456".
     # Holds words the channel's members typed: untrusted like every other field.
     why: str = ""
+    # Its place in the digest, 1..n (0 outside a digest): what the day's briefing cites as #n.
+    number: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,18 @@ class ExplanationEquation:
 
 
 @dataclass(frozen=True, slots=True)
+class EquationImage:
+    """One equation drawn as a PNG (bot.equation_images), to attach to the explanation. ``label`` ("Eq. (3)")
+    and ``unicode`` (its alt text) are already inert; ``tex`` is raw paper text, never shown as is."""
+
+    path: str  # a PNG file on this machine
+    label: str
+    tex: str
+    unicode: str
+    url: str = ""  # its place in the paper's HTML version
+
+
+@dataclass(frozen=True, slots=True)
 class Explanation:
     source: str  # anthropic | openai | offline
     text: str
@@ -108,6 +122,7 @@ class Explanation:
     grounding: str = "abstract"  # what it was built from: "full_text" (the HTML version) | "abstract"
     equations: tuple[ExplanationEquation, ...] = ()
     badge: str = ""  # what it was built from, for people: "from the paper's full text (v2)"
+    images: tuple[EquationImage, ...] = ()  # equations Unicode draws badly, as pictures to attach
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +138,11 @@ class Reply:
     is_error: bool = False
     # Set by `/paper digest`: the adapter posts ``digest`` and then records this selection as delivered.
     selection: DigestSelection | None = None
+
+    @property
+    def images(self) -> tuple[EquationImage, ...]:
+        """Equation images to attach after the text (Slack: uploaded in its thread; Discord: attached)."""
+        return self.explanation.images if self.explanation is not None else ()
 
 
 @lru_cache(maxsize=4096)  # a fan-out draws the same papers for many channels

@@ -229,6 +229,24 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "input_usd_per_mtok": Key((int, float), 0.0, _non_negative),
         "output_usd_per_mtok": Key((int, float), 0.0, _non_negative),
     },
+    "images": {
+        # Equations Unicode draws badly (fractions, sums with bounds, roots…) attached as PNG images to
+        # an explanation, at most this many; 0: none, Unicode only.
+        "max_per_explanation": Key(int, 3, _between(0, 10)),
+        # Rendered images kept on disk next to the database (folder equation-images), oldest out beyond it.
+        "cache_mb": Key(int, 50, _between(1, 10_000)),
+    },
+    "questions": {
+        # Questions asked of the bot in paper threads: per person (across channels) and per channel, in any
+        # hour; past either, the asker alone is told when to ask again.
+        "per_user_per_hour": Key(int, 10, _between(1, 10_000)),
+        "per_channel_per_hour": Key(int, 60, _between(1, 100_000)),
+        # The part of [llm] daily_budget_usd thread answers may spend; past it they are offline until the
+        # next UTC day, and explanations keep the rest (0: questions never use the LLM).
+        "budget_share": Key((int, float), 0.25, _between(0, 1)),
+        # A longer question is read up to this many characters (the answer says it was cut).
+        "max_question_chars": Key(int, 2000, _between(100, 20_000)),
+    },
     "slack": {
         "mode": Key(str, "socket", _one_of("socket", "http")),
         "port": Key(int, 3000, _port_check),

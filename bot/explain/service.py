@@ -4,7 +4,10 @@ those says no. A user always gets an explanation and never a provider's raw erro
 Given the paper's full text (its arXiv HTML version), the prompt carries the paper's key numbered
 equations (bot.explain.prompt.ground), the answer names them by label, and each named one is drawn
 with a link to its place in the HTML version. The cache key holds the grounding (version and labels of
-the equations sent), and the note says what the explanation was built from."""
+the equations sent), and the note says what the explanation was built from.
+
+Every explanation, the LLM's or the offline one, then gets images of the equations it shows that Unicode
+draws badly (bot.equation_images), at most ``[images] max_per_explanation``, cached next to the database."""
 
 from __future__ import annotations
 
@@ -12,12 +15,14 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from bot.cards import Explanation, ExplanationEquation, ExplanationSection
 from bot.config import Config
+from bot.equation_images import EquationImageCache, EquationRenderer
 from bot.explain.ledger import ExplanationCache, Ledger, UsageTotals
 from bot.explain.llm import LLMFailure, LLMProvider, ProviderAnswer
 from bot.explain.offline import FULL_TEXT_BADGE, math_in_a_sentence_offline, offline_explanation, paper_equations
@@ -100,6 +105,21 @@ class _Basis:
         return tuple(e for e in paper_equations(self.full_text) if e.url in sent)
 
 
+def _images_folder_of(store: Store) -> Path | None:
+    """``equation-images`` beside the database file (as the full-text cache), None for one in memory."""
+    if store.path in ("", ":memory:") or store.path.startswith("file:"):
+        return None
+    return Path(store.path).resolve().parent / "equation-images"
+
+
+def _shown_equations(explanation: Explanation) -> tuple[ExplanationEquation, ...]:
+    """The equations the explanation's text links to (those the LLM named, or the offline list), in the
+    paper's order; all of them when the text links none."""
+    text = "\n".join(section.text for section in explanation.sections) or explanation.text
+    shown = tuple(e for e in explanation.equations if e.url and re.search(re.escape(e.url) + r"(?![\w.])", text))
+    return shown or explanation.equations
+
+
 def _bare_label(label: str) -> str:
     """ "Eq. (3)", "(3)", "3" all name equation 3."""
     bare = label.strip().removeprefix("Eq.").removeprefix("eq.").strip()
@@ -124,26 +144,44 @@ class UsageReport:
     today: UsageTotals
     month: UsageTotals
     cached_explanations: int
+    # Each purpose of the ledger (explanations, briefings, questions) apart, today and this month.
+    purposes: tuple[PurposeUsage, ...] = ()
+    question_budget_usd: float = 0.0  # the share of the daily budget questions may spend
 
     def text(self) -> str:
-        def line(label: str, t: UsageTotals) -> str:
+        def totals(t: UsageTotals) -> str:
             failed = f" ({t.failed} failed)" if t.failed else ""
             return (
-                f"{label}: {t.calls} calls{failed}, {t.input_tokens:,} tokens in / {t.output_tokens:,} out, "
+                f"{t.calls} calls{failed}, {t.input_tokens:,} tokens in / {t.output_tokens:,} out, "
                 f"≈ ${t.cost_usd:.4f}"
             )
 
         head = f"LLM usage: {self.provider}" + (
             f" ({self.model})" if self.provider != "none" else " (explanations are offline)"
         )
-        return "\n".join(
-            [
-                head,
-                line("Today", self.today) + f" of a ${self.budget_usd:.2f} daily budget",
-                line("This month", self.month),
-                f"Explanations cached for reuse: {self.cached_explanations:,}",
-            ]
-        )
+        lines = [
+            head,
+            f"Today: {totals(self.today)} of a ${self.budget_usd:.2f} daily budget",
+            f"This month: {totals(self.month)}",
+        ]
+        for usage in self.purposes:
+            share = ""
+            if usage.purpose == "question":
+                share = f" (may spend ${self.question_budget_usd:.2f} a day)"
+            lines.append(f"{usage.label}{share}: today {totals(usage.today)}; this month {totals(usage.month)}")
+        lines.append(f"Explanations cached for reuse: {self.cached_explanations:,}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class PurposeUsage:
+    purpose: str  # as recorded in the ledger: "explain" | "briefing" | "question"
+    label: str  # as shown: "Explanations"
+    today: UsageTotals
+    month: UsageTotals
+
+
+USAGE_PURPOSES = (("explain", "Explanations"), ("briefing", "Briefings"), ("question", "Questions in threads"))
 
 
 class Explainer:
@@ -155,7 +193,10 @@ class Explainer:
         *,
         now: Callable[[], datetime] = utcnow,
         batch_poll_interval_s: float = 30.0,
+        images_folder: Path | None = None,
     ) -> None:
+        """``images_folder``: where equation images are drawn; by default ``equation-images`` next to the
+        database, and none at all for a database in memory (it keeps nothing on disk either)."""
         self.config = config
         self.store = store
         self.provider = provider
@@ -165,6 +206,11 @@ class Explainer:
         self.batch_poll_interval_s = batch_poll_interval_s
         self._inflight: dict[tuple[str, int, str], asyncio.Future[Explanation]] = {}
         self._offline_lines: dict[tuple[str, int], str | None] = {}
+        folder = images_folder or _images_folder_of(store)
+        self.images: EquationRenderer | None = None
+        if folder is not None:
+            cache = EquationImageCache(folder, max_bytes=int(config.get("images", "cache_mb")) * 1024 * 1024)
+            self.images = EquationRenderer(cache)
 
     @property
     def model(self) -> str:
@@ -180,7 +226,27 @@ class Explainer:
         self, paper: Paper, *, full_text: FullText | None = None, abstract_badge: str = ""
     ) -> Explanation:
         """``full_text``: the paper's HTML version, when there is one; else ``abstract_badge`` says why
-        not (the note shows it)."""
+        not (the note shows it). The equations shown come with images where Unicode is not enough."""
+        explanation = await self._explain_text(paper, full_text, abstract_badge)
+        return await self._with_images(explanation)
+
+    async def _with_images(self, explanation: Explanation) -> Explanation:
+        """The explanation with images of the equations it shows; unchanged when none can be drawn."""
+        limit = int(self.config.get("images", "max_per_explanation"))
+        if self.images is None or limit <= 0 or not explanation.equations:
+            return explanation
+        try:
+            images = await self.images.images(_shown_equations(explanation), limit)
+        except Exception:  # images are a garnish: the text explanation stands without them
+            log.exception("drawing the equations of an explanation failed")
+            return explanation
+        if not images:
+            return explanation
+        drawn = {image.url: image.path for image in images}
+        equations = tuple(replace(e, image=drawn[e.url]) if e.url in drawn else e for e in explanation.equations)
+        return replace(explanation, images=images, equations=equations)
+
+    async def _explain_text(self, paper: Paper, full_text: FullText | None, abstract_badge: str) -> Explanation:
         basis = self._basis(paper, full_text, abstract_badge)
         if self.provider is None:
             return basis.offline(paper, NO_LLM_NOTE)
@@ -278,13 +344,22 @@ class Explainer:
         day = self._day_start()
         month = day.replace(day=1)
         cached = self.store.db.conn.execute("SELECT count(*) FROM explanations").fetchone()[0]
+        budget = float(self.config.get("llm", "daily_budget_usd"))
+        purposes = tuple(
+            PurposeUsage(
+                purpose, label, self.ledger.totals(day, purpose=purpose), self.ledger.totals(month, purpose=purpose)
+            )
+            for purpose, label in USAGE_PURPOSES
+        )
         return UsageReport(
             provider=self.provider.name if self.provider else "none",
             model=self.model,
-            budget_usd=float(self.config.get("llm", "daily_budget_usd")),
+            budget_usd=budget,
             today=self.ledger.totals(day),
             month=self.ledger.totals(month),
             cached_explanations=cached,
+            purposes=purposes,
+            question_budget_usd=budget * float(self.config.get("questions", "budget_share")),
         )
 
     # --- ahead of posting -------------------------------------------------------------------------

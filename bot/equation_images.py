@@ -1,0 +1,369 @@
+"""A paper's display equations drawn as PNG images, for the chats that show no math (Slack, Discord).
+
+Drawn with matplotlib's mathtext (a TeX subset, no TeX installation): dark ink on an opaque white card
+with padding. Why opaque: a transparent image with dark ink vanishes in a dark theme and one with light
+ink in a light theme; a white card reads in both (as the formula images of GitHub or Wikipedia do).
+
+Only equations Unicode draws badly become images (fractions, sums, products, integrals and limits with
+bounds, roots, binomials, stacked operators); the rest, and all inline math, stay Unicode.
+
+Bounded, because the TeX is paper text and a crafted one could hang or flood the renderer:
+- refused before mathtext sees it (:func:`refusal`): TeX over ``MAX_TEX_CHARS``, braces nested deeper
+  than ``MAX_NESTING``, more than ``MAX_BIG_OPERATORS`` sums/integrals/…, ``MAX_FRACTIONS`` fractions or
+  roots, any macro that defines, loads or loops (``\\def``, ``\\newcommand``, ``\\input``, ``\\csname`` …)
+  and environments (mathtext has none). What passes was measured to render in tens of milliseconds
+  (``bench/bench_equations.py``): time grows with length, and the length is capped.
+- rendered in one dedicated worker thread, never on the event loop; mathtext's parser is one shared
+  object that is not safe to use from two threads at once, so one thread is also what is correct.
+- the caller waits at most ``timeout_s``: a thread cannot be killed, so past it the caller gets the
+  Unicode form, and while that render still runs every other render falls back at once instead of
+  queueing behind it. (A process per render would allow killing it, but costs matplotlib's import,
+  ~0.5 s, per formula or a worker process to babysit; with the input bounded, the thread is enough.)
+- an image larger than ``MAX_WIDTH_PX`` × ``MAX_HEIGHT_PX`` is dropped: it would not read in a chat.
+A refused or failed formula falls back to its Unicode form, logged once per formula, never an error.
+
+Images are cached on disk by a hash of the TeX and the render settings, the oldest evicted past a size
+cap; a cached image is found with one ``stat``, well under a millisecond.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import io
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.cards import EquationImage, ExplanationEquation
+from bot.untrusted import bounded, inert_text
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_SETTINGS",
+    "EquationImageCache",
+    "EquationRenderer",
+    "RenderSettings",
+    "equation_image",
+    "image_filename",
+    "mathtext_source",
+    "needs_image",
+    "refusal",
+    "render_png",
+]
+
+MAX_TEX_CHARS = 320  # after normalising; real display equations are 30-250 characters
+MAX_NESTING = 12  # braces inside braces; mathtext recurses per level and hits Python's limit near 60
+MAX_BIG_OPERATORS = 8
+MAX_FRACTIONS = 12  # \frac, \sqrt and \binom together
+MAX_WIDTH_PX = 3_000
+MAX_HEIGHT_PX = 800
+TIMEOUT_S = 2.0
+ALT_TEXT_CHARS = 1_000  # Slack's alt text and Discord's attachment description both take this much
+CACHE_BYTES = 50 * 1024 * 1024
+_REMEMBERED = 10_000  # formulas whose failure was logged (each logged once, not retried)
+_RENDER_VERSION = "1"  # part of the cache key: a change in how images are drawn draws them again
+
+
+@dataclass(frozen=True, slots=True)
+class RenderSettings:
+    font_size_pt: float = 18.0
+    dpi: int = 120
+    padding_px: int = 14
+    ink: int = 0x14  # grey level of the text: near black
+    fontset: str = "cm"  # Computer Modern, as the paper was typeset
+
+    @property
+    def key(self) -> str:
+        return f"{_RENDER_VERSION}|{self.font_size_pt}|{self.dpi}|{self.padding_px}|{self.ink}|{self.fontset}"
+
+
+DEFAULT_SETTINGS = RenderSettings()
+
+# --- which equations, and whether they are safe to draw --------------------------------------------
+
+_IMAGE_WORTHY = re.compile(
+    r"\\(?:[dtc]?frac|over\b|binom|[dt]binom|sqrt|sum|prod|coprod|[io]*int|iint|iiint|oint|big(?:cup|cap|oplus|otimes"
+    r"|odot|vee|wedge|sqcup|uplus)|lim(?:sup|inf)?\s*_|(?:max|min|sup|inf|arg\s*\\?max|arg\s*\\?min)\s*_|operatorname\*?\s*\{[^{}]{0,40}\}\s*_|underset"
+    r"|overset|stackrel|begin\s*\{\s*(?:[pbvBV]?matrix|array|cases|smallmatrix))"
+)
+_FORBIDDEN = re.compile(
+    r"\\(?:e|g|x)?def(?![a-zA-Z])|\\(?:re)?newcommand|\\providecommand|\\newenvironment|\\DeclareMathOperator"
+    r"|\\let(?![a-zA-Z])|\\futurelet|\\(?:input|include|includeonly|openin|openout|read|write|immediate|special)"
+    r"(?![a-zA-Z])|\\(?:csname|endcsname|expandafter|noexpand|catcode|makeatletter|loop|repeat|usepackage)"
+    r"(?![a-zA-Z])|\\begin|\\end(?![a-zA-Z])|(?<!\\)#"
+)
+_BIG_OPERATOR = re.compile(r"\\(?:sum|prod|coprod|[io]*int|iint|iiint|oint|big[a-z]+)(?![a-zA-Z])")
+_FRACTION = re.compile(r"\\(?:[dtc]?frac|sqrt|[dt]?binom)(?![a-zA-Z])")
+
+# Spellings mathtext lacks, in the order applied; each keeps the meaning. What is left that mathtext
+# does not know fails its parse and falls back to Unicode.
+_REWRITES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\\(?:label|tag\*?)\s*\{[^{}]{0,80}\}"), ""),
+    (
+        re.compile(
+            r"\\(?:displaystyle|textstyle|scriptstyle|scriptscriptstyle|limits|nolimits|nonumber|notag"
+            r"|allowbreak|mathstrut|strut)(?![a-zA-Z])"
+        ),
+        "",
+    ),
+    (re.compile(r"\\(?:big|Big|bigg|Bigg)[lrm]?(?![a-zA-Z])"), ""),  # size hints: the delimiter stays
+    (re.compile(r"\\[tc]frac(?![a-zA-Z])"), r"\\frac"),
+    (re.compile(r"\\[dt]binom(?![a-zA-Z])"), r"\\binom"),
+    (re.compile(r"\\(?:lVert|rVert|Vert)(?![a-zA-Z])"), r"\\|"),
+    (re.compile(r"\\(?:lvert|rvert|vert)(?![a-zA-Z])"), "|"),
+    (re.compile(r"\\bm(?![a-zA-Z])"), r"\\boldsymbol"),
+    (re.compile(r"\\mathbbm(?![a-zA-Z])"), r"\\mathbb"),
+    (re.compile(r"\\textbf(?![a-zA-Z])"), r"\\mathbf"),
+    (re.compile(r"\\textit(?![a-zA-Z])"), r"\\mathit"),
+    (re.compile(r"\\textrm(?![a-zA-Z])"), r"\\mathrm"),
+    (re.compile(r"\\mathop(?![a-zA-Z])"), ""),
+    (re.compile(r"\\coloneqq(?![a-zA-Z])"), ":="),
+    (re.compile(r"\\eqqcolon(?![a-zA-Z])"), "=:"),
+    (re.compile(r"\\operatorname\*"), r"\\operatorname"),
+    (re.compile(r"\\\\"), r" \\quad "),  # a row break of an aligned group: the rows side by side
+    (re.compile(r"(?<!\\)&"), " "),  # alignment points
+    (re.compile(r"(?<!\\)%[^\n]*\n?"), ""),  # TeX comments (not \%, a percent sign)
+    (re.compile(r"\s+"), " "),
+)
+
+
+def needs_image(tex: str) -> bool:
+    """Whether Unicode draws this display equation badly: fractions, bounded sums/integrals, roots…"""
+    return _IMAGE_WORTHY.search(tex) is not None
+
+
+def mathtext_source(tex: str) -> str:
+    """The TeX in the dialect mathtext reads (see ``_REWRITES``); bounded before any pattern runs."""
+    text = tex[: MAX_TEX_CHARS * 4]
+    for pattern, replacement in _REWRITES:
+        text = pattern.sub(replacement, text)
+    return text.strip()
+
+
+def refusal(tex: str) -> str | None:
+    """Why this TeX is not handed to mathtext (too long, too deep, a macro that defines or loads …), or
+    None when it may be. ``tex`` is the original; the checks run on what mathtext would get."""
+    if len(tex) > MAX_TEX_CHARS * 4:
+        return "too long"
+    if _FORBIDDEN.search(tex):
+        return "a macro or environment mathtext does not take"
+    source = mathtext_source(tex)
+    if not source:
+        return "empty"
+    if len(source) > MAX_TEX_CHARS:
+        return "too long"
+    if "$" in source:
+        return "a dollar sign"  # would end mathtext's math mode early
+    depth = deepest = 0
+    for char in source:
+        if char == "{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == "}":
+            depth -= 1
+            if depth < 0:
+                return "unbalanced braces"
+    if depth:
+        return "unbalanced braces"
+    if deepest > MAX_NESTING:
+        return "nested too deep"
+    if len(_BIG_OPERATOR.findall(source)) > MAX_BIG_OPERATORS:
+        return "too many sums or integrals"
+    if len(_FRACTION.findall(source)) > MAX_FRACTIONS:
+        return "too many fractions or roots"
+    return None
+
+
+# --- drawing -------------------------------------------------------------------------------------------
+
+_matplotlib_ready = threading.Lock()
+
+
+def render_png(tex: str, settings: RenderSettings = DEFAULT_SETTINGS) -> bytes:
+    """The PNG of one formula. Raises ValueError when refused or when mathtext cannot draw it.
+
+    CPU-bound and not thread-safe (mathtext shares one parser): call it from the renderer's worker."""
+    reason = refusal(tex)
+    if reason is not None:
+        raise ValueError(reason)
+    with _matplotlib_ready:
+        import matplotlib
+
+        matplotlib.use("Agg")  # never a GUI backend: the bot runs headless
+        from matplotlib.font_manager import FontProperties
+        from matplotlib.mathtext import MathTextParser
+        from PIL import Image
+    import numpy as np
+
+    prop = FontProperties(size=settings.font_size_pt, math_fontfamily=settings.fontset)
+    try:
+        parsed = MathTextParser("agg").parse(f"${mathtext_source(tex)}$", dpi=settings.dpi, prop=prop)
+    except (ValueError, RecursionError, KeyError, IndexError, TypeError, RuntimeError) as err:
+        # mathtext reports a parse error as ValueError; the others are its internals tripping on odd input.
+        raise ValueError(f"mathtext: {type(err).__name__}") from None
+    coverage = np.asarray(parsed.image, dtype=np.uint16)  # 0 = background, 255 = ink
+    height, width = coverage.shape
+    pad = settings.padding_px
+    if width + 2 * pad > MAX_WIDTH_PX or height + 2 * pad > MAX_HEIGHT_PX:
+        raise ValueError("too large to read in a chat")
+    grey = 255 - (coverage * (255 - settings.ink) + 127) // 255
+    card = np.full((height + 2 * pad, width + 2 * pad), 255, dtype=np.uint8)
+    card[pad : pad + height, pad : pad + width] = grey.astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(card).save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+# --- the cache on disk ---------------------------------------------------------------------------------
+
+
+class EquationImageCache:
+    """PNG files named by a hash of the TeX and the settings, at most ``max_bytes`` together (oldest out)."""
+
+    def __init__(self, folder: Path, *, max_bytes: int = CACHE_BYTES, settings: RenderSettings = DEFAULT_SETTINGS):
+        self.folder = folder
+        self.max_bytes = max_bytes
+        self.settings = settings
+
+    def key(self, tex: str) -> str:
+        return hashlib.sha256(f"{self.settings.key}\n{tex}".encode()).hexdigest()[:32]
+
+    def path(self, tex: str) -> Path:
+        return self.folder / f"{self.key(tex)}.png"
+
+    def get(self, tex: str) -> Path | None:
+        path = self.path(tex)
+        return path if path.is_file() else None
+
+    def put(self, tex: str, png: bytes) -> Path | None:
+        """Write the image (atomically) and trim the folder; None when the disk refuses."""
+        path = self.path(tex)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(f".{threading.get_ident()}.tmp")
+            temporary.write_bytes(png)
+            os.replace(temporary, path)
+            self._trim()
+        except OSError as err:  # a full or read-only disk costs the image, never the explanation
+            log.info("equation image not cached (%s)", err)
+            return None
+        return path
+
+    def _trim(self) -> None:
+        files = []
+        for entry in os.scandir(self.folder):
+            if entry.name.endswith(".png"):
+                stat = entry.stat()
+                files.append((stat.st_mtime, stat.st_size, entry.path))
+        total = sum(size for _, size, _ in files)
+        for _, size, name in sorted(files):
+            if total <= self.max_bytes:
+                break
+            Path(name).unlink(missing_ok=True)
+            total -= size
+
+
+# --- the renderer the explainer uses -------------------------------------------------------------------
+
+# One worker for the whole process: mathtext's parser is shared by every MathTextParser.
+_WORKER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mathtext")
+_busy_since: float | None = None  # when the worker began the draw it is on (time.monotonic()), or None
+
+
+def _draw(tex: str, settings: RenderSettings) -> bytes:
+    """``render_png`` in the worker, saying how long the worker has been on it."""
+    global _busy_since
+    _busy_since = time.monotonic()
+    try:
+        return render_png(tex, settings)
+    finally:
+        _busy_since = None
+
+
+_refused: dict[str, str] = {}  # cache key -> why: logged once, never drawn again by this process
+
+
+class EquationRenderer:
+    """Images for an explanation's equations: cached, else drawn in the worker within ``timeout_s``."""
+
+    def __init__(self, cache: EquationImageCache, *, timeout_s: float = TIMEOUT_S) -> None:
+        self.cache = cache
+        self.timeout_s = timeout_s
+
+    async def image(self, tex: str) -> Path | None:
+        """The PNG of ``tex``, or None: the caller shows its Unicode form instead."""
+        cached = self.cache.get(tex)
+        if cached is not None:
+            return cached
+        key = self.cache.key(tex)
+        if key in _refused:
+            return None
+        reason = refusal(tex)
+        if reason is not None:
+            return self._fall_back(key, tex, reason)
+        busy_since = _busy_since
+        if busy_since is not None and time.monotonic() - busy_since > self.timeout_s:
+            return None  # a draw that overran still holds the worker: nobody queues behind it
+        job = _WORKER.submit(_draw, tex, self.cache.settings)
+        try:
+            # Past the timeout a draw still queued is cancelled; one under way cannot be and runs on, and
+            # ``_busy_since`` tells the callers after it not to wait for it.
+            png = await asyncio.wait_for(asyncio.wrap_future(job), self.timeout_s)
+        except TimeoutError:
+            return self._fall_back(key, tex, f"took over {self.timeout_s:g} s")
+        except ValueError as err:
+            return self._fall_back(key, tex, str(err))
+        except Exception as err:  # a drawing library's surprise must not cost the explanation
+            return self._fall_back(key, tex, f"unexpected {type(err).__name__}")
+        return await asyncio.to_thread(self.cache.put, tex, png)
+
+    async def images(self, equations: Sequence[ExplanationEquation], limit: int) -> tuple[EquationImage, ...]:
+        """Images of the first ``limit`` equations that Unicode draws badly; the others stay Unicode.
+
+        At most ``limit`` are attempted, so a page of 2,000 formulas costs ``limit`` renders at most."""
+        found: list[EquationImage] = []
+        for equation in [e for e in equations if needs_image(e.tex)][: max(0, limit)]:
+            path = await self.image(equation.tex)
+            if path is not None:
+                found.append(equation_image(equation, path))
+        return tuple(found)
+
+    @staticmethod
+    def _fall_back(key: str, tex: str, reason: str) -> None:
+        if key not in _refused:
+            if len(_refused) >= _REMEMBERED:
+                _refused.clear()
+            _refused[key] = reason
+            log.info("equation drawn as Unicode, not as an image (%s): %.80r", reason, tex)
+        return None
+
+
+_LABEL = re.compile(r"\(([^()]{1,20})\)")
+
+
+def image_filename(label: str) -> str:
+    """``eq-3.png`` for "Eq. (3)", ``eq-A-2.png`` for "Eq. (A.2)": a file name every platform keeps as is."""
+    found = _LABEL.search(label)
+    bare = found.group(1) if found else label
+    safe = re.sub(r"[^A-Za-z0-9]+", "-", bare).strip("-")[:20] or "equation"
+    return f"eq-{safe}.png"
+
+
+def equation_image(equation: ExplanationEquation, path: Path) -> EquationImage:
+    """The image of one equation with its label and alt text made inert: both come from the paper."""
+    label = inert_text(bounded(" ".join(equation.label.split()), 20))
+    return EquationImage(
+        path=str(path),
+        label=f"Eq. ({label})",
+        tex=equation.tex,
+        unicode=inert_text(bounded(" ".join(equation.unicode.split()), ALT_TEXT_CHARS)),
+        url=equation.url,
+    )
