@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from bot import briefing
 from bot.cards import Reply
 from bot.config import is_time_zone, parse_time, suggest_time_zone
 from bot.engine import Engine, Progress
@@ -187,7 +188,30 @@ async def _list(engine: Engine, inv: Invocation) -> Reply:
         floor = f", at least {sub.min_upvotes} upvotes" if sub.min_upvotes else ""
         paused = f" — paused: {sub.paused_reason}" if sub.paused_reason else ""
         lines.append(f"• {name}{floor}: {describe_schedule(engine, sub)}{paused}")
+    lines.append(BRIEFING_ON if briefing.is_on(engine.store, inv.channel) else BRIEFING_OFF)
     return Reply(text="\n".join(lines), ephemeral=True)
+
+
+BRIEFING_ON = "Briefing: on (the digest opens with the day's briefing; /paper briefing off stops it)."
+BRIEFING_OFF = "Briefing: off (/paper briefing on opens the digest with the day's briefing)."
+
+
+async def _briefing(engine: Engine, inv: Invocation) -> Reply:
+    choice = inv.args["mode"].strip().lower()
+    if choice not in ("on", "off"):
+        raise UsageError(f"Say on or off. Usage: {REGISTRY['briefing'].usage}\nExample: {REGISTRY['briefing'].example}")
+    changed = briefing.set_on(engine.store, inv.channel, choice == "on")
+    if choice == "off":
+        return Reply(text="This channel's digest no longer opens with a briefing." if changed else BRIEFING_OFF)
+    text = (
+        "This channel's digest now opens with a briefing over the day's papers: themes, the papers to read "
+        "first and connections, citing the cards by number."
+        if changed
+        else "This channel's digest already opens with a briefing; nothing changed."
+    )
+    if not engine.store.channel_subscriptions(inv.channel):
+        text += " This channel follows no feeds yet: /paper subscribe cs.LG (or hf)."
+    return Reply(text=text)
 
 
 async def _digest(engine: Engine, inv: Invocation) -> Reply:
@@ -340,6 +364,21 @@ REGISTRY: dict[str, SubCommand] = {
             ),
             _quiet,
             "/paper quiet say",
+            manages_channel=True,
+        ),
+        SubCommand(
+            "briefing",
+            "Open this channel's digest with a briefing: the day's themes and what to read first",
+            (
+                Param(
+                    "mode",
+                    "on: the digest opens with the day's briefing; off: cards only (default)",
+                    "choice",
+                    choices=("on", "off"),
+                ),
+            ),
+            _briefing,
+            "/paper briefing on",
             manages_channel=True,
         ),
         search_command(),

@@ -1,5 +1,10 @@
 """Posting every message the bot sends on its own exactly once, whoever triggers it, through the outbox:
-a channel's digest once per announcement, a quiet-day note once per day, an admin report once per content."""
+a channel's digest once per announcement, a quiet-day note once per day, an admin report once per content.
+
+A channel with the briefing on gets its digest opened by the day's briefing (bot.briefing): the briefing
+row is planned in the same transaction as the digest row, holds its text, and is sent first: whoever sends
+a digest row sends its unfinished briefing before it (a restart included), and the cards go once the
+briefing is sent or has failed for good."""
 
 from __future__ import annotations
 
@@ -11,12 +16,13 @@ from datetime import date
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
+from bot.briefing import briefing_note
 from bot.cards import DigestMessage, Reply
 from bot.digest import DigestSelection, radar_reasons
 from bot.engine import Engine
 from bot.errors import ChannelUnavailable, SourceError
 from bot.models import ChannelRef, Paper, Subscription
-from bot.outbox import DIGEST_KINDS, NOTE_KINDS, Kind, Outbox, OutboxRow, key_for
+from bot.outbox import DIGEST_KINDS, NOTE_KINDS, Kind, Outbox, OutboxRow, briefing_key, key_for
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +108,9 @@ async def _deliver_selection(
             # Everything in this announcement already reached the channel: remember the day as done.
             engine.mark_posted(selection)
             return Outcome.NOTHING_NEW
-        papers = [p.id for p in selection.papers]
-        row = outbox.plan(
-            channel, selection.announced, selection.categories, papers, sending=True, more_count=selection.more_count
-        )
+        note = await _briefing_text(engine, selection)
+        row, _ = _plan_digest(outbox, selection, Kind.DIGEST, note)
+        fresh = not note  # after a briefing the digest row is planned, not sending: it waits its turn
     return await send_row(engine, poster, row, selection=selection, attempts=attempts, backoff_s=backoff_s, fresh=fresh)
 
 
@@ -149,6 +154,13 @@ async def send_row(
     """Send one outbox row, of any kind: reconcile a row left "sending" by a crash, then post with
     retries. ``fresh``: the row was just planned as sending by this call, nothing can be out there yet."""
     outbox = Outbox(engine.store)
+    fresh = fresh and row.state == "sending"  # a planned row is marked sending before its post, always
+    briefing = _unfinished_briefing(outbox, row) if row.kind in DIGEST_KINDS else None
+    if briefing is not None:  # the briefing opens the digest: sent (or failed for good) before the cards
+        opened = await send_row(engine, poster, briefing, attempts=attempts, backoff_s=backoff_s)
+        if opened == Outcome.PAUSED:  # the channel is gone: the cards would meet the same answer
+            outbox.failed(row.key, (outbox.get(briefing.key) or briefing).error or "the channel is not available")
+            return Outcome.PAUSED
     keyed = poster if isinstance(poster, KeyedPoster) else None
     left_sending = row.state == "sending" and not fresh
     if left_sending and keyed is not None and await keyed.already_posted(row.channel, row.key):
@@ -192,8 +204,8 @@ async def send_row(
 def message_for(engine: Engine, row: OutboxRow, selection: DigestSelection | None = None) -> DigestMessage:
     """The message a row posts, drawn from what the row holds (the same after a restart)."""
     if row.kind in NOTE_KINDS:
-        # A quiet-day note belongs to a day's feed; an admin report to no announcement.
-        announced = row.announced if row.kind == Kind.QUIET else None
+        # A quiet-day note and a briefing belong to a day's feeds; an admin report to no announcement.
+        announced = row.announced if row.kind in (Kind.QUIET, Kind.BRIEFING) else None
         return DigestMessage(categories=row.categories, announced=announced, cards=(), note=row.note)
     if row.kind not in DIGEST_KINDS:
         raise ValueError(f"outbox row {row.key} has an unknown kind {row.kind!r}")
@@ -224,6 +236,60 @@ def _selection_for(engine: Engine, row: OutboxRow, selection: DigestSelection | 
     return DigestSelection(row.channel, row.categories, row.announced, tuple(papers), row.more_count, why=why)
 
 
+async def _briefing_text(engine: Engine, selection: DigestSelection) -> str:
+    """The briefing opening this digest, "" for none; a failure to make one never holds the cards back."""
+    try:
+        return await briefing_note(engine, selection)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("the briefing for %s could not be made; the digest goes without it", selection.channel)
+        return ""
+
+
+def _plan_digest(outbox: Outbox, selection: DigestSelection, kind: Kind, note: str) -> tuple[OutboxRow, bool]:
+    """The digest row (and, with ``note``, its briefing row) planned in one transaction: a crash leaves
+    both or neither. Without a briefing the digest row is created sending (its post follows at once)."""
+    assert selection.announced is not None
+    papers = [p.id for p in selection.papers]
+    with outbox.db.atomic():
+        row, created = outbox.create(
+            selection.channel,
+            selection.announced,
+            selection.categories,
+            papers,
+            kind,
+            sending=not note,
+            more_count=selection.more_count,
+        )
+        if note and created:
+            _plan_briefing(outbox, row, note)
+    return row, created
+
+
+def _plan_briefing(outbox: Outbox, digest: OutboxRow, note: str) -> None:
+    key = briefing_key(digest.channel, digest.announced, digest.categories, digest.kind)
+    if outbox.get(key) is not None:  # a digest asked for again after a failure: this try's words
+        outbox.replan(key, [], note=note, opens=digest.key)
+        return
+    discriminator = "" if digest.kind == Kind.DIGEST else digest.kind
+    outbox.create(
+        digest.channel,
+        digest.announced,
+        digest.categories,
+        [],
+        Kind.BRIEFING,
+        note=note,
+        discriminator=discriminator,
+        opens=digest.key,
+    )
+
+
+def _unfinished_briefing(outbox: Outbox, digest: OutboxRow) -> OutboxRow | None:
+    row = outbox.get(briefing_key(digest.channel, digest.announced, digest.categories, digest.kind))
+    return row if row is not None and row.state in ("planned", "sending") else None
+
+
 def _reason(err: Exception) -> str:
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
     return f"{type(err).__name__}: {text[:200]}" if text else type(err).__name__
@@ -250,15 +316,11 @@ async def send_reply(
         return
     outbox = Outbox(engine.store)
     papers = [p.id for p in selection.papers]
-    row, created = outbox.create(
-        selection.channel,
-        selection.announced,
-        selection.categories,
-        papers,
-        Kind.REQUESTED,
-        sending=True,
-        more_count=selection.more_count,
-    )
+    before = outbox.get(key_for(selection.channel, selection.announced, selection.categories, Kind.REQUESTED))
+    # Asked for the briefing only when this request will post: a second click must not cost an LLM call.
+    posting = before is None or before.state not in ("planned", "sending", "sent")
+    note = await _briefing_text(engine, selection) if posting else ""
+    row, created = _plan_digest(outbox, selection, Kind.REQUESTED, note)
     if not created and row.state in ("planned", "sending"):
         await send(Reply(text=BEING_POSTED, ephemeral=True))
         return
@@ -266,7 +328,10 @@ async def send_reply(
         await send(Reply(text=ALREADY_POSTED, ephemeral=True))
         return
     if not created:  # a request that failed before: this one is a fresh try, with today's papers
-        row = outbox.replan(row.key, papers, more_count=selection.more_count)
+        with outbox.db.atomic():
+            row = outbox.replan(row.key, papers, more_count=selection.more_count)
+            if note:
+                _plan_briefing(outbox, row, note)
     if poster is not None:
         outcome = await send_row(engine, poster, row, selection=selection, fresh=created, backoff_s=backoff_s)
         if outcome == Outcome.PAUSED:  # the platform's reason is a typed, user-facing one
@@ -278,6 +343,16 @@ async def send_reply(
         elif reply.text:
             await send(Reply(text=reply.text, ephemeral=True))
         return
+    briefing = _unfinished_briefing(outbox, row)
+    if briefing is not None:  # drawn by ``send`` too, before the cards; its failure does not stop them
+        try:
+            await send(Reply(digest=message_for(engine, briefing)))
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            outbox.failed(briefing.key, _reason(err))
+        else:
+            outbox.mark_sent(briefing.key)
     try:
         await send(reply)
     except asyncio.CancelledError:
@@ -313,10 +388,15 @@ async def resume_unfinished(
             except Exception:
                 log.exception("resuming digest %s failed", row.key)
 
+    rows = Outbox(engine.store).unfinished()
+    unfinished = {row.key for row in rows}
     todo = [
         (row, posters[row.channel.platform])
-        for row in Outbox(engine.store).unfinished()
-        if row.channel.platform in posters and (since is None or row.announced >= since)
+        for row in rows
+        if row.channel.platform in posters
+        and (since is None or row.announced >= since)
+        # A briefing whose digest is unfinished is sent by the digest's send, first: never twice at once.
+        and not (row.kind == Kind.BRIEFING and row.opens in unfinished)
     ]
     await asyncio.gather(*(one(row, poster) for row, poster in todo))
     return len(todo)

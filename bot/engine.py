@@ -342,8 +342,11 @@ class Engine:
         return announced < calendar.feed_date(now)
 
     def digest_message(self, selection: DigestSelection) -> DigestMessage:
-        """The digest as drawn: cards carry a "math in a sentence" line where one is ready."""
-        return selection.message(one_liners=self.explainer.one_liners(selection.papers))
+        """The digest as drawn: cards carry a "math in a sentence" line where one is ready, and their
+        number 1..n in the digest's order (what the day's briefing cites as #n)."""
+        message = selection.message(one_liners=self.explainer.one_liners(selection.papers))
+        cards = tuple(replace(card, number=n) for n, card in enumerate(message.cards, start=1))
+        return replace(message, cards=cards)
 
     def already_posted(self, selection: DigestSelection) -> bool:
         if selection.announced is None:

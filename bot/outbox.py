@@ -18,17 +18,15 @@ The outbox owns its table's later changes (a migration set of its own, applied w
 from __future__ import annotations
 
 import json
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
 import sqlite_utils
-from sqlite_utils.migrations import Migrations
 
 from bot.models import ChannelRef
-from bot.store import Store, outbox_key, refuse_newer_schema, utcnow
+from bot.store import Store, TableMigrations, outbox_key, utcnow
 
 
 class Kind(StrEnum):
@@ -38,12 +36,15 @@ class Kind(StrEnum):
     REQUESTED = "requested"  # the same digest, asked for with /paper digest
     QUIET = "quiet"  # one line on a day without an announcement
     REPORT = "report"  # problems with a slot's digests, to `[admin] channel`
+    # The day's briefing opening a digest (bot.briefing): planned with that digest, in the same
+    # transaction, and sent before it; its text is on the row, so a restart posts the same words.
+    BRIEFING = "briefing"
 
 
 DIGEST_KINDS = frozenset({Kind.DIGEST, Kind.REQUESTED})
-NOTE_KINDS = frozenset({Kind.QUIET, Kind.REPORT})
+NOTE_KINDS = frozenset({Kind.QUIET, Kind.REPORT, Kind.BRIEFING})
 
-migrations = Migrations("paperbot.outbox")
+migrations = TableMigrations("paperbot.outbox")
 
 
 @migrations()
@@ -61,16 +62,9 @@ def m002_outbox_recent_index(db: sqlite_utils.Database) -> None:
     db.table("outbox").create_index(["kind", "updated_at", "state"], if_not_exists=True)
 
 
-_migrated: weakref.WeakSet[Store] = weakref.WeakSet()
-
-
 def migrate(store: Store) -> None:
     """Apply the outbox's own migrations (after the store's, which create the table); cheap to repeat."""
-    if store not in _migrated:
-        # A file written by a newer paperbot is refused, not migrated back under its feet.
-        refuse_newer_schema(store.db, store.path, migrations)
-        migrations.apply(store.db)
-        _migrated.add(store)
+    migrations.apply_to(store)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +81,7 @@ class OutboxRow:
     updated_at: datetime
     note: str = ""  # the text of a note kind
     more_count: int = 0  # a digest's papers cut by the cap, for its "… and N more" line
+    opens: str = ""  # a briefing: the key of the digest row it opens
 
 
 class Outbox:
@@ -111,6 +106,7 @@ class Outbox:
         note: str = "",
         more_count: int = 0,
         discriminator: str = "",
+        opens: str = "",
     ) -> OutboxRow:
         """The row for this message, created as planned if new (see ``create``)."""
         row, _ = self.create(
@@ -123,6 +119,7 @@ class Outbox:
             note=note,
             more_count=more_count,
             discriminator=discriminator,
+            opens=opens,
         )
         return row
 
@@ -138,6 +135,7 @@ class Outbox:
         note: str = "",
         more_count: int = 0,
         discriminator: str = "",
+        opens: str = "",
     ) -> tuple[OutboxRow, bool]:
         """The row for this message and whether this call created it. A new row is planned with what
         draws it (or directly sending, one write instead of two, when the post follows at once). An
@@ -146,9 +144,7 @@ class Outbox:
         key = key_for(channel, announced, categories, kind, discriminator)
         now = utcnow().isoformat()
         state, attempts = ("sending", 1) if sending else ("planned", 0)
-        payload: dict[str, str | int] = {"note": note} if note else {}
-        if more_count:
-            payload["more"] = more_count
+        payload = _payload(note, more_count, opens)
         with self.db.atomic():
             cursor = self.db.conn.execute(
                 "INSERT OR IGNORE INTO outbox (key, platform, workspace, channel, announced, categories, kind, state,"
@@ -167,16 +163,18 @@ class Outbox:
                     attempts,
                     now,
                     now,
-                    json.dumps(payload) if payload else None,
+                    payload,
                 ),
             )
         row = self.get(key)
         assert row is not None
         return row, cursor.rowcount == 1
 
-    def replan(self, key: str, paper_ids: Sequence[str], *, more_count: int = 0) -> OutboxRow:
+    def replan(
+        self, key: str, paper_ids: Sequence[str], *, more_count: int = 0, note: str = "", opens: str = ""
+    ) -> OutboxRow:
         """A finished row sent again with new contents (a `/paper digest` retried after a failure)."""
-        payload = json.dumps({"more": more_count}) if more_count else None
+        payload = _payload(note, more_count, opens)
         with self.db.atomic():
             self.db.conn.execute(
                 "UPDATE outbox SET state = 'sending', error = NULL, paper_ids = ?, payload = ?, updated_at = ?,"
@@ -264,6 +262,21 @@ def key_for(
     return f"{key}:{discriminator}" if discriminator else key
 
 
+def briefing_key(channel: ChannelRef, announced: date, categories: Sequence[str], digest_kind: str) -> str:
+    """The key of the briefing opening the digest of this kind (scheduled or requested)."""
+    discriminator = "" if digest_kind == Kind.DIGEST else str(digest_kind)
+    return key_for(channel, announced, categories, Kind.BRIEFING, discriminator)
+
+
+def _payload(note: str, more_count: int, opens: str) -> str | None:
+    payload: dict[str, str | int] = {"note": note} if note else {}
+    if more_count:
+        payload["more"] = more_count
+    if opens:
+        payload["opens"] = opens
+    return json.dumps(payload) if payload else None
+
+
 _COLUMNS = (
     "key, platform, workspace, channel, announced, categories, kind, state, paper_ids, attempts, error, updated_at,"
     " payload"
@@ -285,4 +298,5 @@ def _row(row: Sequence[object]) -> OutboxRow:
         updated_at=datetime.fromisoformat(str(row[11])),
         note=str(payload.get("note", "")),
         more_count=int(payload.get("more", 0)),
+        opens=str(payload.get("opens", "")),
     )

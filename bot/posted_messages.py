@@ -12,16 +12,14 @@ The table is a set of its own (own migrations, applied on first use after the st
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 import sqlite_utils
-from sqlite_utils.migrations import Migrations
 
 from bot.models import ChannelRef
-from bot.store import Store, refuse_newer_schema, utcnow
+from bot.store import Store, TableMigrations, utcnow
 
 __all__ = ["KEEP_DAYS", "MessageKind", "PostedMessage", "find", "migrate", "prune", "record"]
 
@@ -38,7 +36,7 @@ class MessageKind(StrEnum):
     NOTE = "note"  # a quiet-day note, an admin report
 
 
-migrations = Migrations("paperbot.posted_messages")
+migrations = TableMigrations("paperbot.posted_messages")
 
 
 @migrations()
@@ -55,15 +53,9 @@ def m001_posted_messages(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS posted_messages_age ON posted_messages (posted_at)")
 
 
-_migrated: weakref.WeakSet[Store] = weakref.WeakSet()
-
-
 def migrate(store: Store) -> None:
     """Apply this table's migrations once per store (after the store's own); cheap to repeat."""
-    if store not in _migrated:
-        refuse_newer_schema(store.db, store.path, migrations)
-        migrations.apply(store.db)
-        _migrated.add(store)
+    migrations.apply_to(store)
 
 
 @dataclass(frozen=True, slots=True)

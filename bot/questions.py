@@ -1,20 +1,77 @@
-"""Questions about one paper, asked in the thread of the bot's card or explanation (interface).
+"""Questions about one paper, asked in the thread of the bot's card or explanation.
 
 Adapters turn a platform event (a Slack app_mention in a thread, a Discord reply to the bot's message)
-into a ``ThreadQuestion`` and post the returned Reply in the same thread."""
+into a ``ThreadQuestion`` and post the returned Reply in the same thread; an ``ephemeral`` Reply (a
+refusal, a limit reached) is shown to the asker only.
+
+What happens to a question, cheapest checks first:
+1. an empty question, or a thread about no single paper: a short private answer saying what to do;
+2. the rate limits (bot.question_limits): past one, a private answer saying when to ask again;
+3. the paper, from the store or its source (gone: a private answer saying so), and its full text when
+   arXiv has an HTML version (best effort, within the interactive deadline);
+4. with an LLM: the cached answer to the same question (bot.question_cache), else one LLM call grounded
+   in the paper's metadata, abstract and equations and the thread so far (bot.question_prompt), if the
+   questions' share of today's budget allows it; the same question asked twice at once is one call;
+5. without an LLM, past the budget or when the LLM fails: what the paper's text says about the
+   question's words (bot.question_offline), and a note saying why.
+
+Question, thread and model text are untrusted throughout: delimited data in the prompt, sanitised and
+bounded in the answer (bot.explain.sanitize); links in the answer go only to the paper's own pages.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import logging
+import weakref
+from dataclasses import dataclass, field
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 from bot.cards import Reply
-from bot.models import ChannelRef
+from bot.errors import BadIdError, NotFoundError, PaperbotError
+from bot.explain.llm import LLMFailure, LLMProvider
+from bot.explain.pricing import cost_usd
+from bot.explain.sanitize import safe_llm_text, truncate
+from bot.explain.service import LLM_HINT, UNREADABLE_ANSWER
+from bot.fulltext import FullText
+from bot.models import ChannelRef, Paper
+from bot.question_cache import QuestionCache, answer_key
+from bot.question_limits import PURPOSE, QuestionSettings, may_use_llm, take_a_turn
+from bot.question_offline import equation_line, equation_unicode, offline_answer
+from bot.question_prompt import (
+    ANSWER_TOOL,
+    QUESTION_SYSTEM_PROMPT,
+    PromptParts,
+    ThreadAnswer,
+    bare_label,
+    build_prompt,
+)
+from bot.untrusted import strip_unsafe_chars
 
 if TYPE_CHECKING:
     from bot.engine import Engine
 
+__all__ = ["MAX_THREAD_MESSAGES", "ThreadMessage", "ThreadQuestion", "answer_question"]
+
+log = logging.getLogger(__name__)
+
 MAX_THREAD_MESSAGES = 10  # earlier messages of the thread an adapter passes, newest kept
+
+ANSWER_MAX_CHARS = 2_500  # the model's answer as shown; the adapters split messages to their platform
+REPLY_MAX_CHARS = 4_000  # the whole reply: answer, equations and notes
+EQUATIONS_SHOWN = 5
+NOT_ABOUT_ONE_PAPER = "This thread is not about one paper; ask in the thread of a paper card or explanation."
+EMPTY_QUESTION = "Ask your question after the mention, for example: what does λ control in Eq. 3?"
+NO_LLM_NOTE = (
+    f"No LLM is set up, so this is only what the paper's text says about your words; for full answers, {LLM_HINT}."
+)
+BUDGET_NOTE = (
+    "Today's LLM budget for questions is spent, so this is only what the paper's text says about your words; "
+    "full answers are back tomorrow (UTC)."
+)
+FAILED_NOTE = "This is only what the paper's text says about your words."
+NOT_IN_PAPER = "The paper does not answer this directly, as far as its text I have goes ({basis})."
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,4 +94,246 @@ class ThreadQuestion:
 
 
 async def answer_question(engine: Engine, question: ThreadQuestion) -> Reply:
-    raise NotImplementedError
+    """The answer to post in the question's thread (see the module docstring). Never raises for anything
+    a user or a service can cause: a typed error is its message, anything else an apology with an id."""
+    # Imported here: the command registry imports much of the engine, and adapters import this module.
+    from bot.commands import apology, refusal
+
+    try:
+        return await _answer(engine, question)
+    except PaperbotError as err:
+        return refusal(err)
+    except Exception:
+        return apology(log, "question about %s in %s failed", question.paper_id, question.channel)
+
+
+# --- the steps ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """One LLM call's outcome: an answer, or the neutral sentence saying why there is none."""
+
+    answer: ThreadAnswer | None
+    model: str
+    failure: str = ""
+
+
+@dataclass
+class _PerEngine:
+    """What questions keep per engine: its answer cache, and the LLM calls under way by cache key."""
+
+    cache: QuestionCache
+    calls: dict[str, asyncio.Future[_Asked]] = field(default_factory=dict)
+
+
+_per_engine: weakref.WeakKeyDictionary[Engine, _PerEngine] = weakref.WeakKeyDictionary()
+
+
+def _state(engine: Engine) -> _PerEngine:
+    state = _per_engine.get(engine)
+    if state is None or state.cache.store is not engine.store:
+        state = _per_engine[engine] = _PerEngine(QuestionCache(engine.store))
+    return state
+
+
+async def _answer(engine: Engine, question: ThreadQuestion) -> Reply:
+    settings = QuestionSettings.from_config(engine.config)
+    text, clipped = _clip(question.text, settings.max_question_chars)
+    if not text:
+        return Reply(text=EMPTY_QUESTION, ephemeral=True)
+    if not question.paper_id:
+        return Reply(text=NOT_ABOUT_ONE_PAPER, ephemeral=True)
+    now = engine.now()
+    hit = take_a_turn(engine.store, question.channel, question.user, settings, now)
+    if hit is not None:
+        return Reply(text=hit.message(now), ephemeral=True)
+    paper = await _paper(engine, question.paper_id)
+    if paper is None:
+        shown = safe_llm_text(question.paper_id, 80)
+        return Reply(
+            text=f"I cannot find paper {shown} any more; ask in the thread of another paper's card or explanation.",
+            ephemeral=True,
+        )
+    full_text = await _full_text(engine, paper)
+    thread = tuple((m.from_bot, m.text) for m in question.thread[-MAX_THREAD_MESSAGES:])
+    notes = [f"Your question was long: I read its first {settings.max_question_chars:,} characters."] if clipped else []
+    provider = engine.explainer.provider
+    if provider is None:
+        return await _offline(paper, full_text, text, [NO_LLM_NOTE, *notes])
+    parts = build_prompt(paper, full_text, text, thread, max_input_tokens=settings.max_input_tokens)
+    grounding_key = parts.grounding.key if parts.grounding is not None else ""
+    key = answer_key(paper.id, paper.version, provider.model, grounding_key, text, parts.thread_sent)
+    cached = _state(engine).cache.get(key)
+    if cached is not None:
+        return Reply(text=_drawn(paper, parts, cached.answer, cached.model, notes))
+    if not may_use_llm(engine.explainer, settings):
+        return await _offline(paper, full_text, text, [BUDGET_NOTE, *notes])
+    asked = await _ask_once(engine, provider, paper, parts, key)
+    if asked.answer is None:
+        return await _offline(paper, full_text, text, [f"{asked.failure} {FAILED_NOTE}", *notes])
+    return Reply(text=_drawn(paper, parts, asked.answer, asked.model, notes))
+
+
+def _clip(text: str, max_chars: int) -> tuple[str, bool]:
+    """The question as read: invisible and control characters gone, at most ``max_chars`` (cut at a word);
+    and whether it was cut. Looked at only up to twice the limit, so a megabyte costs nothing more."""
+    text = strip_unsafe_chars(text[: 2 * max_chars + 1]).strip()
+    if len(text) <= max_chars:
+        return text, False
+    return truncate(text, max_chars), True
+
+
+async def _paper(engine: Engine, paper_id: str) -> Paper | None:
+    """The paper, from the store or fetched by its id; None when its source no longer knows it."""
+    stored = engine.store.get_paper(paper_id)
+    if stored is not None:
+        return stored
+    try:
+        paper, _ = await engine.lookup(paper_id)
+    except (NotFoundError, BadIdError):
+        return None
+    return paper
+
+
+async def _full_text(engine: Engine, paper: Paper) -> FullText | None:
+    if paper.source != "arxiv":
+        return None
+    # The engine's own fetch: the same on-disk cache, interactive deadline and fallbacks as explanations.
+    full_text, _ = await engine._full_text(paper, True)
+    return full_text
+
+
+async def _offline(paper: Paper, full_text: FullText | None, question: str, notes: list[str]) -> Reply:
+    # Matching words over a paper's equations is CPU work: off the event loop (bounded, milliseconds).
+    found = await asyncio.to_thread(offline_answer, paper, full_text, question)
+    return Reply(text=_joined([found.text, "", *(f"ⓘ {note}" for note in notes)]))
+
+
+async def _ask_once(engine: Engine, provider: LLMProvider, paper: Paper, parts: PromptParts, key: str) -> _Asked:
+    """One LLM call per distinct question at a time: a second asker of the same question waits for it."""
+    calls = _state(engine).calls
+    running = calls.get(key)
+    if running is not None:
+        return await asyncio.shield(running)
+    future: asyncio.Future[_Asked] = asyncio.get_running_loop().create_future()
+    calls[key] = future
+    try:
+        asked = await _ask(engine, provider, paper, parts, key)
+        future.set_result(asked)
+        return asked
+    except BaseException as err:
+        future.set_exception(err)
+        future.exception()  # retrieved: nobody else may be waiting
+        raise
+    finally:
+        del calls[key]
+
+
+async def _ask(engine: Engine, provider: LLMProvider, paper: Paper, parts: PromptParts, key: str) -> _Asked:
+    try:
+        reply = await provider.ask(ANSWER_TOOL, QUESTION_SYSTEM_PROMPT, parts.user)
+    except LLMFailure as failure:
+        _record(engine, provider, paper, failure.input_tokens, failure.output_tokens, failure.kind)
+        log.warning("LLM answer to a question about %s failed (%s); offline answer", paper.id, failure.kind)
+        return _Asked(None, provider.model, str(failure))
+    except Exception:
+        # Providers turn every answer into a ToolAnswer or an LLMFailure; this net is for what they did
+        # not foresee: the asker still gets the offline answer.
+        log.exception("LLM answer to a question about %s raised unexpectedly; offline answer", paper.id)
+        _record(engine, provider, paper, 0, 0, "error")
+        return _Asked(None, provider.model, UNREADABLE_ANSWER)
+    _record(engine, provider, paper, reply.input_tokens, reply.output_tokens, "ok")
+    _state(engine).cache.put(
+        key, paper.id, paper.version, provider.name, reply.model, reply.value, engine.explainer.now()
+    )
+    return _Asked(reply.value, reply.model)
+
+
+def _record(engine: Engine, provider: LLMProvider, paper: Paper, tokens_in: int, tokens_out: int, outcome: str) -> None:
+    explainer = engine.explainer
+    override = (
+        float(engine.config.get("llm", "input_usd_per_mtok")),
+        float(engine.config.get("llm", "output_usd_per_mtok")),
+    )
+    explainer.ledger.record(
+        at=explainer.now().astimezone(UTC),
+        provider=provider.name,
+        model=provider.model,
+        paper_id=paper.id,
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
+        cost_usd=cost_usd(provider.model, tokens_in, tokens_out, override=override),
+        batch=False,
+        outcome=outcome,
+        purpose=PURPOSE,
+    )
+
+
+# --- drawing -----------------------------------------------------------------------------------------
+
+
+def _drawn(paper: Paper, parts: PromptParts, answer: ThreadAnswer, model: str, notes: list[str]) -> str:
+    """The LLM's answer as posted: sanitised and bounded, the paper's equations it names with links to
+    them (label and link from the paper's page, never from the model), and what it was built from."""
+    basis = _basis(parts)
+    lines: list[str] = []
+    if not answer.answered_by_paper:
+        lines.append(NOT_IN_PAPER.format(basis=basis))
+    said = [safe_llm_text(line, ANSWER_MAX_CHARS) for line in answer.answer.splitlines()]
+    lines.append(_bounded(said, ANSWER_MAX_CHARS))
+    equations = _equation_lines(parts, answer)
+    if equations:
+        lines += ["", "Equations it relies on:", *equations]
+    check = parts.grounding.url if parts.grounding is not None else paper.url
+    shown_model = safe_llm_text(model, 100)
+    lines += ["", f"ⓘ Answered by {shown_model} from {basis}: check it against the paper ({check})."]
+    lines += [f"ⓘ {note}" for note in notes]
+    return _joined(lines)
+
+
+def _basis(parts: PromptParts) -> str:
+    grounding = parts.grounding
+    count = len(grounding.equations) if grounding is not None else 0
+    said = "the paper's title and abstract"
+    if grounding is not None and count:
+        said = (
+            f"the paper's title, abstract and {count} numbered equation{'s' if count > 1 else ''}"
+            f" of its full text (v{grounding.version})"
+        )
+    return said + (" and this thread" if parts.thread_sent else "")
+
+
+def _equation_lines(parts: PromptParts, answer: ThreadAnswer) -> list[str]:
+    """The equations the answer relies on, when they are among those sent (else there is no link to draw)."""
+    grounding = parts.grounding
+    if grounding is None:
+        return []
+    by_label = {bare_label(e.label): e for e in grounding.equations}
+    named = [by_label[bare_label(label)] for label in answer.equation_labels if bare_label(label) in by_label]
+    return [
+        equation_line(grounding.link(e), e, equation_unicode(e), intro=False)
+        for e in list(dict.fromkeys(named))[:EQUATIONS_SHOWN]
+    ]
+
+
+def _bounded(lines: list[str], max_chars: int) -> str:
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        if not line:
+            continue
+        if used + len(line) + 1 > max_chars:
+            room = max_chars - used - 1
+            kept.append(truncate(line, room) if room >= 40 else "…")  # a long line is cut, not dropped
+            break
+        kept.append(line)
+        used += len(line) + 1
+    return "\n".join(kept)
+
+
+def _joined(lines: list[str]) -> str:
+    text = "\n".join(lines).strip()
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text if len(text) <= REPLY_MAX_CHARS else truncate(text, REPLY_MAX_CHARS)

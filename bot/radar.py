@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import logging
 import re
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING
 
 import sqlite_utils
-from sqlite_utils.migrations import Migrations
 
+from bot import posted_messages
 from bot.errors import UsageError
 from bot.models import ChannelRef, Paper
 from bot.ranking import Like, RadarProfile, Ranked, author_key, keyword_terms, rank, terms
-from bot.store import Store, _paper_from_row, refuse_newer_schema, utcnow
+from bot.store import Store, TableMigrations, _paper_from_row, utcnow
 from bot.user_input import as_typed
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ __all__ = [
     "LEARNED_ORIGINS",
     "MAX_ENTRIES",
     "MAX_VALUE_CHARS",
+    "Learned",
     "Radar",
     "RadarFull",
     "RadarProfile",
@@ -52,7 +53,7 @@ LIKE, WEAK_LIKE, DISLIKE = 1.0, 0.3, -1.0
 LEARNED_ORIGINS = ("reaction", "explain")  # "reaction:<user>", "explain:<user>": learned, not typed
 _ORIGIN = re.compile(r"^(command|(reaction|explain):[^\s]{1,80})$")
 
-migrations = Migrations("paperbot.radar")
+migrations = TableMigrations("paperbot.radar")
 
 
 @migrations()
@@ -74,15 +75,9 @@ def m001_radar(db: sqlite_utils.Database) -> None:
     )
 
 
-_migrated: weakref.WeakSet[Store] = weakref.WeakSet()
-
-
 def migrate(store: Store) -> None:
     """Apply the radar's migrations (refusing a file written by a newer paperbot); cheap to repeat."""
-    if store not in _migrated:
-        refuse_newer_schema(store.db, store.path, migrations)
-        migrations.apply(store.db)
-        _migrated.add(store)
+    migrations.apply_to(store)
 
 
 class RadarFull(UsageError):
@@ -415,6 +410,49 @@ def rank_preview(engine: Engine, selection: DigestSelection, interests: list[str
     if not corpus.papers:  # nothing stored for those feeds (a selection built elsewhere): rank what it holds
         return rank(selection.papers, profile)
     return rank(corpus.papers, profile, corpus=corpus)
+
+
+class Learned(Enum):
+    """What a reaction did to the radar (for the log and for tests)."""
+
+    LIKED = "liked"
+    DISLIKED = "disliked"
+    TAKEN_BACK = "taken back"
+    NOTHING = "nothing"
+
+
+def learn_from_reaction(
+    store: Store, channel: ChannelRef, message_id: str, user: str, weight: float, *, added: bool
+) -> Learned:
+    """A reaction (``weight`` LIKE or DISLIKE) added to or taken from one of the bot's messages, on any
+    platform. Only messages recorded as being about one paper count (bot.posted_messages). Each person
+    counts once per paper (origin ``reaction:<user>``; the latest reaction wins), and taking a reaction
+    back removes that person's entry only when it is still of the same sense (👍, then 👎, then the 👍
+    taken back: the dislike stays). Idempotent; never raises for anything a person can cause."""
+    posted = posted_messages.find(store, channel, message_id)
+    if posted is None or posted.paper_id is None:
+        return Learned.NOTHING
+    radar = Radar(store)
+    origin = f"reaction:{user[:40]}"
+    if not added:
+        current = next(
+            (
+                e.weight
+                for e in radar.entries(channel)
+                if e.kind == "like" and e.value == posted.paper_id and e.origin == origin
+            ),
+            None,
+        )
+        if current is None or (current > 0) != (weight > 0):  # nothing of this sense to take back
+            return Learned.NOTHING
+        radar.unlike(channel, posted.paper_id, origin)
+        return Learned.TAKEN_BACK
+    try:
+        radar.like(channel, posted.paper_id, weight, origin)
+    except UsageError as err:  # a radar full of typed entries: nothing is learned, nothing breaks
+        log.info("not learning from a reaction in %s: %s", channel, err)
+        return Learned.NOTHING
+    return Learned.LIKED if weight > 0 else Learned.DISLIKED
 
 
 def learn_from_explain(store: Store, channel: ChannelRef, paper_id: str, user: str) -> None:

@@ -21,8 +21,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from bot import calendar
+from bot.briefing import prepare_briefings
 from bot.config import admin_channel
 from bot.delivery import DigestPoster, Outcome, deliver_digest, deliver_note, resume_unfinished
+from bot.digest import DigestSelection
 from bot.engine import Engine
 from bot.errors import SourceError
 from bot.models import ChannelRef, Paper, Subscription
@@ -157,8 +159,10 @@ class DigestScheduler:
         return by_channel
 
     async def prepare_slot(self, slot: Slot) -> None:
-        """Explain the papers of a slot's upcoming digests before they are posted (each paper once)."""
+        """Ask the LLM ahead for what a slot's upcoming digests will show: the briefings of channels that
+        want one (each distinct paper set once), then the explanations (each paper once)."""
         papers: list[Paper] = []
+        selections: list[DigestSelection] = []
         for channel, subs in sorted(self._channels_due(slot).items()):
             try:
                 selection = await self.engine.plan_digest(channel, subs)
@@ -170,6 +174,14 @@ class DigestScheduler:
                 continue
             if not self.engine.already_posted(selection):
                 papers.extend(selection.papers)
+                selections.append(selection)
+        try:
+            # First: one call per paper set opens many channels' digests, and is cheap beside explanations.
+            asked = await prepare_briefings(self.engine, selections)
+            if asked:
+                log.info("prepared %d briefings for the %s %s digests", asked, *slot)
+        except Exception:
+            log.exception("preparing briefings for the %s %s digests failed", *slot)
         try:
             report = await self.engine.explainer.prepare(papers)
             log.info("prepared explanations for the %s %s digests: %s", *slot, report)

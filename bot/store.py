@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import stat
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -577,6 +578,23 @@ def open_database(path: str) -> sqlite3.Connection:
     return conn
 
 
+class TableMigrations(Migrations):
+    """A module's own migration set (the outbox's, the radar's…): its tables' changes live beside the code
+    that uses them, applied once per store after the store's own, and refused on a file written by a newer
+    paperbot like the store's."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self._applied: weakref.WeakSet[Store] = weakref.WeakSet()
+
+    def apply_to(self, store: Store) -> None:
+        """Apply what is missing; cheap to repeat."""
+        if store not in self._applied:
+            refuse_newer_schema(store.db, store.path, self)
+            self.apply(store.db)
+            self._applied.add(store)
+
+
 def refuse_newer_schema(db: sqlite_utils.Database, path: str, known: Migrations) -> None:
     """ConfigError when the file records a migration of ``known``'s set that this version does not have.
 
@@ -701,8 +719,17 @@ _OWNS_CORE = (
 _CORE_UPDATE = ",\n                       ".join(
     f"{column}=CASE WHEN {_OWNS_CORE} THEN excluded.{column} ELSE papers.{column} END"
     for column in (
-        "version", "title", "authors", "categories", "primary_category", "abstract", "abstract_tex", "source",
-        "page_url", "pdf_link", "html_link",
+        "version",
+        "title",
+        "authors",
+        "categories",
+        "primary_category",
+        "abstract",
+        "abstract_tex",
+        "source",
+        "page_url",
+        "pdf_link",
+        "html_link",
     )
 )
 

@@ -1,9 +1,9 @@
 """Every kind of message the bot posts on its own (the scheduled digest, a `/paper digest`, the quiet-day
-note, the admin report) survives a crash at each step of the outbox: the bot dies while the row is
-planned (a transient failure, waiting to retry), while it is sending before the platform got the
-message, and while it is sending after the platform accepted it. The restart (a new engine on the same
-database file, as `paperbot run` starts) leaves the platform with exactly what a run without a crash
-posts: the same messages, each once, drawn the same way.
+note, the admin report, the briefing opening a digest) survives a crash at each step of the outbox: the
+bot dies while the row is planned (a transient failure, waiting to retry), while it is sending before the
+platform got the message, and while it is sending after the platform accepted it. The restart (a new
+engine on the same database file, as `paperbot run` starts) leaves the platform with exactly what a run
+without a crash posts: the same messages, each once, drawn the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import briefing
 from bot.cards import DigestMessage, Reply
 from bot.commands import Invocation, dispatch
 from bot.delivery import send_reply
@@ -41,19 +42,24 @@ class Crash(BaseException):
 class Platform:
     """Keeps what it received across the bot's restarts; like Discord's nonces or Slack's metadata, a
     message with a key already in the channel is not posted twice, and the bot can ask whether it is
-    there. ``crash``: for the first post to a channel, where the bot dies."""
+    there. ``crash``: for the first post to a channel (after ``after`` posts to it), where the bot dies."""
 
     platform = "console"
 
-    def __init__(self, crash: dict[ChannelRef, str] | None = None) -> None:
+    def __init__(self, crash: dict[ChannelRef, str] | None = None, after: dict[ChannelRef, int] | None = None) -> None:
         self.messages: list[tuple[ChannelRef, DigestMessage, str]] = []
         self.crash = dict(crash or {})
+        self.after = dict(after or {})
 
     async def post_digest(self, channel: ChannelRef, digest: DigestMessage) -> None:
         await self.post_digest_keyed(channel, digest, "")
 
     async def post_digest_keyed(self, channel: ChannelRef, digest: DigestMessage, key: str) -> None:
-        point = self.crash.pop(channel, None)
+        if self.after.get(channel, 0) > 0:
+            self.after[channel] -= 1
+            point = None
+        else:
+            point = self.crash.pop(channel, None)
         if point == "planned":
             raise ConnectionError("connection reset by peer")  # transient: the row goes back to planned
         if point == "sending, not posted":
@@ -80,6 +86,7 @@ class Scenario:
     arxiv_status: int | None = None  # the feed answers this status (the admin report needs a failure)
     admin: bool = False
     say_when_quiet: bool = False
+    briefing: bool = False  # the channel's digest opens with a briefing: the crash hits the briefing's post
 
 
 async def _scheduled(engine: Engine, platform: Platform) -> None:
@@ -102,6 +109,8 @@ SCENARIOS = {
     "requested": Scenario(LAB, FEED_MORNING, _requested),
     "quiet": Scenario(LAB, SATURDAY, _scheduled, say_when_quiet=True),
     "report": Scenario(ADMINS, FEED_MORNING, _scheduled, arxiv_status=503, admin=True),
+    "briefing": Scenario(LAB, FEED_MORNING, _scheduled, briefing=True),
+    "requested briefing": Scenario(LAB, FEED_MORNING, _requested, briefing=True),
 }
 CRASH_POINTS = ("planned", "sending, not posted", "sending, posted")
 
@@ -120,6 +129,7 @@ def _start(db: Path, scenario: Scenario) -> Engine:
                 say_when_quiet=scenario.say_when_quiet,
             )
         )  # fmt: skip
+    briefing.set_on(store, LAB, scenario.briefing)
     return engine
 
 
@@ -159,7 +169,12 @@ async def test_a_crash_at_any_step_then_a_restart_posts_each_message_once(
     await _run_until_it_dies(first, platform, scenario, point)
     first.store.close()  # the process is gone
     unfinished = Outbox(Store(db)).unfinished()
-    assert [r.state for r in unfinished] == ["planned" if point == "planned" else "sending"]
+    crashed = "planned" if point == "planned" else "sending"
+    if scenario.briefing:  # the briefing's post was hit; its digest, planned with it, waits its turn
+        states = {r.kind: r.state for r in unfinished}
+        assert states.pop("briefing") == crashed and list(states.values()) == ["planned"]
+    else:
+        assert [r.state for r in unfinished] == [crashed]
 
     restarted = _start(db, scenario)
     scheduler = DigestScheduler(restarted, {"console": platform}, now=restarted.now)
@@ -167,5 +182,31 @@ async def test_a_crash_at_any_step_then_a_restart_posts_each_message_once(
     scheduler.shutdown()
 
     assert platform.received() == expected
+    assert Outbox(restarted.store).unfinished() == []
+    await restarted.aclose()
+
+
+@pytest.mark.parametrize("point", ["sending, not posted", "sending, posted"])
+async def test_a_crash_between_the_briefing_and_the_cards_posts_the_cards_once_and_the_briefing_never_again(
+    tmp_path: Path, point: str
+) -> None:
+    scenario = SCENARIOS["briefing"]
+    expected = await _reference(tmp_path, scenario)
+    db = tmp_path / "bot.db"
+    platform = Platform(crash={LAB: point}, after={LAB: 1})  # the briefing goes out; the bot dies at the cards
+    first = _start(db, scenario)
+    await _run_until_it_dies(first, platform, scenario, point)
+    first.store.close()
+    rows = {r.kind: r.state for r in Outbox(Store(db)).unfinished()}
+    assert rows == {"digest": "sending"}  # the briefing was recorded sent before the cards were tried
+    assert [m.is_note for _, m, _ in platform.messages] == [True] + ([False] if point == "sending, posted" else [])
+
+    restarted = _start(db, scenario)
+    scheduler = DigestScheduler(restarted, {"console": platform}, now=restarted.now)
+    await scheduler.catch_up()
+    scheduler.shutdown()
+
+    assert platform.received() == expected
+    assert [m.is_note for _, m, _ in platform.messages] == [True, False]
     assert Outbox(restarted.store).unfinished() == []
     await restarted.aclose()

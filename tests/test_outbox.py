@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.commands import Invocation, dispatch
 from bot.delivery import message_for, send_reply
 from bot.models import ChannelRef, Subscription
-from bot.outbox import Kind, Outbox, migrations
+from bot.outbox import Kind, Outbox, briefing_key, migrations
 from bot.store import Store
 from tests.support import make_engine
 
@@ -80,3 +80,18 @@ def test_each_kind_is_drawn_from_its_row() -> None:
     assert quiet_message.announced == DAY and quiet_message.categories == ("stat.ML",)
     assert report_message.is_note and report_message.note == "paperbot: problems" and report_message.announced is None
     assert report.key.endswith(":report:09:00 UTC") and quiet.key.endswith(":quiet")
+
+
+def test_a_briefing_row_holds_its_text_and_the_digest_it_opens() -> None:
+    engine = make_engine()
+    outbox = Outbox(engine.store)
+    digest = outbox.plan(CHANNEL, DAY, ("stat.ML", "hf"), ["2403.00001"])
+    row = outbox.plan(CHANNEL, DAY, ("hf", "stat.ML"), [], Kind.BRIEFING, note="Briefing · 1 paper", opens=digest.key)
+    again = outbox.get(row.key)
+    assert again is not None and again.opens == digest.key and again.note == "Briefing · 1 paper"
+    assert row.key == briefing_key(CHANNEL, DAY, ("stat.ML", "hf"), Kind.DIGEST) == f"{digest.key}:briefing"
+    assert briefing_key(CHANNEL, DAY, ("hf", "stat.ML"), Kind.REQUESTED).endswith(":briefing:requested")
+    message = message_for(engine, row)
+    assert message.is_note and message.note == "Briefing · 1 paper" and message.announced == DAY
+    replanned = outbox.replan(row.key, [], note="Briefing · 2 papers", opens=digest.key)
+    assert replanned.note == "Briefing · 2 papers" and replanned.opens == digest.key and replanned.state == "sending"
