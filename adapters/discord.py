@@ -14,6 +14,14 @@ option descriptions), so a new sub-command needs no change here.
   deleted first so that the answer can be private.
 - Permissions: sub-commands that change what a channel receives (``manages_channel`` in the registry)
   need Manage Channels, checked at run time (Discord ignores ``default_permissions`` on sub-commands).
+- A digest is a header message and then one message per paper, so that a reaction or a reply is about
+  exactly one paper. Every message the bot posts about a paper (cards, explanations, answers) and every
+  digest header is recorded in ``bot.posted_messages``: reactions (👍 ⭐ 🌟 / 👎, see
+  ``adapters.discord_feedback``) teach the channel's radar, and a reply that pings the bot is a question
+  about the paper (``adapters.discord_questions``), answered as a reply to it.
+- Intents: ``guilds``, ``guild_reactions`` and ``guild_messages``, none privileged. Without
+  MESSAGE_CONTENT, Discord gives the bot the text of a message only when it mentions the bot (a reply
+  ping does), which is exactly the messages that address it.
 - Endpoints: ``[discord] api_url`` and ``gateway_url`` set ``discord.http.Route.BASE`` and
   ``DiscordWebSocket.DEFAULT_GATEWAY``: the two places discord.py reads its REST base and, for a
   non-sharded client, its gateway. Both are class attributes, hence one Discord configuration per
@@ -27,11 +35,12 @@ command creations per day per guild) and ``check_discord`` (for ``paperbot docto
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import secrets
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from functools import cache
 from typing import Any, Optional
 
@@ -41,15 +50,19 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
+from adapters.discord_attachments import equation_attachments
 from adapters.discord_embeds import DiscordMessage, message_nonce, render_digest, render_reply
-from bot import taxonomy
+from adapters.discord_feedback import learn_from_reaction
+from adapters.discord_questions import HINT, mentions_user, question_text, reply_channel, thread_context
+from bot import posted_messages, questions, taxonomy
 from bot.cards import DigestMessage, Reply
-from bot.commands import REGISTRY, Param, SubCommand, feed_label
+from bot.commands import REGISTRY, Param, SubCommand, apology, feed_label, refusal
 from bot.config import Config
 from bot.engine import Engine
 from bot.errors import ChannelUnavailable, ConfigError, PaperbotError, SourceError
 from bot.inbound import Request, handle, read_options
 from bot.models import ChannelRef
+from bot.posted_messages import MessageKind
 from bot.sources.registry import naming
 
 __all__ = [
@@ -83,6 +96,7 @@ FOLLOWED_CATEGORY = frozenset({"unsubscribe"})
 # Set on an interaction while its public "thinking…" message awaits the first follow-up.
 _PUBLIC_THINKING = "paperbot_public_thinking"
 DIGEST_POSTED = "Posted this channel's digest."
+QUESTIONS_AT_ONCE = 4  # questions answered in parallel (each may wait on the LLM); more wait their turn
 _DESCRIPTION_LIMIT = 100  # Discord's limit for command and option descriptions
 _CHOICES_LIMIT = 25
 COMMON_TIME_ZONES = (
@@ -117,6 +131,8 @@ class DiscordAdapter:
         self.client = PaperbotClient(adapter=self, guild_ready_timeout=guild_ready_timeout)
         self._task: asyncio.Task[None] | None = None
         self._failure: Exception | None = None
+        self._work: set[asyncio.Task[None]] = set()  # questions being answered, off the gateway handler
+        self._questions = asyncio.Semaphore(QUESTIONS_AT_ONCE)
         # Set when the gateway is gone for good after start(): the runner exits so a supervisor restarts it.
         self.fatal = asyncio.Event()
 
@@ -164,6 +180,10 @@ class DiscordAdapter:
 
     async def stop(self) -> None:
         """Close the gateway and the HTTP session; safe to call twice."""
+        pending = list(self._work)
+        for work in pending:
+            work.cancel()  # a question cut short is not answered; the person can ask again
+        await asyncio.gather(*pending, return_exceptions=True)
         await self.client.close()
         task, self._task = self._task, None
         if task is not None and not task.done():
@@ -175,36 +195,45 @@ class DiscordAdapter:
     # --- scheduled digests --------------------------------------------------------------------
 
     async def post_digest(self, channel: ChannelRef, digest: DigestMessage) -> None:
-        """Post a digest with ``channel.send``, one message per part. Each part carries a nonce made
-        from the channel, the announcement, the papers and the part number; discord.py sends it with
-        ``enforce_nonce``, so Discord drops a retried duplicate instead of posting it twice."""
-        target = self._messageable(channel)
-        for index, message in enumerate(render_digest(digest)):
-            nonce = message_nonce(channel, digest.announced, digest.categories, digest.paper_ids, index)
-            try:
-                await target.send(
-                    content=message.content,
-                    embeds=list(message.embeds),
-                    nonce=nonce,
-                    allowed_mentions=NO_MENTIONS,
-                )
-            except (discord.Forbidden, discord.NotFound) as err:
-                raise ChannelUnavailable(_unavailable_reason(err, channel)) from err
+        """Post a digest with ``channel.send``: the header, then one message per paper. Each part carries
+        a nonce made from the channel, the announcement, the papers and the part number; discord.py sends
+        it with ``enforce_nonce``, so Discord drops a retried duplicate instead of posting it twice."""
+        await self._post_parts(
+            channel,
+            digest,
+            lambda index: message_nonce(channel, digest.announced, digest.categories, digest.paper_ids, index),
+            outbox_key=None,
+        )
 
     async def post_digest_keyed(self, channel: ChannelRef, digest: DigestMessage, key: str) -> None:
-        """As post_digest, with nonces made from the outbox key: a resend after a crash is deduped by
-        Discord (enforce_nonce) within its nonce window of a few minutes."""
+        """As post_digest, with nonces made from the outbox key and its part index: a resend after a
+        crash is deduped by Discord (enforce_nonce) within its nonce window of a few minutes."""
+        await self._post_parts(channel, digest, lambda index: message_nonce(key, index), outbox_key=key)
+
+    async def _post_parts(
+        self, channel: ChannelRef, digest: DigestMessage, nonce_of: Callable[[int], str], *, outbox_key: str | None
+    ) -> None:
+        """Send each part of a digest and record it (a card with its paper, the header, a note), so a
+        reaction or a reply to any of them finds what it is about. A part resent after a crash comes
+        back from Discord as the same message (its nonce) and is recorded again, in place."""
         target = self._messageable(channel)
         for index, message in enumerate(render_digest(digest)):
             try:
-                await target.send(
+                sent = await target.send(
                     content=message.content,
                     embeds=list(message.embeds),
-                    nonce=message_nonce(key, index),
+                    nonce=nonce_of(index),
                     allowed_mentions=NO_MENTIONS,
                 )
             except (discord.Forbidden, discord.NotFound) as err:
                 raise ChannelUnavailable(_unavailable_reason(err, channel)) from err
+            if digest.is_note:
+                kind = MessageKind.NOTE
+            else:
+                kind = MessageKind.CARD if message.paper_id else MessageKind.HEADER
+            posted_messages.record(
+                self.engine.store, channel, str(sent.id), kind, paper_id=message.paper_id, outbox_key=outbox_key
+            )
 
     async def already_posted(self, channel: ChannelRef, key: str) -> bool | None:
         """Discord's history does not carry nonces, so it cannot tell: the resend relies on the nonce."""
@@ -264,9 +293,141 @@ class DiscordAdapter:
             await self.answer(interaction, Reply(text=DIGEST_POSTED, ephemeral=True))
 
     async def answer(self, interaction: discord.Interaction[Any], reply: Reply) -> None:
-        """Send a Reply as the interaction's follow-up messages."""
+        """Send a Reply as the interaction's follow-up messages. A public answer about one paper (an
+        explanation, a paper's card) is recorded, so a reaction or a reply to it finds the paper."""
         private = reply.ephemeral or reply.is_error
-        await _send_followups(interaction, render_reply(reply), private=private)
+        sent = await _send_followups(interaction, render_reply(reply), private=private)
+        images = await _send_equation_images(interaction, reply, private=private)
+        if private:
+            return
+        kind = MessageKind.EXPLANATION if reply.explanation is not None else MessageKind.RESULT
+        channel = self.channel_ref(interaction)
+        paper_ids = {message.paper_id for message, _ in sent if message.paper_id is not None}
+        for message, message_id in sent:
+            if message.paper_id is not None:
+                posted_messages.record(self.engine.store, channel, message_id, kind, paper_id=message.paper_id)
+        if images and len(paper_ids) == 1:  # the images are part of the explanation: reactions count too
+            posted_messages.record(self.engine.store, channel, images, kind, paper_id=paper_ids.pop())
+
+    # --- reactions and replies -----------------------------------------------------------------
+
+    def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
+        """A reaction added or removed anywhere the bot can see: teach the radar when it is 👍 ⭐ 🌟 or
+        👎 on a message of the bot's about one paper. Quick (one lookup, one row) and never raises."""
+        me = self.client.user
+        if payload.guild_id is None or me is None or payload.user_id == me.id:
+            return
+        if payload.member is not None and payload.member.bot:  # other bots' reactions are not readers'
+            return
+        channel = ChannelRef("discord", str(payload.guild_id), str(payload.channel_id))
+        try:
+            learned = learn_from_reaction(
+                self.engine.store,
+                channel,
+                str(payload.message_id),
+                str(payload.user_id),
+                payload.emoji.name,
+                custom=payload.emoji.id is not None,
+                added=payload.event_type == "REACTION_ADD",
+            )
+        except Exception:
+            log.exception("a reaction in %s could not be applied to the radar", channel)
+            return
+        log.debug("reaction %s on %s in %s: %s", payload.emoji.name, payload.message_id, channel, learned.value)
+
+    def on_message(self, message: discord.Message) -> None:
+        """A message the bot can see. Only one that mentions the bot is looked at (the others reach it
+        without text anyway); the work runs in a task of its own, off the gateway handler."""
+        me = self.client.user
+        if me is None or message.author.bot or message.guild is None or not mentions_user(message, me.id):
+            return
+        self._spawn(self._answer_mention(message, me.id))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(work, name="discord-question")
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+
+    async def idle(self) -> None:
+        """Wait until every question being answered is done (tests; a graceful stop)."""
+        while self._work:
+            await asyncio.gather(*list(self._work), return_exceptions=True)
+
+    async def _answer_mention(self, message: discord.Message, bot_id: int) -> None:
+        try:
+            async with self._questions:
+                await self._answer_question(message, bot_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            ref = secrets.token_hex(4)
+            log.exception("answering message %s in %s failed [ref %s]", message.id, message.channel.id, ref)
+
+    async def _answer_question(self, message: discord.Message, bot_id: int) -> None:
+        """A mention of the bot: a question when it replies to the bot's message about a paper."""
+        channel = reply_channel(message)
+        if channel is None:
+            return
+        reference = message.reference
+        # A forwarded message carries a reference too, to a message elsewhere: only a reply here counts.
+        is_reply = (
+            reference is not None
+            and reference.type is discord.MessageReferenceType.reply
+            and reference.channel_id == message.channel.id
+        )
+        replied_to = reference.message_id if reference is not None and is_reply else None
+        if replied_to is None:
+            await self._send_answer(message, Reply(text=HINT), paper_id=None)
+            return
+        posted = posted_messages.find(self.engine.store, channel, str(replied_to))
+        if posted is None:  # a reply to someone else's message: not a question to the bot
+            return
+        if posted.paper_id is None:
+            await self._send_answer(message, Reply(text=HINT), paper_id=None)
+            return
+        text = question_text(message.content, bot_id)
+        if not text:  # a ping without words (an image, a sticker): nothing to answer
+            return
+        with contextlib.suppress(discord.HTTPException):
+            await message.channel.typing()  # "paperbot is typing…" while the answer is prepared
+        question = questions.ThreadQuestion(
+            channel=channel,
+            user=str(message.author.id),
+            paper_id=posted.paper_id,
+            text=text,
+            thread=await thread_context(message, bot_id),
+        )
+        try:
+            reply = await questions.answer_question(self.engine, question)
+        except PaperbotError as err:  # a limit, a paper gone: the message says what to do
+            reply = refusal(err)
+        except Exception:
+            reply = apology(log, "answering a question about %s in %s failed", posted.paper_id, channel)
+        await self._send_answer(message, reply, paper_id=None if reply.is_error else posted.paper_id)
+
+    async def _send_answer(self, question: discord.Message, reply: Reply, *, paper_id: str | None) -> None:
+        """Post a reply to ``question`` as Discord replies (no ping, no mention of anyone), each part with
+        a nonce of its own; the parts of an answer about a paper are recorded as answers in its thread."""
+        channel = reply_channel(question)
+        reference = question.to_reference(fail_if_not_exists=False)
+        for index, message in enumerate(render_reply(reply)):
+            sent = await question.channel.send(
+                content=message.content,
+                embeds=list(message.embeds),
+                reference=reference,
+                allowed_mentions=NO_MENTIONS,
+                mention_author=False,
+                nonce=message_nonce("answer", question.id, index),
+            )
+            if paper_id is not None and channel is not None:
+                posted_messages.record(
+                    self.engine.store,
+                    channel,
+                    str(sent.id),
+                    MessageKind.ANSWER,
+                    paper_id=paper_id,
+                    thread_id=str(question.id),
+                )
 
     # --- autocomplete --------------------------------------------------------------------------
 
@@ -289,13 +450,17 @@ class DiscordAdapter:
 class PaperbotClient(discord.Client):
     """A discord.py client with minimal intents, no mentions, and the `/paper` command tree.
 
-    Intents: only ``guilds`` (not privileged): the channel cache and the startup GUILD_CREATEs;
-    interactions arrive whatever the intents. ``adapter`` is None for one-off uses (sync, doctor).
+    Intents, none privileged: ``guilds`` (the channel cache and the startup GUILD_CREATEs; interactions
+    arrive whatever the intents), ``guild_reactions`` (reactions teach the radar) and ``guild_messages``
+    (replies that ping the bot are questions; without MESSAGE_CONTENT only those carry text).
+    ``adapter`` is None for one-off uses (sync, doctor), which ignore every event.
     """
 
     def __init__(self, *, adapter: DiscordAdapter | None = None, guild_ready_timeout: float = 2.0) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
+        intents.guild_reactions = True
+        intents.guild_messages = True
         super().__init__(
             intents=intents,
             allowed_mentions=NO_MENTIONS,
@@ -307,6 +472,20 @@ class PaperbotClient(discord.Client):
         self.adapter = adapter
         self.tree = PaperbotTree(self)
         self.tree.add_command(build_paper_group())
+
+    # discord.py runs each handler in a task of its own and only logs what escapes; the adapter's
+    # handlers catch everything themselves.
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        if self.adapter is not None:
+            self.adapter.on_reaction(payload)
+
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        if self.adapter is not None:
+            self.adapter.on_reaction(payload)
+
+    async def on_message(self, message: discord.Message) -> None:
+        if self.adapter is not None:
+            self.adapter.on_message(message)
 
 
 class PaperbotTree(app_commands.CommandTree[PaperbotClient]):
@@ -459,8 +638,10 @@ def _adapter_of(interaction: discord.Interaction[Any]) -> DiscordAdapter:
 
 async def _send_followups(
     interaction: discord.Interaction[Any], messages: list[DiscordMessage], *, private: bool
-) -> None:
-    """Answer an interaction with one or more messages, respecting the visibility it was deferred with."""
+) -> list[tuple[DiscordMessage, str]]:
+    """Answer an interaction with one or more messages, respecting the visibility it was deferred with.
+    Returns the follow-ups sent with their message ids (``wait=True``: Discord answers with the message)."""
+    sent: list[tuple[DiscordMessage, str]] = []
     if not interaction.response.is_done():
         first, *rest = messages
         await interaction.response.send_message(
@@ -475,14 +656,39 @@ async def _send_followups(
         except discord.HTTPException as err:
             log.debug("could not delete the deferred response (HTTP %s); answering in the channel", err.status)
     for message in messages:
-        await interaction.followup.send(
+        followup = await interaction.followup.send(
             content=message.content if message.content is not None else discord.utils.MISSING,
             embeds=list(message.embeds),
             ephemeral=private,
             allowed_mentions=NO_MENTIONS,
+            wait=True,
         )
+        sent.append((message, str(followup.id)))
         # "thinking…" is resolved (or gone): later follow-ups are new messages with their own visibility.
         interaction.extras[_PUBLIC_THINKING] = False
+    return sent
+
+
+async def _send_equation_images(interaction: discord.Interaction[Any], reply: Reply, *, private: bool) -> str:
+    """The explanation's equation images as one follow-up of attachments shown by embeds; its message id,
+    or "" when there were none or Discord refused them (the text explanation stands without them)."""
+    if not reply.images:
+        return ""
+    attachments = await equation_attachments(reply.images)
+    if not attachments.files:
+        return ""
+    try:
+        message = await interaction.followup.send(
+            embeds=attachments.embeds,
+            files=attachments.files,
+            ephemeral=private,
+            allowed_mentions=NO_MENTIONS,
+            wait=True,
+        )
+    except discord.HTTPException as err:
+        log.warning("equation images not sent (HTTP %s): the explanation stands without them", err.status)
+        return ""
+    return str(message.id)
 
 
 def _unavailable_reason(err: discord.HTTPException, channel: ChannelRef) -> str:

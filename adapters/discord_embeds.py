@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import discord
 
@@ -245,10 +245,13 @@ def _safe_url(url: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class DiscordMessage:
-    """One message to send: optional content and up to ten embeds, within every Discord limit."""
+    """One message to send: optional content and up to ten embeds, within every Discord limit.
+    ``paper_id``: the one paper the message shows (a digest's card, an explanation's parts), so that a
+    reaction or a reply to it can be traced back to that paper; None for a message about no single paper."""
 
     content: str | None = None
     embeds: tuple[discord.Embed, ...] = ()
+    paper_id: str | None = None
 
     @property
     def embed_units(self) -> int:
@@ -353,19 +356,32 @@ def _more_embed(digest: DigestMessage) -> discord.Embed:
     return discord.Embed(description=f"{text}: {links}" if links else text + ".", colour=_NEUTRAL_COLOUR)
 
 
+def _counts_line(count: int) -> str:
+    papers = f"{count:,} paper{'' if count == 1 else 's'}"
+    return (
+        f"{papers} below, one per message. React 👍 or 👎 to a paper to teach this channel's radar, "
+        "or reply to it to ask about it."
+    )
+
+
 def render_digest(digest: DigestMessage) -> list[DiscordMessage]:
-    """A channel's digest: the header as the first message's content, one embed per paper, split
-    across as many messages as the limits need, and "… and N more" at the end."""
+    """A channel's digest: a header message (the header, the count, and "… and N more" with its links),
+    then one message per paper with its card, so that a reaction or a reply is about exactly one paper.
+    Each card message names its paper (``paper_id``); the header and a note name none."""
     if digest.is_note:  # no announcement today, or an admin report: plain lines, escaped
         return _pack(_chunks(digest.note, CONTENT_LIMIT - 100))
     header = defang("**" + _fit(digest.header, CONTENT_LIMIT - 200) + "**", _ZWSP)  # "**" glued to a URL: see _fit
-    if not digest.cards:
+    if digest.cards:
+        header += "\n" + _counts_line(len(digest.cards))
+    else:
         header += "\nNo new papers in this announcement that this channel has not already seen."
-    items: list[str | discord.Embed] = [header]
-    items += [render_card(card, i) for i, card in enumerate(digest.cards, start=1)]
-    if digest.more_count:
-        items.append(_more_embed(digest))
-    return _pack(items)
+    more = (_more_embed(digest),) if digest.more_count else ()
+    messages = [DiscordMessage(content=header, embeds=more)]
+    messages += [
+        DiscordMessage(embeds=(render_card(card, i),), paper_id=card.paper_id)
+        for i, card in enumerate(digest.cards, start=1)
+    ]
+    return messages
 
 
 # --- replies -----------------------------------------------------------------------------------------
@@ -426,6 +442,8 @@ def render_reply(reply: Reply) -> list[DiscordMessage]:
     if reply.explanation is not None:
         items += _explanation_embeds(reply.explanation)
     messages = _pack(items)
+    if len(reply.cards) == 1:  # an explanation or a single paper: every part of it is about that paper
+        messages = [replace(m, paper_id=reply.cards[0].paper_id) for m in messages]
     if reply.digest is not None:
         messages += render_digest(reply.digest)
     if not messages:

@@ -1,4 +1,5 @@
-"""The Slack adapter: `/paper` slash commands, the "Explain" button and scheduled digests, on slack-bolt.
+"""The Slack adapter: `/paper` slash commands, the "Explain" button, scheduled digests, reactions and
+questions in threads, on slack-bolt.
 
 One ``AsyncApp`` in the bot's asyncio loop, reached either through Socket Mode (the default: an outbound
 websocket, no public URL) or through HTTP (``[slack] mode = "http"``: an aiohttp server on ``[slack] port``
@@ -13,6 +14,13 @@ command's response_url) or ``chat.postMessage``. What a user sees is decided by 
 Posting: the Web API client retries 429s after ``Retry-After`` and 5xx once more, and we pace messages
 to one per second per channel (Slack's limit), so a multi-message digest does not run into 429s at all.
 A channel we can no longer post to raises ``ChannelUnavailable``, which pauses its subscriptions.
+A digest is a header message and then one message per card; every message the bot posts about a paper (a
+card, an explanation, an answer in a thread) is recorded in ``bot.posted_messages`` with its ts, so that:
+
+- a 👍/⭐ (or 👎) on it teaches the channel's radar (``reaction_added``/``reaction_removed`` events), and
+- a mention of the bot in its thread asks about that paper (``app_mention`` events): the thread so far is
+  read with conversations.replies and the answer goes into the same thread. A mention anywhere else gets a
+  one-line hint, only for the person who asked. See ``adapters.slack_events``.
 """
 
 from __future__ import annotations
@@ -20,8 +28,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Callable, Coroutine
+from collections import OrderedDict, defaultdict
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import aiohttp
@@ -36,7 +44,18 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_blocks import EXPLAIN_ACTION_ID, SlackMessage, render_digest, render_reply
+from adapters.slack_events import (
+    THREAD_HINT,
+    Mention,
+    learn_from_reaction,
+    question_text,
+    read_mention,
+    read_reaction,
+    thread_messages,
+)
 from adapters.slack_http import MAX_BODY_BYTES, RequestDoor, RequestRefused, server_logger
+from adapters.slack_uploads import upload_equation_images
+from bot import questions
 from bot.cards import DigestMessage, Reply
 from bot.commands import SubCommand, apology
 from bot.config import Config
@@ -44,6 +63,8 @@ from bot.engine import Engine
 from bot.errors import ChannelUnavailable, ConfigError, PaperbotError
 from bot.inbound import Request, Send, Understood, handle, read_options, read_text
 from bot.models import ChannelRef
+from bot.posted_messages import MessageKind, find, record
+from bot.questions import ThreadMessage, ThreadQuestion
 from bot.radar import learn_from_explain
 from bot.sources.registry import naming
 
@@ -59,6 +80,11 @@ ADMIN_CACHE_S = 300.0  # a user's admin flag, from users.info, is trusted this l
 RESPOND_LIMIT = 5  # a response_url takes at most 5 messages
 STOP_GRACE_S = 5.0  # stop() lets running commands finish this long before cancelling them
 CONNECT_TIMEOUT_S = 30.0
+HISTORY_PAGES = 5  # conversations.history pages (200 messages each) searched for a digest's parts
+THREAD_PAGES = 3  # conversations.replies pages (200 each) read for a question's thread, newest kept
+ANSWERED_REMEMBERED = 1_000  # mentions remembered, so that an event Slack delivers twice is answered once
+
+AnswerQuestion = Callable[[Engine, ThreadQuestion], Awaitable[Reply]]
 
 # Web API errors that mean "this channel is gone for us": the subscription pauses with the hint.
 UNAVAILABLE: dict[str, str] = {
@@ -131,9 +157,13 @@ class SlackAdapter:
         host: str = "0.0.0.0",
         port: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        post_interval_s: float = POST_INTERVAL_S,
+        answer_question: AnswerQuestion | None = None,
     ) -> None:
         """Check the secrets the chosen mode needs (ConfigError, one line, naming what is missing) and set
-        up the bolt app. ``host``/``port`` only matter in HTTP mode (port 0: any free port, for tests)."""
+        up the bolt app. ``host``/``port`` only matter in HTTP mode (port 0: any free port, for tests).
+        ``post_interval_s``: the pause between two messages to one channel (Slack's limit; shorter only for
+        tests). ``answer_question``: what answers a question in a thread (``bot.questions``' by default)."""
         self.engine = engine
         self.config = config
         self.mode = str(config.get("slack", "mode"))
@@ -143,6 +173,8 @@ class SlackAdapter:
         self.anyone_can_subscribe = bool(config.get("slack", "anyone_can_subscribe"))
         self.explain_in_channel = bool(config.get("slack", "explain_in_channel"))
         self.clock = clock
+        self.post_interval_s = post_interval_s
+        self._answer_question = answer_question
         if client is None and not config.secret("SLACK_BOT_TOKEN"):
             raise ConfigError("SLACK_BOT_TOKEN is not set: the Slack adapter needs the app's bot token (xoxb-…)")
         self.app_token = config.secret("SLACK_APP_TOKEN")
@@ -164,6 +196,9 @@ class SlackAdapter:
         )
         self.app.command(COMMAND)(self._on_command)
         self.app.action(EXPLAIN_ACTION_ID)(self._on_explain_button)
+        self.app.event("reaction_added")(self._on_reaction_added)
+        self.app.event("reaction_removed")(self._on_reaction_removed)
+        self.app.event("app_mention")(self._on_mention)
         self.app.error(self._on_error)
         self.door = RequestDoor(signing_secret or "", command=COMMAND)
         self._socket: AsyncSocketModeHandler | None = None
@@ -174,7 +209,10 @@ class SlackAdapter:
         self._last_post: dict[str, float] = {}
         self._present_parts: dict[str, set[int]] = {}  # digest key -> parts found in history after a crash
         self._explaining: set[tuple[str, str, str]] = set()
+        self._answered: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.workspace = ""
+        self.bot_user_id = ""  # from auth.test: the bot's own reactions and mentions are not feedback
+        self.bot_id = ""
         self._own_session = False
 
     # --- lifecycle ---------------------------------------------------------------------------------
@@ -209,6 +247,8 @@ class SlackAdapter:
             log.warning("cannot reach Slack to check the token (%s); starting anyway", type(err).__name__)
             return
         self.workspace = str(auth.get("team") or "")
+        self.bot_user_id = str(auth.get("user_id") or "")
+        self.bot_id = str(auth.get("bot_id") or "")
         log.info("Slack: connected to workspace %s (%s) as @%s", self.workspace, auth.get("team_id"), auth.get("user"))
 
     async def _start_socket(self) -> None:
@@ -305,7 +345,7 @@ class SlackAdapter:
 
     async def post_digest(self, channel: ChannelRef, digest: DigestMessage) -> None:
         for message in render_digest(digest):
-            await self._post(channel.channel, message)
+            await self._post_recorded(channel, message, _digest_kind(digest, message))
 
     async def post_digest_keyed(self, channel: ChannelRef, digest: DigestMessage, key: str) -> None:
         """Post with the outbox key in each message's metadata, so that after a crash the bot can see
@@ -316,34 +356,81 @@ class SlackAdapter:
         for index, message in enumerate(messages):
             if index in present:
                 continue
-            metadata = {
-                "event_type": METADATA_EVENT,
-                "event_payload": {"key": key, "part": index, "parts": len(messages)},
-            }
-            await self._post(channel.channel, message, metadata=metadata)
+            kind = _digest_kind(digest, message)
+            payload: dict[str, Any] = {"key": key, "part": index, "parts": len(messages), "kind": str(kind)}
+            if message.paper_id:
+                payload["paper"] = message.paper_id  # so that a restart can record a part it finds
+            metadata = {"event_type": METADATA_EVENT, "event_payload": payload}
+            await self._post_recorded(channel, message, kind, metadata=metadata, outbox_key=key)
 
     async def already_posted(self, channel: ChannelRef, key: str) -> bool | None:
         """Whether every part of the digest with this key is in the channel's recent history. None when
-        Slack will not tell (no channels:history scope): the digest is then sent again."""
-        try:
-            response = await self.client.conversations_history(
-                channel=channel.channel, limit=100, include_all_metadata=True
-            )
-        except SlackApiError as err:
-            log.info("cannot check %s history (%s): resending", channel, _error_code(err))
-            return None
-        parts: set[int] = set()
+        Slack will not tell (no channels:history scope): the digest is then sent again. The parts found
+        are recorded as posted (a crash may have come between posting one and recording it)."""
+        parts: dict[int, dict[str, Any]] = {}
         total = 0
-        for message in response.get("messages") or []:
-            meta = message.get("metadata") or {}
-            payload = meta.get("event_payload") or {}
-            if meta.get("event_type") == METADATA_EVENT and payload.get("key") == key:
-                parts.add(int(payload.get("part", 0)))
-                total = int(payload.get("parts", 0))
-        if total and parts == set(range(total)):
+        cursor: str | None = None
+        for _ in range(HISTORY_PAGES):
+            try:
+                response = await self.client.conversations_history(
+                    channel=channel.channel, limit=200, include_all_metadata=True, cursor=cursor
+                )
+            except SlackApiError as err:
+                log.info("cannot check %s history (%s): resending", channel, _error_code(err))
+                return None
+            for message in response.get("messages") or []:
+                meta = message.get("metadata") or {}
+                payload = meta.get("event_payload") or {}
+                if meta.get("event_type") == METADATA_EVENT and payload.get("key") == key:
+                    parts[int(payload.get("part", 0))] = {"ts": message.get("ts"), **payload}
+                    total = int(payload.get("parts", 0))
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if (total and len(parts) >= total) or not response.get("has_more") or not cursor:
+                break
+        for found in parts.values():
+            self._record_found_part(channel, key, found)
+        if total and set(parts) == set(range(total)):
             return True
-        self._present_parts[key] = parts
+        self._present_parts[key] = set(parts)
         return False
+
+    def _record_found_part(self, channel: ChannelRef, key: str, found: dict[str, Any]) -> None:
+        try:
+            kind = MessageKind(str(found.get("kind") or ""))
+        except ValueError:  # a part posted before parts said what they are: about no paper we can tell
+            kind = MessageKind.NOTE
+        paper = found.get("paper")
+        record(
+            self.engine.store,
+            channel,
+            str(found.get("ts") or ""),
+            kind,
+            paper_id=paper if isinstance(paper, str) else None,
+            outbox_key=key,
+        )
+
+    async def _post_recorded(
+        self,
+        channel: ChannelRef,
+        message: SlackMessage,
+        kind: MessageKind,
+        *,
+        thread_ts: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        outbox_key: str | None = None,
+    ) -> str:
+        """Post one message and record it (its ts, what it is, its paper), for reactions and threads."""
+        ts = await self._post(channel.channel, message, thread_ts=thread_ts, metadata=metadata)
+        record(
+            self.engine.store,
+            channel,
+            ts,
+            kind,
+            paper_id=message.paper_id,
+            thread_id=thread_ts,
+            outbox_key=outbox_key,
+        )
+        return ts
 
     async def _post(
         self,
@@ -354,11 +441,7 @@ class SlackAdapter:
     ) -> str:
         """chat.postMessage, paced per channel; returns the message ts."""
         async with self._channel_locks[channel_id]:
-            last = self._last_post.get(channel_id)
-            if last is not None:
-                wait = last + POST_INTERVAL_S - self.clock()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+            await self._wait_turn(channel_id)
             try:
                 response = await self.client.chat_postMessage(
                     channel=channel_id,
@@ -379,6 +462,24 @@ class SlackAdapter:
                 # so the next one reaches Slack at least POST_INTERVAL_S later whatever the network does.
                 self._last_post[channel_id] = self.clock()
             return str(response.get("ts") or "")
+
+    async def _wait_turn(self, channel_id: str) -> None:
+        last = self._last_post.get(channel_id)
+        if last is not None:
+            wait = last + self.post_interval_s - self.clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+
+    async def _pace(self, channel_id: str) -> None:
+        """An upload waits its turn like a message (about one a second per channel)."""
+        async with self._channel_locks[channel_id]:
+            await self._wait_turn(channel_id)
+            self._last_post[channel_id] = self.clock()
+
+    async def _upload_images(self, channel: ChannelRef, thread_ts: str, reply: Reply) -> None:
+        """The explanation's equation images, into its thread. Never private: Slack has no ephemeral files."""
+        if reply.images and thread_ts:
+            await upload_equation_images(self.client, channel.channel, thread_ts, reply.images, pace=self._pace)
 
     # --- /paper ------------------------------------------------------------------------------------
 
@@ -407,13 +508,42 @@ class SlackAdapter:
             if reply.text:
                 await self._respond(respond, Reply(text=reply.text, ephemeral=True))
             return
-        await self._respond(respond, reply)
+        messages = render_reply(reply)
+        if not self._private(reply) and any(m.paper_id for m in messages):
+            # A public answer about one paper (an explanation) is posted as the bot's own message, so that
+            # it has a ts: recorded, it can be reacted to and asked about in its thread. Where the bot may
+            # not post (a channel it is not in), the response_url still can.
+            kind = MessageKind.EXPLANATION if reply.explanation is not None else MessageKind.RESULT
+            messages, first_ts = await self._post_each(channel, messages, kind)
+            if not messages:
+                await self._upload_images(channel, first_ts, reply)  # under the explanation, in its thread
+                return
+        await self._respond_messages(respond, messages, private=self._private(reply))
+
+    async def _post_each(
+        self, channel: ChannelRef, messages: Sequence[SlackMessage], kind: MessageKind
+    ) -> tuple[list[SlackMessage], str]:
+        """Post and record the messages in order: the ones left unposted when Slack refuses one, and the
+        first one's ts."""
+        first_ts = ""
+        for index, message in enumerate(messages):
+            try:
+                ts = await self._post_recorded(channel, message, kind)
+            except (ChannelUnavailable, SlackApiError) as err:
+                log.info("cannot post in %s (%s): answering through the response_url", channel, err)
+                return list(messages[index:]), first_ts
+            first_ts = first_ts or ts
+        return [], first_ts
+
+    def _private(self, reply: Reply) -> bool:
+        return reply.ephemeral or reply.is_error or (reply.explanation is not None and not self.explain_in_channel)
 
     async def _respond(self, respond: AsyncRespond, reply: Reply) -> None:
-        private = reply.ephemeral or reply.is_error
-        if reply.explanation is not None and not self.explain_in_channel:
-            private = True
-        messages = render_reply(reply)
+        await self._respond_messages(respond, render_reply(reply), private=self._private(reply))
+
+    async def _respond_messages(
+        self, respond: AsyncRespond, messages: Sequence[SlackMessage], *, private: bool
+    ) -> None:
         if len(messages) > RESPOND_LIMIT:
             log.warning("reply of %d messages cut to the response_url's %d", len(messages), RESPOND_LIMIT)
         for message in messages[:RESPOND_LIMIT]:
@@ -501,11 +631,119 @@ class SlackAdapter:
             await self._respond(respond, reply)
             return
         for message in render_reply(reply):
-            await self._post(channel.channel, message, thread_ts=thread_ts or None)
+            await self._post_recorded(channel, message, MessageKind.EXPLANATION, thread_ts=thread_ts or None)
+        await self._upload_images(channel, thread_ts, reply)
+
+    # --- reactions: feedback for the channel's radar ---------------------------------------------------
+
+    async def _on_reaction_added(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        self._spawn(self._learn_from_reaction(event, body, added=True))  # bolt has acknowledged already
+
+    async def _on_reaction_removed(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        self._spawn(self._learn_from_reaction(event, body, added=False))
+
+    async def _learn_from_reaction(self, event: dict[str, Any], body: dict[str, Any], *, added: bool) -> None:
+        reaction = read_reaction(event, _team_of(body, event), self.bot_user_id)
+        if reaction is None:
+            return
+        try:
+            learn_from_reaction(self.engine.store, reaction, added=added)
+        except Exception:
+            log.exception("learning from a reaction in %s failed", reaction.channel)
+
+    # --- questions in the thread of a paper ---------------------------------------------------------
+
+    async def _on_mention(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        mention = read_mention(event, _team_of(body, event), self.bot_user_id)
+        if mention is None or not self._first_time(mention):
+            return
+        self._spawn(self._answer_mention(mention))
+
+    def _first_time(self, mention: Mention) -> bool:
+        """Slack delivers an event again when it thinks we missed it: one answer per mention."""
+        key = (mention.channel.channel, mention.ts)
+        if key in self._answered:
+            return False
+        self._answered[key] = None
+        if len(self._answered) > ANSWERED_REMEMBERED:
+            self._answered.popitem(last=False)
+        return True
+
+    async def _answer_mention(self, mention: Mention) -> None:
+        parent = find(self.engine.store, mention.channel, mention.thread_ts or "") if mention.in_thread else None
+        if parent is None:  # outside a thread, or under someone else's message: not a question for us
+            await self._ephemeral(mention, Reply(text=THREAD_HINT, ephemeral=True))
+            return
+        thread_ts = mention.thread_ts or ""
+        question = ThreadQuestion(
+            channel=mention.channel,
+            user=mention.user,
+            paper_id=parent.paper_id,
+            text=question_text(mention.text, self.bot_user_id),
+            thread=await self._read_thread(mention.channel.channel, thread_ts, mention.ts),
+        )
+        answer = self._answer_question or questions.answer_question
+        try:
+            reply = await answer(self.engine, question)
+        except Exception:
+            reply = apology(log, "answering a question in %s (thread %s) failed", mention.channel, thread_ts)
+        if reply.ephemeral or reply.is_error:
+            await self._ephemeral(mention, reply)
+            return
+        try:
+            for message in render_reply(reply):
+                message = SlackMessage(message.text, message.blocks, parent.paper_id)
+                await self._post_recorded(mention.channel, message, MessageKind.ANSWER, thread_ts=thread_ts)
+        except (ChannelUnavailable, SlackApiError) as err:
+            log.warning("cannot answer in the thread %s of %s: %s", thread_ts, mention.channel, err)
+
+    async def _read_thread(self, channel_id: str, thread_ts: str, question_ts: str) -> tuple[ThreadMessage, ...]:
+        """The thread before the question (conversations.replies, oldest first, a few pages at most)."""
+        found: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(THREAD_PAGES):
+            try:
+                response = await self.client.conversations_replies(
+                    channel=channel_id, ts=thread_ts, latest=question_ts, inclusive=False, limit=200, cursor=cursor
+                )
+            except SlackApiError as err:  # no history scope: the question is answered without the thread
+                log.info("cannot read the thread %s in %s (%s)", thread_ts, channel_id, _error_code(err))
+                break
+            found += [m for m in response.get("messages") or [] if isinstance(m, dict)]
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not response.get("has_more") or not cursor:
+                break
+        return thread_messages(found, before=question_ts, bot_user=self.bot_user_id, bot_id=self.bot_id)
+
+    async def _ephemeral(self, mention: Mention, reply: Reply) -> None:
+        """A message only the person who asked sees, in the thread they asked in (if any)."""
+        for message in render_reply(reply)[:RESPOND_LIMIT]:
+            try:
+                await self.client.chat_postEphemeral(
+                    channel=mention.channel.channel,
+                    user=mention.user,
+                    text=message.text,
+                    blocks=list(message.blocks),
+                    thread_ts=mention.thread_ts if mention.in_thread else None,
+                )
+            except SlackApiError as err:
+                log.info("cannot answer %s privately in %s (%s)", mention.user, mention.channel, _error_code(err))
+                return
 
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
         # Listeners ack and hand off to tasks that catch everything; this is for bolt-level surprises.
         apology(log, "Slack listener failed for a %s request", str(body.get("type") or body.get("command") or "?"))
+
+
+def _digest_kind(digest: DigestMessage, message: SlackMessage) -> MessageKind:
+    if digest.is_note:
+        return MessageKind.NOTE
+    return MessageKind.CARD if message.paper_id else MessageKind.HEADER
+
+
+def _team_of(body: dict[str, Any], event: dict[str, Any]) -> str:
+    """The workspace an event comes from, as slash commands name it (``team_id``)."""
+    return str(body.get("team_id") or event.get("team") or "")
 
 
 def acknowledgement(understood: Understood) -> str | None:

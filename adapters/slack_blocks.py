@@ -3,8 +3,12 @@
 Blocks are built with ``slack_sdk.models.blocks`` and turned into dicts with ``to_dict()``, which runs the
 SDK's validators (header ≤ 150, section ≤ 3,000, context ≤ 10 elements...), so a limit we get wrong fails
 here and in the tests, not in a channel at 3 a.m. On top of those per-block limits Slack refuses a message
-whose blocks add up to about 13k characters (``msg_blocks_too_long``): long digests and replies are split
-into several messages of at most ``MAX_BLOCKS`` blocks and ``MAX_MESSAGE_CHARS`` characters.
+whose blocks add up to about 13k characters (``msg_blocks_too_long``): long replies are split into several
+messages of at most ``MAX_BLOCKS`` blocks and ``MAX_MESSAGE_CHARS`` characters.
+
+A digest is a header message (header, counts, "… and N more") followed by one message per card, so that a
+reaction or a thread under a message is about exactly one paper; each ``SlackMessage`` says which paper it
+shows (``paper_id``), which is what the adapter records about it.
 
 Safety: paper and LLM text is untrusted. Every such string, the notification ``text`` included, goes
 through :func:`escape`: unsafe characters are stripped, mass mentions and links to other hosts are broken
@@ -43,6 +47,7 @@ __all__ = [
     "MAX_MESSAGE_CHARS",
     "SlackMessage",
     "blocks_size",
+    "card_message",
     "clip",
     "escape",
     "link",
@@ -80,10 +85,12 @@ _GLUE_RESERVE = 2  # room for the joiners _mrkdwn may add where markup is glued 
 
 @dataclass(frozen=True, slots=True)
 class SlackMessage:
-    """One chat.postMessage / respond() payload: a notification fallback and validated block dicts."""
+    """One chat.postMessage / respond() payload: a notification fallback and validated block dicts, and the
+    paper it is about (a card, an explanation), or None (a digest's header, a note, a list of results)."""
 
     text: str
     blocks: tuple[dict[str, Any], ...]
+    paper_id: str | None = None
 
     def payload(self) -> dict[str, Any]:
         return {"text": self.text, "blocks": list(self.blocks)}
@@ -237,7 +244,8 @@ def card_blocks(card: Card, *, explain: bool = True) -> list[dict[str, Any]]:
     the id, categories and links, and one with the radar's why when there is one."""
     title = link(card.url, clip(_one_line(card.title), _TITLE_MAX))
     badge = f"  _{escape(card.badge)}_" if card.badge and card.badge != "new" else ""
-    lines = [f"*{title}*{badge}", clip(_one_line(card.authors), _AUTHORS_MAX)]
+    number = f"{card.number}. " if card.number > 0 else ""  # what the day's briefing cites as #n
+    lines = [f"*{number}{title}*{badge}", clip(_one_line(card.authors), _AUTHORS_MAX)]
     if card.teaser:
         lines.append(clip(_one_line(card.teaser), _TEASER_MAX))
     if card.math_line:
@@ -302,7 +310,8 @@ def _pack(
 
 
 def render_digest(digest: DigestMessage) -> list[SlackMessage]:
-    """A channel's digest as one or more messages: a header, a card per paper, "… and N more".
+    """A channel's digest: a header message (the header, the counts, "… and N more"), then one message
+    per card, in order. A note (a quiet day, an admin report) is one message.
 
     Drawn once per distinct digest: a fan-out gives many channels the same one. The block dicts are
     shared between callers, so treat them as read-only."""
@@ -314,25 +323,38 @@ def _render_digest(digest: DigestMessage) -> tuple[SlackMessage, ...]:
     if digest.is_note:  # no announcement today, or an admin report: escaped plain lines
         note = clip(digest.note, SECTION_MAX - _GLUE_RESERVE)
         return (SlackMessage(text=clip(_one_line(digest.note), FALLBACK_MAX), blocks=(_section(note),)),)
+    return (_digest_header(digest), *(card_message(card) for card in digest.cards))
+
+
+def _digest_header(digest: DigestMessage) -> SlackMessage:
     header = digest.header
-    head = [_dict(HeaderBlock(text=PlainTextObject(text=_plain_clip(header, HEADER_MAX), emoji=False)))]
+    blocks = [_dict(HeaderBlock(text=PlainTextObject(text=_plain_clip(header, HEADER_MAX), emoji=False)))]
     count = len(digest.cards)
     summary = f"{count} paper{'s' if count != 1 else ''}"
     if digest.more_count:
         summary += f" shown of {count + digest.more_count:,}"
-    head.append(_context(escape(summary)))
-    units: list[list[dict[str, Any]]] = [card_blocks(card) for card in digest.cards]
+    blocks.append(_context(escape(summary)))
     if not digest.cards:
-        units.append([_section("No new papers in this announcement that this channel has not already seen.")])
+        blocks.append(_section("No new papers in this announcement that this channel has not already seen."))
     if digest.more_count:
         links = [_link_of(item) for item in digest.more_links[:_MORE_LINKS_SHOWN]]
         if len(digest.more_links) > _MORE_LINKS_SHOWN:
             links.append(_ELLIPSIS)
         more = f"{_ELLIPSIS} and {digest.more_count:,} more"
-        units.append([_dict(DividerBlock()), _section(more + (": " + "  ".join(links) if links else ""))])
+        blocks += [_dict(DividerBlock()), _section(more + (": " + "  ".join(links) if links else ""))]
     titles = "; ".join(_one_line(card.title) for card in digest.cards[:3])
     fallback = f"{header}: {summary}" + (f". {titles}" if titles else "")
-    return tuple(_pack(units, head, header, fallback))
+    return SlackMessage(text=clip(fallback, FALLBACK_MAX), blocks=tuple(blocks))
+
+
+def card_message(card: Card) -> SlackMessage:
+    """One card as a message of its own, with its Explain button; the notification names the paper.
+    Every field of a card is bounded, so a card always fits one message."""
+    return SlackMessage(
+        text=clip(f"{_one_line(card.title)} ({card.paper_id})", FALLBACK_MAX),
+        blocks=tuple(card_blocks(card)),
+        paper_id=card.paper_id,
+    )
 
 
 def _plain_clip(raw: str, limit: int) -> str:
@@ -375,11 +397,14 @@ def render_reply(reply: Reply) -> list[SlackMessage]:
     if reply.explanation is not None:
         units.extend(explanation_blocks(reply.explanation))
     fallback = reply.text or (reply.cards[0].title if reply.cards else "")
+    # A reply about one paper (an explanation, one result) says so on each of its messages.
+    about = reply.cards[0].paper_id if len(reply.cards) == 1 else None
     messages: list[SlackMessage] = []
     if units:
         first, rest = units[0], units[1:]
         label = _one_line(fallback)[:80] or "paperbot"
-        messages = _pack(rest, first, f"{label} {_ELLIPSIS}", prefix + fallback)
+        packed = _pack(rest, first, f"{label} {_ELLIPSIS}", prefix + fallback)
+        messages = [SlackMessage(m.text, m.blocks, about) for m in packed]
     if reply.digest is not None:
         messages.extend(render_digest(reply.digest))
     if not messages:

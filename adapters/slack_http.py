@@ -11,9 +11,11 @@ shapes: a non-numeric timestamp, a body that is not UTF-8, ``payload=notjson``, 
    ``/paper explain`` cannot be played again to spend LLM calls. See ``ReplayGuard``.
 3. **Parsing**: UTF-8, a form (slash commands, ``ssl_check``) or JSON (``payload=`` of interactivity, or
    a JSON body), bounded depth, no lone surrogates. Otherwise 400.
-4. **Shape**: only what paperbot handles (a slash command, a ``block_actions`` click), and only the fields it
-   and bolt read, each type-checked and copied into a fresh dict, so bolt never meets a field of a surprising
-   type. Wrong types give 400; a well-formed request of a kind paperbot does not handle gives 404.
+4. **Shape**: only what paperbot handles (a slash command, a ``block_actions`` click, the Events API's
+   ``url_verification`` and the events it subscribes to: ``reaction_added``, ``reaction_removed``,
+   ``app_mention``), and only the fields it and bolt read, each type-checked and copied into a fresh dict,
+   so bolt never meets a field of a surprising type. Wrong types give 400; a well-formed request of a kind
+   paperbot does not handle gives 404.
 
 A refusal is one ``RequestRefused`` carrying the HTTP status and one line for the log (no traceback).
 Requests too broken for aiohttp itself (a header over 8 KB, a bad request line) get aiohttp's 400; its log
@@ -67,6 +69,19 @@ SLASH_COMMAND_FIELDS = (
     "user_id", "user_name", "command", "text", "response_url", "trigger_id", "api_app_id", "is_enterprise_install",
 )  # fmt: skip
 _SLASH_COMMAND_REQUIRED = ("team_id", "channel_id", "user_id", "command")
+
+# The events paperbot subscribes to (slack/manifest.yml), with the string fields it and bolt read of each.
+_REACTION_FIELDS = (("user", "reaction"), ("item_user", "event_ts"))
+EVENT_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "reaction_added": _REACTION_FIELDS,
+    "reaction_removed": _REACTION_FIELDS,
+    "app_mention": (
+        ("channel", "ts"),
+        ("user", "text", "thread_ts", "event_ts", "team", "client_msg_id", "bot_id", "subtype", "parent_user_id"),
+    ),
+}
+_EVENT_BODY_FIELDS = ("token", "team_id", "api_app_id", "event_id", "enterprise_id", "event_context")
+MAX_AUTHORIZATIONS = 10  # Slack sends one (more only for org-wide installations)
 
 
 class RequestRefused(Exception):
@@ -149,7 +164,7 @@ class RequestDoor:
         timestamp, signature = self._verify(raw, headers)
         self.replays.admit(signature, timestamp, self.clock())
         kind, payload = _parse(raw, _content_type(headers))
-        body = _interaction(payload) if kind == "json" else self._form(payload)
+        body = _json_request(payload) if kind == "json" else self._form(payload)
         # What bolt reads of the headers; nothing else (e.g. its lazy-listener headers) is passed on.
         passed = {"content-type": _content_type(headers), TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: signature}
         return Admitted(body=body, headers=passed)
@@ -255,7 +270,73 @@ def _check_tree(value: Any, what: str) -> None:
             raise RequestRefused(400, f"{what} has a lone surrogate in a string")
 
 
-# --- 4. shape of an interaction --------------------------------------------------------------------
+# --- 4. shape of an interaction or an event ------------------------------------------------------
+
+
+def _json_request(body: dict[str, Any]) -> dict[str, Any]:
+    """A JSON request: an Events API request (a JSON body) or an interaction (``payload=``)."""
+    kind = body.get("type")
+    if kind == "url_verification":  # Slack checking the request URL: bolt answers with the challenge
+        return {"type": kind, "challenge": _string(body.get("challenge"), "challenge", kind)}
+    if kind == "event_callback":
+        return _event_callback(body)
+    return _interaction(body)
+
+
+def _event_callback(body: dict[str, Any]) -> dict[str, Any]:
+    """An event, as bolt and the listeners read it: every field type-checked, nothing else kept."""
+    where = "event_callback"
+    event = body.get("event")
+    if not isinstance(event, dict):
+        raise RequestRefused(400, "event_callback.event is not an object")
+    kind = event.get("type")
+    if kind not in EVENT_FIELDS:
+        if isinstance(kind, str):
+            raise RequestRefused(404, f"an event of type {kind[:40]!r}")
+        raise RequestRefused(400, "an event without a type")
+    required, allowed = EVENT_FIELDS[kind]
+    shaped_event: dict[str, Any] = {"type": kind, **_fields(event, "event", required, allowed, where)}
+    if kind != "app_mention":
+        shaped_event["item"] = _fields(event.get("item"), "event.item", ("type",), ("channel", "ts"), where)
+    shaped: dict[str, Any] = {"type": "event_callback", "event": shaped_event}
+    for name in _EVENT_BODY_FIELDS:
+        if body.get(name) is not None:
+            shaped[name] = _string(body[name], name, where)
+    if "event_time" in body:
+        if not isinstance(body["event_time"], int) or isinstance(body["event_time"], bool):
+            raise RequestRefused(400, "event_callback.event_time is not a number")
+        shaped["event_time"] = body["event_time"]
+    if "is_ext_shared_channel" in body:
+        shaped["is_ext_shared_channel"] = _flag(body["is_ext_shared_channel"], "is_ext_shared_channel", where)
+    if "authorizations" in body:
+        shaped["authorizations"] = _authorizations(body["authorizations"])
+    return shaped
+
+
+def _authorizations(value: Any) -> list[dict[str, Any]]:
+    """Who the event was sent for (bolt reads the first): ids as strings or null, flags as booleans."""
+    where = "event_callback"
+    if not isinstance(value, list) or len(value) > MAX_AUTHORIZATIONS:
+        raise RequestRefused(400, f"event_callback.authorizations is not a list of at most {MAX_AUTHORIZATIONS}")
+    shaped: list[dict[str, Any]] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise RequestRefused(400, f"event_callback.authorizations[{index}] is not an object")
+        one: dict[str, Any] = {}
+        for name in ("enterprise_id", "team_id", "user_id"):
+            if item.get(name) is not None:
+                one[name] = _string(item[name], f"authorizations[{index}].{name}", where)
+        for name in ("is_bot", "is_enterprise_install"):
+            if name in item:
+                one[name] = _flag(item[name], f"authorizations[{index}].{name}", where)
+        shaped.append(one)
+    return shaped
+
+
+def _flag(value: Any, where: str, kind: str) -> bool:
+    if not isinstance(value, bool):
+        raise RequestRefused(400, f"{kind}.{where} is not true or false")
+    return value
 
 
 def _interaction(body: dict[str, Any]) -> dict[str, Any]:
@@ -296,24 +377,26 @@ def _interaction(body: dict[str, Any]) -> dict[str, Any]:
     return shaped
 
 
-def _fields(value: Any, where: str, required: tuple[str, ...], allowed: tuple[str, ...]) -> dict[str, str]:
+def _fields(
+    value: Any, where: str, required: tuple[str, ...], allowed: tuple[str, ...], kind: str = "block_actions"
+) -> dict[str, str]:
     """The string fields ``required`` + ``allowed`` of the object ``value``; others are dropped."""
     if not isinstance(value, dict):
-        raise RequestRefused(400, f"block_actions.{where} is not an object")
+        raise RequestRefused(400, f"{kind}.{where} is not an object")
     out: dict[str, str] = {}
     for name in required:
         if not isinstance(value.get(name), str) or not value[name]:
-            raise RequestRefused(400, f"block_actions.{where}.{name} is not a non-empty string")
+            raise RequestRefused(400, f"{kind}.{where}.{name} is not a non-empty string")
         out[name] = value[name]
     for name in allowed:
         if value.get(name) is not None:
-            out[name] = _string(value[name], f"{where}.{name}")
+            out[name] = _string(value[name], f"{where}.{name}", kind)
     return out
 
 
-def _string(value: Any, where: str) -> str:
+def _string(value: Any, where: str, kind: str = "block_actions") -> str:
     if not isinstance(value, str):
-        raise RequestRefused(400, f"block_actions.{where} is not a string")
+        raise RequestRefused(400, f"{kind}.{where} is not a string")
     return value
 
 

@@ -8,6 +8,7 @@ with `pip install -e '.[test]'`). Everything runs on loopback against the fake S
    still has to call auth.test) and warm.
 2. fan-out: a digest to 200 channels, the fake enforcing 1 message/s per channel (429 + Retry-After
    beyond that). Target: done within 1.2x the time that limit forces, i.e. (messages per channel - 1) s.
+   A digest is a header message and one message per card (11 messages for the default 10 papers).
    Channels are delivered concurrently (`deliver_digest` per channel under `asyncio.gather`), plus the
    scheduler's own `run_slot` (channels in parallel, bounded per platform) for the default digest.
 """

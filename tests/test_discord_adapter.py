@@ -41,6 +41,7 @@ from tests.fakes.discord_server import (
     GUILD_ID,
     NO_MANAGE_CHANNELS,
     OTHER_CHANNEL_ID,
+    PRIVILEGED_INTENTS,
     TOKEN,
     FakeDiscord,
 )
@@ -99,7 +100,9 @@ async def test_start_logs_in_and_returns_once_ready(fake: FakeDiscord, caplog: p
         session = await fake.wait_identified()
         assert session.identify is not None and session.identify["token"] == TOKEN
         intents = discord.Intents._from_value(session.identify["intents"])
-        assert intents == discord.Intents(guilds=True)  # minimal; nothing privileged
+        # Minimal: the channel cache, reactions (the radar learns) and messages (replies that ping the bot).
+        assert intents == discord.Intents(guilds=True, guild_reactions=True, guild_messages=True)
+        assert session.identify["intents"] & PRIVILEGED_INTENTS == 0  # members, presences, message content
         assert fake.gateway_queries == [{"v": "10", "encoding": "json", "compress": "zlib-stream"}]
         assert fake.calls_to("GET", "/users/@me")[0].headers["Authorization"] == f"Bot {TOKEN}"
         assert isinstance(adapter.client.get_channel(CHANNEL_ID), discord.TextChannel)  # GUILD_CREATE arrived
@@ -217,19 +220,21 @@ async def test_digest_command_posts_and_records_the_delivery(fake: FakeDiscord, 
     first = await fake.slash("digest")
     answer = await fake.wait_for("POST", f"/webhooks/{APPLICATION_ID}/{first['token']}")
     assert answer.json["content"] == "Posted this channel's digest." and answer.json["flags"] == EPHEMERAL
-    posted, rest = fake.calls_to("POST", f"/channels/{CHANNEL_ID}/messages")
-    assert posted.json["content"] == "**arXiv digest · stat.ML · Tue 26 Mar 2024**"
-    assert posted.json["embeds"][0]["title"] == "1. Conformal online model aggregation"
-    assert len(posted.json["embeds"]) == 10  # ten papers fill the first message
-    assert posted.json["nonce"] and posted.json["enforce_nonce"] is True
-    assert rest.json["embeds"][-1]["description"].startswith("… and 19 more in this announcement")
+    header, *cards = fake.calls_to("POST", f"/channels/{CHANNEL_ID}/messages")
+    assert header.json["content"].startswith("**arXiv digest · stat.ML · Tue 26 Mar 2024**\n10 papers below")
+    [more] = header.json["embeds"]
+    assert more["description"].startswith("… and 19 more in this announcement")
+    assert len(cards) == 10  # one message per paper
+    assert [len(c.json["embeds"]) for c in cards] == [1] * 10 and not any(c.json.get("content") for c in cards)
+    assert cards[0].json["embeds"][0]["title"] == "1. Conformal online model aggregation"
+    assert all(c.json["nonce"] and c.json["enforce_nonce"] is True for c in [header, *cards])
     assert bot.engine.store.digest_posted(HERE, date(2024, 3, 26), ("stat.ML",))
 
     again = await fake.slash("digest")
     answer = await fake.wait_for("POST", f"/webhooks/{APPLICATION_ID}/{again['token']}")
     assert "already posted here" in answer.json["content"]
     assert answer.json["flags"] == EPHEMERAL
-    assert fake.count("POST", f"/channels/{CHANNEL_ID}/messages") == 2
+    assert fake.count("POST", f"/channels/{CHANNEL_ID}/messages") == 11
 
 
 class _FailingEngine(Engine):
@@ -313,9 +318,9 @@ async def test_post_digest_sends_embeds_with_a_stable_nonce_and_no_mentions(fake
     finally:
         await adapter.stop()
     posts = fake.calls_to("POST", f"/channels/{CHANNEL_ID}/messages")
-    assert len(posts) >= 3
-    assert posts[0].json["content"] == "**arXiv digest · stat.ML · Tue 26 Mar 2024**"
-    assert sum(len(p.json["embeds"]) for p in posts) == 29  # every stat.ML paper of the recorded feed
+    assert len(posts) == 1 + 29  # the header, then every stat.ML paper of the recorded feed, one message each
+    assert posts[0].json["content"].startswith("**arXiv digest · stat.ML · Tue 26 Mar 2024**\n29 papers below")
+    assert [len(p.json["embeds"]) for p in posts[1:]] == [1] * 29
     nonces = [p.json["nonce"] for p in posts]
     assert len(set(nonces)) == len(posts) and all(len(n) <= 25 for n in nonces)
     assert all(p.json["enforce_nonce"] is True for p in posts)
@@ -326,8 +331,8 @@ async def test_a_rate_limited_post_is_retried_with_the_same_nonce(fake: FakeDisc
     fake.script("POST", f"/channels/{CHANNEL_ID}/messages", (429, {"retry_after": 0.05}))
     digest = bot.engine.digest_message(await bot.engine.preview(["stat.ML"], limit=1))
     await bot.post_digest(HERE, digest)
-    first, second = fake.calls_to("POST", f"/channels/{CHANNEL_ID}/messages")
-    assert first.json["nonce"] == second.json["nonce"]
+    first, second, card = fake.calls_to("POST", f"/channels/{CHANNEL_ID}/messages")
+    assert first.json["nonce"] == second.json["nonce"] != card.json["nonce"]
 
 
 @pytest.mark.parametrize(
@@ -360,7 +365,7 @@ async def test_a_removed_channel_pauses_only_its_own_subscriptions(fake: FakeDis
     assert all("Missing Access" in (s.paused_reason or "") for s in store.channel_subscriptions(THERE))
     assert [s.paused_reason for s in store.channel_subscriptions(HERE)] == [None]
     assert fake.count("POST", f"/channels/{OTHER_CHANNEL_ID}/messages") == 1  # tried once, then paused
-    assert fake.count("POST", f"/channels/{CHANNEL_ID}/messages") == 2  # ten papers, then "… and 19 more"
+    assert fake.count("POST", f"/channels/{CHANNEL_ID}/messages") == 11  # the header, then ten papers
 
 
 # --- operations ------------------------------------------------------------------------------------
@@ -403,13 +408,16 @@ async def test_sync_registers_the_paper_group_from_the_registry(fake: FakeDiscor
             (p.name, p.description, p.required) for p in command.params
         ]
     autocompleted = {(s, o["name"]) for s in subs for o in subs[s].get("options", []) if o.get("autocomplete")}
-    assert autocompleted == {
+    assert {
         ("subscribe", "category"),
         ("subscribe", "timezone"),
         ("unsubscribe", "category"),
         ("quiet", "mode"),
         ("radar", "action"),
-    }
+    } <= autocompleted
+    # Every feed, time zone and fixed choice is autocompleted, whatever sub-commands the registry grows.
+    kinds = ("category", "timezone", "choice")
+    assert autocompleted == {(n, p.name) for n, c in REGISTRY.items() for p in c.params if p.kind in kinds}
     assert fake.sessions == []  # sync never opens the gateway
 
 

@@ -153,18 +153,38 @@ def test_every_paper_of_the_recorded_feed_fits_one_embed() -> None:
         assert f"[abs]({card.url})" in (links or "")
 
 
-def test_a_123_paper_digest_is_split_into_messages_in_order() -> None:
+def test_a_123_paper_digest_is_a_header_then_one_message_per_paper_in_order() -> None:
     cards = tuple(stat_cards())
     digest = DigestMessage(("stat",), date(2024, 3, 26), cards, more_count=7, more_links=listing_links(["stat"]))
     messages = render_digest(digest)
     assert_within_limits(messages)
-    assert len(messages) >= 13  # at most 10 embeds per message
-    assert messages[0].content == "**arXiv digest · stat · Tue 26 Mar 2024**"
-    assert all(m.content is None for m in messages[1:])
-    titles = [e.title for m in messages for e in m.embeds][:-1]
-    assert [t.split(".", 1)[0] for t in titles if t] == [str(i) for i in range(1, 124)]
-    more = messages[-1].embeds[-1]
+    header, *papers = messages
+    assert header.content is not None
+    assert header.content.split("\n") == [
+        "**arXiv digest · stat · Tue 26 Mar 2024**",
+        "123 papers below, one per message. React 👍 or 👎 to a paper to teach this channel's radar, "
+        "or reply to it to ask about it.",
+    ]
+    assert header.paper_id is None
+    [more] = header.embeds  # "… and N more" stays with the header, with its masked links
     assert more.description == ("… and 7 more in this announcement: [all of stat](https://arxiv.org/list/stat/new)")
+    assert len(papers) == 123
+    assert all(m.content is None and len(m.embeds) == 1 for m in papers)  # each paper a message of its own
+    assert [m.paper_id for m in papers] == [c.paper_id for c in cards]  # which paper each one shows
+    titles = [m.embeds[0].title or "" for m in papers]
+    assert [t.split(".", 1)[0] for t in titles] == [str(i) for i in range(1, 124)]
+    assert all(m.embeds[0].url == c.url for m, c in zip(papers, cards, strict=True))
+
+
+def test_one_paper_is_counted_in_the_singular_and_no_more_line_without_more() -> None:
+    [header, paper] = render_digest(DigestMessage(("stat",), date(2024, 3, 26), tuple(stat_cards()[:1])))
+    assert (header.content or "").split("\n")[1].startswith("1 paper below, one per message.")
+    assert header.embeds == () and paper.paper_id == stat_cards()[0].paper_id
+
+
+def test_a_note_is_about_no_paper() -> None:
+    messages = render_digest(DigestMessage(("stat",), date(2024, 3, 26), (), note="No announcement today."))
+    assert [(m.content, m.paper_id) for m in messages] == [("No announcement today.", None)]
 
 
 def test_an_empty_digest_says_so() -> None:
@@ -209,7 +229,7 @@ def test_hostile_strings_cannot_mention_or_hide_links() -> None:
     messages = render_digest(DigestMessage(("stat.ML",), None, (hostile_card(),)))
     assert_within_limits(messages)
     assert_inert(messages)
-    text = "\n".join(all_text(messages[0]))
+    text = "\n".join(t for m in messages for t in all_text(m))
     assert "\\[evil\\]\u200b(http:\u200b//x)" in text  # shown literally, not as a link
     assert "javascript:" not in text  # a link we cannot vouch for is left out
     assert "@\u200beveryone" in text
@@ -259,6 +279,7 @@ def test_explain_reply_has_the_card_the_note_and_each_section() -> None:
     assert_within_limits(messages)
     assert_inert(messages)
     [message] = messages
+    assert message.paper_id == card.paper_id  # an explanation is about its paper
     assert message.content == "You asked for v1."
     card_embed, math = message.embeds
     assert card_embed.url == card.url
@@ -275,6 +296,7 @@ def test_a_long_explanation_is_split_across_fields_embeds_and_messages() -> None
     messages = render_reply(Reply(text="t " * 1500, explanation=explanation, abstract="a " * 3000))
     assert_within_limits(messages)
     assert len(messages) > 2
+    assert {m.paper_id for m in messages} == {None}  # no card: about no paper we can name
     fields = [f for m in messages for e in m.embeds for f in e.fields]
     assert sum((f.value or "").count(" w699") + (f.value or "").startswith("w699") for f in fields) == 30
     assert [f.name for f in fields if not (f.name or "").endswith("(cont.)")] == [f"Section {i}" for i in range(30)]

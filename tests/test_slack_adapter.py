@@ -25,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 from adapters.base import Adapter
 from adapters.slack import UNAVAILABLE, SlackAdapter, check_slack
 from adapters.slack_blocks import EXPLAIN_ACTION_ID, render_digest
+from bot import posted_messages
 from bot.cards import DigestMessage, make_card
 from bot.config import SCHEMA, Config, validate
 from bot.delivery import Outcome, deliver_digest
@@ -32,6 +33,7 @@ from bot.digest import select_digest
 from bot.engine import Engine
 from bot.errors import ChannelUnavailable, ConfigError
 from bot.models import ChannelRef, Subscription
+from bot.posted_messages import MessageKind
 from bot.sources.arxiv import parse_rss
 from tests.fakes.slack_server import (
     APP_TOKEN,
@@ -45,6 +47,9 @@ from tests.fakes.slack_server import (
 from tests.support import STAT_FEED, make_engine
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
+# A digest is a message per card: paced at Slack's real one per second, a test would wait that long per card.
+# The pacing itself is tested at the real interval.
+FAST_PACING_S = 0.01
 CHANNEL = "C111"  # the recorded slash-command body's channel, team and user
 USER = "W111"
 HERE = ChannelRef("slack", TEAM_ID, CHANNEL)
@@ -184,9 +189,10 @@ def slack() -> Iterator[FakeSlack]:
 async def make_harness(slack: FakeSlack) -> AsyncIterator[Make]:
     made: list[Harness] = []
 
-    async def make(engine: Any = None, **options: Any) -> Harness:
+    async def make(engine: Any = None, post_interval_s: float = FAST_PACING_S, **options: Any) -> Harness:
         engine = engine or make_engine()
-        adapter = SlackAdapter(cast(Engine, engine), slack_config(slack, **options), host="127.0.0.1", port=0)
+        config = slack_config(slack, **options)
+        adapter = SlackAdapter(cast(Engine, engine), config, host="127.0.0.1", port=0, post_interval_s=post_interval_s)
         await adapter.start()
         harness = Harness(slack, cast(Engine, engine), adapter, aiohttp.ClientSession())
         made.append(harness)
@@ -293,12 +299,32 @@ async def test_explain_is_acknowledged_at_once_while_the_explanation_is_slow(mak
     assert harness.slack.count("response") == 0
     engine.gate.set()
     await harness.adapter.idle()
-    [answer] = harness.responses(response_url)
-    assert answer["response_type"] == "in_channel"
+    # Public and about one paper: posted as the bot's own message (it has a ts), recorded as an explanation
+    # so that it can be reacted to and asked about in its thread. Nothing more through the response_url.
+    assert harness.responses(response_url) == []
+    [post] = harness.slack.posts(CHANNEL)
+    answer = post.args
+    assert "thread_ts" not in answer or not answer["thread_ts"]
     assert answer["unfurl_links"] is False and answer["unfurl_media"] is False
     text = text_of(answer)
     assert "Conformal online model aggregation" in text
     assert "Explanation: offline" in text
+    ts = harness.slack.history[CHANNEL][-1]["ts"]
+    recorded = posted_messages.find(inner.store, HERE, ts)
+    assert recorded is not None and recorded.kind == MessageKind.EXPLANATION and recorded.paper_id == PAPER
+
+
+async def test_an_explanation_where_the_bot_cannot_post_comes_through_the_response_url(make_harness: Make) -> None:
+    engine = make_engine()
+    await engine.refresh(["stat"])
+    harness = await make_harness(engine)
+    engine.store.subscribe(Subscription(id=0, channel=HERE, category="stat.ML"))
+    harness.slack.channel_error(CHANNEL, "not_in_channel")  # e.g. a private channel the bot is not in
+    [answer] = await harness.command(f"explain {PAPER}")
+    assert answer["response_type"] == "in_channel"
+    assert "Explanation: offline" in text_of(answer)
+    # Not a reason to pause the channel's digests: only a digest that cannot be posted is.
+    assert all(s.paused_reason is None for s in engine.store.channel_subscriptions(HERE))
 
 
 async def test_other_commands_ack_with_an_empty_body(make_harness: Make) -> None:
@@ -472,6 +498,14 @@ async def test_the_explain_button_answers_in_the_thread(make_harness: Make) -> N
     assert post.args["unfurl_links"] is False
     assert "Conformal online model aggregation" in text_of(post.args)
     assert "Explanation: offline" in text_of(post.args)
+    # Recorded as an explanation of the paper under that card: a reaction or a question there finds it.
+    explained = posted_messages.find(inner.store, HERE, harness.slack.history[CHANNEL][-1]["ts"])
+    assert explained is not None
+    assert (explained.kind, explained.paper_id, explained.thread_id) == (
+        MessageKind.EXPLANATION,
+        PAPER,
+        "1711440000.000001",
+    )
     # The click taught the channel's radar a weak like, once for this person and paper.
     from bot.radar import WEAK_LIKE, Radar
 
@@ -539,30 +573,38 @@ def sample_digest(count: int = 10) -> DigestMessage:
     return DigestMessage(categories=("stat",), announced=date(2024, 3, 26), cards=cards)
 
 
-async def test_post_digest_posts_every_message_of_the_drawing(harness: Harness) -> None:
-    digest = sample_digest(15)
-    await harness.adapter.post_digest(ChannelRef("slack", TEAM_ID, "C222"), digest)
+async def test_post_digest_posts_a_header_then_a_message_per_card_paced_and_recorded(make_harness: Make) -> None:
+    harness = await make_harness(post_interval_s=1.0)  # Slack's real pace
+    digest = sample_digest(3)
+    here = ChannelRef("slack", TEAM_ID, "C222")
+    await harness.adapter.post_digest(here, digest)
     posts = harness.slack.posts("C222")
     expected = render_digest(digest)
-    assert len(expected) >= 2
+    assert len(expected) == 4  # the header, then one message per card
     assert [p.args["blocks"] for p in posts] == [list(m.blocks) for m in expected]
     assert [p.args["text"] for p in posts] == [m.text for m in expected]
     gaps = [b.at - a.at for a, b in itertools.pairwise(posts)]
     assert all(gap >= 0.95 for gap in gaps)  # paced: one message per second per channel
+    # Each message is recorded with what it shows: a reaction or a thread on it finds its paper.
+    found = [posted_messages.find(harness.engine.store, here, m["ts"]) for m in harness.slack.history["C222"]]
+    assert [(f.kind, f.paper_id) for f in found if f is not None] == [
+        (MessageKind.HEADER, None),
+        *((MessageKind.CARD, card.paper_id) for card in digest.cards),
+    ]
 
 
 async def test_a_429_is_retried_after_retry_after(harness: Harness) -> None:
     harness.slack.script("chat.postMessage", ratelimited(retry_after=1))
     await harness.adapter.post_digest(HERE, sample_digest(3))
     calls = harness.slack.calls("chat.postMessage")
-    assert [c.status for c in calls] == [429, 200]
+    assert [c.status for c in calls] == [429, 200, 200, 200, 200]  # the header again, then the 3 cards
     assert calls[1].at - calls[0].at >= 1.0
 
 
 async def test_a_server_error_is_retried(harness: Harness) -> None:
     harness.slack.script("chat.postMessage", server_error(503))
     await harness.adapter.post_digest(HERE, sample_digest(3))
-    assert [c.status for c in harness.slack.calls("chat.postMessage")] == [503, 200]
+    assert [c.status for c in harness.slack.calls("chat.postMessage")] == [503, 200, 200, 200, 200]
 
 
 @pytest.mark.parametrize("code", sorted(UNAVAILABLE))
@@ -700,8 +742,16 @@ def test_the_manifest_declares_the_command_scopes_interactivity_and_socket_mode(
     manifest = (ROOT / "slack" / "manifest.yml").read_text()
     assert re.search(r"^\s+- command: /paper$", manifest, re.M)
     assert re.search(r"^\s+usage_hint: \"[^\"]+\"$", manifest, re.M)
-    scopes = re.findall(r"^\s+- ([a-z.:]+)\s", manifest.split("bot:", 2)[2], re.M)
-    assert scopes == ["commands", "chat:write", "chat:write.public", "users:read", "channels:history", "groups:history"]
+    scopes_part = manifest.split("\n    bot:\n", 1)[1].split("\nsettings:", 1)[0]
+    scopes = re.findall(r"^ {6}- ([a-z_.:]+)\s+# \S", scopes_part, re.M)  # each scope says why it is needed
+    assert scopes == [
+        "commands", "chat:write", "chat:write.public", "users:read", "channels:history", "groups:history",
+        "reactions:read", "app_mentions:read", "files:write",
+    ]  # fmt: skip
+    assert len(scopes) == len(re.findall(r"^ {6}- ", scopes_part, re.M))
+    events = re.search(r"^  event_subscriptions:\n    bot_events:.*\n((?: {6}- \w+\n)+)", manifest, re.M)
+    assert events is not None
+    assert events.group(1).split() == ["-", "reaction_added", "-", "reaction_removed", "-", "app_mention"]
     assert re.search(r"interactivity:\n\s+is_enabled: true", manifest)
     assert re.search(r"^\s+socket_mode_enabled: true$", manifest, re.M)
 
@@ -739,7 +789,10 @@ async def test_a_digest_cut_by_a_crash_is_completed_from_the_channel_history(har
     row = outbox.plan(here, selection.announced, selection.categories, [p.id for p in selection.papers])  # type: ignore[arg-type]
     outbox.sending(row.key)
     # The first part reached Slack, then the process died.
-    first = {"event_type": "paperbot_digest", "event_payload": {"key": row.key, "part": 0, "parts": len(parts)}}
+    first = {
+        "event_type": "paperbot_digest",
+        "event_payload": {"key": row.key, "part": 0, "parts": len(parts), "kind": "header"},
+    }
     await harness.adapter._post(here.channel, parts[0], metadata=first)
     before = len(harness.slack.posts("C777"))
     assert await resume_unfinished(engine, {"slack": harness.adapter}) == 1
@@ -749,6 +802,13 @@ async def test_a_digest_cut_by_a_crash_is_completed_from_the_channel_history(har
     # Every part of the digest is now in the channel exactly once.
     keys = [m["metadata"]["event_payload"]["part"] for m in harness.slack.history["C777"] if m.get("metadata")]
     assert sorted(keys) == list(range(len(parts)))
+    # Each part is recorded, the one posted before the crash too (found in the history): reactions and
+    # threads on any of them find their paper.
+    found = [posted_messages.find(engine.store, here, m["ts"]) for m in harness.slack.history["C777"]]
+    assert [(f.kind, f.paper_id, f.outbox_key) for f in found if f is not None] == [
+        (MessageKind.HEADER, None, row.key),
+        *((MessageKind.CARD, p.paper_id, row.key) for p in parts[1:]),
+    ]
 
 
 async def test_without_history_access_a_cut_digest_is_sent_again(harness: Harness) -> None:

@@ -129,10 +129,10 @@ def test_the_recorded_feeds_are_all_there() -> None:
 def test_every_recorded_paper_draws_within_limits(paper: Paper) -> None:
     card = make_card(paper, math_line="x ∈ ℝⁿ minimises ‖Ax − b‖² + λ‖x‖₁")
     messages = render_digest(digest_of((card,)))
-    assert len(messages) == 1
+    assert [m.paper_id for m in messages] == [None, paper.id]  # the header, then the card on its own
     assert_within_limits(messages)
     assert_inert(messages)
-    section = next(b for b in messages[0].blocks if b["type"] == "section")
+    section = next(b for b in messages[1].blocks if b["type"] == "section")
     assert section["accessory"]["action_id"] == EXPLAIN_ACTION_ID
     assert section["accessory"]["value"] == paper.id
     assert f"<{paper.url}|" in section["text"]["text"]
@@ -142,34 +142,46 @@ def test_every_recorded_paper_draws_within_limits(paper: Paper) -> None:
     assert_inert(reply)
 
 
-def test_a_digest_of_all_123_papers_is_split_into_messages_within_limits() -> None:
+def test_a_digest_of_all_123_papers_is_a_header_and_a_message_per_card() -> None:
     stat = [item.paper for item in parse_rss((DATA / "rss-stat-2024-03-26.xml").read_bytes(), ["stat"]).items]
     cards = tuple(make_card(p, math_line="a short math line") for p in stat)
     messages = render_digest(digest_of(cards, more=0))
     assert len(stat) == 123
-    assert 3 <= len(messages) <= 20
+    assert len(messages) == 124
     assert_within_limits(messages)
     assert_inert(messages)
-    drawn = [b["accessory"]["value"] for m in messages for b in m.blocks if b["type"] == "section" and "accessory" in b]
-    assert drawn == [p.id for p in stat]  # every card once, in order
-    for message in messages:  # a card never straddles two messages: its context line follows it
-        blocks = list(message.blocks)
-        for i, block in enumerate(blocks):
-            if block["type"] == "section" and "accessory" in block:
-                assert blocks[i + 1]["type"] == "context"
-    assert messages[0].blocks[0]["type"] == "header"
-    assert messages[0].blocks[0]["text"]["text"] == "arXiv digest · stat · Tue 26 Mar 2024"
-    assert "part 2 of" in messages[1].blocks[0]["elements"][0]["text"]
+    header, *card_messages = messages
+    assert header.paper_id is None
+    assert [b["type"] for b in header.blocks] == ["header", "context"]
+    assert header.blocks[0]["text"]["text"] == "arXiv digest · stat · Tue 26 Mar 2024"
+    assert header.blocks[1]["elements"][0]["text"] == "123 papers"
+    assert [m.paper_id for m in card_messages] == [p.id for p in stat]  # every card once, in order
+    for message, paper in zip(card_messages, stat, strict=True):  # exactly one card, with its button
+        [section] = [b for b in message.blocks if b["type"] == "section"]
+        assert section["accessory"]["action_id"] == EXPLAIN_ACTION_ID
+        assert section["accessory"]["value"] == paper.id
+        assert message.blocks[1]["type"] == "context"
+        assert paper.id in message.text  # the notification names the paper
 
 
-def test_the_default_digest_of_ten_fits_one_message_with_the_more_line() -> None:
+def test_the_default_digest_of_ten_has_the_counts_and_the_more_line_in_its_header_message() -> None:
     cards = tuple(make_card(p) for p in STAT_PAPERS[:10])
     messages = render_digest(digest_of(cards, more=113))
-    assert len(messages) == 1
+    assert len(messages) == 11
     assert_within_limits(messages)
+    assert messages[0].blocks[1]["elements"][0]["text"] == "10 papers shown of 123"
     last = messages[0].blocks[-1]["text"]["text"]
     assert last == "… and 113 more: <https://arxiv.org/list/stat/new|all of stat>"
     assert messages[0].text.startswith("arXiv digest · stat · Tue 26 Mar 2024: 10 papers shown of 123.")
+
+
+def test_numbered_cards_show_the_number_a_briefing_cites() -> None:
+    cards = tuple(replace(make_card(p), number=n) for n, p in enumerate(STAT_PAPERS[:3], start=1))
+    messages = render_digest(digest_of(cards))
+    for n, message in enumerate(messages[1:], start=1):
+        assert message.blocks[0]["text"]["text"].startswith(f"*{n}. <https://arxiv.org/abs/")
+    unnumbered = render_digest(digest_of(tuple(make_card(p) for p in STAT_PAPERS[:1])))
+    assert unnumbered[1].blocks[0]["text"]["text"].startswith("*<https://arxiv.org/abs/")
 
 
 def test_an_empty_digest_says_so() -> None:
@@ -197,7 +209,7 @@ def test_escape_is_applied_exactly_once() -> None:
     # Text that already looks escaped is shown as written, not decoded into markup.
     assert escape("&lt;!channel&gt;") == "&amp;lt;!channel&amp;gt;"
     card = make_card(hostile_paper(title="a < b &lt; c"))
-    text = render_digest(digest_of((card,)))[0].blocks[2]["text"]["text"]
+    text = render_digest(digest_of((card,)))[1].blocks[0]["text"]["text"]
     assert "a &lt; b &amp;lt; c" in text
     assert "&amp;amp;" not in text and "&amp;lt; b" not in text
 
@@ -287,7 +299,7 @@ def test_3000_authors_are_shortened() -> None:
     messages = render_digest(digest_of((card,) * 12))
     assert_within_limits(messages)
     assert (
-        "Author0 Surname0, Author1 Surname1, Author2 Surname2 … and 2,997 more" in messages[0].blocks[2]["text"]["text"]
+        "Author0 Surname0, Author1 Surname1, Author2 Surname2 … and 2,997 more" in messages[1].blocks[0]["text"]["text"]
     )
 
 
@@ -298,7 +310,7 @@ def test_huge_fields_are_shortened_at_word_boundaries() -> None:
     messages = render_digest(digest_of((card,) * 30, more=1))
     assert_within_limits(messages)
     assert_inert(messages)
-    text = messages[0].blocks[2]["text"]["text"]
+    text = messages[1].blocks[0]["text"]["text"]
     shown_title = text.split("|", 1)[1].split(">", 1)[0]
     assert shown_title.endswith("…")
     assert re.fullmatch(r"(word\d+ )*word\d+…", shown_title)  # whole words only

@@ -118,6 +118,12 @@ def click_body(door: Door, actions: Any = None) -> str:
     return urlencode({"payload": json.dumps(payload)})
 
 
+EVENT = (
+    '{"type":"event_callback","team_id":"T111","event":{"type":"reaction_added","user":"W111",'
+    '"reaction":"+1","item":{"type":"message","channel":"C111","ts":"1.2"}}}'
+)
+
+
 def nested(depth: int) -> str:
     return '{"type":"block_actions","actions":' + "[" * depth + "]" * depth + "}"
 
@@ -158,7 +164,11 @@ async def test_a_timestamp_that_is_not_a_number_is_refused_before_parsing(
         ("a JSON array", lambda door: "payload=%5B1%5D", 400),
         ("a slash command without a channel", lambda door: command_body(door).replace("channel_id=", "x="), 400),
         ("another command", lambda door: command_body(door).replace("command=%2Fpaper", "command=%2Fother"), 404),
-        ("an event", lambda door: '{"type":"url_verification","challenge":"x"}', 404),
+        ("an event not subscribed to", lambda door: EVENT.replace("reaction_added", "message"), 404),
+        ("an event of the wrong shape", lambda door: EVENT.replace('"user":"W111"', '"user":1'), 400),
+        ("an event without its item", lambda door: EVENT.replace('"item"', '"x"'), 400),
+        ("an event without an object", lambda door: '{"type":"event_callback","event":[1]}', 400),
+        ("a URL check without a challenge", lambda door: '{"type":"url_verification"}', 400),
         ("a form that is no command", lambda door: "a=1", 404),
     ],
 )
@@ -226,7 +236,8 @@ async def test_a_replayed_explain_is_answered_once_and_costs_one_llm_call(
         assert await door.send(body, headers) == (401, "invalid request signature")
     await door.harness.adapter.idle()
     assert door.engine.calls == 1
-    assert door.harness.slack.count("response") == 1
+    # One answer: the explanation, posted in the channel as the bot's own message.
+    assert len(door.harness.slack.posts()) == 1 and door.harness.slack.count("response") == 0
     assert (
         refusal_lines(quiet(caplog))
         == ["Slack HTTP request refused (401): a replayed request (this signature was already answered)"] * 3

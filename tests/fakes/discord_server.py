@@ -24,6 +24,15 @@ IDENTIFY (op 2) gets READY and one GUILD_CREATE per guild; RESUME (op 6) gets RE
 zlib stream flushed with Z_SYNC_FLUSH per message; otherwise plain text frames. Tests then push
 dispatches: ``slash`` / ``autocomplete`` send INTERACTION_CREATE built from the recorded
 ``tests/data/discord/interaction-slash-command.json``.
+
+Messages and reactions: every message the fake creates (bot posts, follow-ups, and people's messages
+from ``say``) is kept, so ``GET /channels/{id}/messages/{id}`` returns it (a post with
+``message_reference`` becomes a reply, type 19, carrying its ``referenced_message``). ``say`` dispatches
+MESSAGE_CREATE, ``react`` / ``unreact`` MESSAGE_REACTION_ADD / REMOVE, in the shapes Discord documents.
+As Discord does for a bot without the privileged MESSAGE_CONTENT intent, a person's message reaches the
+bot with empty content unless it mentions the bot (a reply that pings the bot mentions it). An IDENTIFY
+asking for a privileged intent (``PRIVILEGED_INTENTS``) is closed with 4014 unless
+``privileged_intents_enabled``, as Discord does when the portal has not enabled them.
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from aiohttp import WSMsgType, web
+from aiohttp import BodyPartReader, WSMsgType, web
 
 SAMPLE_INTERACTION = Path(__file__).resolve().parent.parent / "data" / "discord" / "interaction-slash-command.json"
 
@@ -54,6 +63,10 @@ CHANNEL_ID = 645027906669510667  # the recorded payload's channel
 OTHER_CHANNEL_ID = 645027906669510668
 USER_ID = 53908232506183680
 TOKEN = "fake-bot-token.XXXX.yyyy"
+
+OTHER_USER_ID = 53908232506183681
+GUILD_MEMBERS, GUILD_PRESENCES, MESSAGE_CONTENT = 1 << 1, 1 << 8, 1 << 15
+PRIVILEGED_INTENTS = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
 
 ALL_PERMISSIONS = 2147483647
 NO_MANAGE_CHANNELS = ALL_PERMISSIONS & ~(1 << 4) & ~(1 << 3)  # neither Manage Channels nor Administrator
@@ -75,6 +88,9 @@ class Call:
     json: Any
     headers: Mapping[str, str]
     at: float  # time.monotonic() on arrival
+    # Files of a multipart request (messages with attachments): {"field": "files[0]", "filename", "size",
+    # "content_type", "data"}; its ``payload_json`` part is ``json``.
+    files: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass
@@ -201,6 +217,8 @@ class FakeDiscord:
         self._runner: web.AppRunner | None = None
         self._port = 0
         self._interaction_counter = itertools.count(1)
+        self.messages: dict[int, dict[str, Any]] = {}  # every message created, by id, as stored
+        self.privileged_intents_enabled = False  # the Developer Portal's switches, all off
 
     # -- lifecycle
 
@@ -385,6 +403,10 @@ class FakeDiscord:
             await session.send({"op": 11})
         elif op == 2:  # identify
             session.identify = message["d"]
+            asked = int(message["d"].get("intents", 0))
+            if asked & PRIVILEGED_INTENTS and not self.privileged_intents_enabled:
+                await session.ws.close(code=4014, message=b"Disallowed intent(s).")
+                return
             if self.send_ready:
                 await session.dispatch("READY", self._ready())
                 for guild in self.guilds:
@@ -419,13 +441,16 @@ class FakeDiscord:
     async def _rest(self, request: web.Request) -> web.Response:
         path = "/" + request.match_info["tail"]
         body: Any = None
-        if request.can_read_body:
+        files: tuple[dict[str, Any], ...] = ()
+        if request.content_type.startswith("multipart/"):
+            body, files = await _multipart(request)
+        elif request.can_read_body:
             raw = await request.read()
             try:
                 body = json.loads(raw) if raw else None
             except ValueError:
                 body = raw
-        call = Call(request.method, path, dict(request.query), body, dict(request.headers), time.monotonic())
+        call = Call(request.method, path, dict(request.query), body, dict(request.headers), time.monotonic(), files)
         self.calls.append(call)
         try:
             return self._answer(call)
@@ -481,6 +506,13 @@ class FakeDiscord:
             return _json(channel.payload()) if channel else _error(404, 10003, "Unknown Channel")
         if rest == ["messages"] and call.method == "POST":
             return _json(self._message(channel_id, call.json or {}))
+        if len(rest) == 2 and rest[0] == "messages" and call.method == "GET":
+            stored = self.messages.get(int(rest[1])) if rest[1].isdigit() else None
+            if stored is None or stored["channel_id"] != str(channel_id):
+                return _error(404, 10008, "Unknown Message")
+            return _json(self.seen_by_bot(stored))
+        if rest == ["typing"] and call.method == "POST":
+            return web.Response(status=204)
         return _error(404, 0, "404: Not Found")
 
     def _callback_answer(self, call: Call, interaction_id: str) -> web.Response:
@@ -530,7 +562,7 @@ class FakeDiscord:
             "mention_everyone": False,
             "mentions": [],
             "mention_roles": [],
-            "attachments": [],
+            "attachments": _attachments(body),
             "embeds": body.get("embeds") or [],
             "pinned": False,
             "type": 0,
@@ -540,7 +572,128 @@ class FakeDiscord:
             message["nonce"] = body["nonce"]
         if webhook_id is not None:
             message["webhook_id"] = webhook_id
+        reference = body.get("message_reference")
+        if reference:
+            self._make_reply(message, int(reference["message_id"]))
+        self.messages[int(message["id"])] = message
         return message
+
+    # -- people's messages and reactions, through the gateway
+
+    def _make_reply(self, message: dict[str, Any], replied_to: int) -> None:
+        referenced = self.messages.get(replied_to)
+        message["type"] = 19  # REPLY
+        message["message_reference"] = {
+            "type": 0,
+            "message_id": str(replied_to),
+            "channel_id": message["channel_id"],
+            "guild_id": str(GUILD_ID),
+        }
+        shown = self.seen_by_bot(referenced) if referenced is not None else None
+        if shown is not None:
+            shown.pop("referenced_message", None)  # Discord resolves one level only
+        message["referenced_message"] = shown
+
+    def seen_by_bot(self, message: Mapping[str, Any]) -> dict[str, Any]:
+        """A message as the bot receives it: without MESSAGE_CONTENT, a person's message that does not
+        mention the bot comes with empty content (Discord's rule for the privileged intent)."""
+        shown = dict(message)
+        mentioned = any(m.get("id") == str(BOT_USER_ID) for m in message.get("mentions", []))
+        by_bot = message.get("author", {}).get("id") == str(BOT_USER_ID)
+        if not (by_bot or mentioned or self._intents() & MESSAGE_CONTENT):
+            shown.update(content="", embeds=[], attachments=[])
+        return shown
+
+    def _intents(self) -> int:
+        return next((int(s.identify.get("intents", 0)) for s in self.sessions if s.identify), 0)
+
+    def person(self, user_id: int = USER_ID, name: str = "Mason") -> dict[str, Any]:
+        return {"id": str(user_id), "username": name, "discriminator": "0", "global_name": name, "avatar": None}
+
+    def user_message(
+        self,
+        content: str,
+        *,
+        reply_to: int | None = None,
+        ping: bool = True,
+        author_id: int = USER_ID,
+        channel_id: int = CHANNEL_ID,
+        bot_author: bool = False,
+    ) -> dict[str, Any]:
+        """A person's message as Discord stores it (kept for GET). ``reply_to``: a reply to that message,
+        which mentions its author when ``ping`` (Discord's default); an explicit ``<@id>`` mentions too."""
+        author = self.bot_user() if bot_author else self.person(author_id)
+        mentions: list[dict[str, Any]] = []
+        replied = self.messages.get(reply_to) if reply_to is not None else None
+        if replied is not None and ping:
+            mentions.append(replied["author"])
+        if f"<@{BOT_USER_ID}>" in content or f"<@!{BOT_USER_ID}>" in content:
+            mentions.append(self.bot_user())
+        message: dict[str, Any] = {
+            "id": str(snowflake()),
+            "channel_id": str(channel_id),
+            "guild_id": str(GUILD_ID),
+            "author": author,
+            "member": {"roles": [], "joined_at": "2024-03-01T00:00:00+00:00", "deaf": False, "mute": False, "flags": 0},
+            "content": content,
+            "timestamp": datetime.now(UTC).isoformat(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": list({m["id"]: m for m in mentions}.values()),
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": [],
+            "pinned": False,
+            "type": 0,
+            "flags": 0,
+        }
+        if reply_to is not None:
+            self._make_reply(message, reply_to)
+        self.messages[int(message["id"])] = message
+        return message
+
+    async def say(self, content: str, **kw: Any) -> dict[str, Any]:
+        """A person posts a message (see ``user_message``): MESSAGE_CREATE as the bot receives it."""
+        message = self.user_message(content, **kw)
+        await self.dispatch("MESSAGE_CREATE", self.seen_by_bot(message))
+        return message
+
+    def reaction_payload(
+        self, message_id: int, emoji: str, *, user_id: int = USER_ID, channel_id: int = CHANNEL_ID, add: bool = True
+    ) -> dict[str, Any]:
+        """MESSAGE_REACTION_ADD (with the member) or _REMOVE data; ``emoji`` a Unicode emoji, or
+        ``name:id`` for a server's custom one."""
+        name, _, custom_id = emoji.partition(":")
+        data: dict[str, Any] = {
+            "user_id": str(user_id),
+            "channel_id": str(channel_id),
+            "message_id": str(message_id),
+            "guild_id": str(GUILD_ID),
+            "emoji": {"id": custom_id or None, "name": name},
+            "burst": False,
+            "type": 0,
+        }
+        if add:
+            stored = self.messages.get(message_id)
+            if stored is not None:
+                data["message_author_id"] = stored["author"]["id"]
+            data["burst_colors"] = []
+            data["member"] = {
+                "user": self.bot_user() if user_id == BOT_USER_ID else self.person(user_id),
+                "roles": [],
+                "joined_at": "2024-03-01T00:00:00+00:00",
+                "deaf": False,
+                "mute": False,
+                "flags": 0,
+            }
+        return data
+
+    async def react(self, message_id: int, emoji: str, **kw: Any) -> None:
+        await self.dispatch("MESSAGE_REACTION_ADD", self.reaction_payload(message_id, emoji, **kw))
+
+    async def unreact(self, message_id: int, emoji: str, **kw: Any) -> None:
+        await self.dispatch("MESSAGE_REACTION_REMOVE", self.reaction_payload(message_id, emoji, add=False, **kw))
 
 
 def _json(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -554,3 +707,31 @@ def _json(payload: Any, status: int = 200, headers: Mapping[str, str] | None = N
 
 def _error(status: int, code: int, message: str) -> web.Response:
     return _json({"message": message, "code": code}, status)
+
+
+async def _multipart(request: web.Request) -> tuple[Any, tuple[dict[str, Any], ...]]:
+    """A message with files, as discord.py sends it: ``payload_json`` and ``files[n]`` parts."""
+    payload: Any = None
+    files: list[dict[str, Any]] = []
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            continue
+        data = await part.read()
+        if part.name == "payload_json":
+            payload = json.loads(data)
+        else:
+            files.append({"field": part.name, "filename": part.filename, "size": len(data),
+                          "content_type": part.headers.get("Content-Type", ""), "data": bytes(data)})  # fmt: skip
+    return payload, tuple(files)
+
+
+def _attachments(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The attachments a message with files gets back (ids, names and descriptions from payload_json)."""
+    found = []
+    for item in body.get("attachments") or []:
+        name = str(item.get("filename", "file"))
+        url = f"https://cdn.example.invalid/attachments/{item.get('id', 0)}/{name}"
+        found.append({"id": str(snowflake()), "filename": name, "size": 0, "url": url, "proxy_url": url,
+                      "description": item.get("description")})  # fmt: skip
+    return found

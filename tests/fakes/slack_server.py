@@ -15,11 +15,15 @@ the loop of the code under test.
         assert slack.calls("response")[0].body["text"] == "..."
 
 Routes:
-- ``/api/<method>``: ``auth.test``, ``chat.postMessage``, ``users.info``, ``apps.connections.open``
+- ``/api/<method>``: ``auth.test``, ``chat.postMessage``, ``users.info``, ``apps.connections.open``,
+  ``conversations.history``, ``conversations.replies`` (from the messages posted and those added with
+  ``add_message``), ``chat.postEphemeral`` (recorded, kept out of the history, as Slack does)
   (form, query or JSON arguments; the token from ``Authorization``). Other methods: ``unknown_method``.
+- ``/upload/<file id>``: where files_upload_v2 POSTs a file's bytes (``files.getUploadURLExternal`` hands
+  it out; ``files.completeUploadExternal`` shares the files, recorded in ``shared_files``).
 - ``/response/<n>``: response_url targets handed out by ``response_url()``; recorded as method "response".
-- ``/socket``: a Socket Mode websocket: says hello, takes envelopes from ``send_envelope`` and records
-  the acknowledgements the client sends back (``socket_acks``).
+- ``/socket``: a Socket Mode websocket: says hello, takes envelopes from ``send_envelope`` (Events API
+  events: ``send_event``) and records the acknowledgements the client sends back (``socket_acks``).
 
 ``per_channel_interval_s`` makes chat.postMessage enforce Slack's "1 message per second per channel":
 a faster post gets 429, ``Retry-After: 1`` and the recorded 429 body.
@@ -118,6 +122,11 @@ class FakeSlack:
         self._ts = itertools.count(1)
         self._response_ids = itertools.count(1)
         self.ratelimited_posts = 0
+        # files_upload_v2: files.getUploadURLExternal hands out /upload/<id>, the bytes are POSTed there
+        # (recorded as method "upload"), files.completeUploadExternal shares them (``shared_files``).
+        self.uploads: dict[str, dict[str, Any]] = {}
+        self.shared_files: list[dict[str, Any]] = []
+        self._file_ids = itertools.count(1)
         self.socket_acks: list[dict[str, Any]] = []
         self._sockets: list[web.WebSocketResponse] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -150,6 +159,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{n}", self._response)
+        app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/socket", self._socket)
         app.router.add_get("/_fake/stats", self._stats)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -278,6 +288,45 @@ class FakeSlack:
         asyncio.run_coroutine_threadsafe(push(), self._loop).result(5)
         return envelope_id
 
+    def send_event(self, event: Mapping[str, Any], *, team_id: str = TEAM_ID) -> str:
+        """Push one Events API event (``reaction_added``, ``app_mention``...) in its ``event_callback``
+        wrapper, as Slack's Socket Mode delivers it; returns the envelope id the client acknowledges."""
+        n = next(self._ts)
+        body = {
+            "token": "verification_token",
+            "team_id": team_id,
+            "api_app_id": "A111",
+            "event": dict(event),
+            "type": "event_callback",
+            "event_id": f"Ev{n:06d}",
+            "event_time": int(time.time()),
+            "authorizations": [
+                {"enterprise_id": None, "team_id": team_id, "user_id": "UBOT", "is_bot": True,
+                 "is_enterprise_install": False}
+            ],
+            "is_ext_shared_channel": False,
+            "event_context": f"4-eyJldCI6ImV2ZW50In0-{n}",
+        }  # fmt: skip
+        return self.send_envelope("events_api", body)
+
+    def add_message(self, channel: str, text: str, *, user: str, thread_ts: str | None = None) -> str:
+        """A person's message in ``channel`` (in a thread with ``thread_ts``), as if typed in Slack; its ts."""
+        ts = f"1711440000.{next(self._ts):06d}"
+        message: dict[str, Any] = {"type": "message", "ts": ts, "text": text, "user": user}
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        with self._lock:
+            self.history.setdefault(channel, []).append(message)
+        return ts
+
+    def ephemerals(self, channel: str | None = None) -> list[SlackCall]:
+        """Successful chat.postEphemeral calls (to ``channel``)."""
+        return [
+            c
+            for c in self.calls("chat.postEphemeral")
+            if c.status == 200 and (channel is None or c.args.get("channel") == channel)
+        ]
+
     @property
     def socket_connections(self) -> int:
         return len(self._sockets)
@@ -351,7 +400,57 @@ class FakeSlack:
                 return self._post(args)
             if method == "conversations.history":
                 return self._history(args)
+            if method == "conversations.replies":
+                return self._replies(args)
+            if method == "chat.postEphemeral":
+                return self._ephemeral(args)
+            if method == "files.getUploadURLExternal":
+                return self._upload_url(args)
+            if method == "files.completeUploadExternal":
+                return self._complete_upload(args)
             return error("unknown_method")
+
+    # -- files_upload_v2 (files:write)
+
+    def _upload_url(self, args: Mapping[str, Any]) -> Answer:
+        if not args.get("filename") or not str(args.get("length", "")).isdigit():
+            return error("invalid_arguments")
+        file_id = f"F{next(self._file_ids):08d}"
+        self.uploads[file_id] = {
+            "filename": args["filename"], "length": int(args["length"]), "alt_txt": args.get("alt_txt"), "data": None,
+        }  # fmt: skip
+        return ok(upload_url=f"{self.base_url}/upload/{file_id}", file_id=file_id)
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        file_id = request.match_info["file_id"]
+        data = await request.read()
+        with self._lock:
+            scripted = self._scripts["upload"].popleft() if self._scripts["upload"] else None
+            known = self.uploads.get(file_id)
+            if scripted is None and known is not None:
+                known["data"] = data
+        answer = scripted or (Answer(200, b"OK - " + str(len(data)).encode()) if known else Answer(404, b"not found"))
+        self._record(SlackCall("upload", request.path, {"file_id": file_id, "bytes": len(data)}, None,
+                               time.monotonic(), answer.status))  # fmt: skip
+        return web.Response(status=answer.status, body=answer.body, headers=dict(answer.headers))
+
+    def _complete_upload(self, args: Mapping[str, Any]) -> Answer:
+        files = args.get("files")
+        files = json.loads(files) if isinstance(files, str) else files
+        channel = str(args.get("channel_id") or "")
+        if not isinstance(files, list) or not files:
+            return error("invalid_arguments")
+        if channel in self._channel_errors:
+            return error(self._channel_errors[channel])
+        shared = []
+        for item in files:
+            upload = self.uploads.get(str(item.get("id")))
+            if upload is None or upload["data"] is None:
+                return error("file_not_found")
+            shared.append({"id": item["id"], "title": item.get("title"), "name": upload["filename"],
+                           "alt_txt": upload["alt_txt"], "size": len(upload["data"])})  # fmt: skip
+        self.shared_files.append({"channel": channel, "thread_ts": args.get("thread_ts"), "files": shared})
+        return ok(files=[{"id": f["id"], "title": f["title"]} for f in shared])
 
     def _history(self, args: Mapping[str, Any]) -> Answer:
         """Newest first, as Slack returns it; metadata only with include_all_metadata (as Slack does)."""
@@ -366,6 +465,42 @@ class FakeSlack:
                 shown.pop("metadata", None)
             messages.append(shown)
         return ok(messages=messages[: int(args.get("limit", 100))], has_more=False)
+
+    def _replies(self, args: Mapping[str, Any]) -> Answer:
+        """A thread, parent first then replies oldest first, as Slack returns it: ``latest``/``oldest`` bound
+        it (``inclusive`` keeps the bounds), ``limit`` pages it with a ``next_cursor``."""
+        if not self.history_scope:
+            return error("missing_scope")
+        channel, parent = str(args.get("channel", "")), str(args.get("ts", ""))
+        thread = [m for m in self.history.get(channel, []) if parent in (m["ts"], m.get("thread_ts"))]
+        if not any(m["ts"] == parent for m in thread):
+            return error("thread_not_found")
+        inclusive = str(args.get("inclusive", "")).lower() in ("1", "true")
+        order = _ts_order
+        if args.get("latest"):
+            latest = order(str(args["latest"]))
+            thread = [m for m in thread if order(m["ts"]) < latest or (inclusive and order(m["ts"]) == latest)]
+        if args.get("oldest"):
+            oldest = order(str(args["oldest"]))
+            thread = [m for m in thread if order(m["ts"]) > oldest or (inclusive and order(m["ts"]) == oldest)]
+        thread.sort(key=lambda m: order(m["ts"]))
+        start = int(str(args.get("cursor") or "0"))
+        limit = int(args.get("limit", 1000))
+        page = [dict(m) for m in thread[start : start + limit]]
+        more = start + limit < len(thread)
+        return ok(messages=page, has_more=more, response_metadata={"next_cursor": str(start + limit) if more else ""})
+
+    def _ephemeral(self, args: Mapping[str, Any]) -> Answer:
+        channel, user = str(args.get("channel", "")), str(args.get("user", ""))
+        if not channel:
+            return error("channel_not_found")
+        if channel in self._channel_errors:
+            return error(self._channel_errors[channel])
+        if not user:
+            return error("user_not_found")
+        if not args.get("text") and not args.get("blocks"):
+            return error("no_text")
+        return ok(message_ts=f"1711440000.{next(self._ts):06d}")
 
     def _post(self, args: Mapping[str, Any]) -> Answer:
         channel = str(args.get("channel", ""))
@@ -393,6 +528,11 @@ class FakeSlack:
             message["metadata"] = metadata
         self.history.setdefault(channel, []).append(message)
         return ok(channel=channel, ts=ts, message=message)
+
+
+def _ts_order(ts: str) -> tuple[int, int]:
+    seconds, _, micros = ts.partition(".")
+    return int(seconds or 0), int(micros or 0)
 
 
 async def _arguments(request: web.Request) -> dict[str, Any]:
