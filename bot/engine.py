@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -29,8 +30,9 @@ from bot.digest import DigestSelection, select_digest
 from bot.errors import NotFoundError, SourceError, SourceUnreachable, StaleFeed, SuspiciousEmptyFeed
 from bot.explain.llm import build_provider
 from bot.explain.offline import NO_HTML_BADGE, UNFETCHED_BADGE
-from bot.explain.service import Explainer
+from bot.explain.service import Explainer, PrepareReport
 from bot.fulltext import FullText, FullTextCache, fetch_full_text
+from bot.jats import NO_JATS_BADGE, UNFETCHED_JATS_BADGE, as_jats_source, fetch_jats_full_text
 from bot.models import ChannelRef, Feed, FeedItem, Paper, Subscription
 from bot.outbox import Outbox
 from bot.sources.arxiv import ArxivClient
@@ -48,6 +50,10 @@ RECENT_FAILURE = timedelta(minutes=5)
 # fetch in progress, arXiv's 3 s spacing and retries included). Slack and Discord have been
 # acknowledged long before: this bounds the silence after "fetching…".
 INTERACTIVE_DEADLINE_S = 10.0
+# Preparing explanations ahead: the share of the prepare window spent fetching full texts (the LLM, and a
+# Message Batch's turnaround, get the rest), and how many failures in a row stop fetching from a service.
+FETCH_SHARE = 0.5
+MAX_FETCH_FAILURES = 3
 
 # Told what is about to be fetched ("Fetching 2403.15527 from arXiv…"); may be a coroutine function.
 Progress = Callable[[str], Awaitable[None] | None]
@@ -405,34 +411,119 @@ class Engine:
         self, id_text: str, *, interactive: bool = True, progress: Progress | None = None
     ) -> tuple[Paper, Reply]:
         """The card and the explanation of a paper. Takes seconds with an LLM: adapters acknowledge first.
-        The interactive deadline bounds the arXiv lookup and, separately, the full-text fetch (best effort:
+        The interactive deadline bounds the lookup and, separately, the full-text fetch (best effort:
         past it the explanation is built from the abstract); the LLM has its own timeout."""
         paper, asked_version = await self.lookup(id_text, interactive=interactive, progress=progress)
         text = ""
         if asked_version is not None and asked_version != paper.version:
             text = f"You asked for v{asked_version}; this is the latest version, v{paper.version}."
-        full_text, badge = (None, "") if paper.source != "arxiv" else await self._full_text(paper, interactive)
+        full_text, badge = await self.full_text(paper, interactive)
         explanation = await self.explainer.explain(paper, full_text=full_text, abstract_badge=badge)
         line = self.explainer.one_liners([paper]).get(paper.id, "")
         reply = Reply(text=text, cards=(make_card(paper, math_line=line),), explanation=explanation)
         return paper, reply
 
-    async def _full_text(self, paper: Paper, interactive: bool) -> tuple[FullText | None, str]:
-        """The paper's full text (its HTML version) for the LLM prompt or the offline explanation, best
-        effort: no HTML version, a failure or the deadline mean abstract-only, and the badge says why."""
-        html_url = str(self.config.get("sources.arxiv", "html_url"))
+    async def full_text(self, paper: Paper, interactive: bool) -> tuple[FullText | None, str]:
+        """The paper's full text for the LLM prompt or the offline explanation: arXiv's HTML version of an
+        arXiv paper, the JATS XML of a bioRxiv/medRxiv preprint. Best effort: no full text, a failure or
+        the deadline (the interactive one; none otherwise) mean abstract-only, and the badge says why
+        ("" for a paper whose source has no full text at all)."""
+        return await self._full_text_within(paper, self.interactive_deadline_s if interactive else None)
+
+    async def _full_text_within(self, paper: Paper, timeout_s: float | None) -> tuple[FullText | None, str]:
+        fetch = self._full_text_fetcher(paper)
+        if fetch is None:
+            return None, ""
+        read, missing, unfetched = fetch
+        try:
+            async with asyncio.timeout(timeout_s):
+                full_text = await read()
+            return full_text, missing
+        except TimeoutError:
+            log.info("no full text of %s within %.0f s", paper.versioned_id, timeout_s or 0)
+        except (SourceError, OSError) as err:
+            log.info("no full text of %s: %s", paper.versioned_id, err)
+        except Exception:  # a page no parser foresaw must not cost the user the explanation
+            log.exception("reading the full text of %s failed", paper.versioned_id)
+        return None, unfetched
+
+    def _full_text_fetcher(
+        self, paper: Paper
+    ) -> tuple[Callable[[], Awaitable[FullText | None]], str, str] | None:
+        """How to read the paper's full text, and the badges for none and for a failure; None when its
+        source has no full text."""
+        cache = self._full_text_cache()
+        if paper.page_url is None and not paper.known_by_doi:  # an arXiv paper, whoever listed it
+            html_url = str(self.config.get("sources.arxiv", "html_url"))
+            return (
+                lambda: fetch_full_text(self.arxiv, paper.id, paper.version, html_url, cache),
+                NO_HTML_BADGE,
+                UNFETCHED_BADGE,
+            )
+        source = as_jats_source(self.sources.get(paper.source))
+        if source is not None and paper.known_by_doi:
+            return (
+                lambda: fetch_jats_full_text(source, paper.id, paper.version, paper.html_url, cache),
+                NO_JATS_BADGE,
+                UNFETCHED_JATS_BADGE,
+            )
+        return None
+
+    def _full_text_cache(self) -> FullTextCache | None:
         # Next to the database; an in-memory store (tests, previews) keeps nothing on disk.
         on_disk = self.store.path not in ("", ":memory:") and not self.store.path.startswith("file:")
-        cache = FullTextCache(Path(self.store.path).resolve().parent / "fulltext") if on_disk else None
-        try:
-            async with self._deadline(interactive):
-                full_text = await fetch_full_text(self.arxiv, paper.id, paper.version, html_url, cache)
-            return full_text, NO_HTML_BADGE
-        except (SourceError, OSError) as err:
-            log.info("no full text of %sv%d: %s", paper.id, paper.version, err)
-        except Exception:  # a page no parser foresaw must not cost the user the explanation
-            log.exception("reading the full text of %sv%d failed", paper.id, paper.version)
-        return None, UNFETCHED_BADGE
+        return FullTextCache(Path(self.store.path).resolve().parent / "fulltext") if on_disk else None
+
+    # --- explanations ahead of posting ------------------------------------------------------------
+
+    async def prepare_explanations(self, papers: Sequence[Paper], *, window_s: float | None = None) -> PrepareReport:
+        """Explain ``papers`` (in digest priority order) before posting time, each on the basis an
+        interactive ``/paper explain`` computes (same full text, same cache key), so that one is a hit.
+
+        Full texts are fetched first, in order, sharing each service's politeness (arXiv: one request per
+        3 s with the feed and the API, so at most 20 pages a minute), until ``FETCH_SHARE`` of the prepare
+        window (``[llm] prepare_minutes``; ``window_s`` overrides) has passed: the rest are prepared from the
+        abstract, and the log says how many. A source failing ``MAX_FETCH_FAILURES`` times in a row is not
+        asked again this time. The LLM (concurrent calls or a Message Batch) gets what is left of the window."""
+        window = 60.0 * float(self.config.get("llm", "prepare_minutes")) if window_s is None else window_s
+        distinct = list({(p.id, p.version): p for p in papers}.values())
+        if self.explainer.provider is None:
+            return await self.explainer.prepare(distinct)
+        started = time.monotonic()
+        fetch_until = started + FETCH_SHARE * window
+        full_texts: dict[tuple[str, int], FullText | None] = {}
+        failures: dict[str, int] = {}
+        missing = failed = skipped = 0
+        for paper in distinct:
+            if self._full_text_fetcher(paper) is None:
+                continue
+            service = "arxiv" if paper.page_url is None and not paper.known_by_doi else paper.source
+            left = fetch_until - time.monotonic()
+            if left <= 0 or failures.get(service, 0) >= MAX_FETCH_FAILURES:
+                skipped += 1
+                continue
+            full_text, badge = await self._full_text_within(paper, left)
+            unfetched = badge in (UNFETCHED_BADGE, UNFETCHED_JATS_BADGE)
+            failures[service] = failures.get(service, 0) + 1 if unfetched else 0
+            failed += unfetched
+            missing += full_text is None and not unfetched
+            full_texts[(paper.id, paper.version)] = full_text
+        fetching_s = time.monotonic() - started
+        missing += len(distinct) - len(full_texts) - skipped  # their source has no full text at all
+        log.info(
+            "preparing explanations: full text of %d of %d papers in %.0f s (fetch deadline %.0f s); "
+            "%d from the abstract (%d without a full text, %d not fetched in time or failed, "
+            "%d past the deadline or of a failing source)",
+            len(distinct) - missing - failed - skipped,
+            len(distinct),
+            fetching_s,
+            FETCH_SHARE * window,
+            missing + failed + skipped,
+            missing,
+            failed,
+            skipped,
+        )
+        return await self.explainer.prepare(distinct, full_texts=full_texts, deadline_s=max(60.0, window - fetching_s))
 
     # --- deadlines -----------------------------------------------------------------------------
 

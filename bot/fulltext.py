@@ -43,7 +43,9 @@ __all__ = [
     "HtmlSource",
     "PaperEquation",
     "fetch_full_text",
+    "full_text_badge",
     "key_equations",
+    "last_sentence",
     "parse_full_text",
 ]
 
@@ -56,6 +58,8 @@ KEY_EQUATIONS = 5
 TRIVIAL_TEX_CHARS = 8
 CACHE_FILES = 500  # parsed pages kept on disk (a few kB each)
 MISSING_RETRY_S = 24 * 3600.0  # a paper without an HTML version is asked again a day later
+HTML_BADGE = "from the paper's full text (v{version})"
+JATS_BADGE = "from the preprint's full text (JATS)"
 
 _EQUATION_ID = re.compile(r"(?:^|\.)E\d+(?:\.\d+)*[a-z]?$")
 _LABEL = re.compile(r"^\(\s*([^()\s]{1,12})\s*\)$")
@@ -92,9 +96,20 @@ class FullText:
     url: str  # the HTML version; an equation's link is url#anchor
     sections: tuple[str, ...]
     equations: tuple[PaperEquation, ...]  # numbered display equations in the paper's order
+    # What it was read from: "html" (arXiv's LaTeXML page) or "jats" (a preprint server's JATS XML).
+    origin: str = "html"
+
+    @property
+    def badge(self) -> str:
+        """What an explanation built from it says it was built from."""
+        return full_text_badge(self.origin, self.version)
 
     def link(self, equation: PaperEquation) -> str:
         return f"{self.url}#{equation.anchor}"
+
+
+def full_text_badge(origin: str, version: int) -> str:
+    return JATS_BADGE if origin == "jats" else HTML_BADGE.format(version=version)
 
 
 class HtmlSource(Protocol):
@@ -180,6 +195,7 @@ def _from_json(raw: dict[str, Any]) -> FullText:
         url=str(raw["url"]),
         sections=tuple(str(s) for s in raw["sections"]),
         equations=tuple(PaperEquation(**e) for e in raw["equations"]),
+        origin=str(raw.get("origin", "html")),
     )
 
 
@@ -311,8 +327,12 @@ def _intro_sentence(anchor: LexborNode) -> str:
         if not paragraphs:
             return ""
         before = paragraphs[-1]
-    text = _prose(before)
-    sentences = _SENTENCE_END.split(text)
+    return last_sentence(_prose(before))
+
+
+def last_sentence(text: str) -> str:
+    """The last sentence of clean text, at most ``MAX_SENTENCE_CHARS`` (its end kept: it leads to the formula)."""
+    sentences = _SENTENCE_END.split(text.strip())
     sentence = sentences[-1] if sentences else ""
     if len(sentence) > MAX_SENTENCE_CHARS:
         sentence = "…" + sentence[-(MAX_SENTENCE_CHARS - 1) :].lstrip()

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -63,6 +63,18 @@ def quiet_note(day: date) -> str:
         f"No arXiv announcement for {day:%A %d %b}: arXiv announces Sunday to Thursday evenings "
         "(US Eastern), except on its holidays. Next digest after the next announcement."
     )
+
+
+def by_digest_rank(selections: Sequence[DigestSelection]) -> list[Paper]:
+    """The papers of several digests, each once, best-ranked first across digests: every channel's first
+    paper, then every second one, … (full texts are fetched in this order until the window closes)."""
+    ordered: dict[tuple[str, int], Paper] = {}
+    for rank in range(max((len(s.papers) for s in selections), default=0)):
+        for selection in selections:
+            if rank < len(selection.papers):
+                paper = selection.papers[rank]
+                ordered.setdefault((paper.id, paper.version), paper)
+    return list(ordered.values())
 
 
 def _minus_minutes(time: str, minutes: int) -> tuple[int, int]:
@@ -161,7 +173,6 @@ class DigestScheduler:
     async def prepare_slot(self, slot: Slot) -> None:
         """Ask the LLM ahead for what a slot's upcoming digests will show: the briefings of channels that
         want one (each distinct paper set once), then the explanations (each paper once)."""
-        papers: list[Paper] = []
         selections: list[DigestSelection] = []
         for channel, subs in sorted(self._channels_due(slot).items()):
             try:
@@ -173,7 +184,6 @@ class DigestScheduler:
                 log.exception("preparing explanations for %s failed", channel)
                 continue
             if not self.engine.already_posted(selection):
-                papers.extend(selection.papers)
                 selections.append(selection)
         try:
             # First: one call per paper set opens many channels' digests, and is cheap beside explanations.
@@ -183,7 +193,8 @@ class DigestScheduler:
         except Exception:
             log.exception("preparing briefings for the %s %s digests failed", *slot)
         try:
-            report = await self.engine.explainer.prepare(papers)
+            # Grounded in each paper's full text as far as the window allows, best-ranked papers first.
+            report = await self.engine.prepare_explanations(by_digest_rank(selections))
             log.info("prepared explanations for the %s %s digests: %s", *slot, report)
         except Exception:
             log.exception("preparing explanations for the %s %s digests failed", *slot)
@@ -291,4 +302,4 @@ class DigestScheduler:
         task.add_done_callback(self._tasks.discard)
 
 
-__all__ = ["DigestScheduler", "Outcome", "missed_slot", "previous_fire"]
+__all__ = ["DigestScheduler", "Outcome", "by_digest_rank", "missed_slot", "previous_fire"]

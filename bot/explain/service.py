@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +62,7 @@ UNREADABLE_ANSWER = "The LLM provider's answer could not be read."
 _LIMITS = {s.key: s.max_chars for s in SECTIONS}
 ABSTRACT_ONLY = "from the title and abstract only"
 NO_EQUATIONS_BADGE = "from the abstract only (no numbered equations in the HTML version)"
+NO_JATS_EQUATIONS_BADGE = "from the abstract only (no numbered formulas in the preprint's full text)"
 _SAFE_ANCHOR = re.compile(r"[A-Za-z0-9._-]{1,40}")  # LaTeXML ids (S3.E2); anything else gets no link
 _GROUNDED_MARK = "@"  # prompt_version "math-2@v2:3,5": the grounding is part of the cache key
 
@@ -83,14 +84,23 @@ class _Basis:
 
     @property
     def badge(self) -> str:
+        if self.grounding is not None and self.full_text is not None:
+            return self.full_text.badge
         if self.grounding is not None:
             return FULL_TEXT_BADGE.format(version=self.grounding.version)
         if self.full_text is not None:
-            return NO_EQUATIONS_BADGE
+            return NO_JATS_EQUATIONS_BADGE if self.full_text.origin == "jats" else NO_EQUATIONS_BADGE
         return self.abstract_badge
 
     def offline(self, paper: Paper, note: str) -> Explanation:
-        return offline_explanation(paper, note=note, full_text=self.full_text, abstract_badge=self.abstract_badge)
+        explanation = offline_explanation(
+            paper, note=note, full_text=self.full_text, abstract_badge=self.abstract_badge
+        )
+        if self.full_text is None or explanation.badge == self.full_text.badge:
+            return explanation
+        # The offline explanation names every full text as an arXiv HTML version: say what it really was.
+        badge, said = self.full_text.badge, explanation.badge
+        return replace(explanation, badge=badge, note=explanation.note.replace(said, badge))
 
     def equation(self, label: str) -> PaperEquation | None:
         if self.grounding is None or not label:
@@ -134,6 +144,7 @@ class PrepareReport:
     failed: int
     batched: bool
     skipped_for_budget: int = 0
+    grounded: int = 0  # of those asked for now, how many with the paper's own equations
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,45 +375,72 @@ class Explainer:
 
     # --- ahead of posting -------------------------------------------------------------------------
 
-    async def prepare(self, papers: Sequence[Paper]) -> PrepareReport:
+    async def prepare(
+        self,
+        papers: Sequence[Paper],
+        *,
+        full_texts: Mapping[tuple[str, int], FullText | None] | None = None,
+        deadline_s: float | None = None,
+    ) -> PrepareReport:
         """Explain papers of upcoming digests before posting time: each distinct paper once, with bounded
-        concurrency, or through the Message Batches API (half price) for a large set on Anthropic."""
+        concurrency, or through the Message Batches API (half price) for a large set on Anthropic.
+
+        ``full_texts``: each paper's full text by (id, version), as ``Engine.prepare_explanations`` fetched
+        it; a paper missing there (or None) is prepared from the abstract. The basis (equations sent, cache
+        key) is the one ``explain`` computes from the same full text, so a later ``/paper explain`` is a hit.
+        ``deadline_s`` bounds a Message Batch (default: ``[llm] prepare_minutes``). Images are not drawn
+        here: they are drawn (and cached) when an explanation is shown."""
         distinct = list({(p.id, p.version): p for p in papers}.values())
         if self.provider is None:
             return PrepareReport(len(distinct), 0, 0, 0, batched=False)
         provider = self.provider
-        todo = [p for p in distinct if self.cache.get(p.id, p.version, PROMPT_VERSION, provider.model) is None]
+        texts = full_texts or {}
+        bases = {(p.id, p.version): self._basis(p, texts.get((p.id, p.version)), "") for p in distinct}
+        todo = [
+            p
+            for p in distinct
+            if self.cache.get(p.id, p.version, bases[(p.id, p.version)].prompt_version, provider.model) is None
+        ]
         cached = len(distinct) - len(todo)
+        grounded = sum(1 for p in todo if bases[(p.id, p.version)].grounding is not None)
         if not todo or self.budget_spent():
             return PrepareReport(len(distinct), cached, 0, 0, batched=False, skipped_for_budget=len(todo))
         threshold = int(self.config.get("llm", "batch_threshold"))
         if isinstance(provider, BatchProvider) and len(todo) >= threshold:
-            explained, failed = await self._prepare_batch(provider, todo)
-            return PrepareReport(len(distinct), cached, explained, failed, batched=True)
+            deadline = deadline_s if deadline_s is not None else 60.0 * float(self.config.get("llm", "prepare_minutes"))
+            explained, failed = await self._prepare_batch(provider, todo, bases, deadline)
+            return PrepareReport(len(distinct), cached, explained, failed, batched=True, grounded=grounded)
         limit = asyncio.Semaphore(int(self.config.get("llm", "concurrency")))
 
         async def one(paper: Paper) -> bool:
             async with limit:
                 if self.budget_spent():
                     return False
-                return (await self.explain(paper)).source != "offline"
+                basis = bases[(paper.id, paper.version)]
+                explanation = await self._explain_text(paper, basis.full_text, basis.abstract_badge)
+                return explanation.source != "offline"
 
         results = await asyncio.gather(*(one(p) for p in todo))
         explained = sum(results)
-        return PrepareReport(len(distinct), cached, explained, len(todo) - explained, batched=False)
+        return PrepareReport(len(distinct), cached, explained, len(todo) - explained, batched=False, grounded=grounded)
 
-    async def _prepare_batch(self, provider: BatchProvider, todo: list[Paper]) -> tuple[int, int]:
+    async def _prepare_batch(
+        self, provider: BatchProvider, todo: list[Paper], bases: Mapping[tuple[str, int], _Basis], deadline_s: float
+    ) -> tuple[int, int]:
         by_id = {f"{p.id.replace('/', '_')}v{p.version}": p for p in todo}
-        requests = [(custom_id, SYSTEM_PROMPT, user_message(p)) for custom_id, p in by_id.items()]
-        deadline = 60.0 * float(self.config.get("llm", "prepare_minutes"))
+        requests = [
+            (custom_id, SYSTEM_PROMPT, user_message(p, bases[(p.id, p.version)].grounding))
+            for custom_id, p in by_id.items()
+        ]
         results = await provider.explain_batch(
-            requests, poll_interval_s=self.batch_poll_interval_s, deadline_s=deadline
+            requests, poll_interval_s=self.batch_poll_interval_s, deadline_s=deadline_s
         )
         explained = 0
         for custom_id, result in results.items():
             paper = by_id[custom_id]
             if isinstance(result, ProviderAnswer):
-                self._store(provider, paper, result, batch=True, prompt_version=PROMPT_VERSION)
+                version = bases[(paper.id, paper.version)].prompt_version
+                self._store(provider, paper, result, batch=True, prompt_version=version)
                 explained += 1
             else:
                 self._record_failure(provider, paper, result, batch=True)

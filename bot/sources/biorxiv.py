@@ -19,6 +19,11 @@ say which server holds it, so only the bioRxiv instance claims bare DOIs, and ``
 instance asks the other server when its own does not know the DOI. Content links
 (``https://www.medrxiv.org/content/10.1101/…v1.full``) are claimed by the instance of their host.
 ``parse_preprint_ref`` does the same parsing without an instance.
+
+Full text: each details item names its version's JATS XML (``jatsxml``). The links of every answer read
+are remembered (bounded); ``fetch_jats`` asks the API for the DOI when the version's link is not known yet,
+then fetches the file through the same polite connection, within ``MAX_JATS_BYTES``. Only a link on the
+servers' own content hosts is followed (``content_url``, for a proxy or a test, replaces its origin).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from typing import Any
 import httpx
 
 from bot.errors import BadIdError, NotFoundError, SourceError, UnknownCategoryError
+from bot.jats import MAX_JATS_BYTES
 from bot.models import Paper
 from bot.sources.base import Batch, FeedName, PaperRef
 from bot.sources.polite import PoliteHttp
@@ -73,6 +79,7 @@ NOTHING_POSTED = "no posts found"  # the API's status for an interval (or cursor
 
 MAX_ITEMS_PER_DAY = 20_000  # both servers together post well under 1,000 a day, revisions included
 MAX_PAGES = 400
+MAX_JATS_LINKS = 20_000  # remembered jatsxml links: a few days of both servers
 _MAX_INPUT = 80  # feed names and refs longer than this are junk; keeps difflib cheap
 _ECHO_LEN = 40
 
@@ -196,7 +203,10 @@ class PreprintSource:
         cache_s: float = 300.0,
         max_pages: int = MAX_PAGES,
         shared: _SharedWeb | None = None,
+        content_url: str | None = None,
     ) -> None:
+        """``content_url``: where JATS files are fetched instead of the link's own bioRxiv/medRxiv origin
+        (a proxy, a test's fake); the link's path is kept."""
         if server not in SERVERS:
             raise ValueError(f"server must be one of {SERVERS}, not {server!r}")
         self._server = _servers()[server]
@@ -225,6 +235,8 @@ class PreprintSource:
         # A day's full list, shared by every subject feed of this server: one paging pass, not one per feed.
         self._days: dict[date, tuple[float, tuple[Paper, ...]]] = {}
         self._day_lock = asyncio.Lock()
+        self._content_url = content_url.rstrip("/") if content_url else None
+        self._jats_links: dict[tuple[str, int], str] = {}
 
     @property
     def shared_web(self) -> _SharedWeb:
@@ -407,7 +419,43 @@ class PreprintSource:
             name = _servers()[server].display_name
             raise SourceError(f"{name} answered HTTP {response.status_code} for {what}; nothing was changed")
         # Parsing (clean_text over hundreds of abstracts) is CPU work: never on the event loop.
-        return await asyncio.to_thread(parse_details, response.content, server, what)
+        page = await asyncio.to_thread(parse_details, response.content, server, what)
+        self._remember_jats(page)
+        return page
+
+    # -- full text
+
+    def _remember_jats(self, page: DetailsPage) -> None:
+        for doi, version, url in page.jats_urls:
+            self._jats_links[(doi, version)] = url
+        if len(self._jats_links) > MAX_JATS_LINKS:  # the oldest go first (dicts keep insertion order)
+            for key in list(self._jats_links)[: len(self._jats_links) - MAX_JATS_LINKS]:
+                del self._jats_links[key]
+
+    async def fetch_jats(self, doi: str, version: int) -> bytes | None:
+        """The JATS XML of a preprint version, or None when its server names none, has none (404), or it
+        is larger than ``MAX_JATS_BYTES``. Other failures raise SourceError (the caller explains from the
+        abstract). Polite: the same connection and spacing as the API."""
+        doi = doi.strip().lower()
+        link = self._jats_links.get((doi, version))
+        if link is None and DOI.match(doi) and len(doi) <= _MAX_INPUT:
+            page = await self._get_page(f"{self._api_url}/details/{self.name}/{doi}", self.name, f"preprint {doi}")
+            link = self._jats_links.get((doi, version)) if page is not None else None
+        if link is None:
+            return None
+        target = f"{self._content_url}{httpx.URL(link).path}" if self._content_url else link
+        what = f"the full text of {doi}v{version}"
+        response = await self._web.get(target, None, what)
+        if response.status_code in (403, 404, 410):
+            return None
+        if not response.is_success:
+            raise SourceError(f"{self.display_name} answered HTTP {response.status_code} for {what}")
+        declared = response.headers.get("Content-Length", "")
+        size = int(declared) if declared.isdigit() else 0
+        if max(size, len(response.content)) > MAX_JATS_BYTES:
+            log.info("%s is larger than %d bytes; explained from the abstract", what, MAX_JATS_BYTES)
+            return None
+        return response.content
 
     def _check_status(self, page: DetailsPage, what: str) -> None:
         if page.status != "ok":

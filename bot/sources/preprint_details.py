@@ -13,15 +13,18 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.errors import FeedFormatError, SourceError
 from bot.models import Paper
 from bot.text import clean_text, strip_unsafe_chars
 
 __all__ = [
+    "JATS_HOSTS",
     "MAX_BODY_BYTES",
     "DetailsPage",
     "api_int",
+    "jats_url",
     "normal_doi",
     "parse_api_date",
     "parse_details",
@@ -43,6 +46,9 @@ _WS = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 _API_DATE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})\s*$")
 DOI = re.compile(r"^10\.\d{4,9}/\S{1,200}$")
+# Where a ``jatsxml`` link may point: the servers' own content hosts, never anywhere the answer names.
+JATS_HOSTS = frozenset({"www.biorxiv.org", "biorxiv.org", "www.medrxiv.org", "medrxiv.org"})
+_JATS_PATH = re.compile(r"^/content/[A-Za-z0-9/._-]{1,200}\.xml$")
 _DOI_PREFIX = re.compile(r"^\s*(?:doi:\s*|(?:https?://)?(?:dx\.)?doi\.org/)", re.I)
 
 
@@ -62,6 +68,8 @@ class DetailsPage:
     total: int | None
     received: int  # len(collection), readable items or not
     papers: tuple[Paper, ...]
+    # (doi, version, url) of each readable item's JATS XML, when the answer names a usable one.
+    jats_urls: tuple[tuple[str, int, str], ...] = ()
 
 
 def parse_details(data: bytes, server: str, what: str) -> DetailsPage:
@@ -101,6 +109,7 @@ def _parse_details(data: bytes, server: str) -> DetailsPage:
     if not isinstance(collection, list):
         raise _Unreadable("the answer has no collection list")
     papers = tuple(p for p in (_paper_or_none(item, server) for item in collection) if p is not None)
+    jats = tuple(found for found in (_jats_of(item) for item in collection) if found is not None)
     return DetailsPage(
         status=status,
         cursor=api_int(message.get("cursor")),
@@ -108,7 +117,32 @@ def _parse_details(data: bytes, server: str) -> DetailsPage:
         total=api_int(message.get("total")),
         received=len(collection),
         papers=papers,
+        jats_urls=jats,
     )
+
+
+def _jats_of(item: Any) -> tuple[str, int, str] | None:
+    if not isinstance(item, dict):
+        return None
+    doi, version, url = normal_doi(item.get("doi")), api_int(item.get("version")), jats_url(item.get("jatsxml"))
+    return (doi, version, url) if doi is not None and version is not None and url is not None else None
+
+
+def jats_url(value: Any) -> str | None:
+    """A ``jatsxml`` link as https on a bioRxiv/medRxiv content host with a plain path, else None."""
+    text = _text(value)
+    if not text or len(text) > 300:
+        return None
+    try:
+        parts = urlsplit(text.strip())
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("https", "http") or host not in JATS_HOSTS or parts.query or parts.port is not None:
+        return None
+    if parts.username or parts.password or not _JATS_PATH.match(parts.path) or ".." in parts.path:
+        return None
+    return f"https://{host}{parts.path}"
 
 
 def _paper_or_none(item: Any, server: str) -> Paper | None:

@@ -14,6 +14,9 @@ Routes (as the real API):
   plus ``total_extra`` (the real API's total can overstate what it serves). Nothing there:
   ``{"messages": [{"status": "no posts found"}], "collection": []}``.
 - ``/details/<server>/10.1101/<suffix>``: every version of that DOI on that server, else "no posts found".
+- ``/content/….xml``: a JATS XML file put there with ``add_jats`` (the path of an item's ``jatsxml``),
+  else 404, as the content hosts www.biorxiv.org / www.medrxiv.org answer; point the source's
+  ``content_url`` here.
 - A script (``script``) is a queue of answers per path prefix, used up before the normal answer:
   ``(status,)``, ``(status, body)`` or ``(status, body, headers)``; a dict body is sent as JSON.
 """
@@ -26,11 +29,14 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tests.fakes.loopback import CallLog, LoopbackHandler, LoopbackServer
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "biorxiv"
 RECORDED = DATA_DIR / "details-2025-01-01-abridged.json"
+# Hand-made (JATS 1.2 tag set) for the first recorded item: see tests/data/PROVENANCE.md.
+HANDMADE_JATS = DATA_DIR / "jats-2024.12.31.630767v1-handmade.xml"
 
 Body = bytes | str | Mapping[str, Any]
 Scripted = tuple[int] | tuple[int, Body] | tuple[int, Body, Mapping[str, str]]
@@ -109,12 +115,19 @@ class FakePreprintServer(LoopbackServer, CallLog[Call]):
         self.total_extra = total_extra
         CallLog.__init__(self)
         self._items: dict[str, list[dict[str, Any]]] = {"biorxiv": [], "medrxiv": []}
+        self._jats: dict[str, bytes] = {}
 
     # -- programming
 
     def add(self, server: str, items: Iterable[dict[str, Any]]) -> None:
         with self._lock:
             self._items[server].extend(items)
+
+    def add_jats(self, path_or_url: str, body: bytes | str) -> None:
+        """Serve ``body`` at the path of a ``jatsxml`` link (the host part, if given, is dropped)."""
+        path = urlsplit(path_or_url).path
+        with self._lock:
+            self._jats[path] = body.encode("utf-8") if isinstance(body, str) else body
 
     def cursors(self, prefix: str) -> list[int]:
         return [int(c.path.rsplit("/", 1)[1]) for c in self.calls(prefix)]
@@ -126,6 +139,11 @@ class FakePreprintServer(LoopbackServer, CallLog[Call]):
             scripted = self._record(Call(path, headers))
             if scripted is not None:
                 return _scripted(scripted)
+            if path.startswith("/content/"):
+                found = self._jats.get(path)
+                if found is None:
+                    return _Answer(404, b"<html><body>Page not found</body></html>", {"Content-Type": "text/html"})
+                return _Answer(200, found, {"Content-Type": "application/xml"})
             parts = path.strip("/").split("/")
             if len(parts) >= 3 and parts[0] == "details" and parts[1] in self._items:
                 server, rest = parts[1], parts[2:]
