@@ -309,6 +309,7 @@ def describe_schedule(engine: Engine, sub: Subscription) -> str:
     return f"Digest at {posting_time(engine, sub)} {when}"
 
 
+from bot.question_commands import ask_command  # noqa: E402 - declared with Param and SubCommand above
 from bot.radar_commands import radar_command  # noqa: E402 - declared with Param and SubCommand above
 from bot.search_commands import search_command  # noqa: E402 - declared with Param and SubCommand above
 
@@ -326,6 +327,7 @@ REGISTRY: dict[str, SubCommand] = {
     c.name: c
     for c in (
         SubCommand("explain", "Explain a paper's mathematics", (_ID,), _explain, "/paper explain 2604.11422"),
+        ask_command(),
         SubCommand(
             "subscribe",
             "Follow a feed in this channel: an arXiv category, hf (Hugging Face Daily Papers) or biorxiv/medrxiv",

@@ -29,7 +29,7 @@ from datetime import UTC
 from typing import TYPE_CHECKING
 
 from bot.cards import Reply
-from bot.errors import BadIdError, NotFoundError, PaperbotError
+from bot.errors import PaperbotError
 from bot.explain.llm import LLMFailure, LLMProvider
 from bot.explain.pricing import cost_usd
 from bot.explain.sanitize import safe_llm_text, truncate
@@ -149,12 +149,6 @@ async def _answer(engine: Engine, question: ThreadQuestion) -> Reply:
     if hit is not None:
         return Reply(text=hit.message(now), ephemeral=True)
     paper = await _paper(engine, question.paper_id)
-    if paper is None:
-        shown = safe_llm_text(question.paper_id, 80)
-        return Reply(
-            text=f"I cannot find paper {shown} any more; ask in the thread of another paper's card or explanation.",
-            ephemeral=True,
-        )
     full_text = await _full_text(engine, paper)
     thread = tuple((m.from_bot, m.text) for m in question.thread[-MAX_THREAD_MESSAGES:])
     notes = [f"Your question was long: I read its first {settings.max_question_chars:,} characters."] if clipped else []
@@ -184,23 +178,20 @@ def _clip(text: str, max_chars: int) -> tuple[str, bool]:
     return truncate(text, max_chars), True
 
 
-async def _paper(engine: Engine, paper_id: str) -> Paper | None:
-    """The paper, from the store or fetched by its id; None when its source no longer knows it."""
+async def _paper(engine: Engine, paper_id: str) -> Paper:
+    """The paper, from the store or fetched by its id. A malformed id (BadIdError: which forms work) or a
+    paper its source does not know (NotFoundError) is the typed error, said to the asker as it is."""
     stored = engine.store.get_paper(paper_id)
     if stored is not None:
         return stored
-    try:
-        paper, _ = await engine.lookup(paper_id)
-    except (NotFoundError, BadIdError):
-        return None
+    paper, _ = await engine.lookup(paper_id)
     return paper
 
 
 async def _full_text(engine: Engine, paper: Paper) -> FullText | None:
-    if paper.source != "arxiv":
-        return None
-    # The engine's own fetch: the same on-disk cache, interactive deadline and fallbacks as explanations.
-    full_text, _ = await engine._full_text(paper, True)
+    # arXiv's HTML version, or a preprint's JATS full text, through the engine's own fetch: the same
+    # on-disk cache, interactive deadline and fallbacks as explanations.
+    full_text, _ = await engine.full_text(paper, True)
     return full_text
 
 

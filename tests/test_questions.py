@@ -257,7 +257,9 @@ async def test_a_paper_that_no_longer_exists_gets_a_clear_private_refusal(
 ) -> None:
     engine = make()
     reply = await answer_question(engine, ask("what is the loss?", paper_id="2402.99999"))
-    assert reply.ephemeral and "cannot find paper 2402.99999 any more" in reply.text
+    assert reply.ephemeral and reply.is_error and "2402.99999" in reply.text
+    malformed = await answer_question(engine, ask("what is the loss?", paper_id="not-an-id"))
+    assert malformed.ephemeral and malformed.is_error and "2604.11422" in malformed.text  # the forms that work
     assert llm.count("/v1/messages", exact=True) == 0
 
 
@@ -367,6 +369,22 @@ async def test_paper_usage_shows_questions_and_briefings_beside_explanations(
     question = next(line for line in lines if line.startswith("Questions in threads"))
     assert "(may spend $0.50 a day)" in question and "today 2 calls" in question and "this month 2 calls" in question
     assert "Today: 3 calls" in reply.text
+
+
+async def test_paper_ask_asks_the_same_question_outside_a_thread(
+    make: Callable[..., Engine], llm: FakeLLMServer
+) -> None:
+    answering(llm)
+    engine = make()
+    reply = await dispatch(engine, Invocation(channel=CHANNEL, user="U1"), f"ask {PAPER.id} What is x in Eq. (1)?")
+    assert not reply.ephemeral and ANSWER["answer"] in reply.text
+    [prompt] = prompts(llm)
+    assert prompt.endswith("<question>What is x in Eq. (1)?</question>")  # every word after the id
+    # The same question in a card's thread afterwards is the cached answer: no second call.
+    again = await answer_question(engine, ask("what is x in eq (1)"))
+    assert ANSWER["answer"] in again.text and llm.count("/v1/messages", exact=True) == 1
+    missing = await dispatch(engine, Invocation(channel=CHANNEL, user="U1"), f"ask {PAPER.id}")
+    assert missing.is_error and "Usage: /paper ask <paper-id> <question>" in missing.text
 
 
 # --- hostile input -----------------------------------------------------------------------------------------

@@ -1,0 +1,38 @@
+"""`/paper ask <paper-id> <question>`: a question about one paper anywhere, the terminal included.
+
+On Slack and Discord the natural place to ask is the thread of the paper's card (the adapters turn a
+mention there into a ThreadQuestion); the command asks the same thing without a thread, with the same
+grounding, limits, budget share and cache (bot.questions)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.cards import Reply
+from bot.questions import ThreadQuestion, answer_question
+
+if TYPE_CHECKING:
+    from bot.commands import Invocation, SubCommand
+    from bot.engine import Engine
+
+_EXAMPLE = "/paper ask 2403.15527 what does the coverage guarantee assume?"
+
+
+async def _ask(engine: Engine, inv: Invocation) -> Reply:
+    question = ThreadQuestion(inv.channel, inv.user, inv.args["id"], inv.args.get("question", ""))
+    return await answer_question(engine, question)
+
+
+def ask_command() -> SubCommand:
+    """The `/paper ask` declaration for the registry."""
+    from bot.commands import Param, SubCommand
+
+    paper = Param("id", "the paper: arXiv id or link, Hugging Face paper link, or bioRxiv/medRxiv DOI", "id")
+    question = Param("question", "what you want to know about it, in your own words", "rest")
+    return SubCommand(
+        "ask",
+        "Ask a question about one paper (on Slack and Discord also: mention the bot in a card's thread)",
+        (paper, question),
+        _ask,
+        _EXAMPLE,
+    )
