@@ -37,7 +37,7 @@ from bot.errors import (
 )
 from bot.ids import ArxivId, parse_arxiv_id
 from bot.models import Feed, FeedItem, Paper
-from bot.sources.polite import PoliteHttp, default_http
+from bot.sources.polite import PoliteHttp, ResponseTooLarge, default_http
 from bot.sources.xml_guard import UnreadableXml, bound_author_fields
 from bot.text import clean_text, strip_unsafe_chars
 
@@ -573,16 +573,16 @@ class ArxivClient:
         Spaced like every arXiv request (same connection and 3 s rule as the feed and the API).
         """
         what = f"the HTML version of {paper_id}v{version}"
-        response = await self._web.get(f"{self._html_url}/{paper_id}v{version}", None, what)
+        url = f"{self._html_url}/{paper_id}v{version}"
+        try:
+            response = await self._web.get(url, None, what, max_bytes=self._html_max_bytes)
+        except ResponseTooLarge as err:
+            log.info("%s; explained from the abstract", err)
+            return None
         if response.status_code in (404, 410):
             return None
         if not response.is_success:
             raise SourceError(f"arXiv answered HTTP {response.status_code} for {what}; try again later")
-        declared = response.headers.get("Content-Length", "")
-        size = int(declared) if declared.isdigit() else len(response.content)
-        if max(size, len(response.content)) > self._html_max_bytes:
-            log.info("%s is larger than %d bytes; explained from the abstract", what, self._html_max_bytes)
-            return None
         lowered = response.content[:200_000].lower()
         if any(sign in lowered for sign in _CONVERSION_FAILED):
             return None

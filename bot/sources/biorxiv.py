@@ -48,7 +48,7 @@ from bot.errors import BadIdError, NotFoundError, SourceError, UnknownCategoryEr
 from bot.jats import MAX_JATS_BYTES
 from bot.models import Paper
 from bot.sources.base import Batch, FeedName, PaperRef
-from bot.sources.polite import PoliteHttp
+from bot.sources.polite import PoliteHttp, ResponseTooLarge
 from bot.sources.preprint_details import (
     DOI,
     DetailsPage,
@@ -445,16 +445,15 @@ class PreprintSource:
             return None
         target = f"{self._content_url}{httpx.URL(link).path}" if self._content_url else link
         what = f"the full text of {doi}v{version}"
-        response = await self._web.get(target, None, what)
+        try:
+            response = await self._web.get(target, None, what, max_bytes=MAX_JATS_BYTES)
+        except ResponseTooLarge as err:
+            log.info("%s; explained from the abstract", err)
+            return None
         if response.status_code in (403, 404, 410):
             return None
         if not response.is_success:
             raise SourceError(f"{self.display_name} answered HTTP {response.status_code} for {what}")
-        declared = response.headers.get("Content-Length", "")
-        size = int(declared) if declared.isdigit() else 0
-        if max(size, len(response.content)) > MAX_JATS_BYTES:
-            log.info("%s is larger than %d bytes; explained from the abstract", what, MAX_JATS_BYTES)
-            return None
         return response.content
 
     def _check_status(self, page: DetailsPage, what: str) -> None:

@@ -19,23 +19,20 @@ import httpx
 
 from bot import USER_AGENT
 from bot.errors import SourceError, SourceUnreachable
+from bot.retry_timing import retry_after_seconds
 
-__all__ = ["MAX_DELAY_S", "RETRY_STATUSES", "PoliteHttp", "default_http", "retry_after_seconds"]
+__all__ = ["MAX_DELAY_S", "RETRY_STATUSES", "PoliteHttp", "ResponseTooLarge", "default_http", "retry_after_seconds"]
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_DELAY_S = 60.0  # no single wait longer than this: a longer Retry-After ends the request at once
 MAX_AWAY_S = 3600.0  # the longest a Retry-After keeps every request to the service away
+_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    """A numeric Retry-After in seconds; the HTTP-date form (and garbage) falls back to our own backoff."""
-    try:
-        seconds = float(response.headers.get("Retry-After", "").strip())
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+class ResponseTooLarge(SourceError):
+    """An answer longer than the caller's ``max_bytes``: stopped while it streamed in, never held whole."""
 
 
 def default_http(timeout_s: float, *, max_connections: int = 1) -> httpx.AsyncClient:
@@ -81,16 +78,20 @@ class PoliteHttp:
         if self._owns_http and self._http is not None:
             await self._http.aclose()  # kept (closed): a request after closing fails as httpx says
 
-    async def get(self, url: str, params: dict[str, str] | None, what: str) -> httpx.Response:
+    async def get(
+        self, url: str, params: dict[str, str] | None, what: str, *, max_bytes: int | None = None
+    ) -> httpx.Response:
         """GET with retries on throttling, server errors and network trouble; other answers are returned.
 
-        ``what`` names the request for messages ("the feed of cs.LG", "paper 2403.15527").
+        ``what`` names the request for messages ("the feed of cs.LG", "paper 2403.15527"). With
+        ``max_bytes``, a successful answer whose body (as sent, or declared) is longer raises
+        ResponseTooLarge as soon as that is known: a huge page costs neither its download nor its memory.
         """
         problem = ""
         for attempt in range(self._retries + 1):
             retry_after: float | None = None
             try:
-                response = await self._spaced_get(url, params)
+                response = await self._spaced_get(url, params, max_bytes, what)
             except httpx.TimeoutException:
                 problem = "no answer in time"
             except httpx.TransportError:
@@ -103,7 +104,7 @@ class PoliteHttp:
                 if response.status_code not in RETRY_STATUSES:
                     return response
                 problem = f"HTTP {response.status_code}"
-                retry_after = retry_after_seconds(response)
+                retry_after = retry_after_seconds(response.headers)
                 if retry_after is not None and retry_after > MAX_DELAY_S:
                     # Asked to stay away longer than anyone should wait: say so at once, and keep away.
                     self.defer_next_request(min(retry_after, MAX_AWAY_S))
@@ -117,14 +118,40 @@ class PoliteHttp:
                 self.defer_next_request(self.delay(attempt, retry_after))
         raise SourceUnreachable(f"{self.service} is not answering ({problem}) for {what}; try again later")
 
-    async def _spaced_get(self, url: str, params: dict[str, str] | None) -> httpx.Response:
+    async def _spaced_get(
+        self, url: str, params: dict[str, str] | None, max_bytes: int | None, what: str
+    ) -> httpx.Response:
         # The lock is held for the whole request, so only one is ever in flight; the spacing counts
         # from the start of the previous request, as arXiv's terms of use do.
         async with self._lock:
             while (wait := self._next_start - time.monotonic()) > 0:
                 await asyncio.sleep(wait)
             self._next_start = time.monotonic() + self._min_interval_s
-            return await self.http.get(url, params=params, timeout=self._timeout_s)
+            if max_bytes is None:
+                return await self.http.get(url, params=params, timeout=self._timeout_s)
+            return await self._bounded_get(url, params, max_bytes, what)
+
+    async def _bounded_get(self, url: str, params: dict[str, str] | None, max_bytes: int, what: str) -> httpx.Response:
+        """The answer read in chunks, given up past ``max_bytes`` (decoded size: a compressed bomb too)."""
+        request = self.http.build_request("GET", url, params=params, timeout=self._timeout_s)
+        response = await self.http.send(request, stream=True)
+        try:
+            if response.status_code in RETRY_STATUSES or not response.is_success:
+                await response.aread()  # small error pages: read whole, as the unbounded path does
+                return response
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise ResponseTooLarge(f"{what} is larger than {max_bytes:,} bytes ({int(declared):,} declared)")
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise ResponseTooLarge(f"{what} is larger than {max_bytes:,} bytes")
+        finally:
+            await response.aclose()
+        # The body is decoded already: a Content-Encoding kept here would have it decoded twice.
+        kept = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _BODY_HEADERS]
+        return httpx.Response(response.status_code, headers=kept, content=bytes(body), request=request)
 
     def defer_next_request(self, delay_s: float) -> None:
         """No request to this service before ``delay_s`` from now (after a 429, nobody should ask sooner)."""
