@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import random
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -38,6 +37,7 @@ from bot.explain.llm import (
     build_provider,
 )
 from bot.explain.prompt import MalformedAnswer, StructuredAnswer
+from bot.retry_timing import backoff_seconds, retry_after_seconds
 
 if TYPE_CHECKING:
     import anthropic
@@ -483,18 +483,18 @@ class OpenAICompatibleProvider:
             try:
                 response = await self._http.post(self._url, json=payload, headers=self._headers)
             except httpx.TimeoutException:
-                failure, delay = _failure("timeout"), _backoff(attempt)
+                failure, delay = _failure("timeout"), backoff_seconds(attempt)
             except httpx.RequestError as err:  # transport errors, and a body that cannot be decoded (gzip)
                 log.warning("openai-compatible: %s", type(err).__name__)
-                failure, delay = _failure("connection"), _backoff(attempt)
+                failure, delay = _failure("connection"), backoff_seconds(attempt)
             else:
                 if response.is_success:
                     return _json_or_none(response)
                 failure = _openai_status_failure(response)
                 if not _openai_retryable(response):
                     raise failure
-                asked = _retry_after(response.headers)
-                delay = _backoff(attempt) if asked is None else asked
+                asked = retry_after_seconds(response.headers)
+                delay = backoff_seconds(attempt) if asked is None else asked
             if attempt == self.retries or loop.time() + delay >= deadline:
                 # Out of tries, or waiting would overrun the time budget: say what went wrong, not "timeout".
                 raise failure
@@ -559,23 +559,6 @@ def _openai_error_code(response: httpx.Response) -> str | None:
     error = data.get("error") if isinstance(data, dict) else None
     code = error.get("code") if isinstance(error, dict) else None
     return code if isinstance(code, str) else None
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds to wait, from retry-after-ms or a numeric Retry-After (an HTTP date is left to our backoff)."""
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        try:
-            value = float(headers.get(name, "")) * scale
-        except ValueError:
-            continue
-        if value >= 0:
-            return value
-    return None
-
-
-def _backoff(attempt: int) -> float:
-    # As the anthropic SDK does: 0.5 s doubling up to 8 s, minus up to a quarter of jitter.
-    return min(0.5 * 2.0**attempt, 8.0) * (1 - 0.25 * random.random())
 
 
 # ---------------------------------------------------------------- choosing one
