@@ -30,6 +30,7 @@ SECRET_NAMES = (
     "DISCORD_TOKEN",
     "ANTHROPIC_API_KEY",
     "OPENAI_API_KEY",
+    "EMBEDDINGS_API_KEY",
 )
 LLM_PROVIDERS = ("anthropic", "openai", "none")
 # ASCII digits only ([0-9], not \d, which also takes "０９" or "٠٩"), matched in full (a "$" would also
@@ -246,6 +247,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "budget_share": Key((int, float), 0.25, _between(0, 1)),
         # A longer question is read up to this many characters (the answer says it was cut).
         "max_question_chars": Key(int, 2000, _between(100, 20_000)),
+    },
+    "radar": {
+        # An OpenAI-compatible embeddings endpoint ({base_url}/embeddings: OpenAI, Ollama, vLLM…) whose
+        # vectors let liked papers lift papers alike in meaning, not only in words. Empty: words only.
+        "embeddings_base_url": Key(str, "", lambda v: None if v == "" else _url_check(v)),
+        "embeddings_model": Key(str, "text-embedding-3-small", _model_check),
+        # The longest the papers of one fetched feed may take to embed; what is left waits for the next feed.
+        "embeddings_timeout_s": Key((int, float), 60.0, _between(0, 3600, low_included=False)),
     },
     "slack": {
         "mode": Key(str, "socket", _one_of("socket", "http")),

@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import cast
 
 from bot.cards import DigestMessage, listing_links, make_card
+from bot.embeddings import vector_lookup
 from bot.models import ChannelRef, Paper, Subscription
 from bot.radar import Radar
-from bot.ranking import Corpus, RadarProfile, rank, top
+from bot.ranking import Corpus, RadarProfile, VectorLookup, rank, top
 from bot.store import Store
 
 NEW_TYPES = ("new", "cross")
@@ -124,7 +126,7 @@ def radar_reasons(
     subs = [s for s in store.channel_subscriptions(channel) if s.category in categories]
     corpus = candidate_corpus(store, subs)
     if not ids <= corpus.position.keys():
-        corpus = Corpus(list({p.id: p for p in (*listed, *papers)}.values()))
+        corpus = Corpus(list({p.id: p for p in (*listed, *papers)}.values()), _vectors(store))
     reasons = {r.paper.id: r.why for r in rank(papers, profile, radar.liked_papers(profile), corpus=corpus)}
     return tuple((p.id, reasons[p.id]) for p in papers if reasons.get(p.id))
 
@@ -136,14 +138,25 @@ def candidates(store: Store, subscriptions: Sequence[Subscription]) -> tuple[Pap
 
 def candidate_corpus(store: Store, subscriptions: Sequence[Subscription]) -> Corpus:
     """The word statistics of these subscriptions' candidates, the corpus their radars rank against: built
-    once per fan-out (until the listings change), like the candidates themselves."""
+    once per fan-out (until the listings change), like the candidates themselves. Liked papers compare by
+    their cached embeddings too where there are some (``bot.embeddings``)."""
     key = ("radar-corpus", _plan(store, subscriptions))
     cached = store.derived.get(key)
     if isinstance(cached, Corpus):
         return cached
-    corpus = Corpus(candidates(store, subscriptions))
+    corpus = Corpus(candidates(store, subscriptions), _vectors(store))
     store.derived[key] = corpus
     return corpus
+
+
+def _vectors(store: Store) -> VectorLookup | None:
+    """Where the store's cached paper embeddings are read, or None without any: found out with the
+    candidates, once per fan-out (until the papers or the vectors change), so a channel's ranking spends
+    no query on it."""
+    key = ("radar-vectors",)
+    if key not in store.derived:
+        store.derived[key] = vector_lookup(store)
+    return cast("VectorLookup | None", store.derived[key])
 
 
 def _plan(store: Store, subscriptions: Sequence[Subscription]) -> tuple[tuple[str, date, bool, int], ...]:
@@ -178,4 +191,5 @@ def _candidates(store: Store, subscriptions: Sequence[Subscription]) -> tuple[li
         unique.setdefault(paper.id, paper)
     result = ([entry[1] for entry in plan], tuple(unique.values()))
     store.derived[key] = result
+    _vectors(store)
     return result

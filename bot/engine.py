@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from bot import calendar
+from bot import calendar, embeddings
 from bot.cards import DigestMessage, Reply, make_card
 from bot.config import Config
 from bot.digest import DigestSelection, select_digest
@@ -91,6 +91,7 @@ class Engine:
         self._feed_sources: dict[str, Source] = {}
         # One refresh at a time: a command and a scheduled digest needing the same feed fetch it once.
         self._refresh_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[int]] = set()
 
     @classmethod
     def from_config(cls, config: Config) -> Engine:
@@ -107,6 +108,9 @@ class Engine:
         return cls(config, store, arxiv, explainer=explainer, sources=build_sources(config, arxiv))
 
     async def aclose(self) -> None:
+        for task in list(self._background):  # embeddings started by an interactive refresh
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self.arxiv.aclose()
         for source in self.sources.sources:
             if source.name != "arxiv":  # arXiv's client is closed above
@@ -155,9 +159,24 @@ class Engine:
         """
         services = sorted({self.source_of(c).display_name for c in categories}) or ["arXiv"]
         async with self._deadline(interactive, " and ".join(services)), self._refresh_lock:
-            return await self._refresh(categories, force, progress)
+            result, new_papers = await self._refresh(categories, force, progress)
+        if new_papers:
+            # With [radar] embeddings_base_url set, new papers are embedded once, so a liked paper also
+            # lifts papers close in meaning. A scheduled refresh waits for it (the digest planned next
+            # uses the vectors); a person waiting on a command does not (the next digest will).
+            embedding = embeddings.embed_new_papers(self.store, self.config, new_papers)
+            if interactive:
+                task = asyncio.ensure_future(embedding)
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            else:
+                await embedding
+        return result
 
-    async def _refresh(self, categories: Sequence[str], force: bool, progress: Progress | None) -> RefreshResult:
+    async def _refresh(
+        self, categories: Sequence[str], force: bool, progress: Progress | None
+    ) -> tuple[RefreshResult, list[Paper]]:
+        new_papers: list[Paper] = []
         fetched: list[str] = []
         reused: list[str] = []
         failed: dict[str, SourceError] = {}
@@ -181,7 +200,8 @@ class Engine:
                 continue
             self.store.save_feed(feed, fetched_at=now)
             fetched.append(category)
-        return RefreshResult(tuple(fetched), tuple(reused), failed)
+            new_papers += [item.paper for item in feed.items]
+        return RefreshResult(tuple(fetched), tuple(reused), failed), new_papers
 
     async def _fetch_if_due(
         self, category: str, now: datetime, force: bool, progress: Progress | None

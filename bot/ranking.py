@@ -8,7 +8,10 @@ A score is the sum of what a person can read back in the card's "why" line:
 - authors: a name on the radar matches a paper's author with accents, case and initials folded
   ("Y. Song" is "Yang Song", "Schölkopf" is "Scholkopf");
 - liked papers: TF-IDF cosine similarity to each liked paper, times the like's weight (a dislike is
-  negative, so papers like a disliked one sink);
+  negative, so papers like a disliked one sink); where both papers have a cached embedding
+  (bot.embeddings), the larger of that and their embeddings' cosine (rescaled above ``SEMANTIC_FLOOR``):
+  the two measure the same closeness, so the larger is taken rather than the sum, which would count a
+  paper alike in words and meaning twice, and a paper without a vector still compares by its words;
 - mutes: a muted word or phrase in the title or abstract sinks the paper below every other one.
 
 Equal scores keep the source's own signal (Hugging Face upvotes) first, then the newer paper, then the
@@ -21,14 +24,18 @@ built once, and remembers each distinct profile's ranking, so channels with the 
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from bot.models import Paper
 
@@ -37,12 +44,19 @@ __all__ = [
     "Like",
     "RadarProfile",
     "Ranked",
+    "VectorLookup",
     "author_key",
     "keyword_terms",
     "rank",
     "terms",
     "top",
 ]
+
+_Docs = NDArray[np.intp]
+_Floats = NDArray[np.float64]
+# Where a corpus reads papers' cached embeddings (unit float32 vectors by paper id; a paper without one
+# is left out): given by the caller, so ranking itself does no I/O and never waits on the network.
+VectorLookup = Callable[[Sequence[Paper]], Mapping[str, NDArray[np.float32]]]
 
 # BM25's usual constants; a title counts as two abstracts' worth of words.
 _K1 = 1.2
@@ -56,6 +70,9 @@ LIKE_MIN_SIMILARITY = 0.1  # below this, two abstracts share only the field's co
 _LIKE_TERMS = 15  # a liked paper is compared on its most distinctive terms
 _LIKE_MAX_SHARE = 40  # ... that at most one candidate in 40 uses
 _LIKE_MIN_DF_CAP = 50  # (or 50: a small corpus has few words that rare)
+# Embedding cosines of unrelated abstracts of one field sit well above 0 (about 0.2-0.5 for the usual
+# models): below this a pair counts as not alike, above it the cosine is stretched to 0..1 like TF-IDF's.
+SEMANTIC_FLOOR = 0.5
 MUTED_PENALTY = 1_000.0  # a muted paper's score: below every unmuted one
 _WHY_KEYWORDS = 4
 _WHY_AUTHORS = 2
@@ -71,6 +88,7 @@ STOP_WORDS = frozenset(
 )
 
 _WORD = re.compile(r"[^\W_]+")
+_ASCII_WORD = re.compile(r"[a-z0-9]+")  # the same on folded ASCII text, found faster
 # The combining marks NFKD splits off accented letters (Latin, Greek, Cyrillic and their extensions).
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _stems: dict[str, str] = {}
@@ -106,7 +124,9 @@ def terms(text: str) -> list[str]:
     """Every word of ``text`` as the ranking compares words: folded and singular, stop words kept
     (a phrase is matched word for word)."""
     known = _stems.get
-    return [known(w) or _stem(w) for w in _WORD.findall(fold(text))]
+    folded = fold(text)
+    words = (_ASCII_WORD if folded.isascii() else _WORD).findall(folded)
+    return [known(w) or _stem(w) for w in words]
 
 
 def keyword_terms(text: str) -> list[str]:
@@ -246,29 +266,75 @@ def _compile_keyword(text: str) -> _Keyword | None:
     return _Keyword(label=" ".join(text.split()), terms=kept, phrase=phrase, words=typed)
 
 
-@dataclass(frozen=True, slots=True)
 class _Signal:
-    """One radar entry's effect on a corpus: the score it adds to each paper it touches, and what the why
+    """One radar entry's effect on a corpus: the score it adds to each paper it touches (``docs``, ascending,
+    with their ``values``: arrays, so a channel's ranking adds up its entries in one pass), and what the why
     line names for it (the keyword as typed, the words of a phrase found apart, the author as printed)."""
 
-    kind: str  # keyword | author | like | mute
-    label: str
-    hits: Mapping[int, float]
-    names: Mapping[int, str] | None = None  # per paper, where it differs from ``label``
+    __slots__ = ("_hits", "_names", "docs", "kind", "label", "values")
+
+    def __init__(
+        self,
+        kind: str,  # keyword | author | like | mute
+        label: str,
+        docs: _Docs,
+        values: _Floats,
+        names: Callable[[int], str | None] | None = None,  # per paper, where it differs from ``label``
+    ) -> None:
+        self.kind, self.label, self.docs, self.values = kind, label, docs, values
+        self._names = names
+        self._hits: dict[int, float] | None = None
+
+    @property
+    def hits(self) -> dict[int, float]:
+        """Paper → score, made when a why line first asks (most entries of a fan-out are never shown)."""
+        if self._hits is None:
+            self._hits = dict(zip(self.docs.tolist(), self.values.tolist(), strict=True))
+        return self._hits
+
+    def name(self, doc: int) -> str:
+        found = self._names(doc) if self._names is not None else None
+        return self.label if found is None else found
+
+
+_EMPTY_DOCS: _Docs = np.zeros(0, dtype=np.intp)
+_EMPTY_VALUES: _Floats = np.zeros(0, dtype=np.float64)
+
+
+class _Vocabulary(dict[str, int]):
+    """Term → its number, numbering a new term as it is first looked up."""
+
+    def __missing__(self, term: str) -> int:
+        number = self[term] = len(self)
+        return number
+
+
+def _sum_by_doc(docs: _Docs, values: _Floats, count: int) -> _Floats:
+    """Per paper, the sum of its ``values``, added in the order given (as a loop adding them would)."""
+    return np.asarray(np.bincount(docs, weights=values, minlength=count), dtype=np.float64)
 
 
 class Corpus:
     """The token statistics of one set of candidate papers (one fan-out's digest candidates), each radar
-    entry's effect on them, and the rankings already made: work shared by every channel of a fan-out."""
+    entry's effect on them, and the rankings already made: work shared by every channel of a fan-out.
 
-    def __init__(self, papers: Sequence[Paper]) -> None:
+    Postings are flat arrays grouped by term (each term's papers ascending): built in one vectorised pass
+    rather than a dictionary per term, and a channel's ranking sums its entries' arrays at once.
+
+    ``vectors``: where cached embeddings of papers are read (``bot.embeddings.vector_lookup``), asked once
+    for the candidates and once per liked paper that is not one; None ranks by words alone."""
+
+    def __init__(self, papers: Sequence[Paper], vectors: VectorLookup | None = None) -> None:
         self.papers = tuple(papers)
         self.position = {p.id: i for i, p in enumerate(self.papers)}
         count = len(self.papers)
         self._joined: list[str] = []
-        self._counts: list[dict[str, int]] = []
+        vocab = _Vocabulary()
+        term_ids: list[int] = []
+        frequencies: list[int] = []
+        sizes: list[int] = []
         lengths: list[int] = []
-        df: Counter[str] = Counter()
+        add_term = vocab.__getitem__
         for paper in self.papers:
             title, abstract = terms(paper.title), terms(paper.abstract)
             # " | " keeps a phrase from running from the title into the abstract.
@@ -277,20 +343,31 @@ class Corpus:
             counts.update(title * _TITLE_WEIGHT)
             for stop in STOP_WORDS.intersection(counts):
                 del counts[stop]
-            self._counts.append(counts)
+            term_ids += map(add_term, counts)
+            frequencies += counts.values()
+            sizes.append(len(counts))
             lengths.append(counts.total())
-            df.update(counts.keys())
-        self.df = df
+        self._vocab: dict[str, int] = dict(vocab)
+        self._terms = list(vocab)
+        # One row per (paper, term) in paper order; ``_doc_start`` says where each paper's rows begin.
+        self._term_of = np.array(term_ids, dtype=np.intp)
+        self._tf = np.array(frequencies, dtype=np.float64)
+        self._doc_of = np.repeat(np.arange(count, dtype=np.intp), sizes)
+        self._doc_start = [0, *itertools.accumulate(sizes)]
+        self._df_array = np.bincount(self._term_of, minlength=len(vocab))
+        df = self._df_array.tolist()
+        self.df: dict[str, int] = dict(zip(self._terms, df, strict=True))
+        # The same postings grouped by term (a stable sort keeps each term's papers in ascending order).
+        self._by_term = np.argsort(self._term_of, kind="stable")
+        self._term_start = [0, *itertools.accumulate(df)]
+        self._post_docs: _Docs = self._doc_of[self._by_term]
         average = (sum(lengths) / count) if count else 1.0
-        self._bm25: dict[str, dict[int, float]] = {}
-        idf = {term: math.log(1 + (count - n + 0.5) / (n + 0.5)) for term, n in df.items()}
-        for doc, (doc_counts, length) in enumerate(zip(self._counts, lengths, strict=True)):
-            norm = _K1 * (1 - _B + _B * length / (average or 1.0))
-            for term, tf in doc_counts.items():
-                postings = self._bm25.get(term)
-                if postings is None:
-                    postings = self._bm25[term] = {}
-                postings[doc] = idf[term] * tf * (_K1 + 1) / (tf + norm)
+        # Scalars from math.log, not numpy's: the scores do not depend on numpy's vectorised logarithm.
+        idf = np.array([math.log(1 + (count - n + 0.5) / (n + 0.5)) for n in df], dtype=np.float64)
+        norms = np.array([_K1 * (1 - _B + _B * n / (average or 1.0)) for n in lengths], dtype=np.float64)
+        tf = self._tf
+        bm25 = idf[self._term_of] * tf * (_K1 + 1) / (tf + norms[self._doc_of])
+        self._post_bm25: _Floats = bm25[self._by_term]
         self._authors: dict[str, list[tuple[int, tuple[str, ...], str]]] = {}
         for doc, paper in enumerate(self.papers):
             for name in paper.authors:
@@ -305,18 +382,37 @@ class Corpus:
         self._tie_order = order
         self._unscored = [Ranked(p, 0.0, "") for p in self.papers]
         # Smoothed idf for TF-IDF (likes); a term no candidate has still weighs in the liked paper's norm.
-        self._idf_smooth = {term: math.log((count + 1) / (n + 1)) + 1.0 for term, n in df.items()}
+        self._idf_smooth = {term: math.log((count + 1) / (n + 1)) + 1.0 for term, n in self.df.items()}
         self._idf_unseen = math.log(count + 1) + 1.0
-        self._tfidf: dict[str, dict[int, float]] | None = None
-        self._doc_vectors: list[dict[str, float]] = []
-        self._similar: dict[str, dict[int, float]] = {}
+        self._doc_tfidf: _Floats | None = None  # per row of the paper-ordered postings
+        self._post_tfidf: _Floats | None = None  # the same grouped by term
+        self._similar: dict[str, tuple[_Docs, _Floats]] = {}
         self._signals: dict[tuple[str, str], _Signal | None] = {}
+        self._term_users: dict[str, frozenset[int]] = {}
         self._memo: dict[object, tuple[list[Ranked], int]] = {}
+        self._vector_lookup = vectors
+        self._embedded: tuple[NDArray[np.float32], NDArray[np.bool_]] | None = None
+        self._outside_vectors: dict[str, NDArray[np.float32] | None] = {}  # liked papers that are not candidates
 
     def __len__(self) -> int:
         return len(self.papers)
 
-    # --- signals ---------------------------------------------------------------------------------
+    def _postings(self, term: str) -> tuple[_Docs, _Floats]:
+        """The papers using ``term`` (ascending) and its BM25 weight in each."""
+        found = self._vocab.get(term)
+        if found is None:
+            return _EMPTY_DOCS, _EMPTY_VALUES
+        start, end = self._term_start[found], self._term_start[found + 1]
+        return self._post_docs[start:end], self._post_bm25[start:end]
+
+    def _using(self, term: str) -> frozenset[int]:
+        """The papers using ``term``, as a set (for why lines naming the words of a phrase found apart)."""
+        found = self._term_users.get(term)
+        if found is None:
+            found = self._term_users[term] = frozenset(self._postings(term)[0].tolist())
+        return found
+
+    # --- liked papers ----------------------------------------------------------------------------
 
     def _vector(self, counts: Mapping[str, int]) -> dict[str, float]:
         idf = self._idf_smooth
@@ -325,61 +421,137 @@ class Corpus:
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
         return {t: w / norm for t, w in weights.items()}
 
-    def _tfidf_postings(self) -> dict[str, dict[int, float]]:
-        if self._tfidf is None:
-            postings: dict[str, dict[int, float]] = {}
-            for counts in self._counts:
-                vector = self._vector(counts)
-                self._doc_vectors.append(vector)  # a liked candidate reuses its own
-            for doc, vector in enumerate(self._doc_vectors):
-                for term, w in vector.items():
-                    found = postings.get(term)
-                    if found is None:
-                        found = postings[term] = {}
-                    found[doc] = w
-            self._tfidf = postings
-        return self._tfidf
+    def _tfidf(self) -> tuple[_Floats, _Floats]:
+        """Each candidate's unit TF-IDF vector, per row of the paper-ordered postings and grouped by term."""
+        if self._doc_tfidf is None or self._post_tfidf is None:
+            idf = np.array([self._idf_smooth[t] for t in self._terms], dtype=np.float64)
+            most = int(self._tf.max()) if len(self._tf) else 0
+            log_tf = np.array([0.0, *(1 + math.log(n) for n in range(1, most + 1))], dtype=np.float64)
+            weights = log_tf[self._tf.astype(np.intp)] * idf[self._term_of]
+            # Each paper's squares added in row order, as a plain sum would.
+            norms = np.sqrt(np.bincount(self._doc_of, weights=weights * weights, minlength=len(self.papers)))
+            norms[norms == 0] = 1.0
+            self._doc_tfidf = weights / norms[self._doc_of]
+            self._post_tfidf = self._doc_tfidf[self._by_term]
+        return self._doc_tfidf, self._post_tfidf
 
-    def similar_to(self, paper: Paper) -> dict[int, float]:
-        """Cosine similarity (≥ LIKE_MIN_SIMILARITY) of each candidate to ``paper``, remembered per paper.
-
-        The liked paper is compared on its ``_LIKE_TERMS`` heaviest terms among those at most one candidate
-        in ``_LIKE_MAX_SHARE`` uses: the field's common words weigh little in a cosine and would cost most
-        of the work."""
-        found = self._similar.get(paper.id)
-        if found is not None:
-            return found
-        postings = self._tfidf_postings()
+    def _liked_terms(self, paper: Paper) -> list[tuple[float, str]]:
+        """The liked paper's ``_LIKE_TERMS`` heaviest terms among those at most one candidate in
+        ``_LIKE_MAX_SHARE`` uses, heaviest first: the field's common words weigh little in a cosine and
+        would cost most of the work."""
         doc = self.position.get(paper.id)
         same = self.papers[doc] if doc is not None else None
         # A liked candidate (even as loaded again from the store: same text) has its vector already.
-        if doc is not None and same is not None and (same.title, same.abstract) == (paper.title, paper.abstract):
-            vector = self._doc_vectors[doc]
-        else:
-            tally = Counter(terms(paper.abstract))
-            tally.update(terms(paper.title) * _TITLE_WEIGHT)
-            for stop in STOP_WORDS.intersection(tally):
-                del tally[stop]
-            vector = self._vector(tally)
         common = max(len(self.papers) / _LIKE_MAX_SHARE, _LIKE_MIN_DF_CAP)
+        if doc is not None and same is not None and (same.title, same.abstract) == (paper.title, paper.abstract):
+            start, end = self._doc_start[doc], self._doc_start[doc + 1]
+            term_ids = self._term_of[start:end]
+            weights = self._tfidf()[0][start:end]
+            rare = self._df_array[term_ids] <= common
+            term_ids, weights = term_ids[rare], weights[rare]
+            if len(weights) > _LIKE_TERMS:  # the heaviest few, and any tied with the last of them
+                cut = np.partition(weights, len(weights) - _LIKE_TERMS)[len(weights) - _LIKE_TERMS]
+                term_ids, weights = term_ids[weights >= cut], weights[weights >= cut]
+            names = self._terms
+            pairs = zip(weights.tolist(), [names[t] for t in term_ids.tolist()], strict=True)
+            return heapq.nlargest(_LIKE_TERMS, pairs)
+        tally = Counter(terms(paper.abstract))
+        tally.update(terms(paper.title) * _TITLE_WEIGHT)
+        for stop in STOP_WORDS.intersection(tally):
+            del tally[stop]
+        vector = self._vector(tally)
         df = self.df.get
         # The same as sorted(..., reverse=True)[:_LIKE_TERMS], without ordering the rest.
-        kept = heapq.nlargest(_LIKE_TERMS, ((w, t) for t, w in vector.items() if df(t, 0) <= common))
-        sums = [0.0] * len(self.papers)
-        touched: set[int] = set()
-        norm = math.sqrt(sum(w * w for w, _ in kept)) or 1.0  # the liked paper as its distinctive terms
-        for weight, term in kept:
-            weight /= norm
-            found_docs = postings.get(term)
-            if found_docs is None:
-                continue
-            touched.update(found_docs)
-            for other, w in found_docs.items():
-                sums[other] += weight * w
-        papers = self.papers
-        found = {d: sums[d] for d in touched if sums[d] >= LIKE_MIN_SIMILARITY and papers[d].id != paper.id}
-        self._similar[paper.id] = found
-        return found
+        return heapq.nlargest(_LIKE_TERMS, ((w, t) for t, w in vector.items() if df(t, 0) <= common))
+
+    def _similar_docs(self, paper: Paper) -> tuple[_Docs, _Floats]:
+        """The candidates similar to ``paper`` (≥ LIKE_MIN_SIMILARITY, ascending) and how similar, remembered
+        per paper: the cosine of TF-IDF vectors (the liked paper as its distinctive terms), or of the
+        papers' embeddings where both have one, whichever says more."""
+        found = self._similar.get(paper.id)
+        if found is not None:
+            return found
+        _, post_tfidf = self._tfidf()
+        kept = self._liked_terms(paper)
+        norm = math.sqrt(sum(w * w for w, _ in kept)) or 1.0
+        # The kept terms' postings side by side (one gather, not one slice per term).
+        vocab, bounds = self._vocab, self._term_start
+        found_terms = [(weight / norm, vocab[term]) for weight, term in kept if term in vocab]
+        starts = np.array([bounds[i] for _, i in found_terms], dtype=np.intp)
+        sizes = np.array([bounds[i + 1] - bounds[i] for _, i in found_terms], dtype=np.intp)
+        rows = np.arange(int(sizes.sum()), dtype=np.intp) + np.repeat(starts - (np.cumsum(sizes) - sizes), sizes)
+        weights = np.repeat(np.array([w for w, _ in found_terms], dtype=np.float64), sizes)
+        # Summed term by term for each paper, as the dot product is written.
+        sums = _sum_by_doc(self._post_docs[rows], post_tfidf[rows] * weights, len(self.papers))
+        semantic = self._semantic_similarity(paper)
+        if semantic is not None:
+            sums = np.maximum(sums, semantic)
+        close = sums >= LIKE_MIN_SIMILARITY
+        itself = self.position.get(paper.id)
+        if itself is not None:
+            close[itself] = False
+        hits = np.flatnonzero(close)
+        similar = (hits, sums[hits])
+        self._similar[paper.id] = similar
+        return similar
+
+    def similar_to(self, paper: Paper) -> dict[int, float]:
+        """Similarity (≥ LIKE_MIN_SIMILARITY) of each candidate to ``paper``, by candidate position."""
+        docs, values = self._similar_docs(paper)
+        return dict(zip(docs.tolist(), values.tolist(), strict=True))
+
+    def _embeddings(self) -> tuple[NDArray[np.float32], NDArray[np.bool_]] | None:
+        """The candidates' cached embeddings as rows of one matrix (zeros where a paper has none) and which
+        rows are real; None without any."""
+        if self._vector_lookup is None:
+            return None
+        if self._embedded is None:
+            found = self._vector_lookup(self.papers)
+            rows = [found.get(p.id) for p in self.papers]
+            dimension = next((len(v) for v in rows if v is not None), 0)
+            matrix = np.zeros((len(self.papers), dimension), dtype=np.float32)
+            present = np.zeros(len(self.papers), dtype=np.bool_)
+            for doc, row in enumerate(rows):
+                if row is not None and len(row) == dimension:
+                    matrix[doc] = row
+                    present[doc] = True
+            self._embedded = (matrix, present)
+        return self._embedded if self._embedded[1].any() else None
+
+    def _fetch_outside_vectors(self, papers: Iterable[Paper]) -> None:
+        """Read the vectors of liked papers that are not candidates, all of a ranking's in one lookup."""
+        if self._vector_lookup is None or self._embeddings() is None:
+            return
+        position, known = self.position, self._outside_vectors
+        wanted = [p for p in papers if p.id not in position and p.id not in known]
+        if wanted:
+            found = self._vector_lookup(wanted)
+            for paper in wanted:
+                known[paper.id] = found.get(paper.id)
+
+    def _semantic_similarity(self, paper: Paper) -> _Floats | None:
+        """Each candidate's embedding cosine to ``paper``, rescaled so that ``SEMANTIC_FLOOR`` (what two
+        unrelated abstracts of a field reach) is 0 and 1 is 1, 0 for a candidate without an embedding;
+        None when ``paper`` or every candidate has none."""
+        embedded = self._embeddings()
+        if embedded is None or self._vector_lookup is None:
+            return None
+        matrix, present = embedded
+        doc = self.position.get(paper.id)
+        vector: NDArray[np.float32] | None
+        if doc is not None and present[doc]:
+            vector = matrix[doc]
+        else:
+            self._fetch_outside_vectors((paper,))
+            vector = self._outside_vectors.get(paper.id)
+        if vector is None or len(vector) != matrix.shape[1]:
+            return None
+        cosine = (matrix @ vector).astype(np.float64)
+        scaled = np.clip((cosine - SEMANTIC_FLOOR) / (1.0 - SEMANTIC_FLOOR), 0.0, 1.0)
+        scaled[~present] = 0.0
+        return scaled
+
+    # --- signals ---------------------------------------------------------------------------------
 
     def _signal(self, kind: str, value: str) -> _Signal | None:
         """A keyword's, author's or mute's effect, computed once per corpus (channels share entries)."""
@@ -394,7 +566,8 @@ class Corpus:
                 for doc, listed, printed in self._authors.get(family, ())
                 if _given_names_agree(given, listed)
             }
-            found = _Signal(kind, value, dict.fromkeys(names, AUTHOR_SCORE), names)
+            docs = np.array(sorted(names), dtype=np.intp)
+            found = _Signal(kind, value, docs, np.full(len(docs), AUTHOR_SCORE), names.get)
         else:
             keyword = _compile_keyword(value)
             if keyword is not None:
@@ -405,29 +578,33 @@ class Corpus:
 
     def _keyword_signal(self, kind: str, keyword: _Keyword) -> _Signal:
         if not keyword.phrase:
-            hits = self._bm25.get(keyword.terms[0], {})
-            return _Signal(kind, keyword.label, hits)
-        sums: dict[int, float] = {}
-        present: dict[int, list[str]] = {}
-        for term in keyword.terms:
-            for doc, w in self._bm25.get(term, {}).items():
-                sums[doc] = sums.get(doc, 0.0) + w
-                present.setdefault(doc, []).append(term)
-        whole = {doc for doc in sums if keyword.phrase in self._joined[doc]}
+            return _Signal(kind, keyword.label, *self._postings(keyword.terms[0]))
+        postings = [self._postings(term) for term in keyword.terms]
+        every_doc = np.concatenate([docs for docs, _ in postings])
+        count = len(self.papers)
+        # Summed term by term for each paper; a paper holding every word may hold the phrase as typed.
+        sums = _sum_by_doc(every_doc, np.concatenate([w for _, w in postings]), count)
+        found_words = np.bincount(every_doc, minlength=count)
+        touched = np.flatnonzero(found_words)
+        complete = np.flatnonzero(found_words == len(keyword.terms)).tolist()
+        whole = [doc for doc in complete if keyword.phrase in self._joined[doc]]
         if kind == "mute":  # a muted phrase mutes where it is found as typed, not its words apart
-            return _Signal(kind, keyword.label, dict.fromkeys(whole, 0.0))
-        hits = {doc: total * (PHRASE_BOOST if doc in whole else PHRASE_PARTIAL) for doc, total in sums.items()}
-        names = {
-            doc: ", ".join(keyword.words.get(t, t) for t in terms_found)
-            for doc, terms_found in present.items()
-            if doc not in whole
-        }
-        return _Signal(kind, keyword.label, hits, names)
+            return _Signal(kind, keyword.label, np.array(whole, dtype=np.intp), np.zeros(len(whole)))
+        is_whole = np.zeros(count, dtype=np.bool_)
+        is_whole[whole] = True
+        boost = np.where(is_whole[touched], PHRASE_BOOST, PHRASE_PARTIAL)
+        whole_set = frozenset(whole)
+
+        def words_found(doc: int) -> str | None:
+            if doc in whole_set:
+                return None
+            return ", ".join(keyword.words.get(t, t) for t in keyword.terms if doc in self._using(t))
+
+        return _Signal(kind, keyword.label, touched, sums[touched] * boost, words_found)
 
     def _like_signal(self, paper: Paper, weight: float) -> _Signal:
-        similar = self.similar_to(paper)
-        scale = LIKE_SCALE * weight
-        return _Signal("like", paper.id, {doc: scale * s for doc, s in similar.items()})
+        docs, similarity = self._similar_docs(paper)
+        return _Signal("like", paper.id, docs, (LIKE_SCALE * weight) * similarity)
 
     # --- ranking ---------------------------------------------------------------------------------
 
@@ -459,43 +636,52 @@ class Corpus:
     ) -> tuple[list[Ranked], int]:
         signals = [self._signal("keyword", k) for k in dict.fromkeys(profile.keywords)]
         signals += [self._signal("author", a) for a in dict.fromkeys(profile.authors)]
-        signals += [self._like_signal(liked[pid], w) for pid, w in weights.items() if pid in liked]
+        liked_here = [(liked[pid], w) for pid, w in weights.items() if pid in liked]
+        if self._vector_lookup is not None:
+            self._fetch_outside_vectors(paper for paper, _ in liked_here if paper.id not in self._similar)
+        signals += [self._like_signal(paper, w) for paper, w in liked_here]
         mutes = [self._signal("mute", m) for m in dict.fromkeys(profile.mutes)]
         scoring = [s for s in signals if s is not None]
         muting = [s for s in mutes if s is not None]
         explained = scoring + muting
+        count = len(self.papers)
 
-        # Scores in a list indexed by paper, and which papers any signal touched (a touched paper scoring
-        # exactly 0 is explained, an untouched one is not): cheaper than a dict for thousands of hits.
-        scores = [0.0] * len(self.papers)
-        touched: set[int] = set()
-        for signal in scoring:
-            hits = signal.hits
-            touched.update(hits)
-            for doc, score in hits.items():
-                scores[doc] += score
-        muted: set[int] = set()
+        # Every entry's scores added up per paper in one pass (in entry order, as a loop would), and which
+        # papers any entry touched (a touched paper scoring exactly 0 is explained, an untouched one is not).
+        touched = np.zeros(count, dtype=np.bool_)
+        if scoring:
+            every_doc = np.concatenate([s.docs for s in scoring])
+            every_value = np.concatenate([s.values for s in scoring])
+            scores = _sum_by_doc(every_doc, every_value, count)
+            touched[every_doc] = True
+        else:
+            scores = np.zeros(count, dtype=np.float64)
+        muted = np.zeros(count, dtype=np.bool_)
         for signal in muting:
-            muted.update(signal.hits)
+            muted[signal.docs] = True
         if subset is not None:
-            touched &= subset
-            muted &= subset
-        live = [doc for doc in touched if scores[doc] > 0]
-        if muted:
-            live = [doc for doc in live if doc not in muted]
-        total = len(live) if profile.only else (len(self.papers) if subset is None else len(subset))
+            inside = np.zeros(count, dtype=np.bool_)
+            inside[list(subset)] = True
+            touched &= inside
+            muted &= inside
+        live = np.flatnonzero(touched & (scores > 0) & ~muted)
+        total = len(live) if profile.only else (count if subset is None else len(subset))
         tie = self.tie_rank
         papers = self.papers
 
         def ranked(items: Iterable[tuple[float, int, int]], penalty: float = 0.0) -> list[Ranked]:
             return [Ranked._explained(papers[doc], -neg - penalty, explained, doc) for neg, _, doc in items]
 
+        def ordered(docs: _Docs) -> list[tuple[float, int, int]]:
+            return sorted(zip((-scores[docs]).tolist(), [tie[d] for d in docs.tolist()], docs.tolist(), strict=True))
+
         if limit and len(live) > limit:
             # Only papers scoring at least the limit-th best score can be shown: order just those (ties
-            # at that score included), comparing bare scores first rather than a tuple per paper.
-            cut = sorted([scores[doc] for doc in live], reverse=True)[limit - 1]
-            live = [doc for doc in live if scores[doc] >= cut]
-        ahead = sorted([(-scores[doc], tie[doc], doc) for doc in live])
+            # at that score included).
+            live_scores = scores[live]
+            cut = np.partition(live_scores, len(live) - limit)[len(live) - limit]
+            live = live[live_scores >= cut]
+        ahead = ordered(live)
         if limit:
             best = ahead[:limit]
             if len(best) == limit or profile.only:
@@ -506,22 +692,23 @@ class Corpus:
             if profile.only:
                 return result, total
         # Matched nothing (or likes and dislikes cancelled out): in the order they had.
-        wanted = limit - len(result) if limit else len(self.papers)
+        wanted = limit - len(result) if limit else count
+        is_touched, is_muted, score_of = touched.tolist(), muted.tolist(), scores.tolist()
         for doc in self._tie_order:
             if wanted <= 0:
                 return result, total
-            if (subset is None or doc in subset) and doc not in muted:
-                if doc not in touched:
+            if (subset is None or doc in subset) and not is_muted[doc]:
+                if not is_touched[doc]:
                     result.append(self._unscored[doc])
-                elif scores[doc] == 0:
+                elif score_of[doc] == 0:
                     result.append(Ranked._explained(papers[doc], 0.0, explained, doc))
                 else:
                     continue
                 wanted -= 1
-        behind = sorted((-scores[doc], tie[doc], doc) for doc in touched if scores[doc] < 0 and doc not in muted)
-        result += ranked(behind)
-        sunk = sorted((-(scores[doc] if doc in touched else 0.0), tie[doc], doc) for doc in muted)
-        result += ranked(sunk, MUTED_PENALTY)
+        result += ranked(ordered(np.flatnonzero(touched & (scores < 0) & ~muted)))
+        # A muted paper no entry touched scores 0 before the penalty.
+        sunk = [(-(score_of[d] if is_touched[d] else 0.0), tie[d], d) for d in np.flatnonzero(muted).tolist()]
+        result += ranked(sorted(sunk), MUTED_PENALTY)
         return (result[:limit] if limit else result), total
 
 
@@ -532,19 +719,22 @@ def _tie_key(paper: Paper, position: int) -> tuple[int, int, int]:
 
 def _why(signals: Sequence[_Signal], doc: int) -> str:
     """What scored for one paper, in the order people read a radar: mutes, keywords, authors, likes."""
-    muted = [s.label for s in signals if s.kind == "mute" and doc in s.hits]
+    muted: list[str] = []
     keywords: list[str] = []
     authors: list[str] = []
     like: tuple[float, str] | None = None
     for signal in signals:
-        hit = signal.hits.get(doc)
-        if hit is None or signal.kind == "mute":
+        hits = signal._hits if signal._hits is not None else signal.hits  # read for every card shown
+        hit = hits.get(doc)
+        if hit is None:
             continue
-        name = signal.names.get(doc, signal.label) if signal.names is not None else signal.label
-        if signal.kind == "keyword":
-            keywords.append(name)
-        elif signal.kind == "author":
-            authors.append(name)
+        kind = signal.kind
+        if kind == "keyword":
+            keywords.append(signal.name(doc))
+        elif kind == "author":
+            authors.append(signal.name(doc))
+        elif kind == "mute":
+            muted.append(signal.label)
         elif like is None or abs(hit) > abs(like[0]):
             like = (hit, signal.label)
     parts: list[str] = []

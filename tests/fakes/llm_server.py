@@ -29,6 +29,9 @@ Routes (shapes from the anthropic SDK's types: ``Message``, ``ToolUseBlock``, ``
 - ``POST /v1/chat/completions``: a ``chat.completion`` whose ``choices[0].message.content`` is the JSON
   of ``CANNED_ANSWER``; ``usage`` unless ``openai_usage`` is False (local servers often omit it).
   With ``openai_key`` set, a request without ``Authorization: Bearer <key>`` gets OpenAI's 401.
+- ``POST /v1/embeddings``: OpenAI's ``{"object": "list", "data": [{"object": "embedding", "index",
+  "embedding"}], "model", "usage"}``, one vector per ``input`` text from ``embed(text)`` (set it to choose
+  vectors; by default a deterministic one per text). ``openai_key`` is checked as for chat completions.
 
 A script (``script``) is a queue of answers per route, used up before the normal answer. A route is a
 path matched exactly, a prefix when it ends with ``/`` (``"/v1/messages/batches/"``), or a pattern with
@@ -44,13 +47,14 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import hashlib
 import itertools
 import json
 import re
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -264,6 +268,7 @@ class FakeLLMServer(LoopbackServer):
         self.answer_model = answer_model  # the model named in answers (the API resolves aliases); else the request's
         self.anthropic_key = anthropic_key  # None: any key is accepted
         self.models = models  # what the Models API and the OpenAI model list know
+        self.embed: Callable[[str], list[float]] = _hashed_embedding  # /v1/embeddings: a text's vector
         super().__init__()
         self._lock = threading.Lock()
         self._scripts: list[tuple[str, deque[Scripted]]] = []
@@ -337,6 +342,8 @@ class FakeLLMServer(LoopbackServer):
             return self._messages(call, special)
         if method == "POST" and path == "/v1/chat/completions":
             return self._chat(call, special)
+        if method == "POST" and path == "/v1/embeddings":
+            return self._embeddings(call)
         if method == "POST" and path == "/v1/messages/batches":
             return self._create_batch(call)
         if method == "GET" and (path == "/v1/models" or path.startswith("/v1/models/")):
@@ -553,6 +560,20 @@ class FakeLLMServer(LoopbackServer):
             }
         return _json(200, answer)
 
+    def _embeddings(self, call: Call) -> _Answer:
+        if self.openai_key is not None and call.headers.get("authorization") != f"Bearer {self.openai_key}":
+            return _openai_unauthorized()
+        body = call.body
+        texts = body.get("input") if isinstance(body, dict) else None
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str) or not isinstance(texts, list):
+            return _json(400, {"error": {"message": "model and input are required", "type": "invalid_request_error"}})
+        data = [{"object": "embedding", "index": i, "embedding": self.embed(str(t))} for i, t in enumerate(texts)]
+        tokens = _tokens(texts)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return _json(200, {"object": "list", "data": data, "model": body["model"], "usage": usage})
+
     def _pause(self, seconds: float) -> None:
         self._stopping.wait(seconds)  # cut short by stop()
 
@@ -591,6 +612,12 @@ def _result_type(outcome: BatchOutcome) -> str:
 def _tokens(*parts: Any) -> int:
     """A stable stand-in for a token count: about four characters a token."""
     return max(1, len(json.dumps(parts, ensure_ascii=False)) // 4)
+
+
+def _hashed_embedding(text: str, dimension: int = 8) -> list[float]:
+    """A deterministic vector for a text: the same text always gets the same one."""
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    return [b / 255 - 0.5 for b in digest[:dimension]]
 
 
 def _error_body(error_type: str, message: str) -> dict[str, Any]:
