@@ -28,7 +28,7 @@ import logging
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date
+from datetime import date
 from typing import TYPE_CHECKING
 
 import sqlite_utils
@@ -45,11 +45,11 @@ from bot.briefing_answer import (
 from bot.briefing_offline import Facts, facts_of
 from bot.explain.answers import without_surrogates
 from bot.explain.llm import LLMFailure
-from bot.explain.pricing import cost_usd
 from bot.explain.prompt import MalformedAnswer
 from bot.explain.sanitize import safe_llm_text
 from bot.models import ChannelRef, Paper
 from bot.radar import Radar
+from bot.single_flight import once
 from bot.store import Store, TableMigrations, utcnow
 from bot.untrusted import inert_text
 
@@ -192,20 +192,7 @@ async def shared_answer(engine: Engine, day: date, papers: Sequence[Paper]) -> S
     if cached is not None:
         return SharedAnswer(cached, provider.model)
     running = _inflight.setdefault(explainer, {})
-    if key in running:
-        return await asyncio.shield(running[key])
-    future: asyncio.Future[SharedAnswer] = asyncio.get_running_loop().create_future()
-    running[key] = future
-    try:
-        result = await _ask(engine, explainer, key, day, shown, cache)
-        future.set_result(result)
-        return result
-    except BaseException as err:
-        future.set_exception(err)
-        future.exception()  # mark retrieved: nobody else may be waiting
-        raise
-    finally:
-        del running[key]
+    return await once(running, key, lambda: _ask(engine, explainer, key, day, shown, cache))
 
 
 async def _ask(
@@ -235,22 +222,8 @@ async def _ask(
 def _record(engine: Engine, explainer: Explainer, key: str, tokens_in: int, tokens_out: int, outcome: str) -> None:
     provider = explainer.provider
     assert provider is not None
-    override = (
-        float(engine.config.get("llm", "input_usd_per_mtok")),
-        float(engine.config.get("llm", "output_usd_per_mtok")),
-    )
-    explainer.ledger.record(
-        at=explainer.now().astimezone(UTC),
-        provider=provider.name,
-        model=provider.model,
-        paper_id=f"briefing:{key[:16]}",
-        input_tokens=tokens_in,
-        output_tokens=tokens_out,
-        cost_usd=cost_usd(provider.model, tokens_in, tokens_out, override=override),
-        batch=False,
-        outcome=outcome,
-        purpose="briefing",
-    )
+    subject = f"briefing:{key[:16]}"
+    explainer.record_call(provider, subject, tokens_in, tokens_out, outcome=outcome, purpose="briefing")
 
 
 async def prepare_briefings(engine: Engine, selections: Sequence[DigestSelection]) -> int:

@@ -25,13 +25,11 @@ import asyncio
 import logging
 import weakref
 from dataclasses import dataclass, field
-from datetime import UTC
 from typing import TYPE_CHECKING
 
 from bot.cards import Reply
 from bot.errors import PaperbotError
 from bot.explain.llm import LLMFailure, LLMProvider
-from bot.explain.pricing import cost_usd
 from bot.explain.sanitize import safe_llm_text, truncate
 from bot.explain.service import LLM_HINT, UNREADABLE_ANSWER
 from bot.fulltext import FullText
@@ -47,6 +45,7 @@ from bot.question_prompt import (
     bare_label,
     build_prompt,
 )
+from bot.single_flight import once
 from bot.untrusted import strip_unsafe_chars
 
 if TYPE_CHECKING:
@@ -203,22 +202,7 @@ async def _offline(paper: Paper, full_text: FullText | None, question: str, note
 
 async def _ask_once(engine: Engine, provider: LLMProvider, paper: Paper, parts: PromptParts, key: str) -> _Asked:
     """One LLM call per distinct question at a time: a second asker of the same question waits for it."""
-    calls = _state(engine).calls
-    running = calls.get(key)
-    if running is not None:
-        return await asyncio.shield(running)
-    future: asyncio.Future[_Asked] = asyncio.get_running_loop().create_future()
-    calls[key] = future
-    try:
-        asked = await _ask(engine, provider, paper, parts, key)
-        future.set_result(asked)
-        return asked
-    except BaseException as err:
-        future.set_exception(err)
-        future.exception()  # retrieved: nobody else may be waiting
-        raise
-    finally:
-        del calls[key]
+    return await once(_state(engine).calls, key, lambda: _ask(engine, provider, paper, parts, key))
 
 
 async def _ask(engine: Engine, provider: LLMProvider, paper: Paper, parts: PromptParts, key: str) -> _Asked:
@@ -242,23 +226,7 @@ async def _ask(engine: Engine, provider: LLMProvider, paper: Paper, parts: Promp
 
 
 def _record(engine: Engine, provider: LLMProvider, paper: Paper, tokens_in: int, tokens_out: int, outcome: str) -> None:
-    explainer = engine.explainer
-    override = (
-        float(engine.config.get("llm", "input_usd_per_mtok")),
-        float(engine.config.get("llm", "output_usd_per_mtok")),
-    )
-    explainer.ledger.record(
-        at=explainer.now().astimezone(UTC),
-        provider=provider.name,
-        model=provider.model,
-        paper_id=paper.id,
-        input_tokens=tokens_in,
-        output_tokens=tokens_out,
-        cost_usd=cost_usd(provider.model, tokens_in, tokens_out, override=override),
-        batch=False,
-        outcome=outcome,
-        purpose=PURPOSE,
-    )
+    engine.explainer.record_call(provider, paper.id, tokens_in, tokens_out, outcome=outcome, purpose=PURPOSE)
 
 
 # --- drawing -----------------------------------------------------------------------------------------

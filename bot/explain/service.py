@@ -40,6 +40,7 @@ from bot.explain.prompt import (
 from bot.explain.sanitize import safe_llm_text
 from bot.fulltext import FullText, PaperEquation
 from bot.models import Paper
+from bot.single_flight import once
 from bot.store import Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -265,21 +266,8 @@ class Explainer:
         if cached is not None:
             return self.render(paper, cached.answer, cached.provider, cached.model, cached=True, basis=basis)
         key = (paper.id, paper.version, basis.prompt_version)
-        running = self._inflight.get(key)
-        if running is not None:  # the same paper asked for twice at once: one LLM call
-            return await asyncio.shield(running)
-        future: asyncio.Future[Explanation] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
-            result = await self._explain_uncached(paper, self.provider, basis)
-            future.set_result(result)
-            return result
-        except BaseException as err:
-            future.set_exception(err)
-            future.exception()  # mark retrieved: nobody else may be waiting
-            raise
-        finally:
-            del self._inflight[key]
+        provider = self.provider  # the same paper asked for twice at once: one LLM call
+        return await once(self._inflight, key, lambda: self._explain_uncached(paper, provider, basis))
 
     def _basis(self, paper: Paper, full_text: FullText | None, abstract_badge: str) -> _Basis:
         budget = int(self.config.get("llm", "max_input_tokens"))
@@ -323,16 +311,32 @@ class Explainer:
     def _record(
         self, provider: LLMProvider, paper: Paper, tokens_in: int, tokens_out: int, *, batch: bool, outcome: str
     ) -> None:
+        self.record_call(provider, paper.id, tokens_in, tokens_out, batch=batch, outcome=outcome)
+
+    def record_call(
+        self,
+        provider: LLMProvider,
+        subject: str,
+        tokens_in: int,
+        tokens_out: int,
+        *,
+        outcome: str,
+        batch: bool = False,
+        purpose: str = "explain",
+    ) -> None:
+        """One LLM call in the ledger with its estimated cost, whatever it was for (an explanation, a
+        briefing, a question): one budget. ``subject``: the paper id, or what the call was about."""
         self.ledger.record(
             at=self.now().astimezone(UTC),
             provider=provider.name,
             model=provider.model,
-            paper_id=paper.id,
+            paper_id=subject,
             input_tokens=tokens_in,
             output_tokens=tokens_out,
             cost_usd=cost_usd(provider.model, tokens_in, tokens_out, batch=batch, override=self._price_override()),
             batch=batch,
             outcome=outcome,
+            purpose=purpose,
         )
 
     def _price_override(self) -> tuple[float, float]:
