@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from bot.cards import Explanation, ExplanationEquation, ExplanationSection
 from bot.explain.glossary import Concept, find_concepts
 from bot.explain.prompt import ONE_LINER_MAX
-from bot.fulltext import FullText, key_equations
+from bot.fulltext import HTML_BADGE, FullText, key_equations
 from bot.models import Paper
 from bot.text import clean_text, teaser
 
@@ -44,7 +44,7 @@ ONE_LINER_CONCEPTS = 4
 FORMULAS_TITLE = "Formulas in the abstract"
 EQUATIONS_TITLE = "Key equations of the paper"
 EQUATION_CONCEPTS_TITLE = "Concepts these equations use"
-FULL_TEXT_BADGE = "from the paper's full text (v{version})"
+FULL_TEXT_BADGE = HTML_BADGE  # "from the paper's full text (v{version})", as bot.fulltext words it
 NO_HTML_BADGE = "from the abstract only (no HTML version)"
 UNFETCHED_BADGE = "from the abstract only (the HTML version could not be fetched)"
 EQUATION_CHARS = 300  # one equation's Unicode in the section; the JSON keeps it whole
@@ -82,7 +82,7 @@ def offline_explanation(
         )
         if text
     )
-    badge = FULL_TEXT_BADGE.format(version=full_text.version) if full_text is not None else abstract_badge
+    badge = full_text.badge if full_text is not None else abstract_badge  # arXiv's HTML (v2) or a JATS file
     note = note or DEFAULT_NOTE
     return Explanation(
         source="offline",

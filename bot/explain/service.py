@@ -94,14 +94,7 @@ class _Basis:
         return self.abstract_badge
 
     def offline(self, paper: Paper, note: str) -> Explanation:
-        explanation = offline_explanation(
-            paper, note=note, full_text=self.full_text, abstract_badge=self.abstract_badge
-        )
-        if self.full_text is None or explanation.badge == self.full_text.badge:
-            return explanation
-        # The offline explanation names every full text as an arXiv HTML version: say what it really was.
-        badge, said = self.full_text.badge, explanation.badge
-        return replace(explanation, badge=badge, note=explanation.note.replace(said, badge))
+        return offline_explanation(paper, note=note, full_text=self.full_text, abstract_badge=self.abstract_badge)
 
     def equation(self, label: str) -> PaperEquation | None:
         if self.grounding is None or not label:
