@@ -189,6 +189,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "sources.biorxiv": {
         "api_url": Key(str, "https://api.biorxiv.org", _url_check),
+        # Where JATS full texts are fetched: empty follows each preprint's own link (biorxiv.org,
+        # medrxiv.org); a URL replaces that origin (a caching proxy), keeping the link's path.
+        "content_url": Key(str, "", lambda v: _url_check(v) if v else None),
     },
     "schedule": {
         # Shortly after arXiv rebuilds its feeds at midnight US Eastern.

@@ -37,7 +37,7 @@ def config(tmp_path: Path, arxiv_server: FakeArxivServer) -> Iterator[Path]:
             f'[sources.arxiv]\nrss_url = "{arxiv_server.rss_url}"\napi_url = "{arxiv_server.api_url}"\ntimeout_s = 2\n'
             f'retries = 1\nhtml_url = "{arxiv_server.html_url}"\n'
             f'[sources.huggingface]\napi_url = "{hf.api_url}"\n'
-            f'[sources.biorxiv]\napi_url = "{preprints.base_url}"\n'
+            f'[sources.biorxiv]\napi_url = "{preprints.base_url}"\ncontent_url = "{preprints.base_url}"\n'
         )
         yield path
 

@@ -118,7 +118,7 @@ def services(folder: Path) -> Iterator[Services]:
         config.write_text(
             f'[sources.arxiv]\nrss_url = "{arxiv.rss_url}"\napi_url = "{arxiv.api_url}"\n'
             f'[sources.huggingface]\napi_url = "{hf.api_url}"\n'
-            f'[sources.biorxiv]\napi_url = "{preprints.base_url}"\n'
+            f'[sources.biorxiv]\napi_url = "{preprints.base_url}"\ncontent_url = "{preprints.base_url}"\n'
             "[digest]\nlimit = 0\n"  # every paper of the day: "each paper it should get" is all of them
         )
         yield Services(platform, arxiv, hf, preprints, config)
@@ -177,7 +177,7 @@ async def test_a_digest_resumed_after_a_restart_is_drawn_with_every_planned_pape
         preprints.add("biorxiv", _preprints())
         sections: dict[str, dict[str, object]] = {
             "sources.huggingface": {"api_url": hf.api_url},
-            "sources.biorxiv": {"api_url": preprints.base_url},
+            "sources.biorxiv": {"api_url": preprints.base_url, "content_url": preprints.base_url},
         }
         engine = make_engine(config=make_config(**sections, digest={"limit": 0}), now=lambda: NOW)
         channel = ChannelRef("chat", "", "c0")

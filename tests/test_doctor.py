@@ -64,7 +64,7 @@ def _toml_sources(arxiv: FakeArxivServer, hf: FakeHuggingFaceServer, preprints: 
     return (
         f'[sources.arxiv]\nrss_url = "{arxiv.rss_url}"\napi_url = "{arxiv.api_url}"\n'
         f'[sources.huggingface]\napi_url = "{hf.api_url}"\n'
-        f'[sources.biorxiv]\napi_url = "{preprints.base_url}"\n'
+        f'[sources.biorxiv]\napi_url = "{preprints.base_url}"\ncontent_url = "{preprints.base_url}"\n'
     )
 
 

@@ -36,7 +36,7 @@ async def test_each_feed_is_looked_up_in_the_registry_once_across_a_fan_out() ->
         preprints.add("biorxiv", [item(1, DAY, "neuroscience")])
         sections: dict[str, dict[str, object]] = {
             "sources.huggingface": {"api_url": hf.api_url},
-            "sources.biorxiv": {"api_url": preprints.base_url},
+            "sources.biorxiv": {"api_url": preprints.base_url, "content_url": preprints.base_url},
         }
         engine = make_engine(config=make_config(**sections))
         registry = engine.sources = CountingRegistry(engine.sources)

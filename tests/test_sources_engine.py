@@ -47,7 +47,7 @@ def preprints() -> Iterator[FakePreprintServer]:
 def engine_for(hf: FakeHuggingFaceServer, preprints: FakePreprintServer | None = None) -> Engine:
     sections: dict[str, dict[str, object]] = {"sources.huggingface": {"api_url": hf.api_url}}
     if preprints is not None:
-        sections["sources.biorxiv"] = {"api_url": preprints.base_url}
+        sections["sources.biorxiv"] = {"api_url": preprints.base_url, "content_url": preprints.base_url}
     return make_engine(config=make_config(**sections))
 
 
@@ -131,7 +131,10 @@ async def test_explain_takes_a_hugging_face_link_and_a_preprint_doi(
     hf: FakeHuggingFaceServer, preprints: FakePreprintServer
 ) -> None:
     fake = FakeArxiv(api={"1605.08386": api_body("id_1605.08386_s0_m100_199195aa31ad.json")})
-    sections = {"sources.huggingface": {"api_url": hf.api_url}, "sources.biorxiv": {"api_url": preprints.base_url}}
+    sections = {
+        "sources.huggingface": {"api_url": hf.api_url},
+        "sources.biorxiv": {"api_url": preprints.base_url, "content_url": preprints.base_url},
+    }
     engine = make_engine(fake, config=make_config(**sections))
     paper, reply = await engine.explain("https://huggingface.co/papers/1605.08386")
     assert paper.id == "1605.08386" and paper.categories  # arXiv's full record

@@ -180,7 +180,8 @@ def build_sources(config: Config, arxiv: ArxivClient) -> SourceRegistry:
         min_upvotes=int(config.get("sources.huggingface", "min_upvotes")),
         settle_hour_utc=int(config.get("sources.huggingface", "settle_hour_utc")),
     )
-    biorxiv, medrxiv = preprint_sources(config.get("sources.biorxiv", "api_url"))
+    content_url = str(config.get("sources.biorxiv", "content_url")) or None
+    biorxiv, medrxiv = preprint_sources(config.get("sources.biorxiv", "api_url"), content_url=content_url)
     return SourceRegistry([huggingface, biorxiv, medrxiv, ArxivSource(arxiv)])
 
 
