@@ -31,10 +31,11 @@ from bot.errors import NotFoundError, SourceError, SourceUnreachable, StaleFeed,
 from bot.explain.llm import build_provider
 from bot.explain.offline import NO_HTML_BADGE, UNFETCHED_BADGE
 from bot.explain.service import Explainer, PrepareReport
-from bot.fulltext import FullText, FullTextCache, fetch_full_text
+from bot.fulltext import FullText, FullTextCache, MemoryFullTextCache, TextCache, fetch_full_text
 from bot.jats import NO_JATS_BADGE, UNFETCHED_JATS_BADGE, as_jats_source, fetch_jats_full_text
 from bot.models import ChannelRef, Feed, FeedItem, Paper, Subscription
 from bot.outbox import Outbox
+from bot.single_flight import once
 from bot.sources.arxiv import ArxivClient
 from bot.sources.base import Batch, FeedName, PaperRef, Source
 from bot.sources.registry import SourceRegistry, build_sources
@@ -92,6 +93,9 @@ class Engine:
         # One refresh at a time: a command and a scheduled digest needing the same feed fetch it once.
         self._refresh_lock = asyncio.Lock()
         self._background: set[asyncio.Task[int]] = set()
+        self._memory_texts = MemoryFullTextCache()
+        # Full texts being fetched, by paper version: a paper asked for by many at once is one request.
+        self._reading: dict[tuple[str, int], asyncio.Future[FullText | None]] = {}
 
     @classmethod
     def from_config(cls, config: Config) -> Engine:
@@ -203,9 +207,7 @@ class Engine:
             new_papers += [item.paper for item in feed.items]
         return RefreshResult(tuple(fetched), tuple(reused), failed), new_papers
 
-    async def _fetch_if_due(
-        self, category: str, now: datetime, force: bool, progress: Progress | None
-    ) -> Feed | None:
+    async def _fetch_if_due(self, category: str, now: datetime, force: bool, progress: Progress | None) -> Feed | None:
         """The feed's new batch, or None when the stored one is still what its source serves.
 
         arXiv's feed is its latest announcement: reused until the midnight rebuild, unless it is stale.
@@ -457,7 +459,7 @@ class Engine:
         read, missing, unfetched = fetch
         try:
             async with asyncio.timeout(timeout_s):
-                full_text = await read()
+                full_text = await once(self._reading, (paper.id, paper.version), read)
             return full_text, missing
         except TimeoutError:
             log.info("no full text of %s within %.0f s", paper.versioned_id, timeout_s or 0)
@@ -467,9 +469,7 @@ class Engine:
             log.exception("reading the full text of %s failed", paper.versioned_id)
         return None, unfetched
 
-    def _full_text_fetcher(
-        self, paper: Paper
-    ) -> tuple[Callable[[], Awaitable[FullText | None]], str, str] | None:
+    def _full_text_fetcher(self, paper: Paper) -> tuple[Callable[[], Awaitable[FullText | None]], str, str] | None:
         """How to read the paper's full text, and the badges for none and for a failure; None when its
         source has no full text."""
         cache = self._full_text_cache()
@@ -489,10 +489,10 @@ class Engine:
             )
         return None
 
-    def _full_text_cache(self) -> FullTextCache | None:
-        # Next to the database; an in-memory store (tests, previews) keeps nothing on disk.
+    def _full_text_cache(self) -> TextCache:
+        # Next to the database; an in-memory store (tests, previews) keeps them in memory.
         on_disk = self.store.path not in ("", ":memory:") and not self.store.path.startswith("file:")
-        return FullTextCache(Path(self.store.path).resolve().parent / "fulltext") if on_disk else None
+        return FullTextCache(Path(self.store.path).resolve().parent / "fulltext") if on_disk else self._memory_texts
 
     # --- explanations ahead of posting ------------------------------------------------------------
 

@@ -26,7 +26,8 @@ import logging
 import os
 import re
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,7 +42,9 @@ __all__ = [
     "FullText",
     "FullTextCache",
     "HtmlSource",
+    "MemoryFullTextCache",
     "PaperEquation",
+    "TextCache",
     "fetch_full_text",
     "full_text_badge",
     "key_equations",
@@ -121,6 +124,41 @@ class HtmlSource(Protocol):
 # ---------------------------------------------------------------------------------------------
 
 
+class TextCache(Protocol):
+    """Where parsed full texts are kept: on disk next to the database, or in memory."""
+
+    def get(self, paper_id: str, version: int) -> FullText | bool | None: ...
+
+    def put(self, paper_id: str, version: int, full_text: FullText | None) -> None: ...
+
+
+class MemoryFullTextCache:
+    """The same as FullTextCache, in memory (a database in memory keeps nothing on disk either): the most
+    recent ``max_files`` answers, so that the same paper asked for again, or by many at once, is one
+    request to its source."""
+
+    def __init__(self, *, max_files: int = CACHE_FILES, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_files = max_files
+        self._clock = clock
+        self._kept: OrderedDict[tuple[str, int], tuple[FullText | None, float]] = OrderedDict()
+
+    def get(self, paper_id: str, version: int) -> FullText | bool | None:
+        found = self._kept.get((paper_id, version))
+        if found is None:
+            return None
+        full_text, at = found
+        if full_text is None:
+            return False if self._clock() - at < MISSING_RETRY_S else None
+        self._kept.move_to_end((paper_id, version))
+        return full_text
+
+    def put(self, paper_id: str, version: int, full_text: FullText | None) -> None:
+        self._kept[(paper_id, version)] = (full_text, self._clock())
+        self._kept.move_to_end((paper_id, version))
+        while len(self._kept) > self.max_files:
+            self._kept.popitem(last=False)
+
+
 class FullTextCache:
     """Parsed pages on disk, one small JSON file per paper version, at most ``max_files`` of them.
 
@@ -168,7 +206,7 @@ class FullTextCache:
 
 
 async def fetch_full_text(
-    source: HtmlSource, paper_id: str, version: int, html_url: str, cache: FullTextCache | None = None
+    source: HtmlSource, paper_id: str, version: int, html_url: str, cache: TextCache | None = None
 ) -> FullText | None:
     """The paper's full text, or None when arXiv has no (usable) HTML version of it.
 

@@ -34,8 +34,8 @@ from bot.fulltext import (
     MAX_SECTIONS,
     MAX_TEX_CHARS,
     FullText,
-    FullTextCache,
     PaperEquation,
+    TextCache,
     last_sentence,
 )
 from bot.sources.xml_guard import UnreadableXml, bound_author_fields
@@ -93,7 +93,7 @@ def as_jats_source(source: object) -> JatsSource | None:
 
 
 async def fetch_jats_full_text(
-    source: JatsSource, paper_id: str, version: int, url: str, cache: FullTextCache | None = None
+    source: JatsSource, paper_id: str, version: int, url: str, cache: TextCache | None = None
 ) -> FullText | None:
     """The preprint's full text, or None when its server has no usable JATS XML for this version.
 
