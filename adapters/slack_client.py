@@ -4,6 +4,8 @@ a channel is gone for us, and `paperbot doctor`'s Slack checks."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -12,7 +14,41 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Config
 
-__all__ = ["AUTH_ERRORS", "UNAVAILABLE", "api_url", "build_client", "check_slack", "error_code", "sdk_logger"]
+# The bot scopes slack/manifest.yml asks for, and what each one makes work (the doctor names what is missing).
+SCOPES: dict[str, str] = {
+    "commands": "the /paper command",
+    "chat:write": "posting digests and answers",
+    "chat:write.public": "posting in public channels without an invitation",
+    "users:read": "telling who may manage a channel",
+    "channels:history": "finding its own digest after a crash, reading a thread it is asked in",
+    "groups:history": "the same in private channels",
+    "reactions:read": "reactions teaching the radar",
+    "app_mentions:read": "questions in a card's thread",
+    "files:write": "equation images",
+}
+
+
+def missing_scopes(headers: Mapping[str, Any]) -> list[str]:
+    """The manifest's scopes the token lacks, from the ``x-oauth-scopes`` header Slack sends with every
+    answer; none when the header is absent (nothing to judge by)."""
+    granted = next((str(v) for k, v in headers.items() if str(k).lower() == "x-oauth-scopes"), None)
+    if granted is None:
+        return []
+    have = {s.strip() for s in granted.split(",")}
+    return [scope for scope in SCOPES if scope not in have]
+
+
+__all__ = [
+    "AUTH_ERRORS",
+    "SCOPES",
+    "UNAVAILABLE",
+    "api_url",
+    "build_client",
+    "check_slack",
+    "error_code",
+    "missing_scopes",
+    "sdk_logger",
+]
 
 # Web API errors that mean "this channel is gone for us": the subscription pauses with the hint.
 UNAVAILABLE: dict[str, str] = {
@@ -108,6 +144,12 @@ async def check_slack(config: Config, *, client: AsyncWebClient | None = None) -
         0,
         f"Slack: bot token OK for workspace {auth.get('team')} (team {auth.get('team_id')}) as @{auth.get('user')}",
     )
+    missing = missing_scopes(auth.headers)
+    if missing:
+        lines.append(
+            f"Slack: the app lacks {', '.join(missing)} ({'; '.join(SCOPES[s] for s in missing)}): "
+            "add them from slack/manifest.yml (OAuth & Permissions, Event Subscriptions) and reinstall the app"
+        )
     if mode == "socket" and app_token:
         lines.append(await _check_app_token(web, app_token))
     return lines

@@ -726,6 +726,23 @@ async def test_check_slack_says_what_is_wrong(slack: FakeSlack, mode: str, env: 
     assert all(line.startswith("Slack: ") for line in lines)
 
 
+async def test_check_slack_names_the_scopes_an_older_install_lacks(slack: FakeSlack) -> None:
+    slack.scopes = ["commands", "chat:write", "chat:write.public", "users:read", "channels:history", "groups:history"]
+    lines = await check_slack(slack_config(slack, mode="http"))
+    assert lines[0].startswith("Slack: bot token OK")
+    [missing] = lines[1:]
+    assert "lacks reactions:read, app_mentions:read, files:write" in missing
+    assert "reactions teaching the radar" in missing and "reinstall" in missing
+
+
+def test_the_doctor_knows_every_scope_the_manifest_asks_for() -> None:
+    from adapters.slack_client import SCOPES
+
+    manifest = (ROOT / "slack" / "manifest.yml").read_text()
+    scopes_part = manifest.split("\n    bot:\n", 1)[1].split("\nsettings:", 1)[0]
+    assert re.findall(r"^ {6}- ([a-z_.:]+)", scopes_part, re.M) == list(SCOPES)
+
+
 async def test_check_slack_when_slack_is_unreachable() -> None:
     with FakeSlack() as gone:
         config = slack_config(gone, mode="http")

@@ -46,6 +46,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
+from adapters.slack_client import SCOPES as MANIFEST_SCOPES
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "slack"
 # Recorded body of a Slack 429 (see tests/data/slack/README.md).
 RATELIMITED_BODY = (DATA_DIR / "web-response-ratelimited.json").read_bytes()
@@ -125,6 +127,7 @@ class FakeSlack:
         # files_upload_v2: files.getUploadURLExternal hands out /upload/<id>, the bytes are POSTed there
         # (recorded as method "upload"), files.completeUploadExternal shares them (``shared_files``).
         self.uploads: dict[str, dict[str, Any]] = {}
+        self.scopes: list[str] = list(MANIFEST_SCOPES)  # what auth.test says the token was granted
         self.shared_files: list[dict[str, Any]] = []
         self._file_ids = itertools.count(1)
         self.socket_acks: list[dict[str, Any]] = []
@@ -389,10 +392,12 @@ class FakeSlack:
             if token != self.bot_token:
                 return error("not_authed" if not token else "invalid_auth")
             if method == "auth.test":
-                return ok(
+                answer = ok(
                     url="https://test-workspace.slack.com/", team=self.team, user="paperbot",
                     team_id=TEAM_ID, user_id="UBOT", bot_id="BBOT", is_enterprise_install=False,
                 )  # fmt: skip
+                # Slack names the token's scopes in a header of every Web API answer.
+                return Answer(answer.status, answer.body, {**answer.headers, "x-oauth-scopes": ",".join(self.scopes)})
             if method == "users.info":
                 user = self._users.get(str(args.get("user", "")))
                 return ok(user=user) if user else error("user_not_found")
