@@ -332,6 +332,21 @@ def prune(store: Store, keep_days: int = KEEP_DAYS) -> int:
     return cursor.rowcount
 
 
+async def check_embeddings(config: Config) -> tuple[str, bool]:
+    """`paperbot doctor`'s line: off, or whether the endpoint embeds one text now (one request, no retry)."""
+    settings = EmbeddingSettings.from_config(config)
+    if settings is None:
+        return "Embeddings: off (the radar ranks by words; set [radar] embeddings_base_url to add meaning)", True
+    client = EmbeddingsClient(
+        settings.base_url, settings.model, api_key=settings.api_key, timeout_s=min(settings.timeout_s, 10.0), retries=0
+    )
+    async with client:
+        vectors = await client.embed(["paperbot doctor"])
+    if vectors is None:
+        return f"Embeddings: failed at {settings.base_url} with {settings.model} (the log says why)", False
+    return f"Embeddings: OK at {settings.base_url} ({settings.model}, {len(vectors[0])} dimensions)", True
+
+
 async def embed_new_papers(
     store: Store, config: Config, papers: Iterable[Paper], *, http: httpx.AsyncClient | None = None
 ) -> int:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from bot.config import Config
+from bot.embeddings import check_embeddings
 from bot.errors import ConfigError, PaperbotError
 
 if TYPE_CHECKING:
@@ -81,6 +82,8 @@ async def doctor(
     preprint_url = str(config.get("sources.biorxiv", "api_url"))
     checks.append(("bioRxiv/medRxiv", preprint_url, lambda: _one(check_preprints(config))))
     checks.append(("LLM", str(config.get("llm", "base_url")) or "its API", lambda: _one(_check_llm(config))))
+    embeddings_url = str(config.get("radar", "embeddings_base_url")) or "its endpoint"
+    checks.append(("Embeddings", embeddings_url, lambda: _one(check_embeddings(config))))
     found = await asyncio.gather(*(_bounded(name, url, check, deadline_s) for name, url, check in checks))
     lines = [f"Config: {config.source}", database]
     if not any(name in ("Slack", "Discord") for name, _, _ in checks):

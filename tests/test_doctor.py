@@ -282,7 +282,7 @@ async def test_doctor_checks_everything_at_once_so_silence_costs_one_timeout(
         lines, ok = await doctor(config, now=NOW)
         elapsed = time.monotonic() - started
     assert not ok
-    order = ["Chat", "arXiv feeds", "arXiv API", "Hugging Face", "bioRxiv/medRxiv", "LLM"]
+    order = ["Chat", "arXiv feeds", "arXiv API", "Hugging Face", "bioRxiv/medRxiv", "LLM", "Embeddings"]
     assert [line.split(":")[0] for line in lines[2:]] == order  # order kept
     assert elapsed < 3.5, (elapsed, lines)
 

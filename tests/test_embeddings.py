@@ -392,3 +392,18 @@ async def test_without_an_endpoint_a_refresh_asks_nothing(llm: FakeLLMServer) ->
         assert llm.count("/v1/embeddings") == 0
     finally:
         await engine.aclose()
+
+
+async def test_the_doctor_says_whether_the_endpoint_embeds(llm: FakeLLMServer) -> None:
+    from bot.embeddings import check_embeddings
+    from tests.support import make_config
+
+    assert await check_embeddings(make_config()) == (
+        "Embeddings: off (the radar ranks by words; set [radar] embeddings_base_url to add meaning)",
+        True,
+    )
+    line, fine = await check_embeddings(_config(llm.openai_url))
+    assert fine and line.startswith(f"Embeddings: OK at {llm.openai_url}") and "dimensions" in line
+    llm.script("/v1/embeddings", openai_error(401, "Incorrect API key", "invalid_request_error", "invalid_api_key"))
+    line, fine = await check_embeddings(_config(llm.openai_url))
+    assert not fine and line.startswith("Embeddings: failed at")
