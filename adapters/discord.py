@@ -90,7 +90,7 @@ log = logging.getLogger(__name__)
 
 # Sub-commands whose answer is for the whole channel besides those that manage it: an explanation is
 # worth sharing. Every other answer (list, usage, help, errors) is shown to the asker only.
-ANSWERED_IN_CHANNEL = frozenset({"explain"})
+ANSWERED_IN_CHANNEL = frozenset({"explain", "ask"})
 DIGEST_POSTED = "Posted this channel's digest."
 
 

@@ -426,7 +426,7 @@ def acknowledgement(understood: Understood) -> str | None:
     command = understood.command
     if command is None or understood.mistake is not None:
         return None  # the mistake itself is the answer, a moment later
-    if command.name == "explain":
+    if command.name in ("explain", "ask"):
         try:
             ref = naming().parse_ref(understood.args["id"])
         except (PaperbotError, KeyError):
@@ -434,7 +434,8 @@ def acknowledgement(understood: Understood) -> str | None:
         shown = f"{ref.key}v{ref.version}" if ref.version else ref.key
         where = naming().get("arxiv" if ref.source == "huggingface" else ref.source)
         service = where.display_name if where else "its source"
-        return f"Fetching {shown} from {service}… the explanation follows in a few seconds."
+        what = "explanation" if command.name == "explain" else "answer"
+        return f"Fetching {shown} from {service}… the {what} follows in a few seconds."
     if command.name == "digest":
         return "Fetching the latest papers for this channel's digest…"
     return None

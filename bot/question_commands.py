@@ -19,7 +19,10 @@ _EXAMPLE = "/paper ask 2403.15527 what does the coverage guarantee assume?"
 
 
 async def _ask(engine: Engine, inv: Invocation) -> Reply:
-    question = ThreadQuestion(inv.channel, inv.user, inv.args["id"], inv.args.get("question", ""))
+    # The paper first, as /paper explain finds it: a typed id of any form, "Fetching … from arXiv…" told
+    # where the platform has no other way to say it (the terminal), a bad id or unknown paper said as such.
+    paper, _ = await engine.lookup(inv.args["id"], progress=inv.progress)
+    question = ThreadQuestion(inv.channel, inv.user, paper.id, inv.args.get("question", ""))
     return await answer_question(engine, question)
 
 

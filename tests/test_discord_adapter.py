@@ -190,6 +190,16 @@ async def test_private_answers_are_deferred_privately(fake: FakeDiscord, bot: Di
     assert "• stat.ML (Machine Learning)" in followup.json["content"]
 
 
+async def test_a_question_about_a_paper_is_answered_for_the_channel(fake: FakeDiscord, bot: DiscordAdapter) -> None:
+    await bot.engine.refresh(["stat"])
+    interaction = await fake.slash("ask", {"id": "2403.15527", "question": "what coverage does it guarantee?"})
+    callback = await fake.wait_for("POST", f"/interactions/{interaction['id']}/")
+    followup = await fake.wait_for("POST", f"/webhooks/{APPLICATION_ID}/{interaction['token']}")
+    assert callback.json == {"type": 5}  # public "thinking…", like an explanation
+    assert not followup.json.get("flags") and "coverage" in str(followup.json)
+    assert followup.json["allowed_mentions"] == {"parse": []}
+
+
 async def test_an_error_after_a_public_deferral_is_answered_privately(fake: FakeDiscord, bot: DiscordAdapter) -> None:
     interaction = await fake.slash("explain", {"id": "@everyone"})
     followup = await fake.wait_for("POST", f"/webhooks/{APPLICATION_ID}/{interaction['token']}")

@@ -165,4 +165,10 @@ async def test_paper_digest_and_explain_commands_are_bounded_and_tell_progress(
     reply = await dispatch(engine, inv, "explain 1605.08386")
     assert told == ["Fetching 1605.08386 from arXiv…"]
     assert reply.explanation is not None
+
+    told.clear()
+    engine.store.db.execute("DELETE FROM papers")  # not stored: /paper ask fetches it, and says so first
+    reply = await dispatch(engine, inv, "ask arXiv:1605.08386v1 what is a Markov basis?")
+    assert told == ["Fetching 1605.08386 from arXiv…"]
+    assert not reply.is_error and reply.text
     await engine.aclose()

@@ -423,6 +423,8 @@ async def test_fuzzed_requests_never_get_500_nor_an_error_log(
         ("explain arXiv:2604.11422v2", "Fetching 2604.11422v2 from arXiv… the explanation follows in a few seconds."),
         ("EXPLAIN https://arxiv.org/abs/2604.11422", "Fetching 2604.11422 from arXiv…"),
         ("digest", "Fetching the latest papers for this channel's digest…"),
+        ("ask 2604.11422 what is x?", "Fetching 2604.11422 from arXiv… the answer follows in a few seconds."),
+        ("ask not-an-id what?", None),
         ("explain not-an-id", None),
         ("help", None),
         ("list", None),
