@@ -26,6 +26,7 @@ from bot.untrusted import bounded
 __all__ = [
     "HINT",
     "MESSAGE_TEXT_CHARS",
+    "from_a_person",
     "mentions_user",
     "message_text",
     "question_text",
@@ -37,6 +38,12 @@ log = logging.getLogger(__name__)
 
 HINT = "Reply to one of my paper cards or explanations to ask about that paper."
 MESSAGE_TEXT_CHARS = 4_000  # one earlier message of the thread, as context: a card or a long answer's gist
+
+
+def from_a_person(message: discord.Message) -> bool:
+    """Whether a person typed the message: not a bot, not a webhook (a feed relay or a bridge posts other
+    people's text under a name that is not a bot's: ``author.bot`` is false), not a system message."""
+    return not (message.author.bot or message.webhook_id is not None or message.is_system())
 
 
 def mentions_user(message: discord.Message, user_id: int) -> bool:

@@ -19,7 +19,7 @@ import discord
 from adapters.discord_commands import NO_MENTIONS, PaperbotClient
 from adapters.discord_embeds import message_nonce, render_reply
 from adapters.discord_feedback import learn_from_reaction
-from adapters.discord_questions import HINT, mentions_user, question_text, reply_channel, thread_context
+from adapters.discord_questions import HINT, from_a_person, mentions_user, question_text, reply_channel, thread_context
 from bot import posted_messages, questions
 from bot.cards import Reply
 from bot.commands import apology, refusal
@@ -71,7 +71,7 @@ class DiscordThreads:
         """A message the bot can see. Only one that mentions the bot is looked at (the others reach it
         without text anyway); the work runs in a task of its own, off the gateway handler."""
         me = self.client.user
-        if me is None or message.author.bot or message.guild is None or not mentions_user(message, me.id):
+        if me is None or not from_a_person(message) or message.guild is None or not mentions_user(message, me.id):
             return
         self._spawn(self._answer_mention(message, me.id))
 
@@ -135,7 +135,9 @@ class DiscordThreads:
             reply = refusal(err)
         except Exception:
             reply = apology(log, "answering a question about %s in %s failed", posted.paper_id, channel)
-        await self._send_answer(message, reply, paper_id=None if reply.is_error else posted.paper_id)
+        # A refusal or a limit is about no paper: reacting to it or replying to it teaches and asks nothing.
+        about = None if reply.is_error or reply.ephemeral else posted.paper_id
+        await self._send_answer(message, reply, paper_id=about)
 
     async def _send_answer(self, question: discord.Message, reply: Reply, *, paper_id: str | None) -> None:
         """Post a reply to ``question`` as Discord replies (no ping, no mention of anyone), each part with

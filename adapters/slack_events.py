@@ -48,6 +48,11 @@ LIKE_REACTIONS = frozenset({"+1", "thumbsup", "star", "star2", "glowing_star"})
 DISLIKE_REACTIONS = frozenset({"-1", "thumbsdown"})
 THREAD_HINT = "Ask me about a paper in the thread of its card or explanation."
 THREAD_TEXT_MAX = 4_000  # one earlier message of a thread, as passed on: the question is what matters
+# What Slack's ids and timestamps look like ("C0123ABC", "1711440000.000123"). An event field of any other
+# shape is treated as missing: passed on, it would make requests Slack refuses in ways that are not JSON
+# (a 10 KB ts makes a URL no server takes) and rows no lookup ever finds.
+_SLACK_ID = re.compile(r"[A-Za-z0-9]{1,40}")
+_SLACK_TS = re.compile(r"\d{1,12}\.\d{1,9}")
 
 
 def reaction_weight(name: str) -> float | None:
@@ -78,14 +83,24 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def read_reaction(event: Mapping[str, Any], team: str, bot_user: str) -> Reaction | None:
+def _id(value: Any) -> str:
+    """A Slack id from an event field, or "" when the field is not one."""
+    return value if isinstance(value, str) and _SLACK_ID.fullmatch(value) else ""
+
+
+def _ts(value: Any) -> str:
+    """A Slack message ts from an event field, or "" when the field is not one."""
+    return value if isinstance(value, str) and _SLACK_TS.fullmatch(value) else ""
+
+
+def read_reaction(event: Mapping[str, Any], team: str, bot_user: str, bot_id: str = "") -> Reaction | None:
     """A ``reaction_added``/``reaction_removed`` event as a Reaction, or None when it teaches nothing: the
     bot's own reaction, another emoji, a reaction on a file rather than a message, a malformed event."""
     item = event.get("item")
     if not isinstance(item, Mapping) or item.get("type") != "message":
         return None
-    user, channel, ts = _text(event.get("user")), _text(item.get("channel")), _text(item.get("ts"))
-    if not user or not channel or not ts or (bot_user and user == bot_user):
+    user, channel, ts = _id(event.get("user")), _id(item.get("channel")), _ts(item.get("ts"))
+    if not user or not channel or not ts or user in (bot_user, bot_id):
         return None
     weight = reaction_weight(_text(event.get("reaction")))
     if weight is None:
@@ -115,12 +130,12 @@ class Mention:
         return self.thread_ts is not None and self.thread_ts != self.ts
 
 
-def read_mention(event: Mapping[str, Any], team: str, bot_user: str) -> Mention | None:
+def read_mention(event: Mapping[str, Any], team: str, bot_user: str, bot_id: str = "") -> Mention | None:
     """An ``app_mention`` event as a Mention, or None for one the bot should not answer (its own, malformed)."""
-    user, channel, ts = _text(event.get("user")), _text(event.get("channel")), _text(event.get("ts"))
-    if not user or not channel or not ts or (bot_user and user == bot_user) or event.get("bot_id"):
+    user, channel, ts = _id(event.get("user")), _id(event.get("channel")), _ts(event.get("ts"))
+    if not user or not channel or not ts or user in (bot_user, bot_id) or event.get("bot_id"):
         return None
-    thread_ts = _text(event.get("thread_ts")) or None
+    thread_ts = _ts(event.get("thread_ts")) or None
     return Mention(ChannelRef("slack", team, channel), user, ts, thread_ts, _text(event.get("text")))
 
 

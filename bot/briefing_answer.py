@@ -3,10 +3,11 @@
 The papers go in as numbered, delimited data (the card numbers the channel sees, 1..n); the answer is a
 tool call with themes, must-reads and connections, each citing cards by number. The reader is the one
 place that decides what of an answer is kept: numbers outside 1..n are dropped, a claim left citing no
-card is dropped, lists are cut to what the briefing shows, and an answer of a shape no model following
-the schema could write (a huge string, a lone surrogate, no claim at all) is a MalformedAnswer, which the
-provider retries once before the offline briefing takes over. The words are sanitised when drawn
-(bot.briefing_text), like every LLM text.
+card is dropped, a "#n" in the prose that names no card is said to be outside the digest, lists are
+cut to what the briefing shows, and an answer of a shape no model following the schema could write
+(a huge string, a lone surrogate, no claim at all) is a MalformedAnswer, which the provider retries
+once before the offline briefing takes over. The words are sanitised when drawn (bot.briefing),
+like every LLM text.
 """
 
 from __future__ import annotations
@@ -177,7 +178,26 @@ def read_briefing(data: Any, cards: int) -> BriefingAnswer:
             connections.append(Connection(text, cited))
     if not themes and not must_reads:
         raise MalformedAnswer("no theme or must-read cites a card of this digest")
-    return BriefingAnswer(tuple(themes), tuple(must_reads), tuple(connections))
+    # The prose cites cards too ("the trick in #4 is what #11 uses"): a number no card has is no citation.
+    cite = partial(_cards_in_prose, cards=cards)
+    return BriefingAnswer(
+        tuple(Theme(cite(t.title), cite(t.summary), t.cards) for t in themes),
+        tuple(MustRead(m.card, cite(m.why)) for m in must_reads),
+        tuple(Connection(cite(c.text), c.cards) for c in connections),
+    )
+
+
+_PROSE_CITE = re.compile(r"#\s*(\d+)")
+OUTSIDE = "a paper not in this digest"
+
+
+def _cards_in_prose(text: str, cards: int) -> str:
+    """``text`` with each "#n" that names no card of the digest (0, 11 of 10) said to be outside it."""
+    def checked(match: re.Match[str]) -> str:
+        digits = match.group(1).lstrip("0")
+        return match.group(0) if digits and len(digits) <= 4 and int(digits) <= cards else OUTSIDE
+
+    return _PROSE_CITE.sub(checked, text)
 
 
 class _Budget:
