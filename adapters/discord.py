@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -119,6 +120,7 @@ class DiscordAdapter(DiscordThreads):
         self._failure: Exception | None = None
         self._work: set[asyncio.Task[None]] = set()  # questions being answered, off the gateway handler
         self._questions = asyncio.Semaphore(QUESTIONS_AT_ONCE)
+        self._hinted: OrderedDict[tuple[int, int], float] = OrderedDict()
         # Set when the gateway is gone for good after start(): the runner exits so a supervisor restarts it.
         self.fatal = asyncio.Event()
 

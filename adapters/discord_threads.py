@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
+from collections import OrderedDict
 from collections.abc import Coroutine
 from typing import Any
 
@@ -33,6 +35,8 @@ __all__ = ["QUESTIONS_AT_ONCE", "DiscordThreads"]
 log = logging.getLogger("adapters.discord")
 
 QUESTIONS_AT_ONCE = 4  # questions answered in parallel (each may wait on the LLM); more wait their turn
+HINT_EVERY_S = 3600.0  # one public "how to ask" per person and channel in this time
+HINTS_REMEMBERED = 10_000
 
 
 class DiscordThreads:
@@ -42,6 +46,21 @@ class DiscordThreads:
     client: PaperbotClient
     _work: set[asyncio.Task[None]]  # questions being answered, off the gateway handler
     _questions: asyncio.Semaphore
+    _hinted: OrderedDict[tuple[int, int], float]  # (channel, person) -> when they were last given the hint
+
+    async def _hint(self, message: discord.Message) -> None:
+        """How to ask, once an hour per person and channel: Discord has no private replies, so a hint is a
+        public message, and mentioning the bot again and again must not make it post again and again."""
+        key = (message.channel.id, message.author.id)
+        now = time.monotonic()
+        last = self._hinted.get(key)
+        if last is not None and now - last < HINT_EVERY_S:
+            return
+        self._hinted[key] = now
+        self._hinted.move_to_end(key)
+        while len(self._hinted) > HINTS_REMEMBERED:
+            self._hinted.popitem(last=False)
+        await self._send_answer(message, Reply(text=HINT), paper_id=None)
 
     def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
         """A reaction added or removed anywhere the bot can see: teach the radar when it is 👍 ⭐ 🌟 or
@@ -109,13 +128,13 @@ class DiscordThreads:
         )
         replied_to = reference.message_id if reference is not None and is_reply else None
         if replied_to is None:
-            await self._send_answer(message, Reply(text=HINT), paper_id=None)
+            await self._hint(message)
             return
         posted = posted_messages.find(self.engine.store, channel, str(replied_to))
         if posted is None:  # a reply to someone else's message: not a question to the bot
             return
         if posted.paper_id is None:
-            await self._send_answer(message, Reply(text=HINT), paper_id=None)
+            await self._hint(message)
             return
         text = question_text(message.content, bot_id)
         if not text:  # a ping without words (an image, a sticker): nothing to answer

@@ -104,8 +104,11 @@ def build_client(config: Config, token: str | None = None) -> AsyncWebClient:
 
 
 def error_code(err: SlackApiError) -> str:
+    """Slack's error name ("channel_not_found"), or the HTTP status when the answer was not Slack's JSON
+    (a proxy's error page, a 414): never an error of its own while reporting one."""
     response = err.response
-    code = response.get("error") if response is not None else None
+    data = getattr(response, "data", None)
+    code = data.get("error") if isinstance(data, dict) else None
     return str(code or f"HTTP {getattr(response, 'status_code', '?')}")
 
 

@@ -123,7 +123,7 @@ class SlackThreads(SlackPosting):
                     channel=channel_id, ts=thread_ts, latest=question_ts, inclusive=False, limit=200, cursor=cursor
                 )
             except SlackApiError as err:  # no history scope: the question is answered without the thread
-                log.info("cannot read the thread %s in %s (%s)", thread_ts, channel_id, _reason(err))
+                log.info("cannot read the thread %s in %s (%s)", thread_ts, channel_id, error_code(err))
                 break
             found += [m for m in response.get("messages") or [] if isinstance(m, dict)]
             cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
@@ -143,16 +143,8 @@ class SlackThreads(SlackPosting):
                     thread_ts=mention.thread_ts if mention.in_thread else None,
                 )
             except SlackApiError as err:
-                log.info("cannot answer %s privately in %s (%s)", mention.user, mention.channel, _reason(err))
+                log.info("cannot answer %s privately in %s (%s)", mention.user, mention.channel, error_code(err))
                 return
-
-
-def _reason(err: SlackApiError) -> str:
-    """Slack's error code, or the HTTP status when the answer was not Slack's JSON (a proxy's error page)."""
-    response = err.response
-    if response is None or not isinstance(getattr(response, "data", None), dict):
-        return f"HTTP {getattr(response, 'status_code', '?')}"
-    return error_code(err)
 
 
 def _team_of(body: dict[str, Any], event: dict[str, Any]) -> str:

@@ -246,7 +246,8 @@ async def test_a_mention_outside_a_paper_thread_gets_a_hint(
 ) -> None:
     header, _ = await cards_posted(fake, bot)
     bare = await fake.say(f"<@{BOT_USER_ID}> what's new today?")
-    under_header = await fake.say("which one first?", reply_to=int(header["id"]))  # the header: no single paper
+    # The header is about no single paper (someone else asks there: the hint is once an hour per person).
+    under_header = await fake.say("which one first?", reply_to=int(header["id"]), author_id=OTHER_USER_ID)
     for message in (bare, under_header):
         await eventually(lambda m=message: bool(replies_to(fake, m)))  # type: ignore[misc]
         [hint] = replies_to(fake, message)
@@ -255,6 +256,19 @@ async def test_a_mention_outside_a_paper_thread_gets_a_hint(
     assert answerer.asked == []
     hints = [m for m in fake.messages.values() if m.get("content") == HINT]
     assert all(posted_messages.find(bot.engine.store, HERE, m["id"]) is None for m in hints)  # nothing to ask about
+
+
+async def test_the_public_hint_is_given_once_an_hour_per_person_and_channel(
+    fake: FakeDiscord, bot: DiscordAdapter, answerer: Answerer
+) -> None:
+    first = await fake.say(f"<@{BOT_USER_ID}> hello?")
+    await eventually(lambda: bool(replies_to(fake, first)))
+    again = [await fake.say(f"<@{BOT_USER_ID}> hello again {n}") for n in range(5)]
+    other = await fake.say(f"<@{BOT_USER_ID}> hi", author_id=OTHER_USER_ID)
+    await eventually(lambda: bool(replies_to(fake, other)))  # another person still gets it
+    await bot.idle()
+    assert all(not replies_to(fake, m) for m in again)  # mentioning again and again posts nothing more
+    assert sum(m.get("content") == HINT for m in fake.messages.values()) == 2
 
 
 # --- answers that go wrong, and the handler staying quick ------------------------------------------

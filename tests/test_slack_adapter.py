@@ -854,3 +854,19 @@ async def test_the_radar_is_shown_to_anyone_and_changed_by_admins(harness: Harne
     harness.slack.set_user("W222", is_admin=True)  # another person: admin checks are cached per person
     [added] = await harness.command('radar add "conformal prediction"', user="W222")
     assert "Added" in added["text"] and "conformal prediction" in added["text"]
+
+
+def test_an_error_answer_that_is_not_slacks_json_is_named_by_its_status() -> None:
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+    from adapters.slack_client import error_code
+
+    def answer(data: Any, status: int) -> SlackApiError:
+        response = AsyncSlackResponse(
+            client=None, http_verb="POST", api_url="u", req_args={}, data=data, headers={}, status_code=status
+        )
+        return SlackApiError("failed", response)
+
+    assert error_code(answer({"ok": False, "error": "channel_not_found"}, 200)) == "channel_not_found"
+    assert error_code(answer("<html>414 Request-URI Too Large</html>", 414)) == "HTTP 414"
