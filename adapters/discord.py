@@ -216,7 +216,7 @@ class DiscordAdapter(DiscordThreads):
             except (discord.Forbidden, discord.NotFound) as err:
                 raise ChannelUnavailable(_unavailable_reason(err, channel)) from err
             if digest.is_note:
-                kind = MessageKind.NOTE
+                kind = MessageKind.BRIEFING if digest.briefing else MessageKind.NOTE
             else:
                 kind = MessageKind.CARD if message.paper_id else MessageKind.HEADER
             posted_messages.record(

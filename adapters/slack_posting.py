@@ -205,5 +205,5 @@ class SlackPosting:
 
 def _digest_kind(digest: DigestMessage, message: SlackMessage) -> MessageKind:
     if digest.is_note:
-        return MessageKind.NOTE
+        return MessageKind.BRIEFING if digest.briefing else MessageKind.NOTE
     return MessageKind.CARD if message.paper_id else MessageKind.HEADER

@@ -65,7 +65,8 @@ class DigestMessage:
     cards: tuple[Card, ...]
     more_count: int = 0
     more_links: tuple[Link, ...] = ()
-    note: str = ""  # a message without cards: no announcement today, or an admin report
+    note: str = ""  # a message without cards: no announcement today, the day's briefing, an admin report
+    briefing: bool = False  # the note is the day's briefing (recorded as such where it is posted)
 
     @property
     def is_note(self) -> bool:

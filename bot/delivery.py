@@ -206,7 +206,8 @@ def message_for(engine: Engine, row: OutboxRow, selection: DigestSelection | Non
     if row.kind in NOTE_KINDS:
         # A quiet-day note and a briefing belong to a day's feeds; an admin report to no announcement.
         announced = row.announced if row.kind in (Kind.QUIET, Kind.BRIEFING) else None
-        return DigestMessage(categories=row.categories, announced=announced, cards=(), note=row.note)
+        briefing = row.kind == Kind.BRIEFING
+        return DigestMessage(row.categories, announced, cards=(), note=row.note, briefing=briefing)
     if row.kind not in DIGEST_KINDS:
         raise ValueError(f"outbox row {row.key} has an unknown kind {row.kind!r}")
     return engine.digest_message(_selection_for(engine, row, selection))

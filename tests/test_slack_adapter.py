@@ -593,6 +593,20 @@ async def test_post_digest_posts_a_header_then_a_message_per_card_paced_and_reco
     ]
 
 
+async def test_a_briefing_and_a_note_are_recorded_as_what_they_are(harness: Harness) -> None:
+    from bot.cards import DigestMessage
+
+    briefing = DigestMessage(("stat",), date(2024, 3, 26), (), note="Briefing · 3 papers", briefing=True)
+    quiet = DigestMessage(("stat",), date(2024, 3, 26), (), note="No announcement today.")
+    await harness.adapter.post_digest(HERE, briefing)
+    await harness.adapter.post_digest(HERE, quiet)
+    kinds = [posted_messages.find(harness.engine.store, HERE, m["ts"]) for m in harness.slack.history[CHANNEL]]
+    assert [(k.kind, k.paper_id) for k in kinds if k is not None] == [
+        (MessageKind.BRIEFING, None),
+        (MessageKind.NOTE, None),
+    ]
+
+
 async def test_a_429_is_retried_after_retry_after(harness: Harness) -> None:
     harness.slack.script("chat.postMessage", ratelimited(retry_after=1))
     await harness.adapter.post_digest(HERE, sample_digest(3))
