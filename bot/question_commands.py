@@ -6,9 +6,10 @@ grounding, limits, budget share and cache (bot.questions)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from bot.cards import Reply
+from bot.cards import Reply, make_card
 from bot.questions import ThreadQuestion, answer_question
 
 if TYPE_CHECKING:
@@ -23,7 +24,12 @@ async def _ask(engine: Engine, inv: Invocation) -> Reply:
     # where the platform has no other way to say it (the terminal), a bad id or unknown paper said as such.
     paper, _ = await engine.lookup(inv.args["id"], progress=inv.progress)
     question = ThreadQuestion(inv.channel, inv.user, paper.id, inv.args.get("question", ""))
-    return await answer_question(engine, question)
+    reply = await answer_question(engine, question)
+    if reply.ephemeral or reply.is_error:
+        return reply
+    # The paper's card under the answer: which paper it is about, its Explain button, and (posted as the
+    # bot's own message, recorded) a thread where the next question about it can be asked.
+    return replace(reply, cards=(make_card(paper),))
 
 
 def ask_command() -> SubCommand:

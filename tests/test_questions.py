@@ -378,6 +378,7 @@ async def test_paper_ask_asks_the_same_question_outside_a_thread(
     engine = make()
     reply = await dispatch(engine, Invocation(channel=CHANNEL, user="U1"), f"ask {PAPER.id} What is x in Eq. (1)?")
     assert not reply.ephemeral and ANSWER["answer"] in reply.text
+    assert [card.paper_id for card in reply.cards] == [PAPER.id]  # the paper it is about, under the answer
     [prompt] = prompts(llm)
     assert prompt.endswith("<question>What is x in Eq. (1)?</question>")  # every word after the id
     # The same question in a card's thread afterwards is the cached answer: no second call.

@@ -607,6 +607,16 @@ async def test_a_briefing_and_a_note_are_recorded_as_what_they_are(harness: Harn
     ]
 
 
+async def test_an_answer_to_paper_ask_is_the_bots_own_message_so_its_thread_takes_questions(harness: Harness) -> None:
+    await harness.engine.refresh(["stat"])
+    responses = await harness.command(f"ask {PAPER} what coverage does it guarantee?")
+    assert responses == []  # nothing through the response_url: the answer is a message of the channel
+    [post] = harness.slack.posts(CHANNEL)
+    assert "coverage" in text_of(post.args)
+    found = posted_messages.find(harness.engine.store, HERE, harness.slack.history[CHANNEL][-1]["ts"])
+    assert found is not None and found.paper_id == PAPER
+
+
 async def test_a_429_is_retried_after_retry_after(harness: Harness) -> None:
     harness.slack.script("chat.postMessage", ratelimited(retry_after=1))
     await harness.adapter.post_digest(HERE, sample_digest(3))
