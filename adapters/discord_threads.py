@@ -48,7 +48,7 @@ class DiscordThreads:
     _questions: asyncio.Semaphore
     _hinted: OrderedDict[tuple[int, int], float]  # (channel, person) -> when they were last given the hint
 
-    async def _hint(self, message: discord.Message) -> None:
+    async def _hint(self, message: discord.Message, text: str = HINT) -> None:
         """How to ask, once an hour per person and channel: Discord has no private replies, so a hint is a
         public message, and mentioning the bot again and again must not make it post again and again."""
         key = (message.channel.id, message.author.id)
@@ -60,7 +60,7 @@ class DiscordThreads:
         self._hinted.move_to_end(key)
         while len(self._hinted) > HINTS_REMEMBERED:
             self._hinted.popitem(last=False)
-        await self._send_answer(message, Reply(text=HINT), paper_id=None)
+        await self._send_answer(message, Reply(text=text), paper_id=None)
 
     def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
         """A reaction added or removed anywhere the bot can see: teach the radar when it is 👍 ⭐ 🌟 or
@@ -133,10 +133,12 @@ class DiscordThreads:
         posted = posted_messages.find(self.engine.store, channel, str(replied_to))
         if posted is None:  # a reply to someone else's message: not a question to the bot
             return
-        if posted.paper_id is None:
-            await self._hint(message)
-            return
         text = question_text(message.content, bot_id)
+        paper_id = questions.paper_in_thread(self.engine.store, posted, text)
+        if paper_id is None:  # a header, a note, or the briefing without a card number
+            briefing = posted.kind == posted_messages.MessageKind.BRIEFING
+            await self._hint(message, questions.BRIEFING_HINT if briefing else HINT)
+            return
         if not text:  # a ping without words (an image, a sticker): nothing to answer
             return
         with contextlib.suppress(discord.HTTPException):
@@ -144,7 +146,7 @@ class DiscordThreads:
         question = questions.ThreadQuestion(
             channel=channel,
             user=str(message.author.id),
-            paper_id=posted.paper_id,
+            paper_id=paper_id,
             text=text,
             thread=await thread_context(message, bot_id),
         )
@@ -153,9 +155,9 @@ class DiscordThreads:
         except PaperbotError as err:  # a limit, a paper gone: the message says what to do
             reply = refusal(err)
         except Exception:
-            reply = apology(log, "answering a question about %s in %s failed", posted.paper_id, channel)
+            reply = apology(log, "answering a question about %s in %s failed", paper_id, channel)
         # A refusal or a limit is about no paper: reacting to it or replying to it teaches and asks nothing.
-        about = None if reply.is_error or reply.ephemeral else posted.paper_id
+        about = None if reply.is_error or reply.ephemeral else paper_id
         await self._send_answer(message, reply, paper_id=about)
 
     async def _send_answer(self, question: discord.Message, reply: Reply, *, paper_id: str | None) -> None:

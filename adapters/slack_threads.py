@@ -91,11 +91,16 @@ class SlackThreads(SlackPosting):
             await self._ephemeral(mention, Reply(text=THREAD_HINT, ephemeral=True))
             return
         thread_ts = mention.thread_ts or ""
+        text = question_text(mention.text, self.bot_user_id)
+        paper_id = questions.paper_in_thread(self.engine.store, parent, text)
+        if paper_id is None and parent.kind == MessageKind.BRIEFING:  # the day's briefing: which card?
+            await self._ephemeral(mention, Reply(text=questions.BRIEFING_HINT, ephemeral=True))
+            return
         question = ThreadQuestion(
             channel=mention.channel,
             user=mention.user,
-            paper_id=parent.paper_id,
-            text=question_text(mention.text, self.bot_user_id),
+            paper_id=paper_id,
+            text=text,
             thread=await self._read_thread(mention.channel.channel, thread_ts, mention.ts),
         )
         answer = self._answer_question or questions.answer_question
@@ -108,7 +113,7 @@ class SlackThreads(SlackPosting):
             return
         try:
             for message in render_reply(reply):
-                message = SlackMessage(message.text, message.blocks, parent.paper_id)
+                message = SlackMessage(message.text, message.blocks, paper_id)
                 await self._post_recorded(mention.channel, message, MessageKind.ANSWER, thread_ts=thread_ts)
         except (ChannelUnavailable, SlackApiError) as err:
             log.warning("cannot answer in the thread %s of %s: %s", thread_ts, mention.channel, err)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -34,6 +35,8 @@ from bot.explain.sanitize import safe_llm_text, truncate
 from bot.explain.service import LLM_HINT, UNREADABLE_ANSWER
 from bot.fulltext import FullText
 from bot.models import ChannelRef, Paper
+from bot.outbox import Outbox
+from bot.posted_messages import MessageKind, PostedMessage
 from bot.question_cache import QuestionCache, answer_key
 from bot.question_limits import PURPOSE, QuestionSettings, may_use_llm, take_a_turn
 from bot.question_offline import equation_line, equation_unicode, offline_answer
@@ -46,6 +49,7 @@ from bot.question_prompt import (
     build_prompt,
 )
 from bot.single_flight import once
+from bot.store import Store
 from bot.untrusted import strip_unsafe_chars
 
 if TYPE_CHECKING:
@@ -61,6 +65,27 @@ ANSWER_MAX_CHARS = 2_500  # the model's answer as shown; the adapters split mess
 REPLY_MAX_CHARS = 4_000  # the whole reply: answer, equations and notes
 EQUATIONS_SHOWN = 5
 NOT_ABOUT_ONE_PAPER = "This thread is not about one paper; ask in the thread of a paper card or explanation."
+BRIEFING_HINT = "Name the card you mean to ask about it here, e.g. “what does #4 assume?”."
+# "#4" as the briefing cites cards; not "##4", "a#4" or "#4b".
+_CARD_NUMBER = re.compile(r"(?<![\w#])#(\d{1,3})(?!\w)")
+
+
+def paper_in_thread(store: Store, parent: PostedMessage, text: str) -> str | None:
+    """The paper a question in the thread of the bot's message is about: that message's own paper, or,
+    under the day's briefing, the card the question names by its number ("what does #4 assume?"); None
+    when there is no one paper to tell (no number, several, or one that is not a card of that digest)."""
+    if parent.paper_id:
+        return parent.paper_id
+    if parent.kind != MessageKind.BRIEFING or not parent.outbox_key:
+        return None
+    outbox = Outbox(store)
+    briefing = outbox.get(parent.outbox_key)
+    digest = outbox.get(briefing.opens) if briefing is not None and briefing.opens else None
+    numbers = {int(n) for n in _CARD_NUMBER.findall(text[:4000])}
+    if digest is None or len(numbers) != 1:
+        return None
+    number = numbers.pop()
+    return digest.paper_ids[number - 1] if 1 <= number <= len(digest.paper_ids) else None
 EMPTY_QUESTION = "Ask your question after the mention, for example: what does λ control in Eq. 3?"
 NO_LLM_NOTE = (
     f"No LLM is set up, so this is only what the paper's text says about your words; for full answers, {LLM_HINT}."
