@@ -27,7 +27,7 @@ import os
 import re
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -212,15 +212,27 @@ async def fetch_full_text(
 
     Errors from the source propagate: the caller decides that a failure means abstract-only.
     """
+
+    async def read() -> FullText | None:
+        html = await source.fetch_html(paper_id, version)
+        url = f"{html_url.rstrip('/')}/{paper_id}v{version}"
+        return None if html is None else await asyncio.to_thread(parse_full_text, html, paper_id, version, url)
+
+    return await through_cache(cache, paper_id, version, read)
+
+
+async def through_cache(
+    cache: TextCache | None, paper_id: str, version: int, read: Callable[[], Awaitable[FullText | None]]
+) -> FullText | None:
+    """A paper version's full text from ``cache``, else ``read()`` and remember its answer: the text, or
+    that there was none (asked again a day later). What ``read`` raises is not remembered."""
     if cache is not None:
         cached = cache.get(paper_id, version)
         if cached is False:
             return None
         if isinstance(cached, FullText):
             return cached
-    html = await source.fetch_html(paper_id, version)
-    url = f"{html_url.rstrip('/')}/{paper_id}v{version}"
-    full_text = None if html is None else await asyncio.to_thread(parse_full_text, html, paper_id, version, url)
+    full_text = await read()
     if cache is not None:
         cache.put(paper_id, version, full_text)
     return full_text

@@ -37,6 +37,7 @@ from bot.fulltext import (
     PaperEquation,
     TextCache,
     last_sentence,
+    through_cache,
 )
 from bot.sources.xml_guard import UnreadableXml, bound_author_fields
 from bot.text import clean_text
@@ -99,22 +100,18 @@ async def fetch_jats_full_text(
 
     Errors fetching propagate (the caller falls back to the abstract); an unreadable document is None,
     remembered as the arXiv pages without an HTML version are."""
-    if cache is not None:
-        cached = cache.get(paper_id, version)
-        if cached is False:
+
+    async def read() -> FullText | None:
+        data = await source.fetch_jats(paper_id, version)
+        if data is None:
             return None
-        if isinstance(cached, FullText):
-            return cached
-    data = await source.fetch_jats(paper_id, version)
-    full_text: FullText | None = None
-    if data is not None:
         try:
-            full_text = await asyncio.to_thread(parse_jats, data, paper_id, version, url)
+            return await asyncio.to_thread(parse_jats, data, paper_id, version, url)
         except UnreadableJats as err:
             log.info("the JATS XML of %sv%d is not usable (%s); explained from the abstract", paper_id, version, err)
-    if cache is not None:
-        cache.put(paper_id, version, full_text)
-    return full_text
+            return None
+
+    return await through_cache(cache, paper_id, version, read)
 
 
 # ---------------------------------------------------------------------------------------------
