@@ -25,7 +25,7 @@ import discord
 
 from adapters.discord_embeds import escape, escape_plain
 from bot.cards import EquationImage
-from bot.equation_images import image_filename
+from bot.equation_images import image_filename, read_image
 from bot.untrusted import bounded, is_allowed_link
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 __all__ = ["EquationAttachments", "equation_attachments"]
 
 MAX_ATTACHMENTS = 10  # embeds per message
-MAX_IMAGE_BYTES = 2 * 1024 * 1024
 DESCRIPTION_CHARS = 1_000  # Discord takes 1,024 for an attachment's description
 _COLOUR = 0xFFFFFF  # the images are white cards
 
@@ -50,7 +49,7 @@ async def equation_attachments(images: Sequence[EquationImage]) -> EquationAttac
     used: set[str] = set()
     for image in images[:MAX_ATTACHMENTS]:
         try:
-            data = await asyncio.to_thread(_read_bounded, Path(image.path))
+            data = await asyncio.to_thread(read_image, Path(image.path))
         except OSError as err:
             log.info("equation image %s unreadable (%s): not attached", image.path, err)
             continue
@@ -72,11 +71,3 @@ def _unique(name: str, used: set[str]) -> str:
         n += 1
     used.add(name)
     return name
-
-
-def _read_bounded(path: Path) -> bytes:
-    with path.open("rb") as file:
-        data = file.read(MAX_IMAGE_BYTES + 1)
-    if len(data) > MAX_IMAGE_BYTES:
-        raise OSError("larger than an equation image can be")
-    return data

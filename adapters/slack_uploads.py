@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cards import EquationImage
-from bot.equation_images import image_filename
+from bot.equation_images import MAX_IMAGE_BYTES, image_filename, read_image
 from bot.untrusted import bounded, inert_text
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 __all__ = ["MAX_IMAGE_BYTES", "MAX_UPLOADS", "upload_equation_images"]
 
 MAX_UPLOADS = 10  # files in one files.completeUploadExternal; explanations carry 3 by default
-MAX_IMAGE_BYTES = 2 * 1024 * 1024  # a formula is a few kB; anything bigger is not one of ours
 TITLE_CHARS = 250
 ALT_TEXT_CHARS = 1_000
 
@@ -64,7 +63,7 @@ async def upload_equation_images(
 async def _upload_item(image: EquationImage) -> dict[str, Any] | None:
     """One file of the upload, read off the event loop; None when it is gone (the cache evicted it)."""
     try:
-        data = await asyncio.to_thread(_read_bounded, Path(image.path))
+        data = await asyncio.to_thread(read_image, Path(image.path))
     except OSError as err:
         log.info("equation image %s unreadable (%s): not uploaded", image.path, err)
         return None
@@ -74,11 +73,3 @@ async def _upload_item(image: EquationImage) -> dict[str, Any] | None:
         "title": inert_text(bounded(image.label, TITLE_CHARS)),
         "alt_txt": inert_text(bounded(image.unicode, ALT_TEXT_CHARS)),
     }
-
-
-def _read_bounded(path: Path) -> bytes:
-    with path.open("rb") as file:
-        data = file.read(MAX_IMAGE_BYTES + 1)
-    if len(data) > MAX_IMAGE_BYTES:
-        raise OSError("larger than an equation image can be")
-    return data

@@ -349,6 +349,18 @@ class EquationRenderer:
 _LABEL = re.compile(r"\(([^()]{1,20})\)")
 
 
+MAX_IMAGE_BYTES = 2 * 1024 * 1024  # a formula is a few kB; anything bigger is not one of ours
+
+
+def read_image(path: Path) -> bytes:
+    """An equation image's bytes for an upload, read at most to ``MAX_IMAGE_BYTES`` (OSError beyond)."""
+    with path.open("rb") as file:
+        data = file.read(MAX_IMAGE_BYTES + 1)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise OSError("larger than an equation image can be")
+    return data
+
+
 def image_filename(label: str) -> str:
     """``eq-3.png`` for "Eq. (3)", ``eq-A-2.png`` for "Eq. (A.2)": a file name every platform keeps as is."""
     found = _LABEL.search(label)
