@@ -23,7 +23,7 @@ from adapters.slack_events import (
     read_reaction,
     thread_messages,
 )
-from bot import posted_messages, questions
+from bot import posted_messages
 from bot.cards import Reply
 from bot.engine import Engine
 from bot.posted_messages import MessageKind
@@ -304,16 +304,9 @@ async def test_a_mention_delivered_twice_is_answered_once(socket: Socket) -> Non
 
 
 async def test_the_engines_own_answer_is_what_a_thread_gets_by_default(slack: FakeSlack) -> None:  # noqa: F811
-    """The adapter's default route: bot.questions.answer_question, with the engine (skipped where the engine
-    cannot answer questions yet)."""
+    """The adapter's default route: bot.questions.answer_question, with the engine."""
     engine = make_engine()
     await engine.refresh(["stat"])
-    probe = ThreadQuestion(channel=HERE, user=USER, paper_id=PAPER, text="What is the main result?")
-    try:
-        await questions.answer_question(engine, probe)
-    except NotImplementedError:
-        await engine.aclose()
-        pytest.skip("bot.questions.answer_question is not implemented yet")
     adapter = SlackAdapter(engine, slack_config(slack, mode="socket"), post_interval_s=0.01)
     await adapter.start()
     try:
