@@ -18,9 +18,10 @@ from typing import Literal
 from bot import briefing
 from bot.cards import Reply
 from bot.config import is_time_zone, parse_time, suggest_time_zone
-from bot.engine import Engine, Progress
+from bot.engine import Engine
 from bot.errors import BadTimeError, PaperbotError, PermissionDenied, UsageError
 from bot.models import ChannelRef, Subscription
+from bot.progress import Progress
 from bot.sources.base import FeedName
 from bot.sources.huggingface import parse_min_upvotes
 from bot.user_input import as_typed

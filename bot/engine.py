@@ -14,7 +14,6 @@ deadline passes. The scheduler's ``plan_digest``/``refresh`` are not, and keep t
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -35,6 +34,7 @@ from bot.fulltext import FullText, FullTextCache, MemoryFullTextCache, TextCache
 from bot.jats import NO_JATS_BADGE, UNFETCHED_JATS_BADGE, as_jats_source, fetch_jats_full_text
 from bot.models import ChannelRef, Feed, FeedItem, Paper, Subscription
 from bot.outbox import Outbox
+from bot.progress import Progress, tell
 from bot.single_flight import once
 from bot.sources.arxiv import ArxivClient
 from bot.sources.base import Batch, FeedName, PaperRef, Source
@@ -57,7 +57,6 @@ FETCH_SHARE = 0.5
 MAX_FETCH_FAILURES = 3
 
 # Told what is about to be fetched ("Fetching 2403.15527 from arXiv…"); may be a coroutine function.
-Progress = Callable[[str], Awaitable[None] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,12 +217,12 @@ class Engine:
             current = last is not None and not calendar.feed_rebuilt_since(last.fetched_at, now)
             if not force and last is not None and current and not self.is_stale(last.announced, now):
                 return None
-            await _tell(progress, f"Fetching arXiv's feed of {category}…")
+            await tell(progress, f"Fetching arXiv's feed of {category}…")
             return await self.arxiv.fetch_feed([category])
         day = source.batch_day(now)
         if day is None or (not force and last is not None and last.announced == day):
             return None  # nothing due yet, or that day's batch is already stored
-        await _tell(progress, f"Fetching {source.display_name}'s {category} list of {day:%d %b}…")
+        await tell(progress, f"Fetching {source.display_name}'s {category} list of {day:%d %b}…")
         name = _feed_name(source, category)
         feed = _as_feed(await source.fetch_batch(name, day))
         if not feed.items and source.expects_papers(name, day):
@@ -403,7 +402,7 @@ class Engine:
             raise NotFoundError(f"No source can fetch {ref.key}.")
         paper = self.store.get_paper(ref.key)
         if paper is None or (ref.version is not None and ref.version > paper.version):
-            await _tell(progress, f"Fetching {ref.key} from {owner.display_name}…")
+            await tell(progress, f"Fetching {ref.key} from {owner.display_name}…")
             async with self._deadline(interactive, owner.display_name):
                 fetched = await owner.fetch_paper(replace(ref, source=owner.name))
             self.store.save_papers([fetched])
@@ -564,14 +563,6 @@ class Engine:
             log.info("%s did not answer within the interactive deadline of %g s", service, limit)
             message = f"{service} did not answer within {limit:g} s; try again in a few minutes."
             raise SourceUnreachable(message) from None
-
-
-async def _tell(progress: Progress | None, message: str) -> None:
-    if progress is None:
-        return
-    result = progress(message)
-    if inspect.isawaitable(result):
-        await result
 
 
 def _feed_name(source: Source, stored: str) -> FeedName:

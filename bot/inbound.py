@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from bot.cards import Reply
 from bot.commands import REGISTRY, Invocation, SubCommand, apology, execute, parse, parse_options, refusal
 from bot.delivery import DigestPoster, send_reply
-from bot.engine import Engine, Progress
+from bot.engine import Engine
 from bot.errors import ChannelUnavailable, PaperbotError, UsageError
 from bot.models import ChannelRef
+from bot.progress import Progress
 
 __all__ = ["CanManage", "Request", "Send", "Understood", "answer", "handle", "read_options", "read_text"]
 

@@ -14,7 +14,6 @@ stored papers with a note saying what was left out.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from bot.errors import NotFoundError, SourceError, UsageError
 from bot.models import Paper
+from bot.progress import Progress, tell
 from bot.search_index import PaperIndex, SearchQuery, parse_query, record_upstream_search, upstream_asked_at
 from bot.sources.huggingface import HuggingFaceSource
 
@@ -37,8 +37,6 @@ MAX_PAGE = 20
 MAX_LIMIT = 50
 UPSTREAM_RESULTS = 25  # asked of each service: five pages of five, and what arXiv pages comfortably
 ASK_AGAIN_AFTER = timedelta(days=1)
-
-Progress = Callable[[str], Awaitable[None] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +86,7 @@ async def search(
     services = [s for s in _services(engine, parsed.text, feed) if _due(engine, _upstream_key(s[0], parsed, feed))]
     notes: list[str] = []
     if services:
-        await _tell(progress, f"Searching {' and '.join(name for name, _ in services)}…")
+        await tell(progress, f"Searching {' and '.join(name for name, _ in services)}…")
         answers, notes = await _ask_upstream(engine, services, interactive)
         engine.store.save_papers(paper for papers in answers.values() for paper in papers)
         for name, papers in answers.items():
@@ -157,11 +155,3 @@ def _upstream_key(service: str, parsed: SearchQuery, feed: str | None) -> str:
 def _due(engine: Engine, key: str) -> bool:
     last = upstream_asked_at(engine.store, key)
     return last is None or engine.now() - last >= ASK_AGAIN_AFTER
-
-
-async def _tell(progress: Progress | None, message: str) -> None:
-    if progress is None:
-        return
-    result = progress(message)
-    if inspect.isawaitable(result):
-        await result
