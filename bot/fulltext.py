@@ -39,11 +39,13 @@ from bot.text import clean_text
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "PASSAGE_KINDS",
     "FullText",
     "FullTextCache",
     "HtmlSource",
     "MemoryFullTextCache",
     "PaperEquation",
+    "Passage",
     "TextCache",
     "fetch_full_text",
     "full_text_badge",
@@ -90,6 +92,24 @@ class PaperEquation:
     appendix: bool
     intro: str  # the sentence before it, clean text ("" when none)
     references: int  # links to it from the text
+    # The sentence(s) right after it, clean text ("where α is the miscoverage level…"; "" when none).
+    after: str = ""
+    # The statement it sits in when it is part of one ("Theorem 2", "Assumption 1"; "" when none).
+    statement: str = ""
+
+
+# What a passage of the full text is, most telling first: what a prompt sends before the rest.
+PASSAGE_KINDS = ("contributions", "theorem", "assumption", "definition", "lemma", "conclusion", "paragraph")
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """One paragraph or statement of the full text, as clean text (formulas as Unicode), bounded."""
+
+    kind: str  # one of PASSAGE_KINDS
+    section: str  # the title of the section it sits in ("" before the first)
+    text: str  # untrusted paper text, clean
+    label: str = ""  # "Theorem 2", "Assumption 1" for a statement; "" for a paragraph
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +121,8 @@ class FullText:
     equations: tuple[PaperEquation, ...]  # numbered display equations in the paper's order
     # What it was read from: "html" (arXiv's LaTeXML page) or "jats" (a preprint server's JATS XML).
     origin: str = "html"
+    # Its paragraphs and statements in the paper's order (abstract and references excluded).
+    passages: tuple[Passage, ...] = ()
 
     @property
     def badge(self) -> str:
@@ -246,6 +268,7 @@ def _from_json(raw: dict[str, Any]) -> FullText:
         sections=tuple(str(s) for s in raw["sections"]),
         equations=tuple(PaperEquation(**e) for e in raw["equations"]),
         origin=str(raw.get("origin", "html")),
+        passages=tuple(Passage(**p) for p in raw.get("passages", ())),
     )
 
 
