@@ -86,7 +86,11 @@ class DigestMessage:
 @dataclass(frozen=True, slots=True)
 class ExplanationSection:
     title: str
-    text: str
+    text: str  # untrusted (model or paper text, already cleaned): renderers defang it
+    # The bot's own links for this section (an equation's place in the paper, a glossary entry), built from
+    # URLs the bot chose (its configuration, its glossary), never from paper or model text: every renderer
+    # draws them as real links (Slack <url|label>, a Discord masked link, "label: url" on a terminal).
+    links: tuple[Link, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
