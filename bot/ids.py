@@ -1,8 +1,12 @@
 """arXiv identifiers: turn whatever a user pasted into one canonical id.
 
 Accepted: new-style ids (``0704.0001``, ``2604.11422v2``), old-style ids (``hep-th/9901001``,
-``math.GT/0309136``), an ``arXiv:`` prefix, arxiv.org abs/pdf/html links, and Slack's ``<url|label>``
-link wrapping. Validation follows arXiv's scheme (help/arxiv_identifier): 4-digit numbers from
+``math.GT/0309136``), an ``arXiv:`` prefix, arxiv.org abs/pdf/html links, arXiv's own DOIs
+(``10.48550/arXiv.2508.13219``, bare, ``doi:`` or a doi.org link), links to the sites that show arXiv papers
+under their id (alphaxiv.org, ar5iv, Semantic Scholar's and SciRate's arxiv pages), and Slack's
+``<url|label>`` link wrapping. What people paste comes with what surrounds it in a sentence: quotes,
+brackets and a trailing period or comma are not part of an id (:func:`tidy_pasted`).
+Validation follows arXiv's scheme (help/arxiv_identifier): 4-digit numbers from
 0704 to 1412, 5-digit from 1501, old style from 9108 to 0703 with a known archive.
 """
 
@@ -18,7 +22,8 @@ from bot.errors import BadIdError
 from bot.user_input import as_typed
 
 ACCEPTED_FORMS = (
-    "2604.11422, 2604.11422v2, arXiv:2604.11422, an arxiv.org/abs/… link, or an old-style id like math/0601001"
+    "2604.11422, 2604.11422v2, arXiv:2604.11422, an arxiv.org/abs/… link, arXiv's DOI 10.48550/arXiv.2604.11422,"
+    " or an old-style id like math/0601001"
 )
 MAX_INPUT = 200
 _ECHO_LEN = 40
@@ -33,6 +38,21 @@ _OLD_STYLE = re.compile(
     r"/(?P<yymm>[0-9]{4})(?P<num>[0-9]{3})" + _VERSION
 )
 _URL_PATH = re.compile(r"/(?:abs|pdf|html)/(?P<id>.+?)(?:\.pdf)?/?", re.IGNORECASE)
+# arXiv registers a DOI for every paper: 10.48550/arXiv.<id> (new-style ids; old ones with their archive).
+_ARXIV_DOI = re.compile(
+    r"(?:doi:\s*|(?:https?://)?(?:dx\.)?doi\.org/)?10\.48550/arxiv\.(?P<id>\S+?)/?", re.IGNORECASE
+)
+# Sites that show an arXiv paper at a path ending in its id, by host (subdomains included).
+_MIRROR_PATHS = {
+    "alphaxiv.org": re.compile(r"/(?:abs|overview|pdf|html|paper)/(?P<id>.+?)(?:\.pdf)?/?", re.IGNORECASE),
+    "ar5iv.org": _URL_PATH,
+    "ar5iv.labs.arxiv.org": _URL_PATH,
+    "semanticscholar.org": re.compile(r"/arxiv/(?P<id>.+?)/?", re.IGNORECASE),
+    "scirate.com": re.compile(r"/arxiv/(?P<id>.+?)/?", re.IGNORECASE),
+}
+# Around a pasted id in a sentence: quotes, brackets, backticks; after it, sentence punctuation.
+_WRAPPERS = (("\"", "\""), ("'", "'"), ("`", "`"), ("(", ")"), ("[", "]"), ("“", "”"), ("‘", "’"), ("«", "»"))
+_TRAILING_PUNCTUATION = ".,;:!?…"
 
 # Archives that started after the old scheme ended (2007-03), so no old-style id can use them.
 _NEW_SCHEME_ONLY_ARCHIVES = frozenset({"stat", "q-fin", "econ", "eess"})
@@ -55,11 +75,33 @@ def parse_arxiv_id(text: str) -> ArxivId:
         raise BadIdError(f"Please give an arXiv id. Try {ACCEPTED_FORMS}.")
     if len(candidate) > MAX_INPUT:
         raise _bad(candidate)
-    candidate = _PREFIX.sub("", _unwrap_slack_link(candidate))
+    candidate = tidy_pasted(_unwrap_slack_link(tidy_pasted(candidate)))
+    doi = _ARXIV_DOI.fullmatch(candidate)
+    if doi is not None:
+        candidate = doi.group("id")
+    candidate = _PREFIX.sub("", candidate)
     found = _match_id(candidate) or _match_url(candidate)
     if found is None:
         raise _bad(text)
     return found
+
+
+def tidy_pasted(text: str) -> str:
+    """``text`` without what a sentence puts around an id or a link: surrounding quotes, brackets and
+    backticks (``"2508.13219"``, ``(2508.13219)``) and trailing punctuation (``2508.13219.``). Never
+    touches the inside, so every form that parses without them parses the same with them."""
+    candidate = text.strip()
+    for _ in range(4):  # "(2508.13219)." : a few layers at most
+        before = candidate
+        candidate = candidate.rstrip(_TRAILING_PUNCTUATION).strip()
+        for opener, closer in _WRAPPERS:
+            if len(candidate) > 1 and candidate.startswith(opener) and candidate.endswith(closer):
+                candidate = candidate[1:-1].strip()
+        if candidate.endswith(")") and "(" not in candidate:  # "see 2508.13219)" from a parenthesis
+            candidate = candidate[:-1].strip()
+        if candidate == before:
+            break
+    return candidate
 
 
 def looks_like_arxiv_id(text: str) -> bool:
@@ -85,10 +127,18 @@ def _match_url(text: str) -> ArxivId | None:
         host = parts.hostname
     except ValueError:  # e.g. an unbalanced "[" reads as a broken IPv6 address
         return None
-    if parts.scheme.lower() not in ("", "http", "https") or not _is_arxiv_host(host):
+    if parts.scheme.lower() not in ("", "http", "https") or host is None:
         return None
-    path = _URL_PATH.fullmatch(unquote(parts.path))
+    pattern = _URL_PATH if _is_arxiv_host(host) else _mirror_path(host)
+    path = pattern.fullmatch(unquote(parts.path)) if pattern is not None else None
     return _match_id(path.group("id")) if path else None
+
+
+def _mirror_path(host: str) -> re.Pattern[str] | None:
+    for mirror, pattern in _MIRROR_PATHS.items():
+        if host == mirror or host.endswith("." + mirror):
+            return pattern
+    return None
 
 
 def _is_arxiv_host(host: str | None) -> bool:

@@ -14,7 +14,7 @@ from functools import cache
 from bot import calendar, taxonomy
 from bot.config import Config
 from bot.errors import BadIdError, StaleFeed, UnknownCategoryError
-from bot.ids import parse_arxiv_id
+from bot.ids import parse_arxiv_id, tidy_pasted
 from bot.models import Paper
 from bot.sources.arxiv import ArxivClient
 from bot.sources.base import Batch, FeedName, PaperRef, Source
@@ -150,8 +150,9 @@ class SourceRegistry:
 
     def parse_ref(self, text: str) -> PaperRef:
         """What a pasted id or link points at, or BadIdError listing the forms that work."""
+        pasted = tidy_pasted(text)  # "2508.13219." and "(10.1101/…)" as pasted from a sentence
         for source in self.sources:
-            ref = source.parse_ref(text)
+            ref = source.parse_ref(pasted)
             if ref is not None:
                 return ref
         shown = " ".join(text.split())[:60]
