@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -26,7 +27,7 @@ from bot import calendar, embeddings
 from bot.cards import DigestMessage, Reply, make_card
 from bot.config import Config
 from bot.digest import DigestSelection, select_digest
-from bot.errors import NotFoundError, SourceError, SourceUnreachable, StaleFeed, SuspiciousEmptyFeed
+from bot.errors import FeedFormatError, NotFoundError, SourceError, SourceUnreachable, StaleFeed, SuspiciousEmptyFeed
 from bot.explain.llm import build_provider
 from bot.explain.offline import NO_HTML_BADGE, UNFETCHED_BADGE
 from bot.explain.service import Explainer, PrepareReport
@@ -201,7 +202,15 @@ class Engine:
             if feed is None:
                 reused.append(category)
                 continue
-            self.store.save_feed(feed, fetched_at=now)
+            try:
+                self.store.save_feed(feed, fetched_at=now)
+            except (sqlite3.Error, OverflowError, ValueError) as err:
+                # One feed's unstorable answer is that feed's failure, reported and retried like a fetch
+                # error; the other feeds of the same refresh are stored and posted as usual.
+                log.exception("storing the %s list failed", category)
+                failed[category] = FeedFormatError(f"the {category} list could not be stored ({type(err).__name__})")
+                self.store.record_fetch_error([category], str(failed[category]), at=now)
+                continue
             fetched.append(category)
             new_papers += [item.paper for item in feed.items]
         return RefreshResult(tuple(fetched), tuple(reused), failed), new_papers

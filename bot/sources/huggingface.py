@@ -32,6 +32,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
+from bot import bounds
 from bot.errors import (
     BadIdError,
     ConfigError,
@@ -319,8 +320,8 @@ def _paper(obj: dict[str, Any], title_fallback: Any, comments: Any, day: date | 
             abstract_tex=_WS.sub(" ", summary).strip(),
             announced=day,
             source=SOURCE,
-            upvotes=_count(obj.get("upvotes")),
-            num_comments=_count(comments),
+            upvotes=_count(obj.get("upvotes"), "upvotes"),
+            num_comments=_count(comments, "numComments"),
             github_url=_github_url(obj.get("githubRepo")),
             project_url=_https_url(obj.get("projectPage")),
         ),
@@ -344,11 +345,10 @@ def _authors(value: Any) -> tuple[str, ...]:
     return tuple(name for name in names if name)
 
 
-def _count(value: Any) -> int | None:
-    # bool is an int in Python, and JSON's true is not a count; floats (1e400, NaN) are not counts either.
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return None
-    return value
+def _count(value: Any, field: str) -> int | None:
+    # bool is an int in Python, and JSON's true is not a count; floats (1e400, NaN) are not counts either;
+    # a count beyond any real one (1e30 written as a JSON integer) is clamped before it reaches the store.
+    return bounds.count(value, f"Hugging Face {field}")
 
 
 def _github_url(value: Any) -> str | None:

@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot import bounds
 from bot.errors import FeedFormatError, SourceError
 from bot.models import Paper
 from bot.text import clean_text, strip_unsafe_chars
@@ -124,7 +125,8 @@ def _parse_details(data: bytes, server: str) -> DetailsPage:
 def _jats_of(item: Any) -> tuple[str, int, str] | None:
     if not isinstance(item, dict):
         return None
-    doi, version, url = normal_doi(item.get("doi")), api_int(item.get("version")), jats_url(item.get("jatsxml"))
+    doi, url = normal_doi(item.get("doi")), jats_url(item.get("jatsxml"))
+    version = api_int(item.get("version"), "bioRxiv version", bounds.MAX_VERSION)
     return (doi, version, url) if doi is not None and version is not None and url is not None else None
 
 
@@ -151,7 +153,7 @@ def _paper_or_none(item: Any, server: str) -> Paper | None:
         log.warning("skipping a %s item that is not an object", server)
         return None
     doi = normal_doi(item.get("doi"))
-    version = api_int(item.get("version"))
+    version = api_int(item.get("version"), "bioRxiv version", bounds.MAX_VERSION)
     if doi is None or version is None or version < 1:
         log.warning("skipping a %s item without a DOI and version (%s)", server, short(repr(item.get("doi"))))
         return None
@@ -199,15 +201,9 @@ def normal_doi(value: Any) -> str | None:
     return text if DOI.match(text) else None
 
 
-def api_int(value: Any) -> int | None:
-    """An int the API may send as a number or a string ("57"); None for anything else."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdecimal() and len(value.strip()) <= 12:
-        return int(value.strip())
-    return None
+def api_int(value: Any, field: str = "bioRxiv number", high: int = bounds.MAX_COUNT) -> int | None:
+    """An int the API may send as a number or a string ("57"), from 0 to ``high``; None for anything else."""
+    return bounds.whole_number(value, field, 0, high)
 
 
 def _text(value: Any) -> str | None:
