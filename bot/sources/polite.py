@@ -6,6 +6,11 @@ only holds among requests of the same instance: one request in flight at a time,
 given their own pace). Throttling (429), server errors (5xx) and network trouble are retried with
 exponential backoff, never sooner than the service's Retry-After; after the last try the caller gets
 ``SourceUnreachable`` naming the service, and any other answer is returned for the caller to judge.
+
+Redirects are followed hop by hop under the first URL's rules: every hop stays on the same origin (scheme
+http(s), host and port), so a page can move within its service but never send us to another host (a
+preprint's JATS link to ``http://127.0.0.1:<port>/…``, a full text to a host nobody allowed) or to a
+``file:`` URL. httpx runs its request hooks for every hop; the rule travels with the request.
 """
 
 from __future__ import annotations
@@ -21,7 +26,15 @@ from bot import USER_AGENT
 from bot.errors import SourceError, SourceUnreachable
 from bot.retry_timing import retry_after_seconds
 
-__all__ = ["MAX_DELAY_S", "RETRY_STATUSES", "PoliteHttp", "ResponseTooLarge", "default_http", "retry_after_seconds"]
+__all__ = [
+    "MAX_DELAY_S",
+    "RETRY_STATUSES",
+    "PoliteHttp",
+    "RedirectRefused",
+    "ResponseTooLarge",
+    "default_http",
+    "retry_after_seconds",
+]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +46,37 @@ _BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encod
 
 class ResponseTooLarge(SourceError):
     """An answer longer than the caller's ``max_bytes``: stopped while it streamed in, never held whole."""
+
+
+class RedirectRefused(SourceError):
+    """A redirect to another origin (or scheme) than the request's first URL: not followed."""
+
+
+_HOP_RULE = "paperbot.first_origin"  # the request extension carrying the first URL's origin
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host.lower().rstrip("."), url.port)
+
+
+async def _check_hop(request: httpx.Request) -> None:
+    """Every hop of a source request stays on the first URL's origin (an upgrade to https allowed)."""
+    first = request.extensions.get(_HOP_RULE)
+    if first is None:
+        return  # not a source request (another caller of an injected client)
+    scheme, host, port = _origin(request.url)
+    first_scheme, first_host, first_port = first
+    upgraded = first_scheme == "http" and scheme == "https" and port in (None, 443) and first_port in (None, 80)
+    if host != first_host or not ((scheme == first_scheme and port == first_port) or upgraded):
+        shown = f"{scheme}://{host}" + (f":{port}" if port else "")
+        raise RedirectRefused(f"a redirect to {shown[:80]}, another host than the one asked, was not followed")
+
+
+def _with_hop_check(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    hooks = client.event_hooks
+    if _check_hop not in hooks.get("request", []):
+        client.event_hooks = {**hooks, "request": [*hooks.get("request", []), _check_hop]}
+    return client
 
 
 def default_http(timeout_s: float, *, max_connections: int = 1) -> httpx.AsyncClient:
@@ -72,7 +116,7 @@ class PoliteHttp:
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
             self._http = default_http(self._timeout_s)
-        return self._http
+        return _with_hop_check(self._http)
 
     async def aclose(self) -> None:
         if self._owns_http and self._http is not None:
@@ -127,13 +171,15 @@ class PoliteHttp:
             while (wait := self._next_start - time.monotonic()) > 0:
                 await asyncio.sleep(wait)
             self._next_start = time.monotonic() + self._min_interval_s
+            first = {_HOP_RULE: _origin(httpx.URL(url))}
             if max_bytes is None:
-                return await self.http.get(url, params=params, timeout=self._timeout_s)
+                return await self.http.get(url, params=params, timeout=self._timeout_s, extensions=first)
             return await self._bounded_get(url, params, max_bytes, what)
 
     async def _bounded_get(self, url: str, params: dict[str, str] | None, max_bytes: int, what: str) -> httpx.Response:
         """The answer read in chunks, given up past ``max_bytes`` (decoded size: a compressed bomb too)."""
-        request = self.http.build_request("GET", url, params=params, timeout=self._timeout_s)
+        first = {_HOP_RULE: _origin(httpx.URL(url))}
+        request = self.http.build_request("GET", url, params=params, timeout=self._timeout_s, extensions=first)
         response = await self.http.send(request, stream=True)
         try:
             if response.status_code in RETRY_STATUSES or not response.is_success:
