@@ -552,10 +552,13 @@ def open_database(path: str) -> sqlite3.Connection:
     if path == ":memory:":
         return sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     file = database_file(path)
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ConfigError(f"[database] path = {path!r}: its folder cannot be created ({err.strerror})") from None
+    if not file.parent.is_dir():
+        # A typo in a folder name must not quietly start an empty database somewhere new (and lose every
+        # subscription the real one holds): the folder is the operator's to make.
+        raise ConfigError(
+            f"[database] path = {path!r}: the folder {str(file.parent)!r} does not exist; "
+            "create it first or fix the path"
+        )
     try:
         conn = sqlite3.connect(file.as_uri(), uri=True, check_same_thread=False, isolation_level=None)
     except sqlite3.Error as err:

@@ -1,5 +1,6 @@
-"""Database paths and files a newcomer meets: "~" in the path, a folder that does not exist yet, and a
-database last used by a newer paperbot. Each either works as the user meant or is refused in one line."""
+"""Database paths and files a newcomer meets: "~" in the path, a folder that does not exist (a typo must
+not start an empty database somewhere new), and a database last used by a newer paperbot. Each either
+works as the user meant or is refused in one line."""
 
 from __future__ import annotations
 
@@ -28,19 +29,42 @@ def test_a_path_starting_with_tilde_is_in_the_home_folder(tmp_path: Path, monkey
     work.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.chdir(work)
+    (home / ".local/share/paperbot").mkdir(parents=True)
     _fresh("~/.local/share/paperbot/paperbot.db").close()
     assert (home / ".local/share/paperbot/paperbot.db").is_file()
     assert not (work / "~").exists()  # not a folder literally named "~" next to the config
     assert database_file("~/x.db") == home / "x.db"
 
 
-def test_a_missing_folder_is_created(tmp_path: Path) -> None:
-    # The default layout of a deployment ("data/paperbot.db") works without a manual mkdir.
-    _fresh(tmp_path / "data" / "state" / "paperbot.db").close()
-    assert (tmp_path / "data" / "state" / "paperbot.db").is_file()
+def test_a_missing_folder_is_refused_in_one_line_and_nothing_is_created(tmp_path: Path) -> None:
+    missing = tmp_path / "data" / "state"
+    with pytest.raises(
+        ConfigError, match=r"^\[database\] path = .*/data/state/paperbot.db': the folder .* does not exist"
+    ):
+        Store(str(missing / "paperbot.db"))
+    assert not (tmp_path / "data").exists()
 
 
-def test_a_folder_that_cannot_be_created_is_one_line(tmp_path: Path) -> None:
+def test_the_cli_refuses_a_database_in_a_missing_folder_with_exit_2(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[database]\npath = "/nonexistent/dir/x.db"\n')
+    env = {k: v for k, v in os.environ.items() if k != "PAPERBOT_CONFIG" and not k.endswith(("_TOKEN", "_API_KEY"))}
+    for command in (["status"], ["usage"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "--config", str(config), *command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            cwd=ROOT,
+        )
+        assert result.returncode == 2, result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "does not exist" in lines[0] and "Traceback" not in result.stderr
+    assert not Path("/nonexistent").exists()
+
+
+def test_a_folder_that_is_a_file_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match=r"^\[database\] path = .*/file/sub/p.db' cannot be used: Not a directory$"):
         Store(str(tmp_path / "file" / "sub" / "p.db"))
