@@ -471,6 +471,17 @@ class ArxivClient:
             retries=retries,
             backoff_s=backoff_s,
         )
+        # Full texts (arxiv.org/html, a web page, not the feed or the API) come through a queue and a
+        # connection of their own: a slow or unreachable HTML host, or a page still downloading for
+        # someone who gave up waiting, never holds back a feed or a paper lookup a person waits for.
+        self._html_web = PoliteHttp(
+            "arXiv",
+            http=http if http is not None else default_http(timeout_s, max_connections=1),
+            min_interval_s=min_interval_s,
+            timeout_s=timeout_s,
+            retries=min(retries, 1),  # a full text is best effort: the explanation goes on without it
+            backoff_s=backoff_s,
+        )
         self._owns_http = http is None
         self._http = self._web.http
         self._empty_retries = max(0, empty_retries)
@@ -490,6 +501,7 @@ class ArxivClient:
     async def aclose(self) -> None:
         if self._owns_http:
             await self._http.aclose()
+            await self._html_web.http.aclose()
 
     async def fetch_feed(self, categories: Sequence[str]) -> Feed:
         """The current announcement for ``categories`` (one combined RSS request).
@@ -575,7 +587,7 @@ class ArxivClient:
         what = f"the HTML version of {paper_id}v{version}"
         url = f"{self._html_url}/{paper_id}v{version}"
         try:
-            response = await self._web.get(url, None, what, max_bytes=self._html_max_bytes)
+            response = await self._html_web.get(url, None, what, max_bytes=self._html_max_bytes)
         except ResponseTooLarge as err:
             log.info("%s; explained from the abstract", err)
             return None
