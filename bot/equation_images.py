@@ -44,6 +44,7 @@ from pathlib import Path
 from bot.cards import EquationImage, ExplanationEquation
 from bot.equation_layout import Drawer, LayoutError, parse
 from bot.equation_source import mathtext_run, normalise
+from bot.fulltext import FullText, PaperEquation, key_equations
 from bot.untrusted import bounded, inert_text
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,10 @@ __all__ = [
     "EquationImageCache",
     "EquationRenderer",
     "RenderSettings",
+    "by_importance",
     "equation_image",
     "image_filename",
+    "importance_ranks",
     "mathtext_source",
     "needs_image",
     "refusal",
@@ -309,12 +312,18 @@ class EquationRenderer:
             return self._fall_back(key, tex, f"unexpected {type(err).__name__}")
         return await asyncio.to_thread(self.cache.put, tex, png)
 
-    async def images(self, equations: Sequence[ExplanationEquation], limit: int) -> tuple[EquationImage, ...]:
-        """Images of the first ``limit`` equations that Unicode draws badly; the others stay Unicode.
+    async def images(
+        self, equations: Sequence[ExplanationEquation], limit: int, *, full_text: FullText | None = None
+    ) -> tuple[EquationImage, ...]:
+        """Images of the ``limit`` most important equations that Unicode draws badly (by the importance
+        ``key_equations`` ranks ``full_text``'s equations by; the given order without it), in the given
+        order; the others stay Unicode.
 
         At most ``limit`` are attempted, so a page of 2,000 formulas costs ``limit`` renders at most."""
+        worthy = [e for e in equations if needs_image(e.tex)]
+        chosen = {id(e) for e in by_importance(worthy, full_text)[: max(0, limit)]}
         found: list[EquationImage] = []
-        for equation in [e for e in equations if needs_image(e.tex)][: max(0, limit)]:
+        for equation in [e for e in worthy if id(e) in chosen]:
             path = await self.image(equation.tex)
             if path is not None:
                 found.append(equation_image(equation, path))
@@ -328,6 +337,42 @@ class EquationRenderer:
             _refused[key] = reason
             log.info("equation drawn as Unicode, not as an image (%s): %.80r", reason, tex)
         return None
+
+
+def by_importance(equations: Sequence[ExplanationEquation], full_text: FullText | None) -> list[ExplanationEquation]:
+    """The equations, most important first as ``key_equations`` ranks them (theorem statements, references
+    …); those it does not rank after, each group in the given order. Without the full text, as given."""
+    if full_text is None:
+        return list(equations)
+    ranks = importance_ranks(full_text, {e.url for e in equations})
+    return sorted(equations, key=lambda e: ranks.get(e.url, len(full_text.equations) + 1))
+
+
+def importance_ranks(full_text: FullText, links: set[str]) -> dict[str, int]:
+    """For each equation linked to in ``links``: the smallest ``limit`` at which ``key_equations`` picks
+    it, i.e. its rank by the very importance the prompt and the offline explanation use. ``key_equations``'
+    picks grow with the limit (its best ``limit``), so a binary search finds it: log n calls per link."""
+    total = len(full_text.equations)
+    ranks: dict[str, int] = {}
+    for equation in full_text.equations:
+        link = full_text.link(equation)
+        if link not in links or link in ranks:
+            continue
+
+        def picked(limit: int, wanted: PaperEquation = equation) -> bool:
+            return any(chosen is wanted for chosen in key_equations(full_text, limit))
+
+        if not picked(total):
+            continue  # trivial: never a key equation
+        low, high = 1, total
+        while low < high:
+            middle = (low + high) // 2
+            if picked(middle):
+                high = middle
+            else:
+                low = middle + 1
+        ranks[link] = low
+    return ranks
 
 
 _LABEL = re.compile(r"\(([^()]{1,20})\)")

@@ -14,7 +14,6 @@ measured before it is allocated: past ``max_width`` × ``max_height`` pixels the
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -22,13 +21,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bot.equation_glyphs import AXIS_EM, Raster, blank, curly, delimiter
 from bot.equation_source import group_end, mathtext_run
 
-__all__ = ["ENVIRONMENTS", "Brace", "Drawer", "Environment", "LayoutError", "Raster", "Run", "parse"]
+__all__ = ["ENVIRONMENTS", "Brace", "Drawer", "Environment", "LayoutError", "Run", "parse"]
 
 MAX_CELLS = 96
 MAX_DEPTH = 3
-AXIS_EM = 0.25  # the math axis (where a fraction bar sits) above the baseline, in Computer Modern
 SCRIPT_SCALE = 0.7
 
 
@@ -91,6 +90,7 @@ ENVIRONMENTS: dict[str, tuple[str, str, str, bool]] = {
 }
 _DISPLAY = {name for name, (_, _, _, display) in ENVIRONMENTS.items() if display}
 
+_COMMENT = re.compile(r"(?<!\\)%[^\n]*\n?")
 _BEGIN = re.compile(r"\\begin\s*\{\s*([A-Za-z]+\*?)\s*\}")
 _END = re.compile(r"\\end\s*\{\s*([A-Za-z]+\*?)\s*\}")
 _ROW_BREAK = re.compile(r"\\\\(?:\s*\[[^\[\]]{0,20}\])?")
@@ -115,7 +115,8 @@ _DELIMITER_NAMES = {
 def parse(tex: str) -> tuple[Node, ...]:
     """The TeX as runs, environments and braces. Raises LayoutError on what cannot be laid out."""
     cells = [0]
-    return _parse(tex, 0, cells)
+    # LaTeXML breaks long TeX with "%" and a newline, even inside \end{…}: comments go before anything else.
+    return _parse(_COMMENT.sub("", tex), 0, cells)
 
 
 def _parse(tex: str, depth: int, cells: list[int]) -> tuple[Node, ...]:
@@ -273,24 +274,6 @@ def _ungroup(text: str) -> str:
 # --- drawing -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Raster:
-    ink: NDArray[np.uint8]  # coverage: 0 background, 255 ink
-    baseline: int  # rows above the baseline
-
-    @property
-    def width(self) -> int:
-        return int(self.ink.shape[1])
-
-    @property
-    def height(self) -> int:
-        return int(self.ink.shape[0])
-
-
-def _blank(width: int = 0, height: int = 0, baseline: int = 0) -> Raster:
-    return Raster(np.zeros((height, width), dtype=np.uint8), baseline)
-
-
 class Drawer:
     """Draws parsed nodes with mathtext's parsers (``agg`` to draw, ``path`` to measure first)."""
 
@@ -323,7 +306,7 @@ class Drawer:
     def _run(self, tex: str, display: bool, scale: float) -> Raster:
         source = mathtext_run(tex, display=display)
         if not source:
-            return _blank()
+            return blank()
         prop = self.prop.copy()
         prop.set_size(self.prop.get_size_in_points() * scale)
         measured = self.measure_parser.parse(f"${source}$", dpi=self.dpi, prop=prop)
@@ -345,7 +328,7 @@ class Drawer:
         below = max([p.height - p.baseline for p in parts], default=0)
         width = sum(p.width for p in parts) + sum(gaps)
         self._check(width, above + below)
-        out = _blank(width, above + below, above)
+        out = blank(width, above + below, above)
         x = 0
         for part, gap in zip(parts, gaps, strict=True):
             x += gap
@@ -358,7 +341,7 @@ class Drawer:
         width = max(p.width for p in parts)
         height = sum(p.height for p in parts) + gap_px * (len(parts) - 1)
         self._check(width, height)
-        out = _blank(width, height)
+        out = blank(width, height)
         y = baseline = 0
         for index, part in enumerate(parts):
             _paint(out.ink, part.ink, y, (width - part.width) // 2)
@@ -370,7 +353,7 @@ class Drawer:
     def _brace(self, brace: Brace, display: bool, scale: float) -> Raster:
         body = self.draw(brace.body, display=display, scale=scale)
         em = self.em * scale
-        shape = _curly(body.width, max(3, round(0.45 * em)), em, self._check).T  # tip on the top row
+        shape = curly(body.width, max(3, round(0.45 * em)), em, self._check).T  # tip on the top row
         drawn = Raster(np.ascontiguousarray(np.flipud(shape) if brace.under else shape), 0)
         parts = [body, drawn]
         if brace.label:
@@ -389,7 +372,7 @@ class Drawer:
                 for column, cell in enumerate(row)
             ]
             for row in environment.rows
-        ] or [[_blank()]]
+        ] or [[blank()]]
         columns = max(len(row) for row in grid)
         widths = [max((row[c].width for row in grid if c < len(row)), default=0) for c in range(columns)]
         gaps = [0.0] + [_column_gap(environment.align, c) for c in range(1, columns)]
@@ -413,8 +396,8 @@ class Drawer:
         if not environment.left and not environment.right:
             return body
         tall = height + round(0.2 * em)
-        parts = [_delimiter(environment.left, tall, em, self._check), body]
-        parts.append(_delimiter(environment.right, tall, em, self._check))
+        parts = [delimiter(environment.left, tall, em, self._check), body]
+        parts.append(delimiter(environment.right, tall, em, self._check))
         return self._beside(parts, [0.0, 0.15, 0.15])
 
 
@@ -443,103 +426,3 @@ def _paint(target: NDArray[np.uint8], ink: NDArray[np.uint8], y: int, x: int) ->
     if height and width:
         region = target[y : y + height, x : x + width]
         np.maximum(region, ink[: region.shape[0], : region.shape[1]], out=region)
-
-
-# --- delimiters and braces, drawn at any height ----------------------------------------------------------
-
-_SUPERSAMPLE = 4  # drawn 4x larger and scaled down: smooth edges without an anti-aliasing rasteriser
-
-
-def _delimiter(kind: str, height: int, em: float, check: Any) -> Raster:
-    """A delimiter ``height`` pixels tall, centred on the math axis (its baseline set accordingly)."""
-    baseline = min(height, round(height / 2 + AXIS_EM * em))
-    if not kind:
-        return _blank(round(0.1 * em), height, baseline)
-    mirrored = kind in ")]}"
-    shape = {"(": _paren, ")": _paren, "[": _bracket, "]": _bracket, "{": _curly, "}": _curly}.get(kind)
-    if shape is not None:
-        ink = shape(height, round((0.5 if kind in "{}" else 0.4) * em), em, check)
-    else:
-        ink = _bars(2 if kind == "‖" else 1, height, em)
-    return Raster(np.ascontiguousarray(np.fliplr(ink) if mirrored else ink), baseline)
-
-
-def _canvas(height: int, width: int, check: Any) -> tuple[Any, Any]:
-    check(width, height)
-    from PIL import Image, ImageDraw
-
-    image = Image.new("L", (max(1, width) * _SUPERSAMPLE, max(1, height) * _SUPERSAMPLE), 0)
-    return image, ImageDraw.Draw(image)
-
-
-def _shrunk(image: Any, height: int, width: int) -> NDArray[np.uint8]:
-    from PIL import Image
-
-    return np.asarray(image.resize((max(1, width), max(1, height)), Image.Resampling.BOX), dtype=np.uint8)
-
-
-def _paren(height: int, width: int, em: float, check: Any) -> NDArray[np.uint8]:
-    """A left parenthesis: thick in the middle, thin at the ends, bulging more as it grows."""
-    image, draw = _canvas(height, width, check)
-    s, h = _SUPERSAMPLE, height * _SUPERSAMPLE
-    bulge = min(max(0.12 * height, 0.12 * em), 0.28 * em) * s
-    thick, thin = 0.08 * em * s, 0.025 * em * s
-    x0 = (width * s - bulge - thick) / 2
-    ys = np.linspace(0, h, 48)
-    t = (ys - h / 2) / (h / 2)
-    outer = x0 + bulge * t**2
-    inner = outer + thick * (1 - t**2) + thin * t**2
-    points = [(float(x), float(y)) for x, y in zip(outer, ys, strict=True)]
-    points += [(float(x), float(y)) for x, y in zip(inner[::-1], ys[::-1], strict=True)]
-    draw.polygon(points, fill=255)
-    return _shrunk(image, height, width)
-
-
-def _bracket(height: int, width: int, em: float, check: Any) -> NDArray[np.uint8]:
-    image, draw = _canvas(height, width, check)
-    s = _SUPERSAMPLE
-    thick, left = max(1.0, 0.06 * em) * s, 0.15 * em * s
-    foot = left + 0.3 * em * s
-    draw.rectangle([left, 0, left + thick, height * s], fill=255)
-    draw.rectangle([left, 0, foot, thick * 0.8], fill=255)
-    draw.rectangle([left, height * s - thick * 0.8, foot, height * s], fill=255)
-    return _shrunk(image, height, width)
-
-
-def _bars(count: int, height: int, em: float) -> NDArray[np.uint8]:
-    thick, gap = max(1, round(0.05 * em)), round(0.12 * em)
-    width = round(0.1 * em) * 2 + count * thick + (count - 1) * gap
-    ink = np.zeros((height, width), dtype=np.uint8)
-    for index in range(count):
-        x = round(0.1 * em) + index * (thick + gap)
-        ink[:, x : x + thick] = 255
-    return ink
-
-
-def _curly(height: int, width: int, em: float, check: Any) -> NDArray[np.uint8]:
-    """A left curly brace: ends curling right, a point on the left at mid-height."""
-    image, draw = _canvas(height, width, check)
-    s = _SUPERSAMPLE
-    thick = max(1.0, 0.065 * em) * s
-    w, h = width * s, height * s
-    middle, stem = h / 2, w / 2
-    curl = min(stem, h / 6)
-
-    def cubic(
-        p0: tuple[float, float], p1: tuple[float, float], p2: tuple[float, float], p3: tuple[float, float]
-    ) -> list[tuple[float, float]]:
-        ts = np.linspace(0, 1, 16)
-        return [
-            (
-                float((1 - t) ** 3 * p0[0] + 3 * (1 - t) ** 2 * t * p1[0] + 3 * (1 - t) * t**2 * p2[0] + t**3 * p3[0]),
-                float((1 - t) ** 3 * p0[1] + 3 * (1 - t) ** 2 * t * p1[1] + 3 * (1 - t) * t**2 * p2[1] + t**3 * p3[1]),
-            )
-            for t in ts
-        ]
-
-    end, tip = w - thick / 2, thick / 2
-    top = cubic((end, thick / 2), (stem, thick / 2), (stem, thick / 2), (stem, curl))
-    top += cubic((stem, middle - curl), (stem, middle), (stem, middle), (tip, middle))
-    bottom = [(x, h - y) for x, y in reversed(top)]
-    draw.line(top + bottom, fill=255, width=max(1, math.ceil(thick)), joint="curve")
-    return _shrunk(image, height, width)
