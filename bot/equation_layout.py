@@ -135,11 +135,11 @@ def _parse(tex: str, depth: int, cells: list[int]) -> tuple[Node, ...]:
                     index += 2
                     continue  # a brace inside a group: bot.equation_source keeps its label (\underset)
                 nodes.append(Run(tex[start:index]))
-                if begin:
-                    node, index = _environment(tex, begin, depth, cells)
-                else:
-                    node, index = _brace(tex, index, depth, cells)
-                nodes.append(node)
+                found: tuple[Node, int] = (
+                    _environment(tex, begin, depth, cells) if begin else _brace(tex, index, depth, cells)
+                )
+                nodes.append(found[0])
+                index = found[1]
                 start = index
                 continue
             if _END.match(tex, index):
