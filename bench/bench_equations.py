@@ -57,6 +57,10 @@ EQUATIONS = [
     r"\nabla_{\theta}J(\theta)=\mathbb{E}_{\tau\sim\pi_{\theta}}\left[\sum_{t=0}^{T}\nabla_{\theta}\log\pi_{\theta}"
     r"(a_{t}\mid s_{t})\,R(\tau)\right]",
     r"D_{\mathrm{KL}}(p\,\|\,q)=\int p(x)\log\frac{p(x)}{q(x)}\,dx",
+    # Laid out cell by cell (bot.equation_layout): each cell is one mathtext draw.
+    r"\ell(x)=\begin{cases}\frac{1}{2}x^{2}&|x|\leq\delta\\\delta\big(|x|-\frac{1}{2}\delta\big)&\text{otherwise}\end{cases}",
+    r"\begin{aligned}\mathcal{L}&=\underbrace{\mathbb{E}_{q}[\log p(x\mid z)]}_{\text{reconstruction}}"
+    r"\\&\quad-D_{\mathrm{KL}}(q\,\|\,p)\end{aligned}",
 ]
 
 

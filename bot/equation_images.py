@@ -42,6 +42,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.cards import EquationImage, ExplanationEquation
+from bot.equation_layout import Drawer, LayoutError, parse
+from bot.equation_source import mathtext_run, normalise
+from bot.fulltext import FullText, PaperEquation, key_equations
 from bot.untrusted import bounded, inert_text
 
 log = logging.getLogger(__name__)
@@ -51,8 +54,10 @@ __all__ = [
     "EquationImageCache",
     "EquationRenderer",
     "RenderSettings",
+    "by_importance",
     "equation_image",
     "image_filename",
+    "importance_ranks",
     "mathtext_source",
     "needs_image",
     "refusal",
@@ -69,7 +74,7 @@ TIMEOUT_S = 2.0
 ALT_TEXT_CHARS = 1_000  # Slack's alt text and Discord's attachment description both take this much
 CACHE_BYTES = 50 * 1024 * 1024
 _REMEMBERED = 10_000  # formulas whose failure was logged (each logged once, not retried)
-_RENDER_VERSION = "1"  # part of the cache key: a change in how images are drawn draws them again
+_RENDER_VERSION = "2"  # part of the cache key: a change in how images are drawn draws them again
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,47 +97,17 @@ DEFAULT_SETTINGS = RenderSettings()
 _IMAGE_WORTHY = re.compile(
     r"\\(?:[dtc]?frac|over\b|binom|[dt]binom|sqrt|sum|prod|coprod|[io]*int|iint|iiint|oint|big(?:cup|cap|oplus|otimes"
     r"|odot|vee|wedge|sqcup|uplus)|lim(?:sup|inf)?\s*_|(?:max|min|sup|inf|arg\s*\\?max|arg\s*\\?min)\s*_|operatorname\*?\s*\{[^{}]{0,40}\}\s*_|underset"
-    r"|overset|stackrel|begin\s*\{\s*(?:[pbvBV]?matrix|array|cases|smallmatrix))"
+    r"|overset|stackrel|underbrace|overbrace|begin\s*\{\s*(?:[pbvBV]?matrix|array|[dr]?cases|smallmatrix|aligned|alignedat"
+    r"|align\*?|alignat\*?|split|gathered|gather\*?|eqnarray\*?))"
 )
 _FORBIDDEN = re.compile(
     r"\\(?:e|g|x)?def(?![a-zA-Z])|\\(?:re)?newcommand|\\providecommand|\\newenvironment|\\DeclareMathOperator"
     r"|\\let(?![a-zA-Z])|\\futurelet|\\(?:input|include|includeonly|openin|openout|read|write|immediate|special)"
     r"(?![a-zA-Z])|\\(?:csname|endcsname|expandafter|noexpand|catcode|makeatletter|loop|repeat|usepackage)"
-    r"(?![a-zA-Z])|\\begin|\\end(?![a-zA-Z])|(?<!\\)#"
+    r"(?![a-zA-Z])|(?<!\\)#"
 )
 _BIG_OPERATOR = re.compile(r"\\(?:sum|prod|coprod|[io]*int|iint|iiint|oint|big[a-z]+)(?![a-zA-Z])")
 _FRACTION = re.compile(r"\\(?:[dtc]?frac|sqrt|[dt]?binom)(?![a-zA-Z])")
-
-# Spellings mathtext lacks, in the order applied; each keeps the meaning. What is left that mathtext
-# does not know fails its parse and falls back to Unicode.
-_REWRITES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\\(?:label|tag\*?)\s*\{[^{}]{0,80}\}"), ""),
-    (
-        re.compile(
-            r"\\(?:displaystyle|textstyle|scriptstyle|scriptscriptstyle|limits|nolimits|nonumber|notag"
-            r"|allowbreak|mathstrut|strut)(?![a-zA-Z])"
-        ),
-        "",
-    ),
-    (re.compile(r"\\(?:big|Big|bigg|Bigg)[lrm]?(?![a-zA-Z])"), ""),  # size hints: the delimiter stays
-    (re.compile(r"\\[tc]frac(?![a-zA-Z])"), r"\\frac"),
-    (re.compile(r"\\[dt]binom(?![a-zA-Z])"), r"\\binom"),
-    (re.compile(r"\\(?:lVert|rVert|Vert)(?![a-zA-Z])"), r"\\|"),
-    (re.compile(r"\\(?:lvert|rvert|vert)(?![a-zA-Z])"), "|"),
-    (re.compile(r"\\bm(?![a-zA-Z])"), r"\\boldsymbol"),
-    (re.compile(r"\\mathbbm(?![a-zA-Z])"), r"\\mathbb"),
-    (re.compile(r"\\textbf(?![a-zA-Z])"), r"\\mathbf"),
-    (re.compile(r"\\textit(?![a-zA-Z])"), r"\\mathit"),
-    (re.compile(r"\\textrm(?![a-zA-Z])"), r"\\mathrm"),
-    (re.compile(r"\\mathop(?![a-zA-Z])"), ""),
-    (re.compile(r"\\coloneqq(?![a-zA-Z])"), ":="),
-    (re.compile(r"\\eqqcolon(?![a-zA-Z])"), "=:"),
-    (re.compile(r"\\operatorname\*"), r"\\operatorname"),
-    (re.compile(r"\\\\"), r" \\quad "),  # a row break of an aligned group: the rows side by side
-    (re.compile(r"(?<!\\)&"), " "),  # alignment points
-    (re.compile(r"(?<!\\)%[^\n]*\n?"), ""),  # TeX comments (not \%, a percent sign)
-    (re.compile(r"\s+"), " "),
-)
 
 
 def needs_image(tex: str) -> bool:
@@ -141,11 +116,9 @@ def needs_image(tex: str) -> bool:
 
 
 def mathtext_source(tex: str) -> str:
-    """The TeX in the dialect mathtext reads (see ``_REWRITES``); bounded before any pattern runs."""
-    text = tex[: MAX_TEX_CHARS * 4]
-    for pattern, replacement in _REWRITES:
-        text = pattern.sub(replacement, text)
-    return text.strip()
+    """The TeX as one run in the dialect mathtext reads (bot.equation_source), environments flattened;
+    bounded before any pattern runs. What is drawn is laid out by bot.equation_layout."""
+    return mathtext_run(tex[: MAX_TEX_CHARS * 4])
 
 
 def refusal(tex: str) -> str | None:
@@ -154,8 +127,9 @@ def refusal(tex: str) -> str | None:
     if len(tex) > MAX_TEX_CHARS * 4:
         return "too long"
     if _FORBIDDEN.search(tex):
-        return "a macro or environment mathtext does not take"
-    source = mathtext_source(tex)
+        return "a macro mathtext does not take"
+    # Measured before the struts of \big… and the layout grow it: what the paper wrote, normalised.
+    source = " ".join(normalise(tex).split())
     if not source:
         return "empty"
     if len(source) > MAX_TEX_CHARS:
@@ -163,7 +137,7 @@ def refusal(tex: str) -> str | None:
     if "$" in source:
         return "a dollar sign"  # would end mathtext's math mode early
     depth = deepest = 0
-    for char in source:
+    for char in re.sub(r"\\[{}\\]", "", source):  # \{ and \} are set braces, not groups
         if char == "{":
             depth += 1
             deepest = max(deepest, depth)
@@ -179,6 +153,10 @@ def refusal(tex: str) -> str | None:
         return "too many sums or integrals"
     if len(_FRACTION.findall(source)) > MAX_FRACTIONS:
         return "too many fractions or roots"
+    try:
+        parse(tex)
+    except LayoutError as err:
+        return str(err)
     return None
 
 
@@ -204,16 +182,25 @@ def render_png(tex: str, settings: RenderSettings = DEFAULT_SETTINGS) -> bytes:
     import numpy as np
 
     prop = FontProperties(size=settings.font_size_pt, math_fontfamily=settings.fontset)
+    pad = settings.padding_px
+    drawer = Drawer(
+        (MathTextParser("agg"), MathTextParser("path")),
+        prop,
+        settings.dpi,
+        MAX_WIDTH_PX - 2 * pad,
+        MAX_HEIGHT_PX - 2 * pad,
+    )
     try:
-        parsed = MathTextParser("agg").parse(f"${mathtext_source(tex)}$", dpi=settings.dpi, prop=prop)
+        drawn = drawer.draw(parse(tex))
+    except LayoutError:
+        raise
     except (ValueError, RecursionError, KeyError, IndexError, TypeError, RuntimeError) as err:
         # mathtext reports a parse error as ValueError; the others are its internals tripping on odd input.
         raise ValueError(f"mathtext: {type(err).__name__}") from None
-    coverage = np.asarray(parsed.image, dtype=np.uint16)  # 0 = background, 255 = ink
+    coverage = drawn.ink.astype(np.uint16)  # 0 = background, 255 = ink
     height, width = coverage.shape
-    pad = settings.padding_px
-    if width + 2 * pad > MAX_WIDTH_PX or height + 2 * pad > MAX_HEIGHT_PX:
-        raise ValueError("too large to read in a chat")
+    if not height or not width:
+        raise ValueError("empty")
     grey = 255 - (coverage * (255 - settings.ink) + 127) // 255
     card = np.full((height + 2 * pad, width + 2 * pad), 255, dtype=np.uint8)
     card[pad : pad + height, pad : pad + width] = grey.astype(np.uint8)
@@ -325,12 +312,18 @@ class EquationRenderer:
             return self._fall_back(key, tex, f"unexpected {type(err).__name__}")
         return await asyncio.to_thread(self.cache.put, tex, png)
 
-    async def images(self, equations: Sequence[ExplanationEquation], limit: int) -> tuple[EquationImage, ...]:
-        """Images of the first ``limit`` equations that Unicode draws badly; the others stay Unicode.
+    async def images(
+        self, equations: Sequence[ExplanationEquation], limit: int, *, full_text: FullText | None = None
+    ) -> tuple[EquationImage, ...]:
+        """Images of the ``limit`` most important equations that Unicode draws badly (by the importance
+        ``key_equations`` ranks ``full_text``'s equations by; the given order without it), in the given
+        order; the others stay Unicode.
 
         At most ``limit`` are attempted, so a page of 2,000 formulas costs ``limit`` renders at most."""
+        worthy = [e for e in equations if needs_image(e.tex)]
+        chosen = {id(e) for e in by_importance(worthy, full_text)[: max(0, limit)]}
         found: list[EquationImage] = []
-        for equation in [e for e in equations if needs_image(e.tex)][: max(0, limit)]:
+        for equation in [e for e in worthy if id(e) in chosen]:
             path = await self.image(equation.tex)
             if path is not None:
                 found.append(equation_image(equation, path))
@@ -344,6 +337,42 @@ class EquationRenderer:
             _refused[key] = reason
             log.info("equation drawn as Unicode, not as an image (%s): %.80r", reason, tex)
         return None
+
+
+def by_importance(equations: Sequence[ExplanationEquation], full_text: FullText | None) -> list[ExplanationEquation]:
+    """The equations, most important first as ``key_equations`` ranks them (theorem statements, references
+    …); those it does not rank after, each group in the given order. Without the full text, as given."""
+    if full_text is None:
+        return list(equations)
+    ranks = importance_ranks(full_text, {e.url for e in equations})
+    return sorted(equations, key=lambda e: ranks.get(e.url, len(full_text.equations) + 1))
+
+
+def importance_ranks(full_text: FullText, links: set[str]) -> dict[str, int]:
+    """For each equation linked to in ``links``: the smallest ``limit`` at which ``key_equations`` picks
+    it, i.e. its rank by the very importance the prompt and the offline explanation use. ``key_equations``'
+    picks grow with the limit (its best ``limit``), so a binary search finds it: log n calls per link."""
+    total = len(full_text.equations)
+    ranks: dict[str, int] = {}
+    for equation in full_text.equations:
+        link = full_text.link(equation)
+        if link not in links or link in ranks:
+            continue
+
+        def picked(limit: int, wanted: PaperEquation = equation) -> bool:
+            return any(chosen is wanted for chosen in key_equations(full_text, limit))
+
+        if not picked(total):
+            continue  # trivial: never a key equation
+        low, high = 1, total
+        while low < high:
+            middle = (low + high) // 2
+            if picked(middle):
+                high = middle
+            else:
+                low = middle + 1
+        ranks[link] = low
+    return ranks
 
 
 _LABEL = re.compile(r"\(([^()]{1,20})\)")
