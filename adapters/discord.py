@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -69,6 +68,7 @@ from bot.commands import SubCommand, feed_label
 from bot.config import Config
 from bot.engine import Engine
 from bot.errors import ChannelUnavailable, ConfigError, PaperbotError, SourceError
+from bot.hint_limit import HintLimiter
 from bot.inbound import Request, handle, read_options
 from bot.models import ChannelRef
 from bot.posted_messages import MessageKind
@@ -120,7 +120,7 @@ class DiscordAdapter(DiscordThreads):
         self._failure: Exception | None = None
         self._work: set[asyncio.Task[None]] = set()  # questions being answered, off the gateway handler
         self._questions = asyncio.Semaphore(QUESTIONS_AT_ONCE)
-        self._hinted: OrderedDict[tuple[int, int], float] = OrderedDict()
+        self.hints = HintLimiter()
         # Set when the gateway is gone for good after start(): the runner exits so a supervisor restarts it.
         self.fatal = asyncio.Event()
 

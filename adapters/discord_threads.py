@@ -11,8 +11,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import time
-from collections import OrderedDict
 from collections.abc import Coroutine
 from typing import Any
 
@@ -27,6 +25,7 @@ from bot.cards import Reply
 from bot.commands import apology, refusal
 from bot.engine import Engine
 from bot.errors import PaperbotError
+from bot.hint_limit import HintLimiter
 from bot.models import ChannelRef
 from bot.posted_messages import MessageKind
 
@@ -35,8 +34,6 @@ __all__ = ["QUESTIONS_AT_ONCE", "DiscordThreads"]
 log = logging.getLogger("adapters.discord")
 
 QUESTIONS_AT_ONCE = 4  # questions answered in parallel (each may wait on the LLM); more wait their turn
-HINT_EVERY_S = 3600.0  # one public "how to ask" per person and channel in this time
-HINTS_REMEMBERED = 10_000
 
 
 class DiscordThreads:
@@ -46,21 +43,13 @@ class DiscordThreads:
     client: PaperbotClient
     _work: set[asyncio.Task[None]]  # questions being answered, off the gateway handler
     _questions: asyncio.Semaphore
-    _hinted: OrderedDict[tuple[int, int], float]  # (channel, person) -> when they were last given the hint
+    hints: HintLimiter  # one "how to ask" per person and channel an hour (bot.hint_limit)
 
     async def _hint(self, message: discord.Message, text: str = HINT) -> None:
         """How to ask, once an hour per person and channel: Discord has no private replies, so a hint is a
         public message, and mentioning the bot again and again must not make it post again and again."""
-        key = (message.channel.id, message.author.id)
-        now = time.monotonic()
-        last = self._hinted.get(key)
-        if last is not None and now - last < HINT_EVERY_S:
-            return
-        self._hinted[key] = now
-        self._hinted.move_to_end(key)
-        while len(self._hinted) > HINTS_REMEMBERED:
-            self._hinted.popitem(last=False)
-        await self._send_answer(message, Reply(text=text), paper_id=None)
+        if self.hints.allow(message.channel.id, message.author.id):
+            await self._send_answer(message, Reply(text=text), paper_id=None)
 
     def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
         """A reaction added or removed anywhere the bot can see: teach the radar when it is 👍 ⭐ 🌟 or

@@ -56,6 +56,7 @@ from bot.commands import SubCommand, apology
 from bot.config import Config
 from bot.engine import Engine
 from bot.errors import ChannelUnavailable, ConfigError, PaperbotError
+from bot.hint_limit import HintLimiter
 from bot.inbound import Request, Send, Understood, handle, read_options, read_text
 from bot.models import ChannelRef
 from bot.posted_messages import MessageKind
@@ -148,6 +149,7 @@ class SlackAdapter(SlackThreads):
         self._present_parts: dict[str, set[int]] = {}  # digest key -> parts found in history after a crash
         self._explaining: set[tuple[str, str, str]] = set()
         self._answered: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self.hints = HintLimiter()
         self.workspace = ""
         self.bot_user_id = ""  # from auth.test: the bot's own reactions and mentions are not feedback
         self.bot_id = ""

@@ -30,6 +30,7 @@ from bot.cards import Reply
 from bot.commands import apology
 from bot.engine import Engine
 from bot.errors import ChannelUnavailable
+from bot.hint_limit import HintLimiter
 from bot.posted_messages import MessageKind, find
 from bot.questions import ThreadMessage, ThreadQuestion
 
@@ -48,6 +49,7 @@ class SlackThreads(SlackPosting):
     bot_user_id: str
     bot_id: str
     _answered: OrderedDict[tuple[str, str], None]
+    hints: HintLimiter  # one "how to ask" per person and channel an hour (bot.hint_limit)
     _answer_question: AnswerQuestion | None
 
     # --- reactions: feedback for the channel's radar ---------------------------------------------------
@@ -88,13 +90,13 @@ class SlackThreads(SlackPosting):
     async def _answer_mention(self, mention: Mention) -> None:
         parent = find(self.engine.store, mention.channel, mention.thread_ts or "") if mention.in_thread else None
         if parent is None:  # outside a thread, or under someone else's message: not a question for us
-            await self._ephemeral(mention, Reply(text=THREAD_HINT, ephemeral=True))
+            await self._hint(mention, THREAD_HINT)
             return
         thread_ts = mention.thread_ts or ""
         text = question_text(mention.text, self.bot_user_id)
         paper_id = questions.paper_in_thread(self.engine.store, parent, text)
         if paper_id is None and parent.kind == MessageKind.BRIEFING:  # the day's briefing: which card?
-            await self._ephemeral(mention, Reply(text=questions.BRIEFING_HINT, ephemeral=True))
+            await self._hint(mention, questions.BRIEFING_HINT)
             return
         question = ThreadQuestion(
             channel=mention.channel,
@@ -135,6 +137,11 @@ class SlackThreads(SlackPosting):
             if not response.get("has_more") or not cursor:
                 break
         return thread_messages(found, before=question_ts, bot_user=self.bot_user_id, bot_id=self.bot_id)
+
+    async def _hint(self, mention: Mention, text: str) -> None:
+        """How to ask, to the asker only, once an hour per person and channel: fifty mentions are one hint."""
+        if self.hints.allow(mention.channel, mention.user):
+            await self._ephemeral(mention, Reply(text=text, ephemeral=True))
 
     async def _ephemeral(self, mention: Mention, reply: Reply) -> None:
         """A message only the person who asked sees, in the thread they asked in (if any)."""

@@ -114,3 +114,14 @@ async def test_hostile_reactions_teach_nothing_and_raise_nothing(
     assert _errors(caplog) == []
     await socket.event(reaction_event("+1", card))  # and a real one still teaches
     assert len(socket.likes()) == 1
+
+
+async def test_fifty_mentions_outside_a_thread_are_one_hint_per_person_an_hour(socket: Socket) -> None:  # noqa: F811
+    """The same limit as Discord's public hint, from the same place (bot.hint_limit)."""
+    for i in range(50):
+        await socket.event(mention_event("how do I ask?", f"1711440100.{i:06d}"))
+    await socket.event(mention_event("and me?", "1711440200.000001", user="U0SECOND"))
+    await socket.adapter.idle()
+    hints = socket.slack.ephemerals(CHANNEL)
+    assert len(hints) == 2 and all(THREAD_HINT in h.args["text"] for h in hints)
+    assert socket.answerer.asked == []

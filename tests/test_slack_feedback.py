@@ -268,14 +268,15 @@ async def test_a_mention_under_the_header_asks_about_no_single_paper(socket: Soc
 async def test_a_mention_outside_a_paper_thread_gets_only_a_private_hint(socket: Socket) -> None:
     await socket.digest(1)
     someone = socket.slack.add_message(CHANNEL, "my own thread", user=OTHER)
-    reply_ts = socket.slack.add_message(CHANNEL, f"<@{BOT_USER}> hi", user=USER, thread_ts=someone)
+    reply_ts = socket.slack.add_message(CHANNEL, f"<@{BOT_USER}> hi", user=OTHER, thread_ts=someone)
     posts_before = len(socket.slack.posts())
     await socket.event(mention_event("hello", "1711440000.777777"))  # in the channel, not in a thread
-    await socket.event(mention_event("hi", reply_ts, thread_ts=someone))  # under someone else's message
+    await socket.event(mention_event("hi", reply_ts, thread_ts=someone, user=OTHER))  # under someone else's message
+    await socket.event(mention_event("hello?", "1711440000.777778"))  # again: the hint was given this hour
     assert socket.answerer.asked == []
     assert len(socket.slack.posts()) == posts_before  # nothing for the channel
     hints = socket.slack.ephemerals(CHANNEL)
-    assert [h.args["user"] for h in hints] == [USER, USER]
+    assert [h.args["user"] for h in hints] == [USER, OTHER]
     assert [h.args.get("thread_ts") for h in hints] == [None, someone]
     assert all(THREAD_HINT in h.args["text"] for h in hints)
 
