@@ -23,168 +23,25 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import ClassVar
 
+from bot.tex_tables import (
+    CONTROL_SYMBOLS,
+    FONTS,
+    LETTER_ACCENTS,
+    LETTERS,
+    MATH_ACCENTS,
+    MATH_WRAPPERS,
+    NEGATED,
+    PREFIX,
+    SIZING,
+    SUB,
+    SUP,
+    SYMBOL_ACCENTS,
+    SYMBOLS,
+    TEXT_WRAPPERS,
+)
 from bot.untrusted import strip_unsafe_chars
 
 __all__ = ["clean_text", "latex_to_unicode", "shorten_authors", "strip_unsafe_chars", "teaser"]
-
-# ---------------------------------------------------------------------------------------------
-# Tables
-# ---------------------------------------------------------------------------------------------
-
-_GREEK = {
-    "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "varepsilon": "ε",
-    "zeta": "ζ", "eta": "η", "theta": "θ", "vartheta": "ϑ", "iota": "ι", "kappa": "κ",
-    "varkappa": "ϰ", "lambda": "λ", "mu": "μ", "nu": "ν", "xi": "ξ", "omicron": "ο", "pi": "π",
-    "varpi": "ϖ", "rho": "ρ", "varrho": "ϱ", "sigma": "σ", "varsigma": "ς", "tau": "τ",
-    "upsilon": "υ", "phi": "ϕ", "varphi": "φ", "chi": "χ", "psi": "ψ", "omega": "ω",
-    "Gamma": "Γ", "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ", "Xi": "Ξ", "Pi": "Π",
-    "Sigma": "Σ", "Upsilon": "Υ", "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω",
-}  # fmt: skip
-
-# Control words that stand for one symbol, in math or text. "" means "typesetting only".
-_SYMBOLS: dict[str, str] = {
-    **_GREEK,
-    # relations
-    "leq": "≤", "le": "≤", "geq": "≥", "ge": "≥", "leqslant": "⩽", "geqslant": "⩾",
-    "neq": "≠", "ne": "≠", "approx": "≈", "equiv": "≡", "sim": "∼", "simeq": "≃",
-    "cong": "≅", "propto": "∝", "asymp": "≍", "ll": "≪", "gg": "≫", "lesssim": "≲",
-    "gtrsim": "≳", "prec": "≺", "succ": "≻", "preceq": "⪯", "succeq": "⪰", "in": "∈",
-    "notin": "∉", "ni": "∋", "subset": "⊂", "subseteq": "⊆", "subsetneq": "⊊", "supset": "⊃",
-    "supseteq": "⊇", "coloneqq": "≔", "triangleq": "≜", "doteq": "≐", "models": "⊨",
-    "vdash": "⊢", "perp": "⊥", "parallel": "∥", "mid": "∣", "nmid": "∤", "indep": "⫫",
-    "independent": "⫫",
-    # arrows
-    "to": "→", "rightarrow": "→", "longrightarrow": "⟶", "leftarrow": "←", "gets": "←",
-    "longleftarrow": "⟵", "leftrightarrow": "↔", "Rightarrow": "⇒", "Longrightarrow": "⟹",
-    "Leftarrow": "⇐", "Leftrightarrow": "⇔", "iff": "⟺", "implies": "⟹", "mapsto": "↦",
-    "longmapsto": "⟼", "uparrow": "↑", "downarrow": "↓", "hookrightarrow": "↪",
-    "rightharpoonup": "⇀", "rightsquigarrow": "⇝",
-    # operators
-    "times": "×", "cdot": "·", "circ": "∘", "bullet": "•", "pm": "±", "mp": "∓", "div": "÷",
-    "ast": "∗", "star": "⋆", "oplus": "⊕", "ominus": "⊖", "otimes": "⊗", "odot": "⊙",
-    "cup": "∪", "cap": "∩", "sqcup": "⊔", "uplus": "⊎", "setminus": "∖", "backslash": "∖",
-    "wedge": "∧", "land": "∧", "vee": "∨", "lor": "∨", "neg": "¬", "lnot": "¬",
-    "sum": "∑", "prod": "∏", "coprod": "∐", "int": "∫", "iint": "∬", "iiint": "∭", "oint": "∮",
-    "bigcup": "⋃", "bigcap": "⋂", "bigoplus": "⨁", "bigotimes": "⨂", "bigvee": "⋁",
-    "bigwedge": "⋀",
-    # letter-like and miscellaneous
-    "infty": "∞", "nabla": "∇", "partial": "∂", "forall": "∀", "exists": "∃", "nexists": "∄",
-    "emptyset": "∅", "varnothing": "∅", "ell": "ℓ", "hbar": "ℏ", "Re": "ℜ", "Im": "ℑ",
-    "aleph": "ℵ", "wp": "℘", "top": "⊤", "bot": "⊥", "angle": "∠", "triangle": "△",
-    "prime": "′", "dagger": "†", "ddagger": "‡", "dag": "†", "ddag": "‡", "surd": "√",
-    "square": "□", "Box": "□", "blacksquare": "■", "checkmark": "✓", "S": "§",
-    "ldots": "…", "dots": "…", "dotsc": "…", "cdots": "⋯", "dotsb": "⋯", "vdots": "⋮",
-    "ddots": "⋱",
-    # delimiters; literal braces use look-alikes so a second pass cannot mistake them for TeX
-    "langle": "⟨", "rangle": "⟩", "lceil": "⌈", "rceil": "⌉", "lfloor": "⌊", "rfloor": "⌋",
-    "lbrace": "❴", "rbrace": "❵", "lbrack": "[", "rbrack": "]", "vert": "|", "lvert": "|",
-    "rvert": "|", "Vert": "‖", "lVert": "‖", "rVert": "‖", "colon": ":",
-    # blackboard shortcuts that authors define and paste into abstracts
-    "R": "ℝ", "RR": "ℝ", "NN": "ℕ", "ZZ": "ℤ", "QQ": "ℚ", "CC": "ℂ", "EE": "𝔼", "PP": "ℙ",
-    "eps": "ε",
-    # text-mode symbols
-    "ss": "ß", "o": "ø", "O": "Ø", "l": "ł", "L": "Ł", "i": "ı", "j": "ȷ", "aa": "å",
-    "AA": "Å", "ae": "æ", "AE": "Æ", "oe": "œ", "OE": "Œ", "copyright": "©",
-    "textregistered": "®", "texttrademark": "™", "pounds": "£", "euro": "€", "textdegree": "°",
-    "textendash": "–", "textemdash": "—", "textellipsis": "…", "textbackslash": "∖",
-    "textasciitilde": "∼", "textbar": "|", "textless": "<", "textgreater": ">",
-    "textquoteleft": "‘", "textquoteright": "’", "textquotedblleft": "“",
-    "textquotedblright": "”", "slash": "/", "LaTeX": "LaTeX", "TeX": "TeX",
-    # spacing
-    "quad": " ", "qquad": " ", "enspace": " ", "thinspace": " ", "medspace": " ",
-    "thickspace": " ", "space": " ", "newline": " ", "linebreak": " ", "par": " ",
-    "negthinspace": "", "noindent": "", "displaystyle": "", "textstyle": "",
-    "scriptstyle": "", "limits": "", "nolimits": "", "nonumber": "", "notag": "",
-    "bf": "", "it": "", "em": "", "rm": "", "sc": "", "tt": "", "sl": "", "sf": "",
-    "bfseries": "", "itshape": "", "scshape": "", "ttfamily": "", "upshape": "",
-    "mdseries": "", "normalfont": "", "small": "", "large": "", "Large": "",
-    "normalsize": "", "footnotesize": "", "centering": "", "protect": "", "relax": "",
-}  # fmt: skip
-
-# Text-mode letters: TeX swallows the space after them (Bj\o rn -> Bjørn).
-_LETTERS = frozenset("ss o O l L i j aa AA ae AE oe OE".split())
-# Prefix operators and opening brackets read best glued to what follows (\partial f -> ∂f).
-_PREFIX = frozenset("∂∇¬⟨⌈⌊")
-
-# Control symbols other than accents; unknown ones stand for themselves (\% -> %).
-_CONTROL_SYMBOLS = {
-    " ": " ", ",": " ", ";": " ", ":": " ", ">": " ", "\\": " ", "\n": " ", "\t": " ", "\r": " ",
-    "!": "", "-": "", "/": "", "@": "", "": "", "|": "‖", "{": "❴", "}": "❵",
-}  # fmt: skip
-
-# Combining marks. Symbol accents work everywhere; letter accents (\c{c}, \v{s}) only in text,
-# because in math the same names are authors' own macros (\d x for a differential).
-_SYMBOL_ACCENTS = {
-    "'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303", "=": "\u0304",
-    ".": "\u0307",
-}  # fmt: skip
-_LETTER_ACCENTS = {
-    "u": "\u0306", "v": "\u030c", "H": "\u030b", "c": "\u0327", "k": "\u0328", "r": "\u030a",
-    "d": "\u0323", "b": "\u0331",
-}  # fmt: skip
-_MATH_ACCENTS = {
-    "hat": "\u0302", "widehat": "\u0302", "wh": "\u0302", "check": "\u030c", "tilde": "\u0303",
-    "widetilde": "\u0303", "wt": "\u0303", "bar": "\u0304", "overline": "\u0305",
-    "vec": "\u20d7", "dot": "\u0307", "ddot": "\u0308", "dddot": "\u20db", "breve": "\u0306",
-    "acute": "\u0301", "grave": "\u0300", "mathring": "\u030a", "underbar": "\u0331",
-}  # fmt: skip
-
-# `\not` before these has a precomposed form; otherwise we add U+0338.
-_NEGATED = {
-    "=": "≠", "∈": "∉", "⊂": "⊄", "⊆": "⊈", "⊃": "⊅", "⊇": "⊉", "∼": "≁", "≡": "≢",
-    "<": "≮", ">": "≯", "≤": "≰", "≥": "≱", "∃": "∄", "|": "∤", "∣": "∤", "≈": "≉",
-}  # fmt: skip
-
-
-def _pairs(plain: str, styled: str) -> dict[str, str]:
-    return dict(zip(plain, styled, strict=True))
-
-
-# Unicode has super/subscripts for only part of the alphabet; a script uses them only when
-# every character has one. `*`, primes and daggers read naturally at baseline (β*, f′).
-_SUP = _pairs(
-    "0123456789+-−=()abcdefghijklmnoprstuvwxyzABDEGHIJKLMNOPRTUVWαβγδεθιφϕχT⊤′″*∗†‡",
-    "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻᴬᴮᴰᴱᴳᴴᴵᴶᴷᴸᴹᴺᴼᴾᴿᵀᵁⱽᵂᵅᵝᵞᵟᵋᶿᶥᵠᵠᵡᵀᵀ′″**†‡",
-)
-_SUB = _pairs(
-    "0123456789+-−=()aehijklmnoprstuvxβγρφϕχ",
-    "₀₁₂₃₄₅₆₇₈₉₊₋₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓᵦᵧᵨᵩᵩᵪ",
-)
-
-
-def _alphabet(upper: int, lower: int, digits: int | None = None, holes: str = "") -> dict[str, str]:
-    """Map A-Z, a-z (and 0-9) to a Mathematical Alphanumeric Symbols block.
-
-    ``holes`` lists letters that Unicode encoded earlier in Letterlike Symbols (ℝ, ℋ, ...):
-    the block leaves those code points unassigned.
-    """
-    table = {chr(65 + k): chr(upper + k) for k in range(26)}
-    table.update({chr(97 + k): chr(lower + k) for k in range(26)})
-    if digits is not None:
-        table.update({chr(48 + k): chr(digits + k) for k in range(10)})
-    table.update({pair[0]: pair[1] for pair in holes.split()})
-    return table
-
-
-_BLACKBOARD = _alphabet(0x1D538, 0x1D552, 0x1D7D8, "Cℂ Hℍ Nℕ Pℙ Qℚ Rℝ Zℤ")
-_SCRIPT = _alphabet(0x1D49C, 0x1D4B6, None, "Bℬ Eℰ Fℱ Hℋ Iℐ Lℒ Mℳ Rℛ eℯ gℊ oℴ")
-_FRAKTUR = _alphabet(0x1D504, 0x1D51E, None, "Cℭ Hℌ Iℑ Rℜ Zℨ")
-_BOLD = _alphabet(0x1D400, 0x1D41A, 0x1D7CE)
-_FONTS = {
-    "mathbb": _BLACKBOARD, "mathds": _BLACKBOARD, "mathbbm": _BLACKBOARD, "bbm": _BLACKBOARD,
-    "mathcal": _SCRIPT, "mathscr": _SCRIPT, "mathfrak": _FRAKTUR, "mathbf": _BOLD, "bm": _BOLD,
-    "boldsymbol": _BOLD, "pmb": _BOLD,
-}  # fmt: skip
-
-# Wrappers whose argument is kept as is; the \text family switches back to text mode.
-_MATH_WRAPPERS = frozenset(
-    "mathrm mathit mathsf mathtt mathnormal mathop mathbin mathrel mathord operatorname "
-    "emph textbf textit texttt textrm textsf textsc textup textsl textmd textnormal underline "
-    "uline phantom hphantom vphantom".split()
-)
-_TEXT_WRAPPERS = frozenset("text mbox hbox textup intertext".split())
-# Delimiter sizing: drop the command; `\left.` also drops its invisible delimiter.
-_SIZING = frozenset("left right middle big Big bigg Bigg bigl bigr Bigl Bigr biggl biggr Biggl Biggr bigm Bigm".split())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,24 +125,24 @@ class _Renderer:
         return tok, False  # plain run, or ^ _ in text mode
 
     def control_word(self, name: str) -> tuple[str, bool]:
-        symbol = _SYMBOLS.get(name)
+        symbol = SYMBOLS.get(name)
         if symbol is not None:
-            if not symbol or symbol in _PREFIX or (name in _LETTERS and not self.math):
+            if not symbol or symbol in PREFIX or (name in LETTERS and not self.math):
                 self.eat_space = True
             return symbol, False
         handler = self.HANDLERS.get(name)
         if handler is None:
-            if name in _LETTER_ACCENTS and not self.math:
-                return _accent(self.arg(), _LETTER_ACCENTS[name], first_only=True), False
+            if name in LETTER_ACCENTS and not self.math:
+                return _accent(self.arg(), LETTER_ACCENTS[name], first_only=True), False
             # Unknown macro (often the author's own): keep its name, like TeX shows an error.
             return name, True
         return handler(self, name), name == "operatorname"
 
     def control_symbol(self, char: str) -> str:
-        mark = _SYMBOL_ACCENTS.get(char)
+        mark = SYMBOL_ACCENTS.get(char)
         if mark is not None:
             return _accent(self.arg(), mark, first_only=True)
-        return _CONTROL_SYMBOLS.get(char, char)
+        return CONTROL_SYMBOLS.get(char, char)
 
     # -- arguments ---------------------------------------------------------------------------
 
@@ -358,7 +215,7 @@ class _Renderer:
             self.math = saved
 
     def script(self) -> str:
-        table, mark = (_SUP, "^") if self.toks[self.pos] == "^" else (_SUB, "_")
+        table, mark = (SUP, "^") if self.toks[self.pos] == "^" else (SUB, "_")
         self.pos += 1
         return _to_script(self.arg(), table, mark)
 
@@ -381,7 +238,7 @@ def _sqrt(r: _Renderer, name: str) -> str:
     radicand = _operand(r.arg())
     if not index:
         return "√" + radicand
-    root = {"3": "∛", "4": "∜"}.get(index.strip()) or _to_script(_render_snippet(index), _SUP, "^") + "√"
+    root = {"3": "∛", "4": "∜"}.get(index.strip()) or _to_script(_render_snippet(index), SUP, "^") + "√"
     return root + radicand
 
 
@@ -391,12 +248,12 @@ def _render_snippet(source: str) -> str:
 
 
 def _font(r: _Renderer, name: str) -> str:
-    table = _FONTS[name]
+    table = FONTS[name]
     return "".join([table.get(c, c) for c in r.arg()])
 
 
 def _math_accent(r: _Renderer, name: str) -> str:
-    return _accent(r.arg(), _MATH_ACCENTS[name], first_only=False)
+    return _accent(r.arg(), MATH_ACCENTS[name], first_only=False)
 
 
 def _wrapper(r: _Renderer, name: str) -> str:
@@ -422,30 +279,30 @@ def _sizing(r: _Renderer, name: str) -> str:
 
 def _overset(r: _Renderer, name: str) -> str:
     above, base = r.arg(), r.arg()
-    return base + _to_script(above, _SUP, "^")
+    return base + _to_script(above, SUP, "^")
 
 
 def _underset(r: _Renderer, name: str) -> str:
     below, base = r.arg(), r.arg()
-    return base + _to_script(below, _SUB, "_")
+    return base + _to_script(below, SUB, "_")
 
 
 def _arrow(r: _Renderer, name: str) -> str:
     label = r.arg()
-    return ("→" if name == "xrightarrow" else "←") + _to_script(label, _SUP, "^")
+    return ("→" if name == "xrightarrow" else "←") + _to_script(label, SUP, "^")
 
 
 def _not(r: _Renderer, name: str) -> str:
     target = r.arg()
     if not target:
         return ""
-    return _NEGATED.get(target) or unicodedata.normalize("NFC", target + "\u0338")
+    return NEGATED.get(target) or unicodedata.normalize("NFC", target + "\u0338")
 
 
 def _scripted(r: _Renderer, name: str) -> str:
     if name == "textsuperscript":
-        return _to_script(r.in_mode(math=False), _SUP, "^")
-    return _to_script(r.in_mode(math=False), _SUB, "_")
+        return _to_script(r.in_mode(math=False), SUP, "^")
+    return _to_script(r.in_mode(math=False), SUB, "_")
 
 
 def _environment(r: _Renderer, name: str) -> str:
@@ -482,11 +339,11 @@ _Renderer.HANDLERS = {
     "textsuperscript": _scripted, "textsubscript": _scripted, "begin": _environment,
     "end": _environment, "label": _drop, "hspace": _drop, "vspace": _drop, "url": _url,
     "href": _href, "cite": _cite, "citep": _cite, "citet": _cite,
-    **dict.fromkeys(_FONTS, _font),
-    **dict.fromkeys(_MATH_ACCENTS, _math_accent),
-    **dict.fromkeys(_MATH_WRAPPERS, _wrapper),
-    **dict.fromkeys(_TEXT_WRAPPERS, _text_wrapper),
-    **dict.fromkeys(_SIZING, _sizing),
+    **dict.fromkeys(FONTS, _font),
+    **dict.fromkeys(MATH_ACCENTS, _math_accent),
+    **dict.fromkeys(MATH_WRAPPERS, _wrapper),
+    **dict.fromkeys(TEXT_WRAPPERS, _text_wrapper),
+    **dict.fromkeys(SIZING, _sizing),
 }  # fmt: skip
 
 
