@@ -54,9 +54,9 @@ SYMBOLS: dict[str, str] = {
     "square": "□", "Box": "□", "blacksquare": "■", "checkmark": "✓", "S": "§",
     "ldots": "…", "dots": "…", "dotsc": "…", "cdots": "⋯", "dotsb": "⋯", "vdots": "⋮",
     "ddots": "⋱",
-    # delimiters; literal braces use look-alikes so a second pass cannot mistake them for TeX
+    # delimiters; set braces stay braces (bot.tex_scripts tells them from grouping on a second pass)
     "langle": "⟨", "rangle": "⟩", "lceil": "⌈", "rceil": "⌉", "lfloor": "⌊", "rfloor": "⌋",
-    "lbrace": "❴", "rbrace": "❵", "lbrack": "[", "rbrack": "]", "vert": "|", "lvert": "|",
+    "lbrace": "{", "rbrace": "}", "lbrack": "[", "rbrack": "]", "vert": "|", "lvert": "|",
     "rvert": "|", "Vert": "‖", "lVert": "‖", "rVert": "‖", "colon": ":",
     # blackboard shortcuts that authors define and paste into abstracts
     "R": "ℝ", "RR": "ℝ", "NN": "ℕ", "ZZ": "ℤ", "QQ": "ℚ", "CC": "ℂ", "EE": "𝔼", "PP": "ℙ",
@@ -88,7 +88,7 @@ PREFIX = frozenset("∂∇¬⟨⌈⌊")
 # Control symbols other than accents; unknown ones stand for themselves (\% -> %).
 CONTROL_SYMBOLS = {
     " ": " ", ",": " ", ";": " ", ":": " ", ">": " ", "\\": " ", "\n": " ", "\t": " ", "\r": " ",
-    "!": "", "-": "", "/": "", "@": "", "": "", "|": "‖", "{": "❴", "}": "❵",
+    "!": "", "-": "", "/": "", "@": "", "": "", "|": "‖", "{": "{", "}": "}",
 }  # fmt: skip
 
 # Combining marks. Symbol accents work everywhere; letter accents (\c{c}, \v{s}) only in text,

@@ -10,9 +10,12 @@ pylatexenc (2.11), which on the recorded stat feed is ~80x slower per TeX abstra
 path cleans every item), raises IndexError on one of them, and drops ``\\|x\\|`` bars and
 the grouping of ``H^{GN}`` ("H^GN").
 
-Output invariants (they make ``clean_text`` idempotent): no backslash, no ASCII braces
-(literal ``\\{``/``\\}`` become the look-alikes ❴ ❵), no backticks, no ``~``/``--``/``''``
-outside URLs, and ``$`` only where it is money or was written ``\\$``.
+Mathematics is content: the conversion never changes a formula (bot.tex_scripts reads the scripts,
+braces and ``~`` that model answers write outside any ``$``; bot.tex_environments lays out ``cases``
+and matrices on one line). Output invariants (they make ``clean_text`` idempotent): no backslash, no
+grouping braces (set braces, ``\\{x\\}`` or ``{x : f(x) ≤ 0}``, stay and are read as sets again), no
+backticks, no tie ``~`` or ``--``/``''`` outside URLs, and ``$`` only where it is money or was written
+``\\$``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import ClassVar
 
+from bot.tex_environments import ENVIRONMENTS, body_end, render_environment
+from bot.tex_scripts import is_grouping_brace, is_wrapped, skip_dimension, tilde_reading, to_script
 from bot.tex_tables import (
     CONTROL_SYMBOLS,
     FONTS,
@@ -57,7 +62,7 @@ _Handler = Callable[["_Renderer", str], str]
 class _Renderer:
     """Renders a token list in text or math mode. Never raises on malformed input."""
 
-    __slots__ = ("eat_space", "math", "pos", "toks")
+    __slots__ = ("closers", "eat_space", "math", "pos", "toks")
     HANDLERS: ClassVar[dict[str, _Handler]] = {}
 
     def __init__(self, tokens: list[str], math: bool) -> None:
@@ -65,36 +70,64 @@ class _Renderer:
         self.pos = 0
         self.math = math
         self.eat_space = False  # drop leading blanks of the next plain run (TeX eats them)
+        self.closers: dict[int, int] | None = None  # "{" index -> its "}", found once (braces never move)
 
     def render(self, in_group: bool = False) -> str:
         """Render up to the matching ``}`` (consumed) or the end; stray ``}`` are dropped."""
         out: list[str] = []
         toks = self.toks
         word = False  # the previous piece was a macro name: keep it apart from a following letter
-        depth = 0  # nested plain groups are counted, not recursed into: "{{{{x}}}}" is harmless
+        groups: list[bool] = []  # open plain groups, counted, not recursed into; True: set braces, kept
+        scripted = False  # the previous piece was a script: in text, "_{i=1}^n" goes on as a script
         while self.pos < len(toks):
             tok = toks[self.pos]
             if tok == "{" or tok == "}":
                 self.pos += 1
                 self.eat_space = False
+                scripted = False
                 if tok == "{":
-                    depth += 1
-                elif depth:
-                    depth -= 1
+                    groups.append(not self.math and not self.grouping(self.pos - 1))
+                    if groups[-1]:
+                        out.append("{")
+                elif groups:
+                    if groups.pop():
+                        out.append("}")
                 elif in_group:
                     break
                 continue
-            if self.math and (tok == "^" or tok == "_"):
-                out.append(self.script())
-                word = False
+            if (tok == "^" or tok == "_") and (self.math or scripted or self.script_follows()):
+                out.append(self.script(out[-1] if out else ""))
+                word, scripted = False, True
+                continue
+            if tok == "~" or tok == "''":
+                self.pos += 1
+                self.eat_space = False
+                before = "".join(out[-2:])
+                out.append(tilde_reading(before, self.peek(), self.math) if tok == "~" else _quote(before, self.math))
+                word = scripted = False
                 continue
             piece, is_word = self.piece()
             if piece:
-                if word and piece[0].isalnum():
-                    piece = " " + piece
+                if (word or (scripted and out[-1][-1:] in "*∗†‡′″")) and piece[0].isalnum():
+                    piece = " " + piece  # "a^*b" is not the product "a*b"
                 out.append(piece)
-                word = is_word
+                word, scripted = is_word, False
         return "".join(out)
+
+    def grouping(self, pos: int) -> bool:
+        if self.closers is None:
+            self.closers, stack = {}, []
+            for k, tok in enumerate(self.toks):
+                if tok == "{":
+                    stack.append(k)
+                elif tok == "}" and stack:
+                    self.closers[stack.pop()] = k
+        return is_grouping_brace(self.toks, pos, self.closers.get(pos, -1))
+
+    def script_follows(self) -> bool:
+        """In text, ``_``/``^`` is a script when a group or a macro follows (``θ_{t+1}``, ``x^\\top``)."""
+        after = self.toks[self.pos + 1] if self.pos + 1 < len(self.toks) else ""
+        return after == "{" or (after[:1] == "\\" and after[1:2].isalpha())
 
     def piece(self) -> tuple[str, bool]:
         """Consume one token (and its arguments); return its text and whether it is a word."""
@@ -109,7 +142,7 @@ class _Renderer:
         if first == "{":
             return self.render(in_group=True), False
         if tok == "~":
-            return " ", False
+            return tilde_reading("", self.peek(), self.math), False
         if first == "`":
             return ("“" if tok == "``" else "‘"), False
         if tok == "''":
@@ -214,10 +247,10 @@ class _Renderer:
         finally:
             self.math = saved
 
-    def script(self) -> str:
+    def script(self, after: str) -> str:
         table, mark = (SUP, "^") if self.toks[self.pos] == "^" else (SUB, "_")
         self.pos += 1
-        return _to_script(self.arg(), table, mark)
+        return to_script(self.in_mode(math=True), table, mark, after)
 
 
 # -- handlers for control words that take arguments ------------------------------------------
@@ -238,7 +271,7 @@ def _sqrt(r: _Renderer, name: str) -> str:
     radicand = _operand(r.arg())
     if not index:
         return "√" + radicand
-    root = {"3": "∛", "4": "∜"}.get(index.strip()) or _to_script(_render_snippet(index), SUP, "^") + "√"
+    root = {"3": "∛", "4": "∜"}.get(index.strip()) or to_script(_render_snippet(index), SUP, "^") + "√"
     return root + radicand
 
 
@@ -279,17 +312,17 @@ def _sizing(r: _Renderer, name: str) -> str:
 
 def _overset(r: _Renderer, name: str) -> str:
     above, base = r.arg(), r.arg()
-    return base + _to_script(above, SUP, "^")
+    return base + to_script(above, SUP, "^")
 
 
 def _underset(r: _Renderer, name: str) -> str:
     below, base = r.arg(), r.arg()
-    return base + _to_script(below, SUB, "_")
+    return base + to_script(below, SUB, "_")
 
 
 def _arrow(r: _Renderer, name: str) -> str:
     label = r.arg()
-    return ("→" if name == "xrightarrow" else "←") + _to_script(label, SUP, "^")
+    return ("→" if name == "xrightarrow" else "←") + to_script(label, SUP, "^")
 
 
 def _not(r: _Renderer, name: str) -> str:
@@ -301,13 +334,47 @@ def _not(r: _Renderer, name: str) -> str:
 
 def _scripted(r: _Renderer, name: str) -> str:
     if name == "textsuperscript":
-        return _to_script(r.in_mode(math=False), SUP, "^")
-    return _to_script(r.in_mode(math=False), SUB, "_")
+        return to_script(r.in_mode(math=False), SUP, "^")
+    return to_script(r.in_mode(math=False), SUB, "_")
 
 
 def _environment(r: _Renderer, name: str) -> str:
-    _drop(r, name)  # the environment name is markup, not content
-    return " "
+    env = r.raw_arg()
+    if env is None:
+        r.arg()  # the environment name is markup, not content
+    if name == "end" or env not in ENVIRONMENTS:
+        return " "
+    if env in ("array", "subarray", "alignat", "alignat*", "alignedat"):
+        r.raw_arg()  # column specification or count
+    elif env in ("aligned", "gathered", "alignedat"):
+        r.optional_arg()  # vertical placement: [t]
+    rest = "".join(r.toks[r.pos :])
+    body, through_end = body_end(rest)
+    consumed = 0
+    while r.pos < len(r.toks) and consumed < through_end:
+        consumed += len(r.toks[r.pos])
+        r.pos += 1
+    return " " + render_environment(env, rest[:body], _render_snippet) + " "
+
+
+def _kern(r: _Renderer, name: str) -> str:
+    """``\\mkern-2mu``, ``\\kern 1em``, ``\\mskip 3mu plus 1mu``: spacing, never letters."""
+    if name == "mspace":
+        return " " if r.raw_arg() is not None else ""
+    length, space = skip_dimension(r.peek())
+    if length:
+        r.drop_chars(length)
+        r.eat_space = True
+    elif r.peek().startswith("\\"):
+        r.pos += 1  # a register: \mskip\thinmuskip
+    return space
+
+
+def _quote(before: str, math: bool) -> str:
+    """``''``: a double prime in math and after a lone letter (``f''(x)``), else a closing quote."""
+    if math or (before[-1:].isalpha() and not before[-2:-1].isalpha()):
+        return "″"
+    return "”"
 
 
 def _drop(r: _Renderer, name: str) -> str:
@@ -337,7 +404,8 @@ _Renderer.HANDLERS = {
     "sqrt": _sqrt, "not": _not, "overset": _overset, "stackrel": _overset, "underset": _underset,
     "xrightarrow": _arrow, "xleftarrow": _arrow, "ensuremath": _ensuremath,
     "textsuperscript": _scripted, "textsubscript": _scripted, "begin": _environment,
-    "end": _environment, "label": _drop, "hspace": _drop, "vspace": _drop, "url": _url,
+    "end": _environment, "mkern": _kern, "kern": _kern, "mskip": _kern, "hskip": _kern, "mspace": _kern,
+    "label": _drop, "hspace": _drop, "vspace": _drop, "url": _url,
     "href": _href, "cite": _cite, "citep": _cite, "citet": _cite,
     **dict.fromkeys(FONTS, _font),
     **dict.fromkeys(MATH_ACCENTS, _math_accent),
@@ -363,25 +431,7 @@ def _accent(base: str, mark: str, first_only: bool) -> str:
     return unicodedata.normalize("NFC", marked)
 
 
-def _is_single(text: str) -> bool:
-    return len(text) == 1 or all(unicodedata.combining(c) for c in text[1:])
-
-
-def _is_wrapped(text: str) -> bool:
-    """True for ``(...)`` where the first parenthesis closes at the very end."""
-    if len(text) < 2 or text[0] != "(" or text[-1] != ")":
-        return False
-    depth = 0
-    for k, char in enumerate(text):
-        depth += (char == "(") - (char == ")")
-        if depth == 0:
-            return k == len(text) - 1
-    return False
-
-
-# TeX ignores blanks in math, so "d_1\\times d_2" may come out "d₁× d₂"; inside a script
-# fallback we drop blanks next to symbols, and at top level we balance them (below).
-_SPACE_AROUND_SYMBOL = re.compile(r"\s*([^\w\s])\s*")
+# TeX ignores blanks in math, so "a \\le b" may come out "a≤ b": at top level we balance them (below).
 _RELATIONS = "=<>≤≥⩽⩾≠≈≡∼≃≅∝≍≪≫≲≳≺≻⪯⪰∈∉∋⊂⊆⊊⊃⊇≔≜⊨⊢∣⫫→⟶←⟵↔⇒⟹⇐⇔⟺↦⟼↪×∨∧∪∩⊗⊕⊙∖"
 _RELATION = re.compile(rf"(\s*)([{_RELATIONS}])(\s*)")
 
@@ -397,23 +447,9 @@ _NOT_ATOM = re.compile(r"[\s+\-−±∓=<>≤≥/·×∗,;:|∣∘]")
 def _operand(text: str) -> str:
     """Bracket a fraction or root operand unless it is a single term (a/b but 1/(n+1))."""
     text = text.strip()
-    if not text or _is_wrapped(text) or not _NOT_ATOM.search(text):
+    if not text or is_wrapped(text) or not _NOT_ATOM.search(text):
         return text
     return f"({text})"
-
-
-def _to_script(text: str, table: dict[str, str], mark: str) -> str:
-    """Superscript/subscript via Unicode when possible, else ``^x`` or ``^(...)``."""
-    compact = "".join(text.split())  # spaces inside a TeX script are not content
-    if not compact:
-        return ""
-    if all(c in table for c in compact):
-        return "".join([table[c] for c in compact])
-    if _is_single(compact) or _is_wrapped(compact):
-        return mark + compact
-    # Never "H^GN": without brackets the reader cannot tell where the exponent ends.
-    inner = _SPACE_AROUND_SYMBOL.sub(r"\1", " ".join(text.split()))
-    return f"{mark}({inner})"
 
 
 def _unescape_url(url: str) -> str:
