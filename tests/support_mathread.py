@@ -25,6 +25,7 @@ _SAME = str.maketrans(
     {"−": "-", "∗": "*", "″": "′′", "'": "′", "∣": "|", "❴": "{", "❵": "}", "⟶": "→", "⊤": "T", "ϕ": "φ", "⫫": "⊥⊥"}
 )
 _BASELINE_SCRIPT = re.compile(r"\^\(([*′†‡]+)\)")
+_DOUBLE_PARENS = re.compile(r"([\^_])\(\(([^()]*)\)\)")  # x^{(a+b)} prints as x^(a+b): the same
 _ATOM_PARENS = re.compile(r"\(([^()+\-=<>≤≥,;:|/·×*∼∈→]*)\)")
 
 
@@ -57,8 +58,12 @@ class _Tex:
     def atom(self, before: list[str]) -> str:
         tok = self.toks[self.pos]
         self.pos += 1
-        if tok in "^_":
-            return f"{tok}({self.arg()})"
+        if tok in "^_":  # a script is TeX inside: its braces group, whoever wrote it
+            saved, self.text_braces = self.text_braces, False
+            try:
+                return f"{tok}({self.arg()})"
+            finally:
+                self.text_braces = saved
         if tok == "{":
             inner = self.seq(until_close=True)
             return "{" + inner + "}" if self.text_braces else inner
@@ -113,7 +118,7 @@ _INVERSE = {
 def _canonical(text: str) -> str:
     text = unicodedata.normalize("NFC", text).translate(_SAME)
     text = "".join(text.split())
-    text = _BASELINE_SCRIPT.sub(r"\1", text)
+    text = _DOUBLE_PARENS.sub(r"\1(\2)", _BASELINE_SCRIPT.sub(r"\1", text))
     while True:
         stripped = _ATOM_PARENS.sub(r"\1", text)
         if stripped == text:
