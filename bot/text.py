@@ -10,9 +10,12 @@ pylatexenc (2.11), which on the recorded stat feed is ~80x slower per TeX abstra
 path cleans every item), raises IndexError on one of them, and drops ``\\|x\\|`` bars and
 the grouping of ``H^{GN}`` ("H^GN").
 
-Output invariants (they make ``clean_text`` idempotent): no backslash, no ASCII braces
-(literal ``\\{``/``\\}`` become the look-alikes ❴ ❵), no backticks, no ``~``/``--``/``''``
-outside URLs, and ``$`` only where it is money or was written ``\\$``.
+Mathematics is content: the conversion never changes a formula (bot.tex_scripts reads the scripts,
+braces and ``~`` that model answers write outside any ``$``; bot.tex_environments lays out ``cases``
+and matrices on one line). Output invariants (they make ``clean_text`` idempotent): no backslash, no
+grouping braces (set braces, ``\\{x\\}`` or ``{x : f(x) ≤ 0}``, stay and are read as sets again), no
+backticks, no tie ``~`` or ``--``/``''`` outside URLs, and ``$`` only where it is money or was written
+``\\$``.
 """
 
 from __future__ import annotations
@@ -23,168 +26,27 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import ClassVar
 
+from bot.tex_environments import ENVIRONMENTS, body_end, render_environment
+from bot.tex_scripts import is_grouping_brace, is_wrapped, skip_dimension, tilde_reading, to_script
+from bot.tex_tables import (
+    CONTROL_SYMBOLS,
+    FONTS,
+    LETTER_ACCENTS,
+    LETTERS,
+    MATH_ACCENTS,
+    MATH_WRAPPERS,
+    NEGATED,
+    PREFIX,
+    SIZING,
+    SUB,
+    SUP,
+    SYMBOL_ACCENTS,
+    SYMBOLS,
+    TEXT_WRAPPERS,
+)
 from bot.untrusted import strip_unsafe_chars
 
 __all__ = ["clean_text", "latex_to_unicode", "shorten_authors", "strip_unsafe_chars", "teaser"]
-
-# ---------------------------------------------------------------------------------------------
-# Tables
-# ---------------------------------------------------------------------------------------------
-
-_GREEK = {
-    "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "varepsilon": "ε",
-    "zeta": "ζ", "eta": "η", "theta": "θ", "vartheta": "ϑ", "iota": "ι", "kappa": "κ",
-    "varkappa": "ϰ", "lambda": "λ", "mu": "μ", "nu": "ν", "xi": "ξ", "omicron": "ο", "pi": "π",
-    "varpi": "ϖ", "rho": "ρ", "varrho": "ϱ", "sigma": "σ", "varsigma": "ς", "tau": "τ",
-    "upsilon": "υ", "phi": "ϕ", "varphi": "φ", "chi": "χ", "psi": "ψ", "omega": "ω",
-    "Gamma": "Γ", "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ", "Xi": "Ξ", "Pi": "Π",
-    "Sigma": "Σ", "Upsilon": "Υ", "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω",
-}  # fmt: skip
-
-# Control words that stand for one symbol, in math or text. "" means "typesetting only".
-_SYMBOLS: dict[str, str] = {
-    **_GREEK,
-    # relations
-    "leq": "≤", "le": "≤", "geq": "≥", "ge": "≥", "leqslant": "⩽", "geqslant": "⩾",
-    "neq": "≠", "ne": "≠", "approx": "≈", "equiv": "≡", "sim": "∼", "simeq": "≃",
-    "cong": "≅", "propto": "∝", "asymp": "≍", "ll": "≪", "gg": "≫", "lesssim": "≲",
-    "gtrsim": "≳", "prec": "≺", "succ": "≻", "preceq": "⪯", "succeq": "⪰", "in": "∈",
-    "notin": "∉", "ni": "∋", "subset": "⊂", "subseteq": "⊆", "subsetneq": "⊊", "supset": "⊃",
-    "supseteq": "⊇", "coloneqq": "≔", "triangleq": "≜", "doteq": "≐", "models": "⊨",
-    "vdash": "⊢", "perp": "⊥", "parallel": "∥", "mid": "∣", "nmid": "∤", "indep": "⫫",
-    "independent": "⫫",
-    # arrows
-    "to": "→", "rightarrow": "→", "longrightarrow": "⟶", "leftarrow": "←", "gets": "←",
-    "longleftarrow": "⟵", "leftrightarrow": "↔", "Rightarrow": "⇒", "Longrightarrow": "⟹",
-    "Leftarrow": "⇐", "Leftrightarrow": "⇔", "iff": "⟺", "implies": "⟹", "mapsto": "↦",
-    "longmapsto": "⟼", "uparrow": "↑", "downarrow": "↓", "hookrightarrow": "↪",
-    "rightharpoonup": "⇀", "rightsquigarrow": "⇝",
-    # operators
-    "times": "×", "cdot": "·", "circ": "∘", "bullet": "•", "pm": "±", "mp": "∓", "div": "÷",
-    "ast": "∗", "star": "⋆", "oplus": "⊕", "ominus": "⊖", "otimes": "⊗", "odot": "⊙",
-    "cup": "∪", "cap": "∩", "sqcup": "⊔", "uplus": "⊎", "setminus": "∖", "backslash": "∖",
-    "wedge": "∧", "land": "∧", "vee": "∨", "lor": "∨", "neg": "¬", "lnot": "¬",
-    "sum": "∑", "prod": "∏", "coprod": "∐", "int": "∫", "iint": "∬", "iiint": "∭", "oint": "∮",
-    "bigcup": "⋃", "bigcap": "⋂", "bigoplus": "⨁", "bigotimes": "⨂", "bigvee": "⋁",
-    "bigwedge": "⋀",
-    # letter-like and miscellaneous
-    "infty": "∞", "nabla": "∇", "partial": "∂", "forall": "∀", "exists": "∃", "nexists": "∄",
-    "emptyset": "∅", "varnothing": "∅", "ell": "ℓ", "hbar": "ℏ", "Re": "ℜ", "Im": "ℑ",
-    "aleph": "ℵ", "wp": "℘", "top": "⊤", "bot": "⊥", "angle": "∠", "triangle": "△",
-    "prime": "′", "dagger": "†", "ddagger": "‡", "dag": "†", "ddag": "‡", "surd": "√",
-    "square": "□", "Box": "□", "blacksquare": "■", "checkmark": "✓", "S": "§",
-    "ldots": "…", "dots": "…", "dotsc": "…", "cdots": "⋯", "dotsb": "⋯", "vdots": "⋮",
-    "ddots": "⋱",
-    # delimiters; literal braces use look-alikes so a second pass cannot mistake them for TeX
-    "langle": "⟨", "rangle": "⟩", "lceil": "⌈", "rceil": "⌉", "lfloor": "⌊", "rfloor": "⌋",
-    "lbrace": "❴", "rbrace": "❵", "lbrack": "[", "rbrack": "]", "vert": "|", "lvert": "|",
-    "rvert": "|", "Vert": "‖", "lVert": "‖", "rVert": "‖", "colon": ":",
-    # blackboard shortcuts that authors define and paste into abstracts
-    "R": "ℝ", "RR": "ℝ", "NN": "ℕ", "ZZ": "ℤ", "QQ": "ℚ", "CC": "ℂ", "EE": "𝔼", "PP": "ℙ",
-    "eps": "ε",
-    # text-mode symbols
-    "ss": "ß", "o": "ø", "O": "Ø", "l": "ł", "L": "Ł", "i": "ı", "j": "ȷ", "aa": "å",
-    "AA": "Å", "ae": "æ", "AE": "Æ", "oe": "œ", "OE": "Œ", "copyright": "©",
-    "textregistered": "®", "texttrademark": "™", "pounds": "£", "euro": "€", "textdegree": "°",
-    "textendash": "–", "textemdash": "—", "textellipsis": "…", "textbackslash": "∖",
-    "textasciitilde": "∼", "textbar": "|", "textless": "<", "textgreater": ">",
-    "textquoteleft": "‘", "textquoteright": "’", "textquotedblleft": "“",
-    "textquotedblright": "”", "slash": "/", "LaTeX": "LaTeX", "TeX": "TeX",
-    # spacing
-    "quad": " ", "qquad": " ", "enspace": " ", "thinspace": " ", "medspace": " ",
-    "thickspace": " ", "space": " ", "newline": " ", "linebreak": " ", "par": " ",
-    "negthinspace": "", "noindent": "", "displaystyle": "", "textstyle": "",
-    "scriptstyle": "", "limits": "", "nolimits": "", "nonumber": "", "notag": "",
-    "bf": "", "it": "", "em": "", "rm": "", "sc": "", "tt": "", "sl": "", "sf": "",
-    "bfseries": "", "itshape": "", "scshape": "", "ttfamily": "", "upshape": "",
-    "mdseries": "", "normalfont": "", "small": "", "large": "", "Large": "",
-    "normalsize": "", "footnotesize": "", "centering": "", "protect": "", "relax": "",
-}  # fmt: skip
-
-# Text-mode letters: TeX swallows the space after them (Bj\o rn -> Bjørn).
-_LETTERS = frozenset("ss o O l L i j aa AA ae AE oe OE".split())
-# Prefix operators and opening brackets read best glued to what follows (\partial f -> ∂f).
-_PREFIX = frozenset("∂∇¬⟨⌈⌊")
-
-# Control symbols other than accents; unknown ones stand for themselves (\% -> %).
-_CONTROL_SYMBOLS = {
-    " ": " ", ",": " ", ";": " ", ":": " ", ">": " ", "\\": " ", "\n": " ", "\t": " ", "\r": " ",
-    "!": "", "-": "", "/": "", "@": "", "": "", "|": "‖", "{": "❴", "}": "❵",
-}  # fmt: skip
-
-# Combining marks. Symbol accents work everywhere; letter accents (\c{c}, \v{s}) only in text,
-# because in math the same names are authors' own macros (\d x for a differential).
-_SYMBOL_ACCENTS = {
-    "'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303", "=": "\u0304",
-    ".": "\u0307",
-}  # fmt: skip
-_LETTER_ACCENTS = {
-    "u": "\u0306", "v": "\u030c", "H": "\u030b", "c": "\u0327", "k": "\u0328", "r": "\u030a",
-    "d": "\u0323", "b": "\u0331",
-}  # fmt: skip
-_MATH_ACCENTS = {
-    "hat": "\u0302", "widehat": "\u0302", "wh": "\u0302", "check": "\u030c", "tilde": "\u0303",
-    "widetilde": "\u0303", "wt": "\u0303", "bar": "\u0304", "overline": "\u0305",
-    "vec": "\u20d7", "dot": "\u0307", "ddot": "\u0308", "dddot": "\u20db", "breve": "\u0306",
-    "acute": "\u0301", "grave": "\u0300", "mathring": "\u030a", "underbar": "\u0331",
-}  # fmt: skip
-
-# `\not` before these has a precomposed form; otherwise we add U+0338.
-_NEGATED = {
-    "=": "≠", "∈": "∉", "⊂": "⊄", "⊆": "⊈", "⊃": "⊅", "⊇": "⊉", "∼": "≁", "≡": "≢",
-    "<": "≮", ">": "≯", "≤": "≰", "≥": "≱", "∃": "∄", "|": "∤", "∣": "∤", "≈": "≉",
-}  # fmt: skip
-
-
-def _pairs(plain: str, styled: str) -> dict[str, str]:
-    return dict(zip(plain, styled, strict=True))
-
-
-# Unicode has super/subscripts for only part of the alphabet; a script uses them only when
-# every character has one. `*`, primes and daggers read naturally at baseline (β*, f′).
-_SUP = _pairs(
-    "0123456789+-−=()abcdefghijklmnoprstuvwxyzABDEGHIJKLMNOPRTUVWαβγδεθιφϕχT⊤′″*∗†‡",
-    "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻᴬᴮᴰᴱᴳᴴᴵᴶᴷᴸᴹᴺᴼᴾᴿᵀᵁⱽᵂᵅᵝᵞᵟᵋᶿᶥᵠᵠᵡᵀᵀ′″**†‡",
-)
-_SUB = _pairs(
-    "0123456789+-−=()aehijklmnoprstuvxβγρφϕχ",
-    "₀₁₂₃₄₅₆₇₈₉₊₋₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓᵦᵧᵨᵩᵩᵪ",
-)
-
-
-def _alphabet(upper: int, lower: int, digits: int | None = None, holes: str = "") -> dict[str, str]:
-    """Map A-Z, a-z (and 0-9) to a Mathematical Alphanumeric Symbols block.
-
-    ``holes`` lists letters that Unicode encoded earlier in Letterlike Symbols (ℝ, ℋ, ...):
-    the block leaves those code points unassigned.
-    """
-    table = {chr(65 + k): chr(upper + k) for k in range(26)}
-    table.update({chr(97 + k): chr(lower + k) for k in range(26)})
-    if digits is not None:
-        table.update({chr(48 + k): chr(digits + k) for k in range(10)})
-    table.update({pair[0]: pair[1] for pair in holes.split()})
-    return table
-
-
-_BLACKBOARD = _alphabet(0x1D538, 0x1D552, 0x1D7D8, "Cℂ Hℍ Nℕ Pℙ Qℚ Rℝ Zℤ")
-_SCRIPT = _alphabet(0x1D49C, 0x1D4B6, None, "Bℬ Eℰ Fℱ Hℋ Iℐ Lℒ Mℳ Rℛ eℯ gℊ oℴ")
-_FRAKTUR = _alphabet(0x1D504, 0x1D51E, None, "Cℭ Hℌ Iℑ Rℜ Zℨ")
-_BOLD = _alphabet(0x1D400, 0x1D41A, 0x1D7CE)
-_FONTS = {
-    "mathbb": _BLACKBOARD, "mathds": _BLACKBOARD, "mathbbm": _BLACKBOARD, "bbm": _BLACKBOARD,
-    "mathcal": _SCRIPT, "mathscr": _SCRIPT, "mathfrak": _FRAKTUR, "mathbf": _BOLD, "bm": _BOLD,
-    "boldsymbol": _BOLD, "pmb": _BOLD,
-}  # fmt: skip
-
-# Wrappers whose argument is kept as is; the \text family switches back to text mode.
-_MATH_WRAPPERS = frozenset(
-    "mathrm mathit mathsf mathtt mathnormal mathop mathbin mathrel mathord operatorname "
-    "emph textbf textit texttt textrm textsf textsc textup textsl textmd textnormal underline "
-    "uline phantom hphantom vphantom".split()
-)
-_TEXT_WRAPPERS = frozenset("text mbox hbox textup intertext".split())
-# Delimiter sizing: drop the command; `\left.` also drops its invisible delimiter.
-_SIZING = frozenset("left right middle big Big bigg Bigg bigl bigr Bigl Bigr biggl biggr Biggl Biggr bigm Bigm".split())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,7 +62,7 @@ _Handler = Callable[["_Renderer", str], str]
 class _Renderer:
     """Renders a token list in text or math mode. Never raises on malformed input."""
 
-    __slots__ = ("eat_space", "math", "pos", "toks")
+    __slots__ = ("closers", "eat_space", "math", "pos", "toks")
     HANDLERS: ClassVar[dict[str, _Handler]] = {}
 
     def __init__(self, tokens: list[str], math: bool) -> None:
@@ -208,36 +70,64 @@ class _Renderer:
         self.pos = 0
         self.math = math
         self.eat_space = False  # drop leading blanks of the next plain run (TeX eats them)
+        self.closers: dict[int, int] | None = None  # "{" index -> its "}", found once (braces never move)
 
     def render(self, in_group: bool = False) -> str:
         """Render up to the matching ``}`` (consumed) or the end; stray ``}`` are dropped."""
         out: list[str] = []
         toks = self.toks
         word = False  # the previous piece was a macro name: keep it apart from a following letter
-        depth = 0  # nested plain groups are counted, not recursed into: "{{{{x}}}}" is harmless
+        groups: list[bool] = []  # open plain groups, counted, not recursed into; True: set braces, kept
+        scripted = False  # the previous piece was a script: in text, "_{i=1}^n" goes on as a script
         while self.pos < len(toks):
             tok = toks[self.pos]
             if tok == "{" or tok == "}":
                 self.pos += 1
                 self.eat_space = False
+                scripted = False
                 if tok == "{":
-                    depth += 1
-                elif depth:
-                    depth -= 1
+                    groups.append(not self.math and not self.grouping(self.pos - 1))
+                    if groups[-1]:
+                        out.append("{")
+                elif groups:
+                    if groups.pop():
+                        out.append("}")
                 elif in_group:
                     break
                 continue
-            if self.math and (tok == "^" or tok == "_"):
-                out.append(self.script())
-                word = False
+            if (tok == "^" or tok == "_") and (self.math or scripted or self.script_follows()):
+                out.append(self.script(out[-1] if out else ""))
+                word, scripted = False, True
+                continue
+            if tok == "~" or tok == "''":
+                self.pos += 1
+                self.eat_space = False
+                before = "".join(out[-2:])
+                out.append(tilde_reading(before, self.peek(), self.math) if tok == "~" else _quote(before, self.math))
+                word = scripted = False
                 continue
             piece, is_word = self.piece()
             if piece:
-                if word and piece[0].isalnum():
-                    piece = " " + piece
+                if (word or (scripted and out[-1][-1:] in "*∗†‡′″")) and piece[0].isalnum():
+                    piece = " " + piece  # "a^*b" is not the product "a*b"
                 out.append(piece)
-                word = is_word
+                word, scripted = is_word, False
         return "".join(out)
+
+    def grouping(self, pos: int) -> bool:
+        if self.closers is None:
+            self.closers, stack = {}, []
+            for k, tok in enumerate(self.toks):
+                if tok == "{":
+                    stack.append(k)
+                elif tok == "}" and stack:
+                    self.closers[stack.pop()] = k
+        return is_grouping_brace(self.toks, pos, self.closers.get(pos, -1))
+
+    def script_follows(self) -> bool:
+        """In text, ``_``/``^`` is a script when a group or a macro follows (``θ_{t+1}``, ``x^\\top``)."""
+        after = self.toks[self.pos + 1] if self.pos + 1 < len(self.toks) else ""
+        return after == "{" or (after[:1] == "\\" and after[1:2].isalpha())
 
     def piece(self) -> tuple[str, bool]:
         """Consume one token (and its arguments); return its text and whether it is a word."""
@@ -252,7 +142,7 @@ class _Renderer:
         if first == "{":
             return self.render(in_group=True), False
         if tok == "~":
-            return " ", False
+            return tilde_reading("", self.peek(), self.math), False
         if first == "`":
             return ("“" if tok == "``" else "‘"), False
         if tok == "''":
@@ -268,24 +158,24 @@ class _Renderer:
         return tok, False  # plain run, or ^ _ in text mode
 
     def control_word(self, name: str) -> tuple[str, bool]:
-        symbol = _SYMBOLS.get(name)
+        symbol = SYMBOLS.get(name)
         if symbol is not None:
-            if not symbol or symbol in _PREFIX or (name in _LETTERS and not self.math):
+            if not symbol or symbol in PREFIX or (name in LETTERS and not self.math):
                 self.eat_space = True
             return symbol, False
         handler = self.HANDLERS.get(name)
         if handler is None:
-            if name in _LETTER_ACCENTS and not self.math:
-                return _accent(self.arg(), _LETTER_ACCENTS[name], first_only=True), False
+            if name in LETTER_ACCENTS and not self.math:
+                return _accent(self.arg(), LETTER_ACCENTS[name], first_only=True), False
             # Unknown macro (often the author's own): keep its name, like TeX shows an error.
             return name, True
         return handler(self, name), name == "operatorname"
 
     def control_symbol(self, char: str) -> str:
-        mark = _SYMBOL_ACCENTS.get(char)
+        mark = SYMBOL_ACCENTS.get(char)
         if mark is not None:
             return _accent(self.arg(), mark, first_only=True)
-        return _CONTROL_SYMBOLS.get(char, char)
+        return CONTROL_SYMBOLS.get(char, char)
 
     # -- arguments ---------------------------------------------------------------------------
 
@@ -357,10 +247,10 @@ class _Renderer:
         finally:
             self.math = saved
 
-    def script(self) -> str:
-        table, mark = (_SUP, "^") if self.toks[self.pos] == "^" else (_SUB, "_")
+    def script(self, after: str) -> str:
+        table, mark = (SUP, "^") if self.toks[self.pos] == "^" else (SUB, "_")
         self.pos += 1
-        return _to_script(self.arg(), table, mark)
+        return to_script(self.in_mode(math=True), table, mark, after)
 
 
 # -- handlers for control words that take arguments ------------------------------------------
@@ -381,7 +271,7 @@ def _sqrt(r: _Renderer, name: str) -> str:
     radicand = _operand(r.arg())
     if not index:
         return "√" + radicand
-    root = {"3": "∛", "4": "∜"}.get(index.strip()) or _to_script(_render_snippet(index), _SUP, "^") + "√"
+    root = {"3": "∛", "4": "∜"}.get(index.strip()) or to_script(_render_snippet(index), SUP, "^") + "√"
     return root + radicand
 
 
@@ -391,12 +281,12 @@ def _render_snippet(source: str) -> str:
 
 
 def _font(r: _Renderer, name: str) -> str:
-    table = _FONTS[name]
+    table = FONTS[name]
     return "".join([table.get(c, c) for c in r.arg()])
 
 
 def _math_accent(r: _Renderer, name: str) -> str:
-    return _accent(r.arg(), _MATH_ACCENTS[name], first_only=False)
+    return _accent(r.arg(), MATH_ACCENTS[name], first_only=False)
 
 
 def _wrapper(r: _Renderer, name: str) -> str:
@@ -422,35 +312,69 @@ def _sizing(r: _Renderer, name: str) -> str:
 
 def _overset(r: _Renderer, name: str) -> str:
     above, base = r.arg(), r.arg()
-    return base + _to_script(above, _SUP, "^")
+    return base + to_script(above, SUP, "^")
 
 
 def _underset(r: _Renderer, name: str) -> str:
     below, base = r.arg(), r.arg()
-    return base + _to_script(below, _SUB, "_")
+    return base + to_script(below, SUB, "_")
 
 
 def _arrow(r: _Renderer, name: str) -> str:
     label = r.arg()
-    return ("→" if name == "xrightarrow" else "←") + _to_script(label, _SUP, "^")
+    return ("→" if name == "xrightarrow" else "←") + to_script(label, SUP, "^")
 
 
 def _not(r: _Renderer, name: str) -> str:
     target = r.arg()
     if not target:
         return ""
-    return _NEGATED.get(target) or unicodedata.normalize("NFC", target + "\u0338")
+    return NEGATED.get(target) or unicodedata.normalize("NFC", target + "\u0338")
 
 
 def _scripted(r: _Renderer, name: str) -> str:
     if name == "textsuperscript":
-        return _to_script(r.in_mode(math=False), _SUP, "^")
-    return _to_script(r.in_mode(math=False), _SUB, "_")
+        return to_script(r.in_mode(math=False), SUP, "^")
+    return to_script(r.in_mode(math=False), SUB, "_")
 
 
 def _environment(r: _Renderer, name: str) -> str:
-    _drop(r, name)  # the environment name is markup, not content
-    return " "
+    env = r.raw_arg()
+    if env is None:
+        r.arg()  # the environment name is markup, not content
+    if name == "end" or env not in ENVIRONMENTS:
+        return " "
+    if env in ("array", "subarray", "alignat", "alignat*", "alignedat"):
+        r.raw_arg()  # column specification or count
+    elif env in ("aligned", "gathered", "alignedat"):
+        r.optional_arg()  # vertical placement: [t]
+    rest = "".join(r.toks[r.pos :])
+    body, through_end = body_end(rest)
+    consumed = 0
+    while r.pos < len(r.toks) and consumed < through_end:
+        consumed += len(r.toks[r.pos])
+        r.pos += 1
+    return " " + render_environment(env, rest[:body], _render_snippet) + " "
+
+
+def _kern(r: _Renderer, name: str) -> str:
+    """``\\mkern-2mu``, ``\\kern 1em``, ``\\mskip 3mu plus 1mu``: spacing, never letters."""
+    if name == "mspace":
+        return " " if r.raw_arg() is not None else ""
+    length, space = skip_dimension(r.peek())
+    if length:
+        r.drop_chars(length)
+        r.eat_space = True
+    elif r.peek().startswith("\\"):
+        r.pos += 1  # a register: \mskip\thinmuskip
+    return space
+
+
+def _quote(before: str, math: bool) -> str:
+    """``''``: a double prime in math and after a lone letter (``f''(x)``), else a closing quote."""
+    if math or (before[-1:].isalpha() and not before[-2:-1].isalpha()):
+        return "″"
+    return "”"
 
 
 def _drop(r: _Renderer, name: str) -> str:
@@ -480,13 +404,14 @@ _Renderer.HANDLERS = {
     "sqrt": _sqrt, "not": _not, "overset": _overset, "stackrel": _overset, "underset": _underset,
     "xrightarrow": _arrow, "xleftarrow": _arrow, "ensuremath": _ensuremath,
     "textsuperscript": _scripted, "textsubscript": _scripted, "begin": _environment,
-    "end": _environment, "label": _drop, "hspace": _drop, "vspace": _drop, "url": _url,
+    "end": _environment, "mkern": _kern, "kern": _kern, "mskip": _kern, "hskip": _kern, "mspace": _kern,
+    "label": _drop, "hspace": _drop, "vspace": _drop, "url": _url,
     "href": _href, "cite": _cite, "citep": _cite, "citet": _cite,
-    **dict.fromkeys(_FONTS, _font),
-    **dict.fromkeys(_MATH_ACCENTS, _math_accent),
-    **dict.fromkeys(_MATH_WRAPPERS, _wrapper),
-    **dict.fromkeys(_TEXT_WRAPPERS, _text_wrapper),
-    **dict.fromkeys(_SIZING, _sizing),
+    **dict.fromkeys(FONTS, _font),
+    **dict.fromkeys(MATH_ACCENTS, _math_accent),
+    **dict.fromkeys(MATH_WRAPPERS, _wrapper),
+    **dict.fromkeys(TEXT_WRAPPERS, _text_wrapper),
+    **dict.fromkeys(SIZING, _sizing),
 }  # fmt: skip
 
 
@@ -506,25 +431,7 @@ def _accent(base: str, mark: str, first_only: bool) -> str:
     return unicodedata.normalize("NFC", marked)
 
 
-def _is_single(text: str) -> bool:
-    return len(text) == 1 or all(unicodedata.combining(c) for c in text[1:])
-
-
-def _is_wrapped(text: str) -> bool:
-    """True for ``(...)`` where the first parenthesis closes at the very end."""
-    if len(text) < 2 or text[0] != "(" or text[-1] != ")":
-        return False
-    depth = 0
-    for k, char in enumerate(text):
-        depth += (char == "(") - (char == ")")
-        if depth == 0:
-            return k == len(text) - 1
-    return False
-
-
-# TeX ignores blanks in math, so "d_1\\times d_2" may come out "d₁× d₂"; inside a script
-# fallback we drop blanks next to symbols, and at top level we balance them (below).
-_SPACE_AROUND_SYMBOL = re.compile(r"\s*([^\w\s])\s*")
+# TeX ignores blanks in math, so "a \\le b" may come out "a≤ b": at top level we balance them (below).
 _RELATIONS = "=<>≤≥⩽⩾≠≈≡∼≃≅∝≍≪≫≲≳≺≻⪯⪰∈∉∋⊂⊆⊊⊃⊇≔≜⊨⊢∣⫫→⟶←⟵↔⇒⟹⇐⇔⟺↦⟼↪×∨∧∪∩⊗⊕⊙∖"
 _RELATION = re.compile(rf"(\s*)([{_RELATIONS}])(\s*)")
 
@@ -540,23 +447,9 @@ _NOT_ATOM = re.compile(r"[\s+\-−±∓=<>≤≥/·×∗,;:|∣∘]")
 def _operand(text: str) -> str:
     """Bracket a fraction or root operand unless it is a single term (a/b but 1/(n+1))."""
     text = text.strip()
-    if not text or _is_wrapped(text) or not _NOT_ATOM.search(text):
+    if not text or is_wrapped(text) or not _NOT_ATOM.search(text):
         return text
     return f"({text})"
-
-
-def _to_script(text: str, table: dict[str, str], mark: str) -> str:
-    """Superscript/subscript via Unicode when possible, else ``^x`` or ``^(...)``."""
-    compact = "".join(text.split())  # spaces inside a TeX script are not content
-    if not compact:
-        return ""
-    if all(c in table for c in compact):
-        return "".join([table[c] for c in compact])
-    if _is_single(compact) or _is_wrapped(compact):
-        return mark + compact
-    # Never "H^GN": without brackets the reader cannot tell where the exponent ends.
-    inner = _SPACE_AROUND_SYMBOL.sub(r"\1", " ".join(text.split()))
-    return f"{mark}({inner})"
 
 
 def _unescape_url(url: str) -> str:

@@ -25,6 +25,7 @@ _BARE_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>()\[\]]+|\bwww\.[^\s<>()\[\]]+
 # Slack/Discord control sequences: <!channel>, <@U1>, <#C1>, <@&1>, </command:1>, <:emoji:1>
 _CONTROL_OPENERS = ("!", "@", "#", "/", ":")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_HOST = re.compile(r"[\w-]+(?:\.[\w-]+)*\.[A-Za-z][\w-]*(?:[/:?#]|$)")  # evil.example, www.x.org/y
 _MAX_PASSES = 8  # each pass removes markup or shortens the text; real answers settle in one or two
 
 
@@ -36,7 +37,16 @@ def _link(label: str, url: str) -> str:
     return label
 
 
+def _looks_like_link(target: str) -> bool:
+    """A target a platform could follow: with a scheme or ``www.``/``/``. ``[0, 1](x)`` and ``<x|y>`` are
+    mathematics (an indicator, a bracket), and stay; ``defang`` still breaks any ``](`` left."""
+    target = target.strip()
+    return bool(_SCHEME.match(target) or _HOST.match(target)) or target.startswith("/")
+
+
 def _markdown_link(match: re.Match[str]) -> str:
+    if not _looks_like_link(match.group(2)):
+        return match.group(0)
     return _link(match.group(1), match.group(2))
 
 
@@ -44,7 +54,7 @@ def _angle(match: re.Match[str]) -> str:
     inner = match.group(1)
     if inner[:1] in _CONTROL_OPENERS:
         return ""
-    if "|" in inner:  # Slack <url|label>: keep the label only, as text
+    if "|" in inner and _looks_like_link(inner.split("|", 1)[0]):  # Slack <url|label>: the label, as text
         url, label = inner.split("|", 1)
         return _link(label, url)
     if _BARE_URL.fullmatch(inner):
