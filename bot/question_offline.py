@@ -19,7 +19,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from bot.explain.sanitize import safe_llm_text
-from bot.fulltext import FullText, Passage, PaperEquation
+from bot.fulltext import FullText, PaperEquation, Passage
 from bot.models import Paper
 from bot.passage_search import relevant_passages
 from bot.question_prompt import bare_label, named_labels

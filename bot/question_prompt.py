@@ -42,7 +42,7 @@ from bot.explain.prompt import (
     _paper_lines,
 )
 from bot.explain.sanitize import truncate
-from bot.fulltext import KEY_EQUATIONS, FullText, Passage, PaperEquation, key_equations
+from bot.fulltext import KEY_EQUATIONS, FullText, PaperEquation, Passage, key_equations
 from bot.models import Paper
 from bot.passage_search import ScoredPassage, relevant_passages
 

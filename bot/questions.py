@@ -94,6 +94,8 @@ def paper_in_thread(store: Store, parent: PostedMessage, text: str) -> str | Non
         return None
     number = numbers.pop()
     return digest.paper_ids[number - 1] if 1 <= number <= len(digest.paper_ids) else None
+
+
 EMPTY_QUESTION = "Ask your question after the mention, for example: what does λ control in Eq. 3?"
 NO_LLM_NOTE = (
     f"No LLM is set up, so this is only what the paper's text says about your words; for full answers, {LLM_HINT}."
@@ -306,9 +308,7 @@ def _record(engine: Engine, provider: LLMProvider, paper: Paper, tokens_in: int,
 # --- drawing -----------------------------------------------------------------------------------------
 
 
-def _drawn(
-    paper: Paper, parts: PromptParts, answer: ThreadAnswer, source: str, model: str, notes: list[str]
-) -> Answer:
+def _drawn(paper: Paper, parts: PromptParts, answer: ThreadAnswer, source: str, model: str, notes: list[str]) -> Answer:
     """The LLM's answer as posted: sanitised and bounded, the paper's equations it names with links to
     them (label and link from the paper's page, never from the model), and what it was built from."""
     basis = _basis(parts)
