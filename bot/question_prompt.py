@@ -312,10 +312,10 @@ def build_prompt(
         grounding = Grounding(full_text.version, full_text.url, kept)
 
     lines = [*paper_lines]
-    if grounded.passages:
-        lines += ["<passages>", *(_passage_block(p.passage) for p in grounded.passages), "</passages>"]
     if grounding is not None and grounding.equations:
         lines += ["<equations>", *(_equation_block(e) for e in grounding.equations), "</equations>"]
+    if grounded.passages:
+        lines += ["<passages>", *(_passage_block(p.passage) for p in grounded.passages), "</passages>"]
     user = head + "\n".join(lines) + "\n</paper>\n"
     if sent:
         user += _thread_block(sent) + "\n"

@@ -31,7 +31,7 @@ def test_plurals_and_accents_and_the_section_title_count() -> None:
     )
     assert [s.position for s in relevant_passages(passages, "which network?", 3)] == [1]
     assert [s.position for s in relevant_passages(passages, "what is the related work?", 3)] == [0]
-    assert [s.position for s in relevant_passages(passages, "what does Théorem 2 say?", 3)][0] == 2
+    assert relevant_passages(passages, "what does Théorem 2 say?", 3)[0].position == 2
 
 
 def test_equal_scores_keep_the_paper_order_and_the_limit_holds() -> None:
