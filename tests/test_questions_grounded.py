@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.commands import Invocation, dispatch
 from bot.engine import Engine
 from bot.explain.providers import AnthropicProvider
 from bot.explain.service import Explainer
@@ -168,3 +169,13 @@ async def test_without_passages_the_answer_is_as_before(make: Callable[..., Engi
     engine = make(full_text_passages=())
     answer = await ask_paper(engine, replace(RECORDED_PAPER), "how risky are the economic decisions?")
     assert "full text says" not in answer.text and "title and abstract say" in answer.text
+
+
+async def test_paper_ask_in_the_terminal_chat_tells_asking_as_it_tells_fetching(make: Callable[..., Engine]) -> None:
+    told: list[str] = []
+    with FakeLLMServer() as llm:
+        llm.script("/v1/messages", ToolInput({"answer": "It says so.", "equations": [], "answered_by_paper": True}))
+        engine = make(llm)
+        asked = Invocation(channel=ChannelRef("console", "", "terminal"), user="console", progress=told.append)
+        reply = await dispatch(engine, asked, f"ask {RECORDED_PAPER.id} what is the backdoor trigger?")
+    assert told == [f"Asking {MODEL}…"] and "It says so." in reply.text
