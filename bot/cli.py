@@ -21,7 +21,14 @@ from datetime import date
 from typing import Any, NoReturn
 
 from bot import __version__
-from bot.cards import make_card, render_card_text, render_digest_text, render_reply_text
+from bot.cards import (
+    ExplanationEquation,
+    Reply,
+    make_card,
+    render_card_text,
+    render_digest_text,
+    render_reply_text,
+)
 from bot.config import Config, load_config
 from bot.engine import Engine
 from bot.errors import PaperbotError, UsageError
@@ -40,6 +47,10 @@ class _Parser(argparse.ArgumentParser):
 
 _CONFIG_HELP = "config file (else $PAPERBOT_CONFIG, else ./config.toml)"
 _VERBOSE_HELP = "log more, including error details"
+_ID_HELP = (
+    "an arXiv id or link (2604.11422, arXiv:2604.11422v2), a huggingface.co/papers link, "
+    "or a bioRxiv/medRxiv DOI or link (10.1101/2024.12.31.630767)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,13 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--author", action="append", default=[], metavar="NAME", help="rank by an author; repeatable")
 
     explain = command(sub, "explain", "Show a paper and explain its mathematics.")
-    explain.add_argument(
-        "id",
-        metavar="ID",
-        help="an arXiv id or link (2604.11422, arXiv:2604.11422v2), a huggingface.co/papers link, "
-        "or a bioRxiv/medRxiv DOI or link (10.1101/2024.12.31.630767)",
-    )
+    explain.add_argument("id", metavar="ID", help=_ID_HELP)
     explain.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    ask = command(sub, "ask", "Ask a question about one paper, answered from its full text where there is one.")
+    ask.add_argument("id", metavar="ID", help=_ID_HELP)
+    ask.add_argument(
+        "question",
+        nargs="+",
+        metavar="QUESTION",
+        help='your question in your own words, e.g. what does λ control in Eq. (3)? (quote it: "…" for the shell)',
+    )
+    ask.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     search = command(sub, "search", "Find papers on a topic: stored papers first, then arXiv and Hugging Face.")
     search.add_argument("words", nargs="+", metavar="WORDS", help='words or a "quoted phrase" (quote it for the shell)')
@@ -245,7 +261,7 @@ async def _one_shot(args: argparse.Namespace, config: Config) -> int:
 
         parse_query(" ".join(args.words))  # a query that cannot be searched is a usage error before anything opens
         categories = [resolve_feed(args.feed).name] if args.feed else []
-    elif args.command == "explain":
+    elif args.command in ("explain", "ask"):
         naming().parse_ref(args.id)  # a bad id is a usage error before anything opens
     elif args.command in ("usage", "status"):
         categories = []
@@ -267,6 +283,8 @@ async def _one_shot(args: argparse.Namespace, config: Config) -> int:
 
             print(status_report(engine))
             return 0
+        if args.command == "ask":
+            return await _ask(engine, args.id, " ".join(args.question), args.json)
         return await _explain(engine, args.id, args.json)
     finally:
         await engine.aclose()
@@ -361,16 +379,47 @@ async def _explain(engine: Engine, id_text: str, as_json: bool) -> int:
                     "cached": explanation.cached,
                     "note": explanation.note,
                     "grounding": explanation.grounding,
-                    "equations": [
-                        {"label": e.label, "tex": e.tex, "unicode": e.unicode, "url": e.url, "image": e.image}
-                        for e in explanation.equations
-                    ],
+                    "equations": [_equation_json(e) for e in explanation.equations],
                 },
             }
         )
     else:
         print(render_reply_text(reply))
     return 0
+
+
+async def _ask(engine: Engine, id_text: str, question: str, as_json: bool) -> int:
+    """A question about one paper, answered as `/paper ask` answers it ("Fetching …", then "Asking
+    <model>…" on a terminal's stderr); the answer under the paper's card, or as JSON."""
+    from bot.questions import ask_paper
+
+    paper, _ = await engine.lookup(id_text, progress=_progress_line)
+    answer = await ask_paper(engine, paper, question, progress=_progress_line)
+    if as_json:
+        _print_json(
+            {
+                "paper": paper.to_json(),
+                "answer": {
+                    "source": answer.source,
+                    "text": answer.text,
+                    "answered_by_paper": answer.answered_by_paper,
+                    "equations": [_equation_json(e) for e in answer.equations],
+                },
+            }
+        )
+    else:
+        print(render_reply_text(Reply(text=answer.text, cards=(make_card(paper),))))
+    return 0
+
+
+def _equation_json(equation: ExplanationEquation) -> dict[str, Any]:
+    return {
+        "label": equation.label,
+        "tex": equation.tex,
+        "unicode": equation.unicode,
+        "url": equation.url,
+        "image": equation.image,
+    }
 
 
 def _print_json(data: dict[str, Any]) -> None:

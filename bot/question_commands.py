@@ -20,10 +20,11 @@ _EXAMPLE = "/paper ask 2403.15527 what does the coverage guarantee assume?"
 
 
 async def _ask(engine: Engine, inv: Invocation) -> Reply:
-    # The paper first, as /paper explain finds it: a typed id of any form, "Fetching … from arXiv…" told
-    # where the platform has no other way to say it (the terminal), a bad id or unknown paper said as such.
+    # The paper first, as /paper explain finds it: a typed id of any form, "Fetching … from arXiv…" (and
+    # then "Asking <model>…") told where the platform has no other way to say it (the terminal), a bad id
+    # or unknown paper said as such.
     paper, _ = await engine.lookup(inv.args["id"], progress=inv.progress)
-    question = ThreadQuestion(inv.channel, inv.user, paper.id, inv.args.get("question", ""))
+    question = ThreadQuestion(inv.channel, inv.user, paper.id, inv.args.get("question", ""), progress=inv.progress)
     reply = await answer_question(engine, question)
     if reply.ephemeral or reply.is_error:
         return reply

@@ -1,12 +1,15 @@
-"""A thread answer without the LLM: the paper's sentences and equations that share the question's words.
+"""A thread answer without the LLM: the paper's passages, sentences and equations that bear on the question.
 
 Used when no LLM is configured, when the questions' share of the day's budget is spent and when the LLM
-fails. Deterministic and cheap (a few milliseconds for a paper of hundreds of equations): the question's
-content words (stop words dropped, a crude stem so that "controls" finds "control", single non-Latin
-letters such as λ kept) are looked for in the title, the abstract's sentences and, with the full text, in
-each numbered equation (its Unicode form, its introducing sentence and its section). Equations the
-question names by label ("Eq. 3") come first. When nothing matches, the answer says which words the
-paper's text does not mention, so the reader knows what was looked for.
+fails. Deterministic and cheap (a few milliseconds for a paper of hundreds of paragraphs and equations):
+- equations the question names by label ("Eq. 3") come first, then those sharing its content words
+  (stop words dropped, a crude stem so that "controls" finds "control", single non-Latin letters such as
+  λ kept) in their Unicode form, introducing and following sentence and section;
+- with the full text, the passages BM25 finds most relevant (bot.passage_search, the same the LLM
+  prompt gets), each quoted from its best-matching sentence, bounded, with its section or statement;
+- the title and the abstract's sentences sharing the question's words.
+When nothing matches, the answer says which words the paper's text does not mention, so the reader
+knows what was looked for.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import unicodedata
 from dataclasses import dataclass
 
 from bot.explain.sanitize import safe_llm_text
-from bot.fulltext import FullText, PaperEquation
+from bot.fulltext import FullText, PaperEquation, Passage
 from bot.models import Paper
+from bot.passage_search import relevant_passages
 from bot.question_prompt import bare_label, named_labels
 from bot.text import clean_text
 
@@ -25,6 +29,8 @@ __all__ = ["OfflineAnswer", "equation_line", "equation_unicode", "offline_answer
 
 MAX_SENTENCES = 3
 MAX_EQUATIONS = 3
+MAX_PASSAGES = 3
+PASSAGE_QUOTE_CHARS = 400
 SENTENCE_CHARS = 300
 EQUATION_CHARS = 200
 INTRO_CHARS = 160
@@ -79,6 +85,8 @@ class _Found:
 class OfflineAnswer:
     text: str  # safe to draw: paper text sanitised, links only to the paper's own pages
     matched: bool  # whether anything in the paper's text shares the question's words
+    equations: tuple[PaperEquation, ...] = ()  # the paper's equations the answer shows, in its order
+    passages: int = 0  # how many passages of the full text it quotes
 
 
 def offline_answer(paper: Paper, full_text: FullText | None, question: str) -> OfflineAnswer:
@@ -86,23 +94,47 @@ def offline_answer(paper: Paper, full_text: FullText | None, question: str) -> O
     wanted = content_words(question)
     sentences = _matching_sentences(paper, set(wanted))
     equations = _matching_equations(full_text, question, set(wanted)) if full_text is not None else []
-    lines: list[str] = []
+    passages = _matching_passages(full_text, question) if full_text is not None else []
+    quoted = ["What the paper's full text says about it:", *passages] if passages else []
+    shown: list[str] = []
+    if equations and full_text is not None:
+        shown = ["Equations of the paper that bear on it:"]
+        shown += [equation_line(full_text.link(e), e, unicode) for e, unicode in equations]
+    # The equations the question names come first, as asked; else the passages, the stronger evidence.
+    named = bool(equations) and bare_label(equations[0][0].label) in map(bare_label, named_labels(question))
+    lines = [*shown, *quoted] if named else [*quoted, *shown]
     if sentences:
         lines.append("What the paper's title and abstract say about it:")
         lines += [f"• “{text}”" for text in sentences]
-    if equations:
-        lines.append("Equations of the paper that bear on it:")
-        lines += equations
     if lines:
-        return OfflineAnswer("\n".join(lines), matched=True)
+        used = tuple(e for e, _ in equations)
+        return OfflineAnswer("\n".join(lines), matched=True, equations=used, passages=len(passages))
     return OfflineAnswer(_nothing_found(full_text, list(wanted.values())), matched=False)
+
+
+def _matching_passages(full_text: FullText, question: str) -> list[str]:
+    """The most relevant passages, best first, each quoted from its sentence sharing most of the
+    question's words: "• Theorem 2 (Method): “…”"."""
+    wanted = set(content_words(question))
+    return [_quoted(s.passage, wanted) for s in relevant_passages(full_text.passages, question, MAX_PASSAGES)]
+
+
+def _quoted(passage: Passage, wanted: set[str]) -> str:
+    sentences = _SENTENCE_END.split(" ".join(passage.text[: PASSAGE_QUOTE_CHARS * 20].split()))
+    best = max(range(len(sentences)), key=lambda n: (len(wanted & _stems_of(sentences[n])), -n))
+    text = " ".join(sentences[best:])
+    quote = safe_llm_text(text, PASSAGE_QUOTE_CHARS)
+    where = [safe_llm_text(part, 80) for part in (passage.label, passage.section) if part.strip()]
+    said = f"{where[0]} ({where[1]})" if len(where) == 2 else (where[0] if where else "")
+    return f"• {said + ': ' if said else ''}“{'…' if best else ''}{quote}”"
 
 
 def _nothing_found(full_text: FullText | None, words: list[str]) -> str:
     have = "its title and abstract"
-    if full_text is not None and full_text.equations:
-        count = len(full_text.equations)
-        have += f", and the {count} numbered equation{'s' if count > 1 else ''} of its full text"
+    if full_text is not None and (full_text.equations or full_text.passages):
+        parts = [(len(full_text.passages), "passage"), (len(full_text.equations), "numbered equation")]
+        said = " and ".join(f"{n} {what}{'s' if n > 1 else ''}" for n, what in parts if n)
+        have += f", and the {said} of its full text"
     if not words:
         return (
             f"I looked in the paper's text I have ({have}) but your question names nothing to look for: "
@@ -125,7 +157,7 @@ def _matching_sentences(paper: Paper, wanted: set[str]) -> list[str]:
     return [safe_llm_text(f.text, SENTENCE_CHARS) for f in sorted(best, key=lambda f: f.order)]
 
 
-def _matching_equations(full_text: FullText, question: str, wanted: set[str]) -> list[str]:
+def _matching_equations(full_text: FullText, question: str, wanted: set[str]) -> list[tuple[PaperEquation, str]]:
     named = {bare_label(label): rank for rank, label in enumerate(named_labels(question))}
     found: list[tuple[int, int, PaperEquation, str]] = []
     for order, equation in enumerate(full_text.equations[:MAX_EQUATIONS_LOOKED_AT]):
@@ -133,13 +165,13 @@ def _matching_equations(full_text: FullText, question: str, wanted: set[str]) ->
         if not is_named and not wanted:
             continue
         unicode = equation_unicode(equation)
-        score = len(wanted & _stems_of(f"{unicode} {equation.intro} {equation.section}"))
+        score = len(wanted & _stems_of(f"{unicode} {equation.intro} {equation.after} {equation.section}"))
         if is_named or score:
             # A named equation beats any word match; among named ones, the question's order.
             rank = -1000 + named[bare_label(equation.label)] if is_named else -score
             found.append((rank, order, equation, unicode))
     best = sorted(found, key=lambda f: (f[0], f[1]))[:MAX_EQUATIONS]
-    return [equation_line(full_text.link(equation), equation, unicode) for _, _, equation, unicode in best]
+    return [(equation, unicode) for _, _, equation, unicode in best]
 
 
 def equation_line(url: str, equation: PaperEquation, unicode: str, *, intro: bool = True) -> str:

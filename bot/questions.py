@@ -10,10 +10,14 @@ What happens to a question, cheapest checks first:
 3. the paper, from the store or its source (gone: a private answer saying so), and its full text when
    arXiv has an HTML version (best effort, within the interactive deadline);
 4. with an LLM: the cached answer to the same question (bot.question_cache), else one LLM call grounded
-   in the paper's metadata, abstract and equations and the thread so far (bot.question_prompt), if the
-   questions' share of today's budget allows it; the same question asked twice at once is one call;
-5. without an LLM, past the budget or when the LLM fails: what the paper's text says about the
-   question's words (bot.question_offline), and a note saying why.
+   in the paper's metadata and abstract, the passages of its full text most relevant to the question
+   (BM25, bot.passage_search), the equations it names and the key ones, and the thread so far
+   (bot.question_prompt), if the questions' share of today's budget allows it; "Asking <model>…" is told
+   first; the same question asked twice at once is one call;
+5. without an LLM, past the budget or when the LLM fails: the same passages quoted, with the equations
+   and abstract sentences that bear on the question (bot.question_offline), and a note saying why.
+
+`paperbot ask` (``ask_paper``) takes steps 3 to 5 for a paper the CLI has looked up.
 
 Question, thread and model text are untrusted throughout: delimited data in the prompt, sanitised and
 bounded in the answer (bot.explain.sanitize); links in the answer go only to the paper's own pages.
@@ -25,18 +29,21 @@ import asyncio
 import logging
 import re
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bot.cards import Reply
-from bot.errors import PaperbotError
+from bot.cards import ExplanationEquation, Reply
+from bot.errors import PaperbotError, UsageError
 from bot.explain.llm import LLMFailure, LLMProvider
+from bot.explain.prompt import Grounding
 from bot.explain.sanitize import safe_llm_text, truncate
 from bot.explain.service import LLM_HINT, UNREADABLE_ANSWER
-from bot.fulltext import FullText
+from bot.fulltext import FullText, PaperEquation
 from bot.models import ChannelRef, Paper
 from bot.outbox import Outbox
 from bot.posted_messages import MessageKind, PostedMessage
+from bot.progress import Progress, tell
 from bot.question_cache import QuestionCache, answer_key
 from bot.question_limits import PURPOSE, QuestionSettings, may_use_llm, take_a_turn
 from bot.question_offline import equation_line, equation_unicode, offline_answer
@@ -50,12 +57,13 @@ from bot.question_prompt import (
 )
 from bot.single_flight import once
 from bot.store import Store
+from bot.text import clean_text
 from bot.untrusted import strip_unsafe_chars
 
 if TYPE_CHECKING:
     from bot.engine import Engine
 
-__all__ = ["MAX_THREAD_MESSAGES", "ThreadMessage", "ThreadQuestion", "answer_question"]
+__all__ = ["MAX_THREAD_MESSAGES", "Answer", "ThreadMessage", "ThreadQuestion", "answer_question", "ask_paper"]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +94,8 @@ def paper_in_thread(store: Store, parent: PostedMessage, text: str) -> str | Non
         return None
     number = numbers.pop()
     return digest.paper_ids[number - 1] if 1 <= number <= len(digest.paper_ids) else None
+
+
 EMPTY_QUESTION = "Ask your question after the mention, for example: what does λ control in Eq. 3?"
 NO_LLM_NOTE = (
     f"No LLM is set up, so this is only what the paper's text says about your words; for full answers, {LLM_HINT}."
@@ -115,6 +125,20 @@ class ThreadQuestion:
     paper_id: str | None
     text: str  # the question, with the mention of the bot removed; untrusted
     thread: tuple[ThreadMessage, ...] = ()
+    # Told "Asking <model>…" just before the LLM call, where the platform has no other way to say it at
+    # once (the terminal); a chat adapter may post it as it posts "Fetching …".
+    progress: Progress | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A question's answer: the text as posted (sanitised, bounded, with its notes) and what the CLI's
+    JSON says of it. ``answered_by_paper``: the answer rests on the paper's passages, equations or abstract."""
+
+    source: str  # the provider's name ("anthropic", "openai"), or "offline"
+    text: str
+    answered_by_paper: bool
+    equations: tuple[ExplanationEquation, ...] = ()
 
 
 async def answer_question(engine: Engine, question: ThreadQuestion) -> Reply:
@@ -173,24 +197,49 @@ async def _answer(engine: Engine, question: ThreadQuestion) -> Reply:
     if hit is not None:
         return Reply(text=hit.message(now), ephemeral=True)
     paper = await _paper(engine, question.paper_id)
-    full_text = await _full_text(engine, paper)
     thread = tuple((m.from_bot, m.text) for m in question.thread[-MAX_THREAD_MESSAGES:])
+    answer = await _answered(engine, settings, paper, (text, clipped), thread, question.progress)
+    return Reply(text=answer.text)
+
+
+async def ask_paper(engine: Engine, paper: Paper, question: str, *, progress: Progress | None = None) -> Answer:
+    """The answer to ``question`` (untrusted, any length) about ``paper``, for `paperbot ask`: grounded,
+    cached and within the questions' budget share as in chat, without the per-person rate limits (the
+    person at the command line runs the bot). An empty question is a UsageError."""
+    settings = QuestionSettings.from_config(engine.config)
+    text, clipped = _clip(question, settings.max_question_chars)
+    if not text:
+        raise UsageError("Ask a question after the paper's id, e.g. paperbot ask 2403.15527 what does Eq. 2 assume?")
+    return await _answered(engine, settings, paper, (text, clipped), (), progress)
+
+
+async def _answered(
+    engine: Engine,
+    settings: QuestionSettings,
+    paper: Paper,
+    question: tuple[str, bool],
+    thread: tuple[tuple[bool, str], ...],
+    progress: Progress | None,
+) -> Answer:
+    """Steps 3 to 5 of the module docstring for a question (its text, and whether it was cut)."""
+    text, clipped = question
+    full_text = await _full_text(engine, paper)
     notes = [f"Your question was long: I read its first {settings.max_question_chars:,} characters."] if clipped else []
     provider = engine.explainer.provider
     if provider is None:
         return await _offline(paper, full_text, text, [NO_LLM_NOTE, *notes])
     parts = build_prompt(paper, full_text, text, thread, max_input_tokens=settings.max_input_tokens)
-    grounding_key = parts.grounding.key if parts.grounding is not None else ""
-    key = answer_key(paper.id, paper.version, provider.model, grounding_key, text, parts.thread_sent)
+    key = answer_key(paper.id, paper.version, provider.model, parts.grounding_key, text, parts.thread_sent)
     cached = _state(engine).cache.get(key)
     if cached is not None:
-        return Reply(text=_drawn(paper, parts, cached.answer, cached.model, notes))
+        return _drawn(paper, parts, cached.answer, cached.provider, cached.model, notes)
     if not may_use_llm(engine.explainer, settings):
         return await _offline(paper, full_text, text, [BUDGET_NOTE, *notes])
+    await tell(progress, f"Asking {safe_llm_text(provider.model, 100)}…")
     asked = await _ask_once(engine, provider, paper, parts, key)
     if asked.answer is None:
         return await _offline(paper, full_text, text, [f"{asked.failure} {FAILED_NOTE}", *notes])
-    return Reply(text=_drawn(paper, parts, asked.answer, asked.model, notes))
+    return _drawn(paper, parts, asked.answer, provider.name, asked.model, notes)
 
 
 def _clip(text: str, max_chars: int) -> tuple[str, bool]:
@@ -219,10 +268,12 @@ async def _full_text(engine: Engine, paper: Paper) -> FullText | None:
     return full_text
 
 
-async def _offline(paper: Paper, full_text: FullText | None, question: str, notes: list[str]) -> Reply:
-    # Matching words over a paper's equations is CPU work: off the event loop (bounded, milliseconds).
+async def _offline(paper: Paper, full_text: FullText | None, question: str, notes: list[str]) -> Answer:
+    # Matching words over a paper's passages and equations is CPU work: off the event loop (bounded, ms).
     found = await asyncio.to_thread(offline_answer, paper, full_text, question)
-    return Reply(text=_joined([found.text, "", *(f"ⓘ {note}" for note in notes)]))
+    text = _joined([found.text, "", *(f"ⓘ {note}" for note in notes)])
+    equations = _shown(full_text, found.equations) if full_text is not None else ()
+    return Answer("offline", text, found.matched, equations)
 
 
 async def _ask_once(engine: Engine, provider: LLMProvider, paper: Paper, parts: PromptParts, key: str) -> _Asked:
@@ -257,7 +308,7 @@ def _record(engine: Engine, provider: LLMProvider, paper: Paper, tokens_in: int,
 # --- drawing -----------------------------------------------------------------------------------------
 
 
-def _drawn(paper: Paper, parts: PromptParts, answer: ThreadAnswer, model: str, notes: list[str]) -> str:
+def _drawn(paper: Paper, parts: PromptParts, answer: ThreadAnswer, source: str, model: str, notes: list[str]) -> Answer:
     """The LLM's answer as posted: sanitised and bounded, the paper's equations it names with links to
     them (label and link from the paper's page, never from the model), and what it was built from."""
     basis = _basis(parts)
@@ -266,39 +317,48 @@ def _drawn(paper: Paper, parts: PromptParts, answer: ThreadAnswer, model: str, n
         lines.append(NOT_IN_PAPER.format(basis=basis))
     said = [safe_llm_text(line, ANSWER_MAX_CHARS) for line in answer.answer.splitlines()]
     lines.append(_bounded(said, ANSWER_MAX_CHARS))
-    equations = _equation_lines(parts, answer)
-    if equations:
-        lines += ["", "Equations it relies on:", *equations]
-    check = parts.grounding.url if parts.grounding is not None else paper.url
+    used = _equations_used(parts, answer)
+    grounding = parts.grounding
+    if used and grounding is not None:
+        lines += ["", "Equations it relies on:"]
+        lines += [equation_line(grounding.link(e), e, equation_unicode(e), intro=False) for e in used]
+    check = grounding.url if grounding is not None else paper.url
     shown_model = safe_llm_text(model, 100)
     lines += ["", f"ⓘ Answered by {shown_model} from {basis}: check it against the paper ({check})."]
     lines += [f"ⓘ {note}" for note in notes]
-    return _joined(lines)
+    equations = _shown(grounding, used) if grounding is not None else ()
+    return Answer(source, _joined(lines), answer.answered_by_paper, equations)
 
 
 def _basis(parts: PromptParts) -> str:
     grounding = parts.grounding
     count = len(grounding.equations) if grounding is not None else 0
+    passages = len(parts.passages)
     said = "the paper's title and abstract"
-    if grounding is not None and count:
-        said = (
-            f"the paper's title, abstract and {count} numbered equation{'s' if count > 1 else ''}"
-            f" of its full text (v{grounding.version})"
-        )
+    if grounding is not None and (count or passages):
+        sent = [(passages, "passage"), (count, "numbered equation")]
+        what = " and ".join(f"{n} {name}{'s' if n > 1 else ''}" for n, name in sent if n)
+        said = f"the paper's title, abstract and {what} of its full text (v{grounding.version})"
     return said + (" and this thread" if parts.thread_sent else "")
 
 
-def _equation_lines(parts: PromptParts, answer: ThreadAnswer) -> list[str]:
+def _equations_used(parts: PromptParts, answer: ThreadAnswer) -> list[PaperEquation]:
     """The equations the answer relies on, when they are among those sent (else there is no link to draw)."""
     grounding = parts.grounding
     if grounding is None:
         return []
     by_label = {bare_label(e.label): e for e in grounding.equations}
     named = [by_label[bare_label(label)] for label in answer.equation_labels if bare_label(label) in by_label]
-    return [
-        equation_line(grounding.link(e), e, equation_unicode(e), intro=False)
-        for e in list(dict.fromkeys(named))[:EQUATIONS_SHOWN]
-    ]
+    return list(dict.fromkeys(named))[:EQUATIONS_SHOWN]
+
+
+def _shown(where: FullText | Grounding, equations: Sequence[PaperEquation]) -> tuple[ExplanationEquation, ...]:
+    """The equations as an explanation lists them (the CLI's JSON): the paper's label and TeX, Unicode,
+    and the link to its place in the full text."""
+    return tuple(
+        ExplanationEquation(label=clean_text(e.label), tex=e.tex, unicode=equation_unicode(e), url=where.link(e))
+        for e in equations
+    )
 
 
 def _bounded(lines: list[str], max_chars: int) -> str:

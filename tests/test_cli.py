@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 
 from bot.cli import build_parser
+from bot.fulltext import FullText, PaperEquation, Passage
 from tests.fakes import FakeArxivServer, recorded_feed
 from tests.fakes.biorxiv_server import FakePreprintServer, recorded_items
 from tests.fakes.huggingface_server import FakeHuggingFaceServer
 from tests.support import redate, today_eastern
+from tests.support_questions import remember_full_text
 
 ROOT = Path(__file__).parent.parent
 
@@ -120,6 +122,10 @@ def test_explain_old_style_id(config: Path) -> None:
     [
         (("explain", "abc"), 2, "is not an arXiv id"),
         (("explain", "2604.11422"), 1, "not found"),
+        (("ask", "abc", "why", "so?"), 2, "is not an arXiv id"),
+        (("ask", "2604.11422", "what", "is", "λ?"), 1, "not found"),
+        (("ask", "1605.08386"), 2, "QUESTION"),
+        (("ask", "1605.08386", "  "), 2, "Ask a question after the paper's id"),
         (("digest", "--category", "cs.LF"), 2, "Did you mean cs.LG"),
         (("digest", "--category", "cs.LG", "--limit", "-3"), 2, "--limit"),
         (("digest",), 2, "--category"),
@@ -362,8 +368,14 @@ def test_output_that_cannot_be_written_is_one_line(config: Path) -> None:
     assert proc.returncode == 1
     assert _one_clean_line(proc.stderr) == "paperbot: cannot write the output: No space left on device"
     closed = subprocess.run(
-        [*argv[:5], "status"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
-        timeout=60, preexec_fn=lambda: os.close(1),
+        [*argv[:5], "status"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        preexec_fn=lambda: os.close(1),
     )
     assert closed.returncode == 0 and closed.stderr == ""
 
@@ -381,3 +393,85 @@ def test_digest_preview_ranked_by_interests_and_authors(config: Path) -> None:
     assert all(isinstance(p["score"], (int, float)) and isinstance(p["why"], str) for p in papers)
     bad = paperbot("digest", "--category", "stat", "--interest", '"', config=config)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+# ---------------------------------------------------------------- paperbot ask
+
+# Made up for the tests in the shape of the paper's full text (arXiv has no HTML version of 1605.08386).
+HEAT_BATH = FullText(
+    paper_id="1605.08386",
+    version=1,
+    url="https://arxiv.org/html/1605.08386v1",
+    sections=("2 Graphs on fibers", "3 Mixing of heat-bath random walks"),
+    equations=(
+        PaperEquation(
+            label="1", anchor="S2.E1", tex=r"\mathcal{F}_b=\{u\in\mathbb{N}^n : Au=b\}", section="2 Graphs on fibers",
+            appendix=False, intro="The fiber of b is", references=4, after="where A is a fixed integer matrix.",
+        ),
+    ),
+    passages=(
+        Passage("paragraph", "1 Introduction", "Markov bases connect the fibers of an integer matrix."),
+        Passage("paragraph", "2 Graphs on fibers", "The diameter of the fiber graph in (1) is bounded from "
+                "above by a constant that depends only on the matrix A and the set of moves."),
+        Passage("theorem", "3 Mixing of heat-bath random walks", "The heat-bath random walk is an expander in "
+                "fixed dimension when the moves satisfy the augmentation condition.", label="Theorem 3.4"),
+    ),
+)  # fmt: skip
+
+
+def test_ask_json_contract_quotes_the_full_text_offline(config: Path) -> None:
+    remember_full_text(config.parent / "p.db", HEAT_BATH)
+    result = paperbot("ask", "arXiv:1605.08386v1", "what", "bounds", "the", "diameter", "in", "Eq.", "(1)?", "--json",
+                      config=config)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["paper"]["id"] == "1605.08386" and data["paper"]["title"] == "Heat-bath random walks with Markov bases"
+    answer = data["answer"]
+    assert set(answer) == {"source", "text", "answered_by_paper", "equations"}
+    assert answer["source"] == "offline" and answer["answered_by_paper"] is True
+    assert "• 2 Graphs on fibers: “The diameter of the fiber graph in (1) is bounded" in answer["text"]
+    [equation] = answer["equations"]
+    assert set(equation) == {"label", "tex", "unicode", "url", "image"}
+    assert (equation["label"], equation["image"]) == ("1", None)
+    assert equation["url"] == "https://arxiv.org/html/1605.08386v1#S2.E1" and equation["tex"].startswith("\\mathcal{F}")
+    text = paperbot("ask", "1605.08386", "is the heat-bath walk an expander?", config=config)
+    assert text.returncode == 0 and "Theorem 3.4 (3 Mixing of heat-bath random walks): “" in text.stdout
+    assert "Heat-bath random walks with Markov bases" in text.stdout  # the paper's card under the answer
+
+
+def test_ask_tells_asking_the_model_on_a_terminal(config: Path) -> None:
+    from tests.fakes.llm_server import FakeLLMServer, ToolInput
+
+    remember_full_text(config.parent / "p.db", HEAT_BATH)
+    with FakeLLMServer() as llm:
+        said = {"answer": "Not stated in the given text.", "equations": [], "answered_by_paper": False}
+        llm.script("/v1/messages", ToolInput(said))
+        config.write_text(config.read_text() + f'[llm]\nbase_url = "{llm.anthropic_url}"\ntimeout_s = 5\n')
+        env = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_API_KEY")) and k != "PAPERBOT_CONFIG"}
+        env.pop("ANTHROPIC_BASE_URL", None)
+        env["ANTHROPIC_API_KEY"] = "sk-ant-test"
+        argv = [
+            sys.executable,
+            "-m",
+            "bot",
+            "--config",
+            str(config),
+            "ask",
+            "1605.08386",
+            "what hardware runs the walk?",
+            "--json",
+        ]
+        leader, follower = pty.openpty()
+        try:
+            proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=follower, timeout=60, env=env, cwd=ROOT)
+            os.close(follower)
+            terminal = _read_all(leader)
+        finally:
+            os.close(leader)
+        [call] = llm.calls("/v1/messages", exact=True)
+    assert proc.returncode == 0, terminal
+    assert "Fetching 1605.08386 from arXiv…" in terminal and "Asking claude-haiku-5-5…" in terminal
+    answer = json.loads(proc.stdout)["answer"]
+    assert (answer["source"], answer["answered_by_paper"], answer["equations"]) == ("anthropic", False, [])
+    assert answer["text"].startswith("The paper does not answer this directly")
+    assert "<passage>" in str(call.body["messages"])
