@@ -163,7 +163,7 @@ _DEFINING = re.compile(
 # Where a list of examples, a comparison or an application starts: what follows names things in passing,
 # to the end of its clause (where such a list ends cannot be told).
 _PASSING = re.compile(
-    r"\b(?:such as|e\.\s?g\.|for (?:example|instance)|including|like|among (?:them|others)|"
+    r"\b(?:such as|e\.\s?g\.|for (?:example|instance)|including|(?<![\w-])like|among (?:them|others)|"
     r"outperform\w*|than|compared (?:to|with)|in comparison (?:to|with)|versus|vs\.|relative to|against|"
     r"beyond|applications? (?:to|in|of)|applied to|appl(?:y|ies|ying) (?:it |them |this |these )?to)(?!\w)",
     re.IGNORECASE,
@@ -171,7 +171,7 @@ _PASSING = re.compile(
 # A phrase naming what the work builds on or departs from, up to its comma: "Inspired by X, we …".
 _LEADING = re.compile(
     r"\b(?:inspired by|building (?:on|upon)|built (?:on|upon)|based on|following|unlike|in contrast to|"
-    r"motivated by|in line with)(?!\w)[^,;:]*",
+    r"motivated by|in line with)(?!\w)[^,;:]*,?",
     re.IGNORECASE,
 )
 _PARENTHESIS = re.compile(r"\([^()]*\)")

@@ -347,6 +347,9 @@ def test_paper_text_reaches_the_prompt_only_as_delimited_data() -> None:
     )
     prompt = user_message([hostile])
     inside = prompt.split("<papers>\n", 1)[1].rsplit("\n</papers>", 1)[0]
-    assert inside.count("<") == 8 and inside.count(">") == 8  # only our own tags: <paper n> <feed> <title> …
+    tags = re.findall(r"<[^<>]*>", inside)  # only our own tags: <paper n> <feed> <title> <aim> <closing> …
+    assert inside.count("<") == inside.count(">") == len(tags)
+    names = {re.sub(r"[</>]|\s.*", "", t) for t in tags}
+    assert names <= {"paper", "feed", "title", "summary", "result", "aim", "closing"}
     assert "‹/papers›" in inside and "\u202e" not in inside
     assert prompt.endswith("</papers>") and prompt.count("</papers>") == 1
