@@ -14,7 +14,8 @@ ways of spreading the channels over the 10 feeds:
 
 For each it runs what the scheduler runs: ``plan_digest`` per channel, the prepare job's
 ``prepare_briefings`` (one call per distinct (day, ordered paper set)), then the briefing of every channel
-at posting time (which must ask nothing more). It prints the LLM calls against the distinct sets, the
+at posting time (which must ask nothing more). A distinct set is (day, ordered papers, radar terms): the
+radar's terms are in the prompt. It prints the LLM calls against the distinct sets, the
 tokens, and the estimated cost per day at the default model's price (bot/explain/pricing.py): as the fake
 counted the tokens (about four characters a token: no tokenizer offline) and in the worst case, every
 answer using the whole output allowance. Goal: calls = distinct sets, total ≤ $0.05 a day.
@@ -37,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from bench.bench_engine import CATEGORIES, big_feed  # noqa: E402
 from bot import briefing  # noqa: E402
 from bot.briefing_answer import MAX_OUTPUT_TOKENS, MAX_PROMPT_PAPERS  # noqa: E402
+from bot.briefing_prompt import radar_terms  # noqa: E402
 from bot.config import Config, validate  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.explain.pricing import cost_usd  # noqa: E402
@@ -93,7 +95,11 @@ async def scenario(how: str, llm: FakeLLMServer, model: str) -> str:
     arxiv = ArxivClient("http://127.0.0.1:9/rss", "http://127.0.0.1:9/api/query")
     engine = Engine(config, store, arxiv, explainer=Explainer(config, store, provider))
     selections = [await engine.plan_digest(c, store.channel_subscriptions(c)) for c in channels]
-    distinct = {(s.announced, tuple(p.id for p in s.papers[:MAX_PROMPT_PAPERS])) for s in selections}
+    radar = Radar(store)
+    distinct = {
+        (s.announced, tuple(p.id for p in s.papers[:MAX_PROMPT_PAPERS]), radar_terms(radar.profile(s.channel)))
+        for s in selections
+    }
     before = llm.count("/v1/messages", exact=True)
     start = time.perf_counter()
     asked = await briefing.prepare_briefings(engine, selections)

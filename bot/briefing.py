@@ -4,8 +4,10 @@ day (all its feeds, in its radar order, cited by card number 1..n as the cards a
     /paper briefing on|off        per channel (off by default)
 
 With an LLM, the briefing is the model's themes, papers to read first and connections across fields
-(bot.briefing_answer), asked ONCE per distinct (day, ordered paper set, prompt version, model): every
-channel with the same papers shares the answer through the ``briefings`` cache, concurrent asks share
+(bot.briefing_answer), over each paper's one-liner or main result and closing sentences and the channel's
+radar terms (bot.briefing_prompt), asked ONCE per distinct (day, ordered paper set, radar terms, prompt
+version, model): every channel with the same papers and radar shares the answer through the ``briefings``
+cache, concurrent asks share
 one call, and the scheduler's prepare job asks ahead of posting time. Each call is in the ledger
 (purpose "briefing") and inside the daily budget. Without an LLM, over budget, or when the call fails,
 the briefing is made from the papers' data (bot.briefing_offline): never a stub. The channel's radar
@@ -40,15 +42,17 @@ from bot.briefing_answer import (
     BriefingAnswer,
     briefing_tool,
     read_briefing,
-    user_message,
 )
 from bot.briefing_offline import Facts, facts_of
+from bot.briefing_prompt import radar_terms, user_message
 from bot.explain.answers import without_surrogates
 from bot.explain.llm import LLMFailure
+from bot.explain.offline import math_in_a_sentence_offline
 from bot.explain.prompt import MalformedAnswer
 from bot.explain.sanitize import safe_llm_text
 from bot.models import ChannelRef, Paper
 from bot.radar import Radar
+from bot.ranking import RadarProfile
 from bot.single_flight import once
 from bot.store import Store, TableMigrations, utcnow
 from bot.untrusted import inert_text
@@ -65,6 +69,7 @@ __all__ = [
     "briefing_note",
     "is_on",
     "prepare_briefings",
+    "prepared_one_liners",
     "set_on",
     "shared_answer",
 ]
@@ -130,9 +135,14 @@ def set_on(store: Store, channel: ChannelRef, on: bool) -> bool:
 # --- the shared LLM answer ---------------------------------------------------------------------
 
 
-def briefing_key(day: date, paper_ids: Sequence[str], model: str) -> str:
-    """One answer per (day, ordered paper set, prompt version, model): the order is the card numbering."""
-    text = "\n".join([day.isoformat(), BRIEFING_PROMPT_VERSION, model, *paper_ids])
+RadarTerms = Sequence[tuple[str, str]]
+
+
+def briefing_key(day: date, paper_ids: Sequence[str], model: str, radar: RadarTerms = ()) -> str:
+    """One answer per (day, ordered paper set, radar terms, prompt version, model): the order is the card
+    numbering, and the radar terms are in the prompt."""
+    terms = [f"radar {kind}: {term}" for kind, term in radar]
+    text = "\n".join([day.isoformat(), BRIEFING_PROMPT_VERSION, model, *paper_ids, *terms])
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
@@ -179,31 +189,51 @@ class SharedAnswer:
 _inflight: weakref.WeakKeyDictionary[Explainer, dict[str, asyncio.Future[SharedAnswer]]] = weakref.WeakKeyDictionary()
 
 
-async def shared_answer(engine: Engine, day: date, papers: Sequence[Paper]) -> SharedAnswer:
-    """The LLM's briefing over ``papers`` (the first MAX_PROMPT_PAPERS), from the cache or one call."""
+async def shared_answer(
+    engine: Engine, day: date, papers: Sequence[Paper], radar: RadarProfile | None = None
+) -> SharedAnswer:
+    """The LLM's briefing over ``papers`` (the first MAX_PROMPT_PAPERS) for a channel with this radar, from
+    the cache or one call."""
     explainer = engine.explainer
     provider = explainer.provider
     if provider is None:
         return SharedAnswer(None, offline_reason=NO_LLM)
     shown = papers[:MAX_PROMPT_PAPERS]
-    key = briefing_key(day, [p.id for p in shown], provider.model)
+    terms = radar_terms(radar)
+    key = briefing_key(day, [p.id for p in shown], provider.model, terms)
     cache = BriefingCache(engine.store)
     cached = cache.get(key, len(shown))
     if cached is not None:
         return SharedAnswer(cached, provider.model)
     running = _inflight.setdefault(explainer, {})
-    return await once(running, key, lambda: _ask(engine, explainer, key, day, shown, cache))
+    return await once(running, key, lambda: _ask(engine, explainer, key, day, shown, terms, cache))
+
+
+def prepared_one_liners(explainer: Explainer, papers: Sequence[Paper]) -> dict[str, str]:
+    """The papers' one-liners from explanations already made (the LLM's "math in a sentence"); the
+    offline concepts line the explainer gives a paper without one is no summary of its result."""
+    lines = explainer.one_liners(papers)
+    return {p.id: line for p in papers if (line := lines.get(p.id)) and line != math_in_a_sentence_offline(p)}
 
 
 async def _ask(
-    engine: Engine, explainer: Explainer, key: str, day: date, papers: Sequence[Paper], cache: BriefingCache
+    engine: Engine,
+    explainer: Explainer,
+    key: str,
+    day: date,
+    papers: Sequence[Paper],
+    radar: RadarTerms,
+    cache: BriefingCache,
 ) -> SharedAnswer:
     provider = explainer.provider
     assert provider is not None
     if explainer.budget_spent():
         return SharedAnswer(None, offline_reason=OVER_BUDGET)
     tool = briefing_tool(len(papers))
-    prompt = user_message(papers)
+    lines = prepared_one_liners(explainer, papers)
+    budget = int(engine.config.get("llm", "max_input_tokens"))
+    # Reading 40 abstracts for their results is CPU work: off the event loop.
+    prompt = await asyncio.to_thread(user_message, papers, lines, radar, max_input_tokens=budget)
     try:
         reply = await provider.ask(tool, SYSTEM_PROMPT, prompt)
     except LLMFailure as failure:
@@ -228,23 +258,25 @@ def _record(engine: Engine, explainer: Explainer, key: str, tokens_in: int, toke
 
 async def prepare_briefings(engine: Engine, selections: Sequence[DigestSelection]) -> int:
     """Ask ahead for the briefings of upcoming digests of channels that want one: each distinct paper
-    set once. Returns how many distinct sets were asked for (cached ones included)."""
+    set and radar once. Returns how many distinct sets were asked for (cached ones included)."""
     if engine.explainer.provider is None:
         return 0
-    wanted: dict[tuple[date, tuple[str, ...]], DigestSelection] = {}
+    radar = Radar(engine.store)
+    wanted: dict[tuple[date, tuple[str, ...], tuple[tuple[str, str], ...]], tuple[DigestSelection, RadarProfile]] = {}
     for selection in selections:
         if selection.announced is None or not selection.papers or not is_on(engine.store, selection.channel):
             continue
         ids = tuple(p.id for p in selection.papers[:MAX_PROMPT_PAPERS])
-        wanted.setdefault((selection.announced, ids), selection)
+        profile = radar.profile(selection.channel)
+        wanted.setdefault((selection.announced, ids, radar_terms(profile)), (selection, profile))
     limit = asyncio.Semaphore(int(engine.config.get("llm", "concurrency")))
 
-    async def one(selection: DigestSelection) -> None:
+    async def one(selection: DigestSelection, profile: RadarProfile) -> None:
         assert selection.announced is not None
         async with limit:
-            await shared_answer(engine, selection.announced, selection.papers)
+            await shared_answer(engine, selection.announced, selection.papers, profile)
 
-    await asyncio.gather(*(one(s) for s in wanted.values()))
+    await asyncio.gather(*(one(s, p) for s, p in wanted.values()))
     return len(wanted)
 
 
@@ -255,9 +287,9 @@ async def briefing_note(engine: Engine, selection: DigestSelection) -> str:
     """The briefing opening this selection's digest, or "" when the channel has none (off, no papers)."""
     if selection.announced is None or not selection.papers or not is_on(engine.store, selection.channel):
         return ""
-    shared = await shared_answer(engine, selection.announced, selection.papers)
-    feed_of = _feed_of(engine.store, selection)
     profile = Radar(engine.store).profile(selection.channel)
+    shared = await shared_answer(engine, selection.announced, selection.papers, profile)
+    feed_of = _feed_of(engine.store, selection)
     papers = selection.papers
     # Glossary and radar matching are CPU work over every abstract: off the event loop.
     facts = await asyncio.to_thread(facts_of, papers, feed_of, selection.categories, profile)
@@ -295,7 +327,10 @@ def compose(day: date, count: int, shared: SharedAnswer, facts: Facts) -> str:
     if answer is not None:
         briefed = min(count, MAX_PROMPT_PAPERS)
         scope = "" if briefed == count else f" (the first {briefed})"
-        footer = f"Written by {shared.model} from the titles and abstracts{scope}; #n is the card numbered n below."
+        footer = (
+            f"Written by {shared.model} from the papers' titles, results and conclusions{scope};"
+            " #n is the card numbered n below."
+        )
     else:
         footer = f"From the papers' data ({shared.offline_reason}); #n is the card numbered n below."
     return inert_text(_bounded(lines, footer, MAX_BRIEFING_CHARS))
@@ -326,10 +361,10 @@ def _fact_lines(facts: Facts) -> list[str]:
     if facts.upvoted:
         lines.append("Most upvoted on Hugging Face: " + ", ".join(f"#{n} (▲ {votes:,})" for n, votes in facts.upvoted))
     if facts.concepts:
-        lines.append("Concepts several papers share:")
+        lines.append("Concepts several papers are about:")
         lines += [f"• {term}: {_cites(cards)}" for term, cards in facts.concepts]
     else:
-        lines.append("No glossary concept is shared by two of these papers.")
+        lines.append("No glossary concept is what two of these papers are about.")
     return lines
 
 

@@ -1,22 +1,28 @@
 """What a briefing can say from the papers' data alone: how many papers each feed brought, the most
-upvoted on Hugging Face, the glossary concepts several papers share, and the channel's radar entries the
-papers match. Every line cites the cards it is about by number (1..n in the digest's order).
+upvoted on Hugging Face, the glossary concepts several papers are about, and the channel's radar entries
+the papers match. Every line cites the cards it is about by number (1..n in the digest's order).
 
-It is the whole briefing when there is no LLM (or its budget is spent, or it failed), and its radar part
-is added to the LLM's briefing too: the LLM's answer is shared by every channel with the same papers,
-the radar is the channel's own. Pure functions over papers: the caller runs them in a thread.
+A paper is about a concept when its title names it, when a sentence of its abstract saying what the
+paper does ("we propose …", "this paper studies …") names it outside an example list or a comparison
+(bot.briefing_abstract), or when two sentences of its abstract or more name it outside such lists. A
+concept an abstract mentions in passing ("methods such as random forests, neural nets and …",
+"outperforms random forests", "we further applied a Bayesian analysis") is not something two papers
+share: on the recorded stat feed of 2024-03-26 it made "Random forest" a concept of papers #1 and #3,
+neither of them about random forests.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from bot.briefing_abstract import about_text, sentences, without_examples
 from bot.explain.glossary import find_concepts
 from bot.models import Paper
 from bot.ranking import RadarProfile, author_key, keyword_terms, terms
 
-__all__ = ["Facts", "facts_of", "feed_counts", "radar_matches", "shared_concepts", "top_upvoted"]
+__all__ = ["Facts", "concepts_about", "facts_of", "feed_counts", "radar_matches", "shared_concepts", "top_upvoted"]
 
 MAX_CLUSTERS = 4
 MAX_RADAR_LINES = 4
@@ -62,14 +68,27 @@ def top_upvoted(papers: Sequence[Paper]) -> tuple[tuple[int, int], ...]:
 
 
 def shared_concepts(papers: Sequence[Paper]) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    """Glossary concepts named by two papers or more, the largest clusters first (ties: first cited first)."""
+    """Glossary concepts two papers or more are about (see the module doc), the largest clusters first
+    (ties: first cited first)."""
     cards: dict[str, list[int]] = {}
     for number, paper in enumerate(papers, start=1):
-        for concept in find_concepts(f"{paper.title} · {paper.abstract}", limit=CONCEPTS_PER_PAPER):
-            cards.setdefault(concept.term, []).append(number)
+        for term in concepts_about(paper):
+            cards.setdefault(term, []).append(number)
     shared = [(term, tuple(numbers)) for term, numbers in cards.items() if len(numbers) >= 2]
     shared.sort(key=lambda item: (-len(item[1]), item[1][0]))
     return tuple(shared[:MAX_CLUSTERS])
+
+
+def concepts_about(paper: Paper) -> tuple[str, ...]:
+    """The glossary concepts ``paper`` is about (see the module doc), at most CONCEPTS_PER_PAPER."""
+    about = [c.term for c in find_concepts(about_text(paper.title, paper.abstract), limit=CONCEPTS_PER_PAPER)]
+    named = Counter(
+        concept.term
+        for sentence in sentences(paper.abstract)
+        for concept in find_concepts(without_examples(sentence), limit=CONCEPTS_PER_PAPER)
+    )
+    repeated = [term for term, count in named.items() if count >= 2 and term not in about]
+    return tuple([*about, *repeated][:CONCEPTS_PER_PAPER])
 
 
 def radar_matches(papers: Sequence[Paper], profile: RadarProfile) -> tuple[tuple[str, tuple[int, ...]], ...]:

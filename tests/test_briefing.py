@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from bot import briefing
-from bot.briefing_answer import SYSTEM_PROMPT, user_message
+from bot.briefing_answer import SYSTEM_PROMPT
+from bot.briefing_prompt import user_message
 from bot.cards import DigestMessage, Reply
 from bot.commands import Invocation, dispatch, help_text
 from bot.delivery import Outcome, deliver_digest, send_reply
@@ -168,7 +169,7 @@ async def test_without_an_llm_the_digest_opens_with_a_briefing_from_data_citing_
     text = note.note
     assert text.startswith(f"Briefing · {count} papers · ") and f"By feed: stat.ML {count}" in text
     assert "From the papers' data (no LLM is configured)" in text
-    assert "Concepts several papers share:" in text or "No glossary concept" in text
+    assert "Concepts several papers are about:" in text or "No glossary concept" in text
     assert _cited(text) <= set(range(1, count + 1))
     assert len(text) <= briefing.MAX_BRIEFING_CHARS
     [only_cards] = platform.to(DESK)  # the channel without a briefing gets its digest as before
@@ -197,9 +198,9 @@ def test_offline_facts_cluster_shared_concepts_and_the_most_upvoted() -> None:
 
     papers = [
         paper(1, "We study optimal transport between measures.", 12),
-        paper(2, "A diffusion model for images.", 40),
-        paper(3, "Optimal transport maps for single-cell data.", None),
-        paper(4, "Score-based diffusion models revisited.", 3),
+        paper(2, "We propose a diffusion model for images.", 40),
+        paper(3, "In this paper, optimal transport maps for single-cell data are studied.", None),
+        paper(4, "This work revisits score-based diffusion models.", 3),
     ]
     clusters = dict(shared_concepts(papers))
     assert clusters == {"Optimal transport": (1, 3), "Diffusion model": (2, 4)}
@@ -346,6 +347,9 @@ def test_paper_text_reaches_the_prompt_only_as_delimited_data() -> None:
     )
     prompt = user_message([hostile])
     inside = prompt.split("<papers>\n", 1)[1].rsplit("\n</papers>", 1)[0]
-    assert inside.count("<") == 8 and inside.count(">") == 8  # only our own tags: <paper n> <feed> <title> …
+    tags = re.findall(r"<[^<>]*>", inside)  # only our own tags: <paper n> <feed> <title> <aim> <closing> …
+    assert inside.count("<") == inside.count(">") == len(tags)
+    names = {re.sub(r"[</>]|\s.*", "", t) for t in tags}
+    assert names <= {"paper", "feed", "title", "summary", "result", "aim", "closing"}
     assert "‹/papers›" in inside and "\u202e" not in inside
     assert prompt.endswith("</papers>") and prompt.count("</papers>") == 1
