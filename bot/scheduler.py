@@ -171,8 +171,9 @@ class DigestScheduler:
         return by_channel
 
     async def prepare_slot(self, slot: Slot) -> None:
-        """Ask the LLM ahead for what a slot's upcoming digests will show: the briefings of channels that
-        want one (each distinct paper set once), then the explanations (each paper once)."""
+        """Ask the LLM ahead for what a slot's upcoming digests will show: the explanations (each paper once),
+        then the briefings of channels that want one (each distinct paper set once), which read the
+        one-liners the explanations made."""
         selections: list[DigestSelection] = []
         for channel, subs in sorted(self._channels_due(slot).items()):
             try:
@@ -186,18 +187,18 @@ class DigestScheduler:
             if not self.engine.already_posted(selection):
                 selections.append(selection)
         try:
-            # First: one call per paper set opens many channels' digests, and is cheap beside explanations.
-            asked = await prepare_briefings(self.engine, selections)
-            if asked:
-                log.info("prepared %d briefings for the %s %s digests", asked, *slot)
-        except Exception:
-            log.exception("preparing briefings for the %s %s digests failed", *slot)
-        try:
             # Grounded in each paper's full text as far as the window allows, best-ranked papers first.
             report = await self.engine.prepare_explanations(by_digest_rank(selections))
             log.info("prepared explanations for the %s %s digests: %s", *slot, report)
         except Exception:
             log.exception("preparing explanations for the %s %s digests failed", *slot)
+        try:
+            # Then: each paper's one-liner, made with its explanation, is what the briefing reads of it.
+            asked = await prepare_briefings(self.engine, selections)
+            if asked:
+                log.info("prepared %d briefings for the %s %s digests", asked, *slot)
+        except Exception:
+            log.exception("preparing briefings for the %s %s digests failed", *slot)
 
     def next_run(self, slot: Slot) -> datetime | None:
         job = self._scheduler.get_job(f"digest {slot[0]} {slot[1]}")

@@ -240,7 +240,7 @@ async def test_one_call_per_paper_set_shared_by_every_channel_and_counted_in_the
 
 async def test_the_prepare_job_asks_ahead_and_posting_asks_nothing_more(engine: Engine, llm: FakeLLMServer) -> None:
     _subscribe(engine, LAB, DESK)
-    llm.script("/v1/messages", ToolInput(ANSWER))
+    llm.script("/v1/messages#record_briefing", ToolInput(ANSWER))  # explanations are prepared first
     scheduler = DigestScheduler(engine, {"test": Platform()}, now=engine.now)
     await scheduler.prepare_slot(SLOT)
     assert len(_briefing_calls(llm)) == 1

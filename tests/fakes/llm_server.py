@@ -289,7 +289,8 @@ class FakeLLMServer(LoopbackServer):
     # -- programming
 
     def script(self, route: str, *answers: Scripted) -> None:
-        """Queue answers for ``route`` (exact path, prefix ending in ``/``, or ``*`` pattern), used first."""
+        """Queue answers for ``route`` (exact path, prefix ending in ``/``, or ``*`` pattern), used first.
+        ``route#tool`` (``/v1/messages#record_briefing``): only calls forcing that tool use them up."""
         with self._lock:
             self._scripts.append((route, deque(answers)))
 
@@ -322,7 +323,8 @@ class FakeLLMServer(LoopbackServer):
         with self._lock:
             self._calls.append(call)
             for route, queue in self._scripts:
-                if queue and _route_matches(route, call.path):
+                path, _, tool = route.partition("#")
+                if queue and _route_matches(path, call.path) and (not tool or _forced_tool(call) == tool):
                     return self._scripted(call, queue.popleft())
             return self._route(call, None)
 
@@ -676,3 +678,9 @@ class _Handler(LoopbackHandler):
 
 
 FakeLLMServer.handler = _Handler  # defined after the class, which it serves
+
+
+def _forced_tool(call: Call) -> str:
+    body = call.body if isinstance(call.body, dict) else {}
+    choice = body.get("tool_choice")
+    return str(choice.get("name") or "") if isinstance(choice, dict) else ""
