@@ -47,7 +47,15 @@ def notation(full_text: FullText, first: Iterable[PaperEquation] = (), limit: in
 
 
 def notation_in(text: str) -> Iterator[NotationEntry]:
-    """The entries one sentence or paragraph defines, in its order."""
+    """The entries one sentence or paragraph defines: its where-clauses, then its definitions."""
+    seen: set[str] = set()
+    for entry in _entries_in(text):
+        if _key(entry.symbol) not in seen:
+            seen.add(_key(entry.symbol))
+            yield entry
+
+
+def _entries_in(text: str) -> Iterator[NotationEntry]:
     for clause in _WHERE.finditer(text):
         yield from _where_entries(clause.group("clause"))
     for pattern in _DEFINITIONS:
@@ -79,7 +87,7 @@ def _key(symbol: str) -> str:
 _WHERE = re.compile(r"(?:^|[,;:]\s*|\.\s+)(?:where|in which|here|with)\b[,:]?\s+(?P<clause>[^.]*(?:\.\d[^.]*)*)", re.IGNORECASE)
 _VERB = r"(?:is|are|denotes?|stands? for|represents?|refers? to|is defined as|corresponds? to|being)"
 _ARTICLE = r"(?:the|a|an|our|its|their|some|each|any|all|one)"
-_RELATION = r"[∈∉⊂⊆⊃≥≤><≠∼~]|:="
+_RELATION = r":=|[∈∉⊂⊆⊃≥≤><≠∼~=≡≔]"
 _ITEM = re.compile(
     rf"(?P<symbol>\S{{1,{SYMBOL_CHARS}}}?)(?P<qualifier>\s*(?:{_RELATION})\s*\S+(?:\s\S+)??)?"
     rf"\s+(?:(?P<verb>{_VERB})\s+)?(?P<meaning>(?(verb)|{_ARTICLE}\b).+)$",
@@ -143,8 +151,9 @@ def _separator_at(text: str, i: int) -> int:
 # Definitions in the running text
 # ---------------------------------------------------------------------------------------------
 
-_SYMBOL = rf"(?P<symbol>[^\s,;.]{{1,{SYMBOL_CHARS}}})"
-_MEANING = r"(?P<meaning>[^.;:]{3,})"
+# A token, or a function of a few arguments ("s(x, y)", "L(θ)").
+_SYMBOL = r"(?P<symbol>[^\s,;.(]{1,12}(?:\([^()]{0,16}\))?)"
+_MEANING = r"(?P<meaning>(?:(?!\s+and\s+(?:let|we)\b)[^.;:]){3,})"  # up to the next definition
 _DEFINITIONS = (
     re.compile(rf"\b[Ll]et {_SYMBOL} (?:denote|be|stand for|represent) {_MEANING}"),
     re.compile(rf"\b[Ww]e (?:write|use) {_SYMBOL} (?:for|to denote) {_MEANING}"),
