@@ -191,7 +191,7 @@ def test_matching_is_fast(stat_feed: Feed) -> None:
     [
         # A name at the tail of a longer dashed term is not a mention of it: the longer term wins.
         ("the Dvoretzky–Kiefer–Wolfowitz inequality", ["Dvoretzky–Kiefer–Wolfowitz inequality"]),
-        ("A short proof of the Dvoretzky–Kiefer–Wolfowitz–Massart inequality", ["Dvoretzky–Kiefer–Wolfowitz inequality"]),
+        ("Proof of the Dvoretzky–Kiefer–Wolfowitz–Massart inequality", ["Dvoretzky–Kiefer–Wolfowitz inequality"]),
         ("the Dvoretzky-Kiefer-Wolfowitz bound", ["Dvoretzky–Kiefer–Wolfowitz inequality"]),
         ("the Kiefer–Wolfowitz algorithm", ["Stochastic approximation"]),
         ("doubly-robust estimation", []),

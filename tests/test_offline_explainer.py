@@ -133,7 +133,10 @@ def test_the_spec_example() -> None:
     # The main result ("We prove that …") comes first, in its own words, cut with "…" where it is long.
     assert found[0].startswith("• …that the minimal energy function H(m) is always concave")
     assert "∑ᵢ mᵢδ_(xᵢ) as ∑ᵢ H(mᵢ)" in found[0]
-    assert found[1] == "• We consider first order local minimization problems of the form min ∫_(ℝᴺ)f(u,∇u) under a mass constraint ∫_(ℝᴺ)u=m."
+    assert found[1] == (
+        "• We consider first order local minimization problems of the form min ∫_(ℝᴺ)f(u,∇u) "
+        "under a mass constraint ∫_(ℝᴺ)u=m."
+    )
     assert "• ε" not in found and "• α" not in found  # no symbol alone
     concepts = next(s for s in explanation.sections if s.title == CONCEPTS)
     assert "• Gamma-convergence: " in concepts.text

@@ -48,6 +48,11 @@ def equation(label: str, tex: str, *, intro: str = "", after: str = "", refs: in
     )
 
 
+DEFINITIONS = (
+    "Let s(x, y) denote the nonconformity score of a pair. We write q̂ for the empirical quantile of the scores, "
+    "which we compute once."
+)
+THEOREM = "If the data are exchangeable, the set Ĉₙ covers Yₙ₊₁ with probability at least 1 − α."
 CONFORMAL = FullText(
     paper_id="2401.00001",
     version=2,
@@ -71,10 +76,8 @@ CONFORMAL = FullText(
         ),
     ),
     passages=(
-        Passage("paragraph", "2 Method", "Let s(x, y) denote the nonconformity score of a pair. We write q̂ for the "
-                "empirical quantile of the scores, which we compute once."),  # fmt: skip
-        Passage("theorem", "2 Method", "If the data are exchangeable, the set Ĉₙ covers Yₙ₊₁ with probability at "
-                "least 1 − α.", "Theorem 1"),  # fmt: skip
+        Passage("paragraph", "2 Method", DEFINITIONS),
+        Passage("theorem", "2 Method", THEOREM, "Theorem 1"),
     ),
 )
 
@@ -101,7 +104,7 @@ def test_a_where_clause_gives_symbol_and_meaning() -> None:
         ("where Sᵢ = s(Xᵢ, Yᵢ) is the score of point i; and q̂ the (1−α)(1+1/n) quantile of the scores.",
          [("Sᵢ", "the score of point i"), ("q̂", "the (1−α)(1+1/n) quantile of the scores")]),
         ("where μ denotes the mean and variance of the prior.", [("μ", "the mean and variance of the prior")]),
-        ("Let X denote a random vector in ℝᵈ and let P be its law.", [("X", "a random vector in ℝᵈ"), ("P", "its law")]),
+        ("Let X denote a vector in ℝᵈ and let P be its law.", [("X", "a vector in ℝᵈ"), ("P", "its law")]),
         ("We write Pₙ for the empirical measure, which is random.", [("Pₙ", "the empirical measure")]),
         ("We denote by 𝒟 the training set.", [("𝒟", "the training set")]),
         ("The loss L denotes the cross-entropy.", [("L", "the cross-entropy")]),

@@ -36,7 +36,9 @@ class NotationEntry:
     qualifier: str = ""  # "α ∈ (0,1)": what the text says of its range, when it does
 
 
-def notation(full_text: FullText, first: Iterable[PaperEquation] = (), limit: int = MAX_ENTRIES) -> tuple[NotationEntry, ...]:
+def notation(
+    full_text: FullText, first: Iterable[PaperEquation] = (), limit: int = MAX_ENTRIES
+) -> tuple[NotationEntry, ...]:
     """The paper's notation: the where-clauses of ``first`` (the equations shown), then of the other
     equations, then the definitions in the text; each symbol once (its first meaning), at most ``limit``."""
     shown = tuple(first)
@@ -84,7 +86,9 @@ def _key(symbol: str) -> str:
 
 # A clause opens at "where", "in which", "here" (a sentence start or after a comma) and runs to the end of
 # its sentence.
-_WHERE = re.compile(r"(?:^|[,;:]\s*|\.\s+)(?:where|in which|here|with)\b[,:]?\s+(?P<clause>[^.]*(?:\.\d[^.]*)*)", re.IGNORECASE)
+_WHERE = re.compile(
+    r"(?:^|[,;:]\s*|\.\s+)(?:where|in which|here|with)\b[,:]?\s+(?P<clause>[^.]*(?:\.\d[^.]*)*)", re.IGNORECASE
+)
 _VERB = r"(?:is|are|denotes?|stands? for|represents?|refers? to|is defined as|corresponds? to|being)"
 _ARTICLE = r"(?:the|a|an|our|its|their|some|each|any|all|one)"
 _RELATION = r":=|[∈∉⊂⊆⊃≥≤><≠∼~=≡≔]"

@@ -27,7 +27,7 @@ from bot.explain.abstract_formulas import FormulaInContext, abstract_formulas, c
 from bot.explain.glossary import Concept, find_concepts
 from bot.explain.notation import NotationEntry, notation
 from bot.explain.prompt import ONE_LINER_MAX
-from bot.fulltext import HTML_BADGE, FullText, Passage, PaperEquation, key_equations
+from bot.fulltext import HTML_BADGE, FullText, PaperEquation, Passage, key_equations
 from bot.models import Paper
 from bot.text import clean_text, teaser
 
