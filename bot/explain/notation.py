@@ -27,6 +27,7 @@ SYMBOL_CHARS = 24
 MEANING_CHARS = 120
 MEANING_WORDS = 18
 _SCANNED_CHARS = 4_000  # of one passage: definitions sit in its first sentences
+_SCANNED_PASSAGES = 120  # notation is set up early; this bounds the work on a very long paper
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +45,7 @@ def notation(
     shown = tuple(first)
     rest = tuple(e for e in full_text.equations if e not in shown)
     texts = [text for e in (*shown, *rest) for text in (e.after, e.intro) if text]
-    texts.extend(p.text[:_SCANNED_CHARS] for p in full_text.passages)
+    texts.extend(p.text[:_SCANNED_CHARS] for p in full_text.passages[:_SCANNED_PASSAGES])
     return _first_per_symbol((entry for text in texts for entry in notation_in(text)), limit)
 
 
