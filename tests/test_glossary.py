@@ -181,3 +181,34 @@ def test_matching_is_fast(stat_feed: Feed) -> None:
         find_concepts(text)
     per_text = (time.perf_counter() - start) / len(texts)
     assert per_text < 0.002, f"{per_text * 1000:.2f} ms per abstract"
+
+
+# ---------------------------------------------------------------- whole terms, longest match
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A name at the tail of a longer dashed term is not a mention of it: the longer term wins.
+        ("the Dvoretzky–Kiefer–Wolfowitz inequality", ["Dvoretzky–Kiefer–Wolfowitz inequality"]),
+        ("Proof of the Dvoretzky–Kiefer–Wolfowitz–Massart inequality", ["Dvoretzky–Kiefer–Wolfowitz inequality"]),
+        ("the Dvoretzky-Kiefer-Wolfowitz bound", ["Dvoretzky–Kiefer–Wolfowitz inequality"]),
+        ("the Kiefer–Wolfowitz algorithm", ["Stochastic approximation"]),
+        ("doubly-robust estimation", []),
+        ("off-manifold attacks", []),
+        ("non-equivariant classifiers", []),
+        # a one-letter head is a parameter of the concept, not another term
+        ("a 1-Lipschitz map", ["Lipschitz continuity"]),
+        ("the 2-Wasserstein distance", ["Wasserstein distance"]),
+        # a compound after the name is still a mention of it
+        ("copula-based predictive distributions", ["Copula", "Predictive distribution"]),
+    ],
+)
+def test_a_name_matches_only_as_a_whole_term(text: str, expected: list[str]) -> None:
+    assert terms(text) == expected
+
+
+def test_the_recorded_dkw_abstract_is_not_stochastic_approximation(stat_feed: Feed) -> None:
+    (paper,) = [item.paper for item in stat_feed.items if item.paper.id == "2403.16651"]
+    found = terms(f"{paper.title} · {paper.abstract}", 10)
+    assert "Dvoretzky–Kiefer–Wolfowitz inequality" in found and "Stochastic approximation" not in found

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.cards import Explanation
+from bot.cards import Explanation, Link
 from bot.errors import BadIdError
+from bot.explain.abstract_formulas import abstract_formulas, is_number
 from bot.explain.offline import DEFAULT_NOTE, SECTION_MAX, math_in_a_sentence_offline, offline_explanation
 from bot.explain.prompt import ONE_LINER_MAX
 from bot.models import Paper
@@ -89,11 +90,13 @@ def test_every_recorded_paper(p: Paper) -> None:
         assert not re.search(r"\\[A-Za-z]", s.text), (s.title, s.text)  # no TeX, not even in the abstract
         # braces only where the (cleaned) abstract has set braces: none is TeX grouping left behind
         assert s.text.count("{") <= p.abstract.count("{"), (s.title, s.text)
+        if s.title != ABSTRACT:  # the abstract quotes the paper, links and all; the bot's links go in s.links
+            assert "https://" not in s.text, s.text
     for title in (FORMULAS, CONCEPTS):
         text = section(explanation, title)
         assert not TEX_LEFTOVERS.search(text), text
         assert all(line.startswith("• ") for line in text.splitlines()), text
-    assert len(section(explanation, FORMULAS).splitlines()) <= 8
+    assert len(section(explanation, FORMULAS).splitlines()) <= 6
     assert explanation.text.startswith(explanation.sections[0].title + ":\n")
     assert "\n\n\n" not in explanation.text
 
@@ -129,13 +132,19 @@ def test_it_is_deterministic() -> None:
 def test_the_spec_example() -> None:
     explanation = offline_explanation(SPEC_PAPER)
     found = section(explanation, FORMULAS).splitlines()
-    assert found[0] == "• min ∫_(ℝᴺ)f(u,∇u)"
-    assert "∫" in found[0] and "ℝᴺ" in found[0]
-    assert "• ∑ᵢ mᵢδ_(xᵢ)" in found
-    assert "• ε" not in found and "• α" not in found  # single symbols are skipped when there is more
-    concepts = section(explanation, CONCEPTS)
-    assert "• Gamma-convergence: " in concepts
-    assert "https://en.wikipedia.org/wiki/%CE%93-convergence" in concepts
+    # The main result ("We prove that …") comes first, in its own words, cut with "…" where it is long.
+    assert found[0].startswith("• …that the minimal energy function H(m) is always concave")
+    assert "∑ᵢ mᵢδ_(xᵢ) as ∑ᵢ H(mᵢ)" in found[0]
+    assert found[1] == (
+        "• We consider first order local minimization problems of the form min ∫_(ℝᴺ)f(u,∇u) "
+        "under a mass constraint ∫_(ℝᴺ)u=m."
+    )
+    assert "• ε" not in found and "• α" not in found  # no symbol alone
+    concepts = next(s for s in explanation.sections if s.title == CONCEPTS)
+    assert "• Gamma-convergence: " in concepts.text
+    assert "https://" not in concepts.text  # the glossary's links go beside the text, drawn as links
+    assert Link("Gamma-convergence", "https://en.wikipedia.org/wiki/%CE%93-convergence") in concepts.links
+    assert [link.label for link in concepts.links] == [line.split(":")[0][2:] for line in concepts.text.splitlines()]
     assert "Gamma-convergence" in (math_in_a_sentence_offline(SPEC_PAPER) or "")
     assert section(explanation, ABSTRACT) == SPEC_PAPER.abstract
 
@@ -172,8 +181,22 @@ def test_a_long_abstract_is_cut_at_a_sentence_or_word() -> None:
     sentence = "We study the convergence of stochastic gradient descent under heavy-tailed noise in high dimension. "
     p = paper(sentence * 20)
     text = section(offline_explanation(p), ABSTRACT)
-    assert len(text) <= SECTION_MAX and p.abstract.startswith(text)
-    assert text.endswith("dimension.")
+    assert len(text) <= SECTION_MAX and p.abstract.startswith(text.removesuffix(" …"))
+    assert text.endswith("dimension. …")  # the cut is marked
+
+
+def test_an_abstract_that_fits_is_shown_whole() -> None:
+    fits = [p for p in ALL_PAPERS if len(p.abstract) <= SECTION_MAX]
+    assert len(fits) >= 20
+    assert all(section(offline_explanation(p), ABSTRACT) == p.abstract.strip() for p in fits)
+
+
+def test_every_cut_abstract_says_so() -> None:
+    long = [p for p in ALL_PAPERS if len(p.abstract) > SECTION_MAX]
+    assert len(long) >= 20
+    for p in long:
+        text = section(offline_explanation(p), ABSTRACT)
+        assert text.endswith("…") and len(text) <= SECTION_MAX, text[-40:]
 
 
 def test_concepts_are_whole_lines_within_the_bound() -> None:
@@ -181,10 +204,11 @@ def test_concepts_are_whole_lines_within_the_bound() -> None:
         "Wasserstein distance, Sinkhorn algorithm, KL divergence, Fokker-Planck equation, Langevin dynamics, "
         "Hessian, spectral norm."
     )
-    lines = section(offline_explanation(p), CONCEPTS).splitlines()
-    assert 3 <= len(lines) <= 6
+    concepts = next(s for s in offline_explanation(p).sections if s.title == CONCEPTS)
+    lines = concepts.text.splitlines()
+    assert 3 <= len(lines) <= 6 and len(concepts.links) == len(lines)
     assert lines[0].startswith("• Wasserstein distance: Distance between probability distributions")
-    assert lines[0].endswith(" — https://en.wikipedia.org/wiki/Wasserstein_metric")
+    assert concepts.links[0] == Link("Wasserstein distance", "https://en.wikipedia.org/wiki/Wasserstein_metric")
 
 
 # ---------------------------------------------------------------- formulas
@@ -196,28 +220,71 @@ def test_concepts_are_whole_lines_within_the_bound() -> None:
         (r"costs $\mathcal{O}(n^{3})$ time", ["𝒪(n³)"]),
         (r"display $$\sum_i x_i^2$$ and \[\|x\|_2\] and \(\alpha+\beta\)", ["∑ᵢ xᵢ²", "‖x‖₂", "α+β"]),
         (r"twice: $x^2$ then $x^2$ again", ["x²"]),  # distinct formulas only
-        (r"only symbols: $\alpha$ and $n$ and $5$", ["α", "n", "5"]),  # better than nothing
+        (r"only symbols: $\alpha$ and $n$", ["α", "n"]),  # better than nothing
         (r"$\alpha$, $n$, $0.5$ and $n \geq 2$", ["n ≥ 2"]),  # trivial ones skipped when there is more
         (r"$\hat{x}$ is one symbol, $\hat{x}_1$ is not", ["x̂₁"]),
         ("it costs $5 and $10 a month", []),  # money, not math
         (r"a \$5 fee and $x_1$", ["x₁"]),
         ("no math at all", []),
         (r"an unclosed $x^2", []),
+        # numbers, percentages and speed-ups are not formulas, nor is a word in math mode
+        (r"a $1.13\times$ speed-up, $>98\%$ accuracy, $10^{6}$ samples, $\sim 30$ runs, $5$ and $e.g.$", []),
+        (r"a $1.13\times$ speed-up for $n \geq 2$", ["n ≥ 2"]),
     ],
 )
 def test_formulas_found(tex: str, expected: list[str]) -> None:
-    assert formulas(tex) == expected
+    assert [f for line in abstract_formulas(paper(tex)) for f in line.formulas] == expected
 
 
-def test_at_most_eight_formulas() -> None:
-    tex = " ".join(f"$x_{{{i}}} = {i}$" for i in range(20))
-    assert formulas(tex) == [f"x_({i}) = {i}" if i > 9 else f"x{'₀₁₂₃₄₅₆₇₈₉'[i]} = {i}" for i in range(8)]
+def test_each_formula_is_shown_in_its_sentence() -> None:
+    tex = (
+        r"We study a vector $M \in \mathbb{R}^{d}$ of rank $r$. Our estimator is simple. "
+        r"We prove that it attains the rate $n^{-1/2}$ as $n \to \infty$, which is minimax optimal."
+    )
+    lines = formulas(tex)
+    assert lines == [
+        "We prove that it attains the rate n^(-1/2) as n → ∞, which is minimax optimal.",
+        "We study a vector M ∈ ℝᵈ of rank r.",
+    ]
+
+
+def test_the_main_result_comes_first_whatever_its_place() -> None:
+    setup = " ".join(rf"Let $x_{{{i}}} \in \mathbb{{R}}^{{{i}}}$ be a point." for i in range(10))
+    tex = setup + r" We prove that the error converges at rate $\mathcal{O}(1/\sqrt{T})$."
+    (first, *_rest) = abstract_formulas(paper(tex))
+    assert first.formulas == ("𝒪(1/√T)",) and first.context.startswith("We prove that")
+
+
+def test_a_long_sentence_is_cut_around_its_formula_with_marks() -> None:
+    words = " ".join(f"word{i}" for i in range(60))
+    tex = rf"{words} we show that $\|x_t - x^\star\| \leq C/t$ holds {words}."
+    (line,) = formulas(tex)
+    assert line.startswith("…") and line.endswith("…") and "‖xₜ - x^⋆‖ ≤ C/t" in line
+    assert len(line) <= 220
+
+
+def test_at_most_six_lines_of_formulas_in_context() -> None:
+    tex = " ".join(rf"Point {i} is $x_{{{i}}} = y_{{{i}}}$." for i in range(20))
+    lines = formulas(tex)
+    assert len(lines) <= 6 and lines[0] == "Point 0 is x₀ = y₀."  # equals keep the abstract's order
 
 
 def test_a_huge_formula_is_cut_at_a_word() -> None:
     tex = "$" + " + ".join(rf"\alpha_{{{i}}}" for i in range(400)) + "$"
     (line,) = formulas(tex)
     assert len(line) + 2 <= SECTION_MAX and line.endswith("…") and "\\" not in line
+
+
+def test_most_recorded_formulas_are_shown_with_context() -> None:
+    """The benchmark's figure: a formula shown in at least some of its sentence's words, not alone."""
+    shown = [line for p in ALL_PAPERS for line in abstract_formulas(p, limit=50)]
+    in_words = [line for line in shown if line.in_context and len(line.context) > max(map(len, line.formulas)) + 10]
+    assert len(shown) >= 40 and len(in_words) / len(shown) >= 0.9
+
+
+def test_numbers_in_recorded_abstracts_are_not_formulas() -> None:
+    for line in (line for p in ALL_PAPERS for line in abstract_formulas(p, limit=50)):
+        assert not any(is_number(f) for f in line.formulas), line
 
 
 @pytest.mark.parametrize("junk", ["\\[x ", "\\(x ", "$$x ", "$ a $ ", "$5 and ", "{$x^"])

@@ -16,7 +16,9 @@ What counts as a mention (all case-insensitive, whole words only):
 - the last word may be plural ("Hessians", "Gaussian processes", "inequalities", "matrices", "maxima");
   "-ise" and "-ize" spellings agree ("regularisation" ~ "regularization");
 - at one position the longest name wins ("Markov chain Monte Carlo" is not also "Markov chain"), and a
-  name inside a longer word never matches ("ELBO" is not in "elbow", "entropy" is not in "negentropy").
+  name inside a longer word never matches ("ELBO" is not in "elbow", "entropy" is not in "negentropy"),
+  nor at the tail of a compound ("Dvoretzky–Kiefer–Wolfowitz" is not "Kiefer–Wolfowitz", "non-convex" is
+  not "convex", "sub-Gaussian" is not "Gaussian"), unless its head is one letter ("1-Lipschitz").
 """
 
 from __future__ import annotations
@@ -150,8 +152,14 @@ def _matcher() -> _Matcher:
             _insert(trie, _atoms(name), index)
     groups: list[int] = [-1]
     body = _render(trie, groups)
-    # Lookbehind: a name starts a word. The right boundary is checked at each end of a name.
-    return _Matcher(re.compile(r"(?<!\w)" + body, re.IGNORECASE), tuple(groups))
+    # Lookbehind: a name starts a word, and not the tail of a compound whose head is a word of two letters or
+    # more ("Dvoretzky–Kiefer–Wolfowitz" is not "Kiefer–Wolfowitz", "sub-Gaussian" is not "Gaussian"); a
+    # one-letter head is a parameter ("1-Lipschitz", "2-Wasserstein", "α-divergence") and still matches.
+    # The right boundary is checked at each end of a name.
+    return _Matcher(re.compile(_NAME_START + body, re.IGNORECASE), tuple(groups))
+
+
+_NAME_START = r"(?<!\w)(?<![^\W\d_]{2}-)"
 
 
 # A name splits into: apostrophes, blanks, hyphens, acronyms (whole words of two or more capitals or
