@@ -26,6 +26,7 @@ _SAME = str.maketrans(
 )
 _BASELINE_SCRIPT = re.compile(r"\^\(([*′†‡]+)\)")
 _DOUBLE_PARENS = re.compile(r"([\^_])\(\(([^()]*)\)\)")  # x^{(a+b)} prints as x^(a+b): the same
+_REDUNDANT_PARENS = re.compile(r"\(\(([^()]*)\)\)")  # ((a/b)) is (a/b): a fraction's own brackets, doubled
 _ATOM_PARENS = re.compile(r"\(([^()+\-=<>≤≥,;:|/·×*∼∈→]*)\)")
 
 
@@ -120,7 +121,7 @@ def _canonical(text: str) -> str:
     text = "".join(text.split())
     text = _DOUBLE_PARENS.sub(r"\1(\2)", _BASELINE_SCRIPT.sub(r"\1", text))
     while True:
-        stripped = _ATOM_PARENS.sub(r"\1", text)
+        stripped = _REDUNDANT_PARENS.sub(r"(\1)", _ATOM_PARENS.sub(r"\1", text))
         if stripped == text:
             return text
         text = stripped
