@@ -7,10 +7,14 @@ to read). References in the text are ``<xref ref-type="disp-formula" rid="…">`
 into bot.fulltext's ``FullText``/``PaperEquation`` (origin "jats"), so ``key_equations``, the prompt, the
 offline explanation and the equation images treat a preprint as they treat an arXiv paper.
 
-A formula's TeX, in order of preference: its tex-math (the wrapper document and ``$$`` stripped), the TeX
-annotation of its MathML, its MathML converted (:func:`mathml_to_tex`: the common presentation elements;
-anything else becomes its text content). Only labelled formulas count, as on arXiv: the authors numbered
-what they refer to.
+A formula's TeX (bot.jats_math), in order of preference: its tex-math (the wrapper document and ``$$``
+stripped), the TeX annotation of its MathML, its MathML converted (:func:`mathml_to_tex`). Only labelled
+formulas count, as on arXiv: the authors numbered what they refer to. Each comes with the sentence before
+it, the sentence(s) after it ("where …": the rest of its paragraph up to the next formula, or the next
+paragraph when that starts lower-case) and the ``<statement>`` holding it ("Theorem 1"). The passages
+(paragraphs ``<p>``, statements ``<statement>``, lists) follow bot.fulltext_passages's rules; the front
+matter (abstract), the back matter's references, acknowledgements and notes, figures, tables and
+footnotes are not passages, appendices are.
 
 Hostile input: a first expat pass (bot.sources.xml_guard) refuses any entity declaration (billion laughs,
 external entities) and malformed XML; ElementTree then parses without ever fetching a DTD or an entity.
@@ -32,13 +36,17 @@ from typing import Protocol, runtime_checkable
 from bot.fulltext import (
     MAX_EQUATIONS,
     MAX_SECTIONS,
-    MAX_TEX_CHARS,
     FullText,
     PaperEquation,
+    Passage,
     TextCache,
+    following_sentences,
     last_sentence,
     through_cache,
 )
+from bot.fulltext_passages import PassageList
+from bot.jats_math import formula_tex, mathml_to_tex
+from bot.jats_math import local_name as _local
 from bot.sources.xml_guard import UnreadableXml, bound_author_fields
 from bot.text import clean_text
 
@@ -57,8 +65,6 @@ __all__ = [
 ]
 
 MAX_JATS_BYTES = 8 * 1024 * 1024  # a real preprint's JATS is 50-500 KB; MathML-heavy ones a few MB
-MAX_MATHML_DEPTH = 40
-MAX_MATHML_NODES = 3_000  # per formula
 MAX_PROSE_CHARS = 20_000
 MAX_INTRO_ELEMENTS = 16  # inline elements looked at before a formula for its introducing sentence
 MAX_TITLE_CHARS = 200
@@ -68,12 +74,11 @@ UNFETCHED_JATS_BADGE = "from the abstract only (the full text could not be fetch
 _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([,.;:!?)])")  # a formula is padded with blanks in prose
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,40}")
 _LABEL = re.compile(r"^\(?\s*(?:Eq(?:uation)?\.?\s*)?([^()\s]{1,12})\s*\)?$", re.IGNORECASE)
-_TEX_DOCUMENT = re.compile(r"\\begin\{document\}(.*?)\\end\{document\}", re.DOTALL)
-_TEX_FENCES = re.compile(
-    r"^(?:\$\$|\$|\\\[|\\begin\{(?:equation|displaymath|align|gather)\*?\})"
-    r"|(?:\$\$|\$|\\\]|\\end\{(?:equation|displaymath|align|gather)\*?\})$"
-)
-_TEX_LABEL = re.compile(r"\\(?:label|tag)\{[^{}]{0,80}\}")
+# Not passages: references, acknowledgements, notes, figures, tables, footnotes, formulas on their own.
+_NOT_PASSAGES = frozenset({
+    "ref-list", "ack", "fn-group", "fn", "fig", "table-wrap", "notes", "glossary", "title", "label",
+    "disp-formula", "sec-meta", "fig-group", "table-wrap-group", "supplementary-material",
+})  # fmt: skip
 _APPENDIX_TYPES = ("app", "appendix", "supplementary", "supplementary-material")
 
 
@@ -131,7 +136,15 @@ def parse_jats(data: bytes, paper_id: str, version: int, url: str) -> FullText:
     except ElementTree.ParseError as err:  # e.g. an entity the (never fetched) DTD would define
         raise UnreadableJats(f"invalid XML ({err})") from None
     reader = _Reader(root)
-    return FullText(paper_id, version, url, reader.section_titles(), reader.equations(), origin="jats")
+    return FullText(
+        paper_id,
+        version,
+        url,
+        reader.section_titles(),
+        reader.equations(),
+        origin="jats",
+        passages=reader.passages(),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +155,7 @@ class _Place:
     index: int  # among the parent's children
     section: str
     appendix: bool
+    statement: str = ""  # "Theorem 1" inside a <statement>
 
 
 class _Reader:
@@ -184,6 +198,49 @@ class _Reader:
             before = _prose(previous) if previous is not None else ""
         return last_sentence(_SPACE_BEFORE_PUNCTUATION.sub(r"\1", clean_text(before)))
 
+    def after(self, place: _Place) -> str:
+        """The sentence(s) right after a formula: the rest of its paragraph up to the next formula, or,
+        for a formula between paragraphs, the next paragraph when it goes on lower-case ("where …")."""
+        parent = place.parent
+        if parent is None:
+            return ""
+        siblings = self.children_of(parent)
+        text = ""
+        if _local(parent.tag) == "p":
+            parts = [siblings[place.index].tail or ""]
+            for child in siblings[place.index + 1 : place.index + 1 + MAX_INTRO_ELEMENTS]:
+                if _local(child.tag) == "disp-formula":
+                    break
+                parts.append(_prose(child) + (child.tail or ""))
+            text = "".join(parts)
+        elif place.index + 1 < len(siblings) and _local(siblings[place.index + 1].tag) == "p":
+            following = clean_text(_prose(siblings[place.index + 1]))
+            text = following if following[:1].islower() else ""
+        return following_sentences(_SPACE_BEFORE_PUNCTUATION.sub(r"\1", clean_text(text)).lstrip(" ,"))
+
+    def passages(self) -> tuple[Passage, ...]:
+        """The paragraphs, statements and lists of the body and appendices, in order (bounded)."""
+        found = PassageList()
+        roots = [e for e in self.root if _local(e.tag) in ("body", "back")]
+        stack: list[tuple[ElementTree.Element, str]] = [(e, "") for e in reversed(roots)]
+        while stack and not found.full:
+            element, section = stack.pop()
+            name = _local(element.tag)
+            if name in _NOT_PASSAGES:
+                continue
+            if name == "p":
+                found.add_paragraph(section, _paragraph_text(element))
+            elif name == "list":
+                found.add_paragraph(section, _paragraph_text(element), is_list=True)
+            elif name == "statement":
+                body = " ".join(_paragraph_text(c) for c in element if _local(c.tag) not in ("label", "title"))
+                found.add_statement(section, _statement_title(element), clean_text(body))
+            else:
+                if name in ("sec", "app") and not section:
+                    section = _title_of(element)
+                stack.extend((child, section) for child in reversed(list(element)))
+        return tuple(found.passages)
+
     def _walk(self) -> Iterator[tuple[ElementTree.Element, _Place]]:
         """Every element with its place, in document order, without recursion (XML may nest deeply)."""
         stack: list[tuple[ElementTree.Element, _Place]] = [(self.root, _Place(None, 0, "", False))]
@@ -196,7 +253,8 @@ class _Reader:
                 appendix = True
             if name in ("sec", "app") and not place.section:
                 section = _title_of(element)
-            children = [(child, _Place(element, n, section, appendix)) for n, child in enumerate(element)]
+            statement = _statement_title(element) if name == "statement" else place.statement
+            children = [(child, _Place(element, n, section, appendix, statement)) for n, child in enumerate(element)]
             stack.extend(reversed(children))
 
     def section_titles(self) -> tuple[str, ...]:
@@ -236,13 +294,23 @@ class _Reader:
                     appendix=place.appendix,
                     intro=self.intro(place),
                     references=self.references.get(raw_id, 0) if raw_id else 0,
+                    after=self.after(place),
+                    statement=place.statement,
                 )
             )
         return tuple(found)
 
 
-def _local(tag: object) -> str:
-    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
+def _paragraph_text(element: ElementTree.Element) -> str:
+    return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", clean_text(_prose(element)))
+
+
+def _statement_title(statement: ElementTree.Element) -> str:
+    """ "Theorem 1" of a ``<statement>``: its label as printed, else its content-type ("" when neither)."""
+    for child in statement:
+        if _local(child.tag) == "label":
+            return clean_text("".join(child.itertext()))[:MAX_TITLE_CHARS].rstrip(" .:")
+    return (statement.get("content-type") or "").strip()[:40].capitalize()
 
 
 def _is_appendix(section: ElementTree.Element) -> bool:
@@ -308,217 +376,3 @@ def _prose(element: ElementTree.Element, stop: ElementTree.Element | None = None
         parts.append(piece)
         size += len(piece)
     return "".join(parts)[:MAX_PROSE_CHARS]
-
-
-# ---------------------------------------------------------------------------------------------
-# A formula's TeX
-# ---------------------------------------------------------------------------------------------
-
-
-def formula_tex(formula: ElementTree.Element) -> str:
-    """The TeX of a disp-formula or inline-formula ("" when it is only a picture, or too long)."""
-    tex_math = annotation = None
-    math = None
-    for node in _bounded_iter(formula, MAX_MATHML_NODES):
-        name = _local(node.tag)
-        if name == "tex-math" and tex_math is None:
-            tex_math = node
-        elif name == "annotation" and annotation is None and "tex" in (node.get("encoding") or "").casefold():
-            annotation = node
-        elif name == "math" and math is None:
-            math = node
-    tex = ""
-    if tex_math is not None:
-        tex = _unwrap_tex("".join(tex_math.itertext()))
-    if not tex and annotation is not None:
-        tex = _unwrap_tex(annotation.text or "")
-    if not tex and math is not None:
-        tex = mathml_to_tex(math)
-    tex = " ".join(tex.split())
-    return tex if len(tex) <= MAX_TEX_CHARS else ""
-
-
-def _bounded_iter(root: ElementTree.Element, limit: int) -> Iterator[ElementTree.Element]:
-    for count, node in enumerate(root.iter()):
-        if count >= limit:
-            return
-        yield node
-
-
-def _unwrap_tex(text: str) -> str:
-    """The formula of a tex-math: inside ``\\begin{document}`` when it is a whole document, without
-    ``$$``/``\\[``/equation fences, labels or tags."""
-    text = text[: MAX_TEX_CHARS * 8]
-    document = _TEX_DOCUMENT.search(text)
-    if document is not None:
-        text = document.group(1)
-    text = text.strip()
-    for _ in range(3):  # "$$\begin{equation}…" has nested fences
-        text = _TEX_FENCES.sub("", text).strip()
-    return _TEX_LABEL.sub("", text).strip()
-
-
-# -- MathML to TeX
-
-_GREEK = dict(
-    zip(
-        "αβγδεϵζηθϑικλμνξπϖρϱσςτυφϕχψωΓΔΘΛΞΠΣΥΦΨΩ",
-        (
-            "alpha beta gamma delta varepsilon epsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi "
-            "varpi rho varrho sigma varsigma tau upsilon varphi phi chi psi omega Gamma Delta Theta Lambda Xi "
-            "Pi Sigma Upsilon Phi Psi Omega"
-        ).split(),
-        strict=True,
-    )
-)
-_SYMBOLS = {
-    "∑": "sum", "∏": "prod", "∫": "int", "∮": "oint", "⋃": "bigcup", "⋂": "bigcap", "≤": "leq", "≥": "geq",
-    "≠": "neq", "≈": "approx", "∼": "sim", "≡": "equiv", "∝": "propto", "→": "rightarrow", "←": "leftarrow",
-    "⇒": "Rightarrow", "⇔": "Leftrightarrow", "↦": "mapsto", "∈": "in", "∉": "notin", "⊂": "subset",
-    "⊆": "subseteq", "∪": "cup", "∩": "cap", "∞": "infty", "±": "pm", "∓": "mp", "×": "times", "·": "cdot",
-    "⋅": "cdot", "∘": "circ", "∂": "partial", "∇": "nabla", "∀": "forall", "∃": "exists", "¬": "neg",
-    "∧": "wedge", "∨": "vee", "⊗": "otimes", "⊕": "oplus", "…": "ldots", "⋯": "cdots", "‖": "|", "∅": "emptyset",
-    "ℓ": "ell", "ℏ": "hbar", "⟨": "langle", "⟩": "rangle", "√": "surd", "≪": "ll", "≫": "gg", "÷": "div",
-}  # fmt: skip
-_PLAIN_OPERATORS = {"−": "-", "∗": "*", "′": "'", "\u2061": "", "\u2062": "", "\u2063": ",", "\u2064": "+"}
-_FUNCTIONS = frozenset(
-    "sin cos tan cot sec csc sinh cosh tanh log ln exp lim max min sup inf det dim arg deg gcd Pr ker".split()
-)
-_BIG_OPERATORS = frozenset(r"\sum \prod \int \oint \bigcup \bigcap \lim \max \min \sup \inf".split())
-_ACCENTS = {
-    "^": "hat", "ˆ": "hat", "¯": "bar", "‾": "bar", "−": "bar", "~": "tilde", "˜": "tilde", "˙": "dot",
-    "¨": "ddot", "→": "vec", "⃗": "vec",
-}  # fmt: skip
-_VARIANTS = {"bold": "mathbf", "double-struck": "mathbb", "script": "mathcal", "fraktur": "mathfrak"}
-_TEX_SPECIALS = {"\\": r"\backslash ", "{": r"\{", "}": r"\}", "#": r"\#", "%": r"\%", "&": r"\&", "$": r"\$",
-                 "_": r"\_", "^": r"\^{}"}  # fmt: skip
-_SPACE_AFTER_COMMAND = re.compile(r"(\\[A-Za-z]+) (?=[^A-Za-z0-9 ]|$)")
-_GROUPS = frozenset({"math", "mrow", "mstyle", "mpadded", "merror", "menclose", "mphantom", "maction"})
-
-
-def mathml_to_tex(math: ElementTree.Element) -> str:
-    """Presentation MathML as TeX: mi, mn, mo, mtext, msub, msup, msubsup, mfrac, msqrt, mroot, mrow,
-    munder, mover, munderover, mfenced and their groupings; any other element becomes its text content.
-    Bounded in depth and nodes: beyond either, the rest is its text content."""
-    budget = [MAX_MATHML_NODES]
-    tex = " ".join(_tex(math, 0, budget).split())
-    return _SPACE_AFTER_COMMAND.sub(r"\1", tex)  # "\theta )" -> "\theta)": the space only ends a command
-
-
-def _tex(node: ElementTree.Element, depth: int, budget: list[int]) -> str:
-    budget[0] -= 1
-    name = _local(node.tag)
-    if depth > MAX_MATHML_DEPTH or budget[0] < 0:
-        return _escape(_text(node))
-    kids = [child for child in node if _local(child.tag) not in ("annotation", "annotation-xml")]
-
-    def sub(index: int) -> str:
-        return _tex(kids[index], depth + 1, budget) if index < len(kids) else ""
-
-    if name == "mi":
-        return _identifier(_text(node), node.get("mathvariant") or "")
-    if name == "mn":
-        return _escape(_text(node))
-    if name == "mo":
-        return _operator(_text(node))
-    if name in ("mtext", "ms"):
-        words = _escape(_text(node)).strip()
-        spaced = words.replace(" ", "\\ ")
-        return rf"\mathrm{{{spaced}}}" if words else " "
-    if name == "mspace":
-        return " "
-    if name in _GROUPS or name == "msqrt" or (name == "semantics" and kids):
-        inner = "".join(sub(i) for i in range(1 if name == "semantics" else len(kids)))
-        return rf"\sqrt{{{inner}}}" if name == "msqrt" else inner
-    if name == "mfenced":
-        separator = (node.get("separators") or ",").strip()[:1] or ","
-        inner = separator.join(sub(i) for i in range(len(kids)))
-        return _operator(node.get("open", "(")) + inner + _operator(node.get("close", ")"))
-    if len(kids) >= 2 and name in ("msub", "msup", "mfrac", "mroot", "munder", "mover"):
-        return _two(name, sub(0), sub(1), _text(kids[1]).strip())
-    if len(kids) >= 3 and name in ("msubsup", "munderover"):
-        base = sub(0)
-        if name == "munderover" and base.strip() not in _BIG_OPERATORS:
-            return rf"\overset{{{sub(2)}}}{{\underset{{{sub(1)}}}{{{base}}}}}"
-        return f"{_base(base)}_{{{sub(1)}}}^{{{sub(2)}}}"
-    return _escape(_text(node))
-
-
-def _two(name: str, first: str, second: str, second_text: str) -> str:
-    if name == "msub":
-        return f"{_base(first)}_{{{second}}}"
-    if name == "msup":
-        return f"{_base(first)}^{{{second}}}"
-    if name == "mfrac":
-        return rf"\frac{{{first}}}{{{second}}}"
-    if name == "mroot":
-        return rf"\sqrt[{second}]{{{first}}}"
-    if name == "munder":
-        if first.strip() in _BIG_OPERATORS:
-            return f"{first.strip()}_{{{second}}}"
-        return rf"\underset{{{second}}}{{{first}}}"
-    accent = _ACCENTS.get(second_text)
-    if accent is not None:
-        return rf"\{accent}{{{first}}}"
-    if first.strip() in _BIG_OPERATORS:
-        return f"{first.strip()}^{{{second}}}"
-    return rf"\overset{{{second}}}{{{first}}}"
-
-
-def _base(tex: str) -> str:
-    """A script's base: bare when it is one symbol or command, else braced."""
-    tex = tex.strip()
-    if len(tex) == 1 or re.fullmatch(r"\\[A-Za-z]+", tex) or (tex.startswith("{") and tex.endswith("}")):
-        return tex
-    return f"{{{tex}}}"
-
-
-def _identifier(text: str, variant: str) -> str:
-    text = text.strip()
-    if not text:
-        return ""
-    if text in _FUNCTIONS:
-        return rf"\{text} "
-    if len(text) > 1 and all(c.isascii() for c in text):
-        return rf"\mathrm{{{_escape(text)}}}"
-    tex = "".join(_symbol(c) for c in text)
-    command = _VARIANTS.get(variant)
-    return rf"\{command}{{{tex.strip()}}}" if command else tex
-
-
-def _operator(text: str) -> str:
-    text = text.strip()
-    if text in _FUNCTIONS:  # lim, max, … as operators (under munder)
-        return rf"\{text} "
-    if text in _PLAIN_OPERATORS:
-        return _PLAIN_OPERATORS[text]
-    if text in ("(", ")", "[", "]", "|", "=", "+", "<", ">", ",", ";", ":", "!", "/", "'", "*", "-", "."):
-        return text
-    return "".join(_symbol(c) for c in text)
-
-
-def _symbol(character: str) -> str:
-    if character in _GREEK:
-        return rf"\{_GREEK[character]} "
-    if character in _SYMBOLS:
-        name = _SYMBOLS[character]
-        return rf"\{name} " if name.isalpha() else rf"\{name}"
-    if character in _PLAIN_OPERATORS:
-        return _PLAIN_OPERATORS[character]
-    return _escape(character)
-
-
-def _escape(text: str) -> str:
-    return "".join(_TEX_SPECIALS.get(c, c) for c in text)
-
-
-def _text(node: ElementTree.Element) -> str:
-    """An element's text content, bounded (a hostile formula may hold megabytes)."""
-    parts: list[str] = []
-    size = 0
-    for part in node.itertext():
-        parts.append(part)
-        size += len(part)
-        if size > MAX_TEX_CHARS * 4:
-            break
-    return " ".join("".join(parts).split())

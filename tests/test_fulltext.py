@@ -213,3 +213,25 @@ def test_cli_explain_json_carries_grounding_and_equations(arxiv_server: FakeArxi
         "image": None,
     }
     assert "θ" in explanation["equations"][0]["unicode"]
+
+
+def test_the_disk_cache_does_not_serve_a_file_from_an_older_reader_as_complete(tmp_path: Path) -> None:
+    cache = FullTextCache(tmp_path)
+    page = parse_full_text(SYNTHETIC, "2501.00001", 2, "https://arxiv.org/html/2501.00001v2")
+    cache.put("2501.00001", 2, page)
+    assert cache.get("2501.00001", 2) == page  # passages and every field come back
+    written = tmp_path / "2501.00001v2.json"
+    old = json.loads(written.read_text(encoding="utf-8"))
+    del old["format"]
+    del old["passages"]
+    written.write_text(json.dumps(old), encoding="utf-8")
+    assert cache.get("2501.00001", 2) is None  # unknown: read again, not shown without its passages
+    (tmp_path / "2501.00002v1.json").write_text(json.dumps({"missing": True}), encoding="utf-8")
+    assert cache.get("2501.00002", 1) is None
+
+
+def test_the_synthetic_page_has_its_passages_and_where_clause() -> None:
+    page = parse_full_text(SYNTHETIC, "2501.00001", 2, "https://arxiv.org/html/2501.00001v2")
+    assert [p.section for p in page.passages] == ["1 Introduction", "3 Method", "Appendix A Proofs"]
+    assert page.passages[1].text.startswith("Data is noisy. The loss over the noise ε")
+    assert page.equations[1].after == "By (2) and again (2) we get"

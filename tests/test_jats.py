@@ -358,3 +358,42 @@ async def test_a_prepared_grounded_explanation_is_a_hit(
     explanation = reply.explanation
     assert explanation is not None and explanation.cached and explanation.source == "anthropic"
     assert explanation.badge == JATS_BADGE and JATS_BADGE in explanation.note and URL in explanation.note
+
+
+STATEMENT_JATS = b"""<?xml version="1.0" encoding="UTF-8"?>
+<article xmlns:xlink="http://www.w3.org/1999/xlink"><front><article-meta><abstract><p>Abstract words.</p>
+</abstract></article-meta></front><body>
+<sec><title>Introduction</title><p>Our main contributions are a rate and a bound.</p></sec>
+<sec><title>Theory</title>
+<p>The rate obeys <disp-formula id="e1"><label>(1)</label><tex-math>k = a + b</tex-math></disp-formula>,
+where a is the gain and b the loss. It is positive.</p>
+<disp-formula id="e2"><label>(2)</label><tex-math>m = \\frac{a}{a+b}</tex-math></disp-formula>
+<p>where m is the steady state.</p>
+<statement content-type="theorem"><label>Theorem 1.</label><p>For every site,
+<disp-formula id="e3"><label>(3)</label><tex-math>m \\leq 1</tex-math></disp-formula></p></statement>
+<fig id="f1"><caption><p>A caption is not a passage.</p></caption></fig>
+</sec>
+<sec><title>Discussion</title><p>Marks last for weeks.</p></sec></body>
+<back><ref-list><ref id="r1"><mixed-citation>A reference.</mixed-citation></ref></ref-list></back></article>"""
+
+
+def test_jats_equations_carry_their_where_clause_and_statement() -> None:
+    page = parse_jats(STATEMENT_JATS, "10.1101/x", 1, "https://example.org/x")
+    first, second, third = page.equations
+    assert first.after == "where a is the gain and b the loss. It is positive."
+    assert second.after == "where m is the steady state."  # the next paragraph goes on lower-case
+    assert third.statement == "Theorem 1" and first.statement == ""
+
+
+def test_jats_passages_are_the_body_with_statements_contributions_and_conclusion() -> None:
+    page = parse_jats(STATEMENT_JATS, "10.1101/x", 1, "https://example.org/x")
+    assert [(p.kind, p.section, p.label) for p in page.passages] == [
+        ("contributions", "Introduction", ""),
+        ("paragraph", "Theory", ""),
+        ("paragraph", "Theory", ""),
+        ("theorem", "Theory", "Theorem 1"),
+        ("conclusion", "Discussion", ""),
+    ]
+    assert page.passages[3].text == "For every site, m ≤ 1"
+    texts = " ".join(p.text for p in page.passages)
+    assert "Abstract words" not in texts and "caption" not in texts and "A reference" not in texts
