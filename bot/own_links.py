@@ -35,8 +35,8 @@ from bot.untrusted import is_allowed_link
 __all__ = [
     "LABEL_MAX",
     "LINKS_PER_SECTION",
-    "LinkLike",
     "URL_MAX",
+    "LinkLike",
     "card_url",
     "drawn_links",
     "looks_like_address",
@@ -48,7 +48,8 @@ URL_MAX = 2_000  # Discord refuses an embed URL over 2,048; no URL the bot build
 LABEL_MAX = 100
 LINKS_PER_SECTION = 20  # a glossary section lists six concepts, an equations section a handful
 
-_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?::[0-9]{1,5})?")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOST = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}(?::[0-9]{{1,5}})?")
 # Characters kept as they are after the host: unreserved and the reserved ones no markup we send gives a
 # meaning to inside a link target. Everything else is percent-encoded (the same address to any server).
 _KEPT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/?#&=+,;:!$%")
@@ -96,7 +97,9 @@ def card_url(url: str) -> str | None:
     return drawn if drawn is not None and is_allowed_link(drawn) else None
 
 
-_ADDRESS = re.compile(r"(?i)://|\bwww\.|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b(?![.-]?[a-z0-9])|^\s*[a-z][a-z0-9+.-]*:")
+_ADDRESS = re.compile(
+    r"(?i)://|\bwww\.|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b(?![.-]?[a-z0-9])|^\s*[a-z][a-z0-9+.-]*:"
+)
 
 
 def looks_like_address(label: str) -> bool:
