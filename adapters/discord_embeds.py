@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 import discord
 
 from bot.cards import Card, DigestMessage, Explanation, Link, Reply, with_own_links
-from bot.own_links import LABEL_MAX, card_url, drawn_links
+from bot.own_links import LABEL_MAX, card_url, drawn_links, masked_link_url
 from bot.untrusted import bounded, defang, is_allowed_link, strip_unsafe_chars
 
 __all__ = [
@@ -304,7 +304,7 @@ def _links_values(links: Sequence[Link], *, trusted: bool, separator: str = " ·
     values: list[str] = []
     current = ""
     for label, url in drawn_links(links, trusted=trusted):
-        part = f"[{_fit(label, LABEL_MAX)}]({url})"
+        part = f"[{_fit(label, LABEL_MAX)}]({masked_link_url(url)})"
         if units(part) > FIELD_VALUE_LIMIT:
             continue
         if current and units(current + separator + part) > FIELD_VALUE_LIMIT:
@@ -312,6 +312,11 @@ def _links_values(links: Sequence[Link], *, trusted: bool, separator: str = " ·
             current = ""
         current = current + separator + part if current else part
     return [*values, current] if current else values
+
+
+def _embed_url(url: str) -> str | None:
+    drawn = card_url(url)
+    return masked_link_url(drawn) if drawn is not None else None
 
 
 def _links_value(links: Sequence[Link]) -> str:
@@ -333,7 +338,7 @@ def render_card(card: Card, index: int | None = None) -> discord.Embed:
         lines.append("★ " + _fit(" ".join(card.why.split()), _WHY_BUDGET))
     embed = discord.Embed(
         title=title,
-        url=card_url(card.url),
+        url=_embed_url(card.url),
         description="\n\n".join(lines) or None,
         colour=_colour(card.source),
     )

@@ -11,8 +11,9 @@ What this module guarantees for those renderers:
 
 - :func:`own_url` accepts only an ``http(s)`` URL with a plain ASCII host and no control, format (bidi,
   zero-width) or blank character, and percent-encodes every character that could close or split a link in
-  some markup (``()[]<>|"'`\\{}^*@``, a second ``#``, non-ASCII): the result is the same address, safe inside
-  Slack's ``<url|label>``, Discord's ``[label](url)`` and a terminal line.
+  some markup (``[]<>|"`\\{}^@``, a second ``#``, non-ASCII): the result is the same address, safe inside
+  Slack's ``<url|label>`` and a terminal line, and inside Discord's ``[label](url)`` once
+  :func:`masked_link_url` has encoded its parentheses.
 - :func:`shown_label` keeps a label (untrusted: an equation's label comes from the paper) from disguising
   the link: a label that reads as an address (``arxiv.org/abs/1``, ``https://…``) is replaced by the
   target's own host. Renderers still escape it like any untrusted text.
@@ -40,6 +41,7 @@ __all__ = [
     "card_url",
     "drawn_links",
     "looks_like_address",
+    "masked_link_url",
     "own_url",
     "shown_label",
 ]
@@ -50,9 +52,11 @@ LINKS_PER_SECTION = 20  # a glossary section lists six concepts, an equations se
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _HOST = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}(?::[0-9]{{1,5}})?")
-# Characters kept as they are after the host: unreserved and the reserved ones no markup we send gives a
-# meaning to inside a link target. Everything else is percent-encoded (the same address to any server).
-_KEPT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/?#&=+,;:!$%")
+# Characters kept as they are after the host: unreserved and reserved ones that neither Slack's <url|label>
+# nor a terminal reads as the end of a link. Everything else is percent-encoded (the same address to any
+# server). Parentheses stay (Wikipedia's "Moment_(mathematics)" reads better whole): Discord's masked links
+# are the one place they would end a link, and its renderer encodes them (:func:`masked_link_url`).
+_KEPT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/?#&=+,;:!$%()'*")
 _HEX = frozenset("0123456789abcdefABCDEF")
 _REFUSED_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"))
 
@@ -88,6 +92,11 @@ def _encode_tail(tail: str) -> str:
         else:
             out.append("".join(f"%{byte:02X}" for byte in ch.encode("utf-8")))
     return "".join(out)
+
+
+def masked_link_url(url: str) -> str:
+    """A URL from :func:`own_url` for a markdown link ``[label](url)``, where ")" would end it."""
+    return url.replace("(", "%28").replace(")", "%29")
 
 
 def card_url(url: str) -> str | None:
