@@ -43,7 +43,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.cards import Card, DigestMessage, Explanation, Link, Reply, with_own_links
-from bot.own_links import LABEL_MAX, card_url, drawn_links, own_url, shown_label
+from bot.own_links import LABEL_MAX, card_url, drawn_links, looks_like_address, own_url, shown_label
 from bot.untrusted import bounded, defang, inert_text, strip_unsafe_chars
 
 __all__ = [
@@ -267,7 +267,9 @@ def explain_button(paper_id: str) -> ButtonElement:
 def card_blocks(card: Card, *, explain: bool = True) -> list[dict[str, Any]]:
     """A card: the linked title, authors, teaser and math line, an Explain button, a context line with
     the id, categories and links, and one with the radar's why when there is one."""
-    title = link(card.url, clip(_one_line(card.title), _TITLE_MAX))
+    title = clip(_one_line(card.title), _TITLE_MAX)
+    if not looks_like_address(card.title[: _TITLE_MAX * 4]):  # else the title would disguise its own link
+        title = link(card.url, title)
     badge = f"  _{escape(card.badge)}_" if card.badge and card.badge != "new" else ""
     number = f"{card.number}. " if card.number > 0 else ""  # what the day's briefing cites as #n
     lines = [f"*{number}{title}*{badge}", clip(_one_line(card.authors), _AUTHORS_MAX)]

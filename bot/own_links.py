@@ -107,7 +107,7 @@ def card_url(url: str) -> str | None:
 
 
 _ADDRESS = re.compile(
-    r"(?i)://|\bwww\.|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b(?![.-]?[a-z0-9])|^\s*[a-z][a-z0-9+.-]*:"
+    r"(?i)://|\bwww\.|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b(?![.-]?[a-z0-9])"
 )
 
 
