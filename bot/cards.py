@@ -252,7 +252,8 @@ def with_own_links(explanation: Explanation) -> Explanation:
 
 def text_links(links: Sequence[Link], *, trusted: bool = True) -> list[str]:
     """Links as plain text, "label: url": the label inert, the URL whole (``bot.own_links.drawn_links``)."""
-    return [f"{inert_text(label)}: {url}" for label, url in drawn_links(links, trusted=trusted)]
+    # The ":" is judged with the label: a label ending in "<" would otherwise open "<:" markup.
+    return [f"{inert_text(label + ':')} {url}" for label, url in drawn_links(links, trusted=trusted)]
 
 
 # --- plain text --------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from bot.untrusted import is_allowed_link
+from bot.untrusted import is_allowed_link, strip_unsafe_chars
 
 __all__ = [
     "LABEL_MAX",
@@ -106,15 +106,15 @@ def card_url(url: str) -> str | None:
     return drawn if drawn is not None and is_allowed_link(drawn) else None
 
 
-_ADDRESS = re.compile(
-    r"(?i)://|\bwww\.|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b(?![.-]?[a-z0-9])"
-)
+_ADDRESS = re.compile(r"(?i)://|\bwww\.|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b(?![.-]?[a-z0-9])")
 
 
 def looks_like_address(label: str) -> bool:
     """Whether ``label`` reads as a URL or a host name (after folding look-alikes): shown on a link to
     somewhere else, it would disguise that link."""
-    folded = unicodedata.normalize("NFKC", label)
+    # As a reader sees it once drawn: unsafe characters gone (fillers that split "evil\u3164.example"),
+    # compatibility forms folded ("ｅｖｉｌ．ｅｘａｍｐｌｅ"), marks dropped.
+    folded = unicodedata.normalize("NFKD", strip_unsafe_chars(label))
     folded = "".join(ch for ch in folded if unicodedata.category(ch) not in ("Cf", "Mn", "Me"))
     folded = re.sub(r"[\u3002\uff0e\uff61\u2024\u00b7\u2027\u30fb]", ".", folded)  # dots that read as dots
     return bool(_ADDRESS.search(folded))

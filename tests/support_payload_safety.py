@@ -21,7 +21,9 @@ from adapters import discord_embeds, slack_blocks
 from bot.cards import (
     DigestMessage,
     Explanation,
+    ExplanationEquation,
     ExplanationSection,
+    Link,
     Reply,
     listing_links,
     make_card,
@@ -85,13 +87,53 @@ def _emoji_side(ch: str) -> bool:
     return ch == "\ufe0f" or unicodedata.category(ch) in ("So", "Sk")
 
 
+# The bot's own links in the scenes (an explanation's glossary entries and equation anchors, one of them at a
+# configured mirror of the HTML versions): to any host, since the bot chose them, and drawn as real links.
+OWN_URLS = (
+    "https://en.wikipedia.org/wiki/Transportation_theory_(mathematics)",
+    "https://en.wikipedia.org/wiki/H%C3%B6lder%27s_inequality",
+    "https://arxiv.org/html/2403.00001v1#S2.E1",
+    "https://html.mirror.example/2403.00001v2#S3.E12",
+)
+# How they may appear: as they are, or with parentheses encoded (Discord's masked links).
+_OWN_FORMS = tuple(sorted({form for u in OWN_URLS for form in (u, u.replace("(", "%28").replace(")", "%29"))}))
+# Addresses a label can read as (after _as_read): the label of a link must not name another one.
+_ADDRESS_IN_LABEL = re.compile(r"://|\bwww\.|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
+_SLACK_LINK = re.compile(r"<(https?://[^|>\s]*)\|([^>]*)>")
+_DISCORD_LINK = re.compile(r"(?<!\\)\[((?:[^\]\\]|\\.)*)\]\((https?://[^)\s]*)\)")
+
+
+def _own(text: str, start: int = 0) -> bool:
+    """Whether one of the bot's own URLs starts at ``start`` and ends where a link ends."""
+    ends = ("", "|", ">", ")", " ", "\n")
+    return any(text.startswith(f, start) and text[start + len(f) : start + len(f) + 1] in ends for f in _OWN_FORMS)
+
+
+def _disguised(label: str, url: str) -> bool:
+    """Whether a link's label reads as an address other than the link's own host."""
+    read = _as_read(label.replace("\\", "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+    host = url.split("://", 1)[1].split("/")[0].split("#")[0].lower()
+    for m in _ADDRESS_IN_LABEL.finditer(read):
+        named = m.group()
+        if named in ("://", "www.") or not (host == named or host.endswith("." + named)):
+            return True
+    return False
+
+
 def unsafe_parts(text: str) -> list[str]:
-    """Every unsafe thing in one output string, described; [] when it is safe."""
+    """Every unsafe thing in one output string, described; [] when it is safe. The bot's own URLs
+    (``OWN_URLS``) count as allowed; a link whose label names another address counts as disguised."""
     found: list[str] = []
     for m in _ANGLE_CONTROL.finditer(text):
         found.append(f"live angle markup {text[m.start() : m.start() + 20]!r}")
+    for m in _SLACK_LINK.finditer(text):
+        if _disguised(m.group(2), m.group(1)):
+            found.append(f"disguised link {m.group()[:80]!r}")
+    for m in _DISCORD_LINK.finditer(text):
+        if _disguised(m.group(1), m.group(2)):
+            found.append(f"disguised link {m.group()[:80]!r}")
     for m in _ANGLE_LINK.finditer(text):
-        if not allowed(m.group(1)):
+        if not allowed(m.group(1)) and not _own(text, m.start(1)):
             found.append(f"angle link to {m.group(1)!r}")
     for m in AT_SIGNS.finditer(text):
         i = m.start()
@@ -105,14 +147,14 @@ def unsafe_parts(text: str) -> list[str]:
     unescaped = re.sub(r"\\.", "\x00", text, flags=re.S)  # Discord: a backslash-escaped bracket is text
     for m in _MASKED_LINK.finditer(unescaped):
         target = m.group(1)
-        if _LIVE_TARGET.match(target) and not allowed(target):
+        if _LIVE_TARGET.match(target) and not allowed(target) and not _own(unescaped, m.start(1)):
             found.append(f"masked link to {target!r}")
     for m in re.finditer("://", text):
         start = m.start()
         while start and (text[start - 1].isascii() and (text[start - 1].isalnum() or text[start - 1] in "+.-")):
             start -= 1
         url = text[start:]
-        if not allowed(url):
+        if not allowed(url) and not _own(text, start):
             found.append(f"link to {text[start : m.end() + 30]!r}")
     for m in re.finditer(f"[{INVISIBLE_LETTERS}]", text):
         found.append(f"invisible letter U+{ord(m.group()):04X} at {m.start()}")
@@ -241,18 +283,43 @@ def llm_texts(draw: st.DrawFn, max_chars: int) -> str:
     return safe_llm_text(text, max_chars) if draw(st.booleans()) else text
 
 
+# Link labels: untrusted (an equation's label comes from the paper), so hostile, and some dressed as addresses.
+LINK_LABELS = st.one_of(
+    short_hostile,
+    st.sampled_from(["Eq. (3)", "Optimal transport", "arxiv.org/abs/1", "evil.example", "ｅｖｉｌ．ｅｘａｍｐｌｅ",
+                     "https://arxiv.org/abs/1", "www.evil.example", "evil\u3164.example", "a|b", "<!channel>"]),
+)  # fmt: skip
+# What a bug in a producer could put in ``links``: none of it may be drawn as a link.
+BROKEN_URLS = ("javascript:alert(1)", "https://arxiv.org@evil.example/", "https://evil.example\u202e/x",
+               "https://a.example/a b", "", "data:text/html,x", "https://evil.example\\.arxiv.org/")  # fmt: skip
+links = st.builds(Link, LINK_LABELS, st.sampled_from(OWN_URLS + BROKEN_URLS))
+
+
+@st.composite
+def sections(draw: st.DrawFn) -> ExplanationSection:
+    """A section in either shape: the bot's own links in ``links``, or (as producers used to write) its own
+    URLs at the end of the text's lines, among hostile text."""
+    text = draw(llm_texts(900))
+    if draw(st.booleans()):
+        for url in draw(st.lists(st.sampled_from(OWN_URLS), max_size=3)):
+            text += draw(st.sampled_from([" ", " — ", "\n"])) + url
+    title = draw(st.sampled_from(["The problem", "Idea", "Key equations", "Concepts"])) + draw(short_hostile)
+    return ExplanationSection(title, text, tuple(draw(st.lists(links, max_size=4))))
+
+
 @st.composite
 def explanations(draw: st.DrawFn) -> Explanation:
-    sections = tuple(
-        ExplanationSection(draw(st.sampled_from(["The problem", "Idea"])) + draw(short_hostile), draw(llm_texts(900)))
-        for _ in range(draw(st.integers(0, 3)))
+    equations = tuple(
+        ExplanationEquation(label=draw(LINK_LABELS), tex=draw(short_hostile), unicode=draw(short_hostile), url=url)
+        for url in draw(st.lists(st.sampled_from(OWN_URLS[2:] + BROKEN_URLS), max_size=3))
     )
     return Explanation(
         source=draw(st.sampled_from(["anthropic", "openai", "offline"])),
         text=draw(llm_texts(900)),
-        sections=sections,
+        sections=tuple(draw(st.lists(sections(), max_size=3))),
         cached=draw(st.booleans()),
         note=draw(st.sampled_from(["", "Generated by m from the abstract.", draw(hostile_text)])),
+        equations=equations,
     )
 
 

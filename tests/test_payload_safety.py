@@ -27,18 +27,29 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapters import discord_embeds, slack_blocks
 from bot.cards import (
     DigestMessage,
     Explanation,
     ExplanationSection,
     Reply,
     make_card,
+    render_reply_text,
 )
 from bot.explain.sanitize import safe_llm_text
 from bot.models import Paper
 from bot.sources.arxiv import parse_rss
 from bot.untrusted import MAX_UNTRUSTED_CHARS, bounded, defang, strip_unsafe_chars
-from tests.support_payload_safety import HOSTILE, hostile_text, payloads, scenes, unsafe_parts
+from tests.support_payload_safety import (
+    HOSTILE,
+    OWN_URLS,
+    explanations,
+    hostile_text,
+    payloads,
+    scenes,
+    strings,
+    unsafe_parts,
+)
 
 # --- the properties ----------------------------------------------------------------------------------
 
@@ -50,6 +61,27 @@ def test_no_renderer_ever_sends_a_live_mention_a_foreign_link_or_a_control_chara
 ) -> None:
     problems = [(name, p) for name, text in payloads(*scene) for p in unsafe_parts(text)]
     assert not problems, problems[:5]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(explanations())
+def test_hostile_link_labels_and_section_text_leave_the_bot_own_links_live_and_nothing_else(
+    explanation: Explanation,
+) -> None:
+    """Whatever the labels and the text around them, every renderer draws each of the bot's own links as a
+    real link (Slack <url|…>, a Discord masked link, "label: url" on a terminal) and nothing else: no live
+    mention, no foreign or disguised link."""
+    reply = Reply(text="", explanation=explanation)
+    slack = [t for unit in slack_blocks.explanation_blocks(explanation) for b in unit for t in strings(b)]
+    discord = [t for m in discord_embeds.render_reply(reply) for e in m.embeds for t in strings(e.to_dict())]
+    console = [render_reply_text(reply)]
+    for out in (*slack, *discord, *console):
+        assert not unsafe_parts(out), unsafe_parts(out)
+    own = {link.url for s in explanation.sections for link in s.links if link.url in OWN_URLS}
+    for url in own:
+        assert any(f"<{url}|" in t for t in slack), url
+        assert any(f"]({url.replace('(', '%28').replace(')', '%29')})" in t for t in discord), url
+        assert f": {url}\n" in console[0] + "\n", url
 
 
 @settings(max_examples=1000, deadline=None)
@@ -68,12 +100,17 @@ def test_the_checker_knows_each_kind_of_hole() -> None:
         "<https://evil.example>", "[a](https://evil.example)", "see https://evil.example", "https://arxiv.org@evil.x",
         "https://evil.example\\.arxiv.org/", "\u202elive", "\x1b]8;;x\x07", "a\u200bb", "<mailto:x@y|z>",
         "@every\u0301one", "@e\ufe0fveryone", "@\u3164here", "a\u3164b", "x\ufe0f\ufe0f", "\U000e0100",
+        "<https://arxiv.org/abs/1|evil.example>", "[https:\u200b//evil.example](https://arxiv.org/abs/1)",
+        "<https://arxiv.org/abs/1|www.arxiv.org.example>", "<https://en.wikipedia.org/wiki/X|ｅｖｉｌ．ｅｘａｍｐｌｅ>",
     ]  # fmt: skip
     safe = [
         "&lt;!channel&gt;", "<\u200b@U1>", "@\u2060everyone", "\\[a\\](https:\u2060//evil.example)",
         "see https:\u2060//evil.example", "<https://arxiv.org/abs/1|abs>", "[abs](https://arxiv.org/abs/1)",
         "https://export.arxiv.org/api", "https://doi.org/10.1/x", "👨\u200d👩", "a < b > c", "x: y",
         "@\u2060every\u0301one", "☺\ufe0f", "Poincaré", "e\u0301",
+        "<https://en.wikipedia.org/wiki/Transportation_theory_(mathematics)|Optimal transport>",
+        "[Optimal transport](https://en.wikipedia.org/wiki/Transportation_theory_%28mathematics%29)",
+        "<https://arxiv.org/abs/1|arxiv.org>", "\\[evil.example\\](https://arxiv.org/abs/1)",
     ]  # fmt: skip
     assert all(unsafe_parts(text) for text in unsafe), [t for t in unsafe if not unsafe_parts(t)]
     assert not any(unsafe_parts(text) for text in safe), [(t, unsafe_parts(t)) for t in safe if unsafe_parts(t)]
