@@ -9,7 +9,11 @@ breaks the syntax without changing what people read. Only a bare arxiv.org/doi.o
 URL characters (no brackets, parentheses or backslashes: it cannot hold a masked link) is passed through
 unescaped, so that it stays a working link. The client also sends ``AllowedMentions.none()``; escaping is
 the second lock, and it keeps the raw mention syntax from even *rendering* as a pill. Links we build
-ourselves (arxiv.org) go into the embed ``url`` and masked links in fields, never next to untrusted text.
+ourselves go into the embed ``url`` and masked links in fields, never next to untrusted text: a card's
+pages (to the hosts the sources link to) and an explanation's equation anchors and glossary entries (any
+host: the bot chose the URL), each URL from ``bot.own_links`` (http(s), plain host, brackets, parentheses
+and blanks percent-encoded, so nothing can end the link early), each label escaped text that never reads
+as an address other than the link's own.
 
 Discord's limits (title 256, description 4,096, ≤ 25 fields, field name 256 / value 1,024, footer
 2,048, ≤ 10 embeds and ≤ 6,000 characters per message, content 2,000) are met by construction: text
@@ -28,7 +32,8 @@ from dataclasses import dataclass, replace
 
 import discord
 
-from bot.cards import Card, DigestMessage, Explanation, Link, Reply
+from bot.cards import Card, DigestMessage, Explanation, Link, Reply, with_own_links
+from bot.own_links import LABEL_MAX, card_url, drawn_links, masked_link_url
 from bot.untrusted import bounded, defang, is_allowed_link, strip_unsafe_chars
 
 __all__ = [
@@ -232,14 +237,6 @@ def _chunks(text: str, limit: int) -> list[str]:
     return [_fit(piece.strip(), limit) for piece in pieces if piece.strip()]
 
 
-def _safe_url(url: str) -> str | None:
-    """A URL Discord accepts in an embed and in a masked link, or None: a bad one fails the message."""
-    url = url.strip().replace("(", "%28").replace(")", "%29")
-    if re.fullmatch(r"https?://[^\s<>\[\]\"'`|\\]+", url) and len(url) <= 2048:
-        return url
-    return None
-
-
 # --- messages --------------------------------------------------------------------------------------
 
 
@@ -300,18 +297,32 @@ def _colour(source: str) -> discord.Colour:
     return discord.Colour(SOURCE_COLOURS.get(source, _NEUTRAL_COLOUR))
 
 
-def _links_value(links: Sequence[Link]) -> str:
-    """Masked links we build from known URLs; a link that would not fit is left out, never cut."""
-    parts: list[str] = []
-    for link in links:
-        url = _safe_url(link.url)
-        if url is None:
+def _links_values(links: Sequence[Link], *, trusted: bool, separator: str = " · ") -> list[str]:
+    """Masked links ``[label](url)`` (``bot.own_links.drawn_links``: a card's links to the sources' hosts,
+    or the bot's own links to any host it chose), packed into field values of at most 1,024 units; a link
+    that alone would not fit one is left out, never cut."""
+    values: list[str] = []
+    current = ""
+    for label, url in drawn_links(links, trusted=trusted):
+        part = f"[{_fit(label, LABEL_MAX)}]({masked_link_url(url)})"
+        if units(part) > FIELD_VALUE_LIMIT:
             continue
-        part = f"[{_fit(link.label, 100)}]({url})"
-        if units(" · ".join([*parts, part])) > FIELD_VALUE_LIMIT:
-            break
-        parts.append(part)
-    return " · ".join(parts)
+        if current and units(current + separator + part) > FIELD_VALUE_LIMIT:
+            values.append(current)
+            current = ""
+        current = current + separator + part if current else part
+    return [*values, current] if current else values
+
+
+def _embed_url(url: str) -> str | None:
+    drawn = card_url(url)
+    return masked_link_url(drawn) if drawn is not None else None
+
+
+def _links_value(links: Sequence[Link]) -> str:
+    """A card's (or a digest's "more") links in one field value: what does not fit is left out."""
+    values = _links_values(links, trusted=False)
+    return values[0] if values else ""
 
 
 def render_card(card: Card, index: int | None = None) -> discord.Embed:
@@ -327,7 +338,7 @@ def render_card(card: Card, index: int | None = None) -> discord.Embed:
         lines.append("★ " + _fit(" ".join(card.why.split()), _WHY_BUDGET))
     embed = discord.Embed(
         title=title,
-        url=_safe_url(card.url),
+        url=_embed_url(card.url),
         description="\n\n".join(lines) or None,
         colour=_colour(card.source),
     )
@@ -412,11 +423,13 @@ def _explanation_embeds(explanation: Explanation) -> list[discord.Embed]:
         descriptions += _chunks(explanation.text, DESCRIPTION_LIMIT)
     embeds = [discord.Embed(description=d, colour=colour) for d in descriptions]
 
-    for section in explanation.sections:
+    for section in with_own_links(explanation).sections:
         name = _fit(section.title or "…", FIELD_NAME_LIMIT - 12)
-        values = _chunks(section.text, FIELD_VALUE_LIMIT) or ["…"]
+        texts = _chunks(section.text, FIELD_VALUE_LIMIT)
+        links = _links_values(section.links, trusted=True, separator="\n")
+        values = [*texts, *links] or ["…"]
         for i, value in enumerate(values):
-            field_name = name if i == 0 else f"{name} (cont.)"
+            field_name = name if i == 0 else f"{name} (cont.)" if i < len(texts) else f"{name} (links)"
             cost = units(field_name) + units(value)
             last = embeds[-1] if embeds else None
             if last is None or len(last.fields) >= FIELDS_PER_EMBED or embed_units(last) + cost > room:

@@ -15,13 +15,17 @@ through :func:`escape`: unsafe characters are stripped, mass mentions and links 
 with a joiner (``bot.untrusted``), then ``&``, ``<``, ``>`` are escaped, which makes ``<!channel>``,
 ``<@U…>``, ``<#C…>`` and disguised ``<url|text>`` links inert. Text is cut only after that preparation, and
 a cut piece is defanged again (a cut can turn ``https://arxiv.org/…`` into a link to ``arx…``). The only
-``<url|text>`` sequences in the output are arxiv.org links built by :func:`link`.
+``<url|text>`` sequences in the output are the bot's own links, built by :func:`link` (a card's pages, to
+the hosts the sources link to) and :func:`own_link` (an explanation's equation anchors and glossary entries,
+from the bot's configuration and glossary): their URLs come from ``bot.own_links`` (http(s), plain host,
+every character that could end the link percent-encoded, ``&`` escaped), their labels are escaped text with
+no ``|`` and never an address other than the target's. Blocks holding such links are not defanged again:
+that would put a joiner into a link to a host the sources do not list (a glossary page).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -38,8 +42,9 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.cards import Card, DigestMessage, Explanation, Link, Reply
-from bot.untrusted import bounded, defang, inert_text, is_allowed_link, strip_unsafe_chars
+from bot.cards import Card, DigestMessage, Explanation, Link, Reply, with_own_links
+from bot.own_links import LABEL_MAX, card_url, drawn_links, looks_like_address, own_url, shown_label
+from bot.untrusted import bounded, defang, inert_text, strip_unsafe_chars
 
 __all__ = [
     "EXPLAIN_ACTION_ID",
@@ -51,6 +56,7 @@ __all__ = [
     "clip",
     "escape",
     "link",
+    "own_link",
     "render_digest",
     "render_reply",
     "render_text",
@@ -74,9 +80,6 @@ _WHY_MAX = 300
 _CATEGORIES_SHOWN = 6
 _MORE_LINKS_SHOWN = 10
 
-# Links we draw ourselves go only to the hosts the sources link to (bot.untrusted.allowed_link_hosts), only
-# over https and only with characters that cannot close or split a Slack link (no "|", "<", ">", "&", spaces).
-_SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/+-]*$")
 _ELLIPSIS = "…"
 _CONTINUED_RESERVE = 300
 _JOINERS = "\u2060\u200b"  # what bot.untrusted inserts to break a mention or a link
@@ -186,27 +189,33 @@ def _pieces(raw: str, limit: int) -> list[str]:
     return pieces
 
 
-def _safe_url(url: str) -> bool:
-    scheme, sep, rest = url.partition("://")
-    host, slash, path = rest.partition("/")
-    return (
-        scheme == "https"
-        and bool(sep and slash)
-        and is_allowed_link(url)
-        and bool(re.fullmatch(r"[A-Za-z0-9.-]+", host))
-        and bool(_SAFE_PATH.match("/" + path))
-    )
+def _link_text(url: str, label: str) -> str:
+    """``<url|label>`` for a URL from bot.own_links: ``&`` escaped as Slack asks, the label (already escaped)
+    without "|", which would end it; "∣" reads the same in |x|."""
+    return f"<{url.replace('&', '&amp;')}|{label.replace('|', '∣')}>"
 
 
 def link(url: str, label: str) -> str:
-    """``<url|label>`` for an arxiv.org URL we built; anything else becomes the escaped label alone."""
-    if not _safe_url(url):
-        return label
-    return f"<{url}|{label}>"
+    """``<url|label>`` for a card's link (a host a source links to: ``bot.own_links.card_url``); anything
+    else becomes the (escaped) label alone. ``label`` must already be escaped."""
+    drawn = card_url(url)
+    return label if drawn is None else _link_text(drawn, label)
+
+
+def own_link(url: str, label: str) -> str:
+    """``<url|label>`` for one of the bot's own links (an equation's anchor, a glossary entry): any host,
+    since the bot chose the URL, but only a URL ``bot.own_links.own_url`` accepts; ``label`` is raw."""
+    drawn = own_url(url)
+    if drawn is None:
+        return clip(label, LABEL_MAX)
+    return _link_text(drawn, clip(shown_label(label, drawn), LABEL_MAX))
 
 
 def _link_of(item: Link) -> str:
-    return link(item.url, escape(item.label))
+    drawn = card_url(item.url)
+    if drawn is None:
+        return escape(item.label)
+    return _link_text(drawn, clip(shown_label(item.label, drawn), LABEL_MAX))
 
 
 # --- blocks ----------------------------------------------------------------------------------------
@@ -226,6 +235,22 @@ def _section(text: str, accessory: ButtonElement | None = None) -> dict[str, Any
     return _dict(SectionBlock(text=_mrkdwn(text), accessory=accessory))
 
 
+def _links_sections(links: Sequence[Link], heading: str = "") -> list[dict[str, Any]]:
+    """The bot's own links as sections of "↗ <url|label>" lines, not defanged again (see the module doc):
+    each label is escaped and each URL checked, and the lines around them are our own text."""
+    lines = [f"↗ {_link_text(url, clip(label, LABEL_MAX))}" for label, url in drawn_links(links)]
+    blocks: list[dict[str, Any]] = []
+    current = defang(heading)  # glued markup ("*" after a URL) judged as in _mrkdwn, before any link joins it
+    for line in lines:
+        if current and len(current) + 1 + len(line) > SECTION_MAX:
+            blocks.append(_dict(SectionBlock(text=MarkdownTextObject(text=current, verbatim=True))))
+            current = ""
+        current = f"{current}\n{line}" if current else line
+    if current and (lines or not blocks):
+        blocks.append(_dict(SectionBlock(text=MarkdownTextObject(text=current, verbatim=True))))
+    return blocks if lines else []
+
+
 def _context(*texts: str) -> dict[str, Any]:
     return _dict(ContextBlock(elements=[_mrkdwn(t) for t in texts if t]))
 
@@ -242,7 +267,9 @@ def explain_button(paper_id: str) -> ButtonElement:
 def card_blocks(card: Card, *, explain: bool = True) -> list[dict[str, Any]]:
     """A card: the linked title, authors, teaser and math line, an Explain button, a context line with
     the id, categories and links, and one with the radar's why when there is one."""
-    title = link(card.url, clip(_one_line(card.title), _TITLE_MAX))
+    title = clip(_one_line(card.title), _TITLE_MAX)
+    if not looks_like_address(card.title[: _TITLE_MAX * 4]):  # else the title would disguise its own link
+        title = link(card.url, title)
     badge = f"  _{escape(card.badge)}_" if card.badge and card.badge != "new" else ""
     number = f"{card.number}. " if card.number > 0 else ""  # what the day's briefing cites as #n
     lines = [f"*{number}{title}*{badge}", clip(_one_line(card.authors), _AUTHORS_MAX)]
@@ -375,8 +402,11 @@ def explanation_blocks(explanation: Explanation) -> list[list[dict[str, Any]]]:
     units: list[list[dict[str, Any]]] = []
     if explanation.note:
         units.append([_context("ⓘ " + clip(explanation.note, SECTION_MAX - 2 - _GLUE_RESERVE))])
-    for section in explanation.sections:
-        units.extend([block] for block in text_blocks(section.text, title=section.title))
+    for section in with_own_links(explanation).sections:
+        drawn = text_blocks(section.text, title=section.title)
+        units.extend([block] for block in drawn)
+        heading = "" if drawn else f"*{clip(_one_line(section.title), HEADER_MAX)}*"  # links alone: name them
+        units.extend([block] for block in _links_sections(section.links, heading))
     if not explanation.sections and explanation.text:
         units.extend([block] for block in text_blocks(explanation.text))
     source = f"Explanation: {escape(explanation.source)}" + (" (cached)" if explanation.cached else "")

@@ -3,19 +3,24 @@
 Adapters never decide *what* a user sees, only how it is drawn: a Slack or Discord renderer gets the
 same Card/DigestMessage/Reply as the terminal. All strings here are already clean text (no TeX), but
 still untrusted: each platform renderer escapes them its own way, and the plain-text renderers below pass
-their final output through ``inert_text`` (no control or bidi characters, no live mention or foreign link).
+every untrusted piece through ``inert_text`` (no control or bidi characters, no live mention or foreign link).
+The bot's own links (``Link``) are the exception: drawn as real links ("label: url" here), never defanged,
+their URLs checked by ``bot.own_links``.
 """
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from bot.explain.glossary import all_concepts
 from bot.models import Paper
+from bot.own_links import drawn_links
 from bot.text import shorten_authors, teaser
 from bot.untrusted import bounded, inert_text
 
@@ -198,6 +203,59 @@ def _is_arxiv_feed(feed: str) -> bool:
     return naming().source_of_feed(feed).name == "arxiv"
 
 
+# --- the bot's own links inside explanation text (the shape producers used to write) --------------------
+
+# A URL standing on its own at a line's end or before a blank, with the separator written before it.
+_URL_IN_TEXT = re.compile(r"(?:[ \t]+(?:[—–:-][ \t]+)?|^)(https?://[^\s]+?)(?=[.,;]?(?:[ \t]|$))", re.M)
+
+
+@lru_cache(maxsize=1)
+def _glossary_links() -> dict[str, str]:
+    return {concept.url: concept.term for concept in all_concepts()}
+
+
+def _trusted_urls(explanation: Explanation) -> dict[str, str]:
+    """URL -> label for what this explanation's text may carry that the bot chose itself: its equations'
+    anchors (from the configured HTML URL) and, in the offline explanation, the shipped glossary's URLs."""
+    trusted = {e.url: f"Eq. ({e.label})" for e in explanation.equations if e.url}
+    if explanation.source == "offline":
+        trusted = {**_glossary_links(), **trusted}
+    return trusted
+
+
+def _lift(section: ExplanationSection, trusted: dict[str, str]) -> ExplanationSection:
+    lifted: list[Link] = []
+
+    def take(m: re.Match[str]) -> str:
+        if m.group(1) not in trusted:
+            return m.group(0)
+        lifted.append(Link(trusted[m.group(1)], m.group(1)))
+        return ""
+
+    text = _URL_IN_TEXT.sub(take, section.text)
+    return replace(section, text=text, links=(*section.links, *lifted)) if lifted else section
+
+
+def with_own_links(explanation: Explanation) -> Explanation:
+    """``explanation`` with the bot's own URLs that its section text still carries ("… Eq. (3) … https://
+    arxiv.org/html/…#S2.E1", "• term: … — https://en.wikipedia.org/…") moved into the sections' ``links``,
+    so that every renderer draws them as real links whichever shape the producer wrote. Only exact URLs the
+    bot chose move; anything else in the text stays untrusted text. Unchanged when there is none."""
+    if not any("://" in s.text for s in explanation.sections):
+        return explanation
+    trusted = _trusted_urls(explanation)
+    if not trusted:
+        return explanation
+    sections = tuple(_lift(s, trusted) if "://" in s.text else s for s in explanation.sections)
+    return replace(explanation, sections=sections)
+
+
+def text_links(links: Sequence[Link], *, trusted: bool = True) -> list[str]:
+    """Links as plain text, "label: url": the label inert, the URL whole (``bot.own_links.drawn_links``)."""
+    # The ":" is judged with the label: a label ending in "<" would otherwise open "<:" markup.
+    return [f"{inert_text(label + ':')} {url}" for label, url in drawn_links(links, trusted=trusted)]
+
+
 # --- plain text --------------------------------------------------------------------------------
 
 
@@ -222,47 +280,52 @@ def render_card_text(card: Card, index: int | None = None) -> str:
         lines.append(f"   ∑ {bounded(card.math_line)}")
     if card.why:
         lines.append(f"   ★ {' '.join(bounded(card.why, _LINE_MAX).split())}")
-    lines.append("   " + "  ".join(f"{link.label}: {link.url}" for link in card.links))
-    return inert_text("\n".join(lines))
+    links = "   " + "  ".join(text_links(card.links, trusted=False))  # built from the source's data: hosts checked
+    return inert_text("\n".join(lines)) + "\n" + links.rstrip()
 
 
 def render_digest_text(digest: DigestMessage) -> str:
+    # Untrusted pieces are made inert one by one: the composed text holds the bot's own links, whole.
     if digest.is_note:
         return inert_text(bounded(digest.note))
-    lines = [digest.header, "=" * min(len(digest.header), 80)]
+    header = inert_text(bounded(digest.header, _LINE_MAX))
+    lines = [header, "=" * min(len(header), 80)]
     if not digest.cards:
         lines.append("No new papers in this announcement that this channel has not already seen.")
     for i, card in enumerate(digest.cards, start=1):
         lines.append(render_card_text(card, i))
         lines.append("")
     if digest.more_count:
-        where = "  ".join(link.url for link in digest.more_links)
-        lines.append(f"… and {digest.more_count:,} more: {where}")
-    return inert_text("\n".join(lines).rstrip())
+        where = "  ".join(url for _, url in drawn_links(digest.more_links, trusted=False))
+        lines.append(f"… and {digest.more_count:,} more: {where}".rstrip(": "))
+    return "\n".join(lines).rstrip()
 
 
 def render_explanation_text(explanation: Explanation) -> str:
     lines = []
     if explanation.note:
-        lines.append(f"ⓘ {bounded(explanation.note)}")
-    for section in explanation.sections:
-        lines.append(f"{bounded(section.title, _LINE_MAX)}:")
-        lines.append(textwrap.indent(bounded(section.text), "  "))
+        lines.append(inert_text(f"ⓘ {bounded(explanation.note)}"))
+    for section in with_own_links(explanation).sections:
+        lines.append(inert_text(f"{bounded(section.title, _LINE_MAX)}:"))
+        if section.text.strip():
+            lines.append(textwrap.indent(inert_text(bounded(section.text)), "  "))
+        lines += [f"  ↗ {link}" for link in text_links(section.links)]  # one a line: each URL whole
     if not explanation.sections and explanation.text:
-        lines.append(bounded(explanation.text))
-    return inert_text("\n".join(lines))
+        lines.append(inert_text(bounded(explanation.text)))
+    return "\n".join(lines)
 
 
 def render_reply_text(reply: Reply) -> str:
+    # Each part is inert on its own (the drawn ones hold the bot's own links, which must stay whole).
     parts: list[str] = []
     if reply.text:
-        parts.append(bounded(reply.text))
+        parts.append(inert_text(bounded(reply.text)))
     for card in reply.cards:
         parts.append(render_card_text(card))
     if reply.abstract:
-        parts.append("Abstract:\n  " + bounded(reply.abstract))
+        parts.append(inert_text("Abstract:\n  " + bounded(reply.abstract)))
     if reply.explanation is not None:
         parts.append(render_explanation_text(reply.explanation))
     if reply.digest is not None:
         parts.append(render_digest_text(reply.digest))
-    return inert_text("\n\n".join(parts))
+    return "\n\n".join(parts)

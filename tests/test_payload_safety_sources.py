@@ -1,7 +1,8 @@
-"""The safety property of tests/test_payload_safety.py, for what the other sources bring: Hugging Face
-entries (titles, authors, summaries, GitHub and project links, upvotes) and bioRxiv/medRxiv items (DOIs,
-subjects, journal DOIs) built from hostile text through the sources' own parsers, drawn into cards and
-rendered by every renderer. No live mention, no link to a host we did not choose, no control character."""
+"""The safety property of tests/test_payload_safety.py (its checker in tests/support_payload_safety.py), for
+what the other sources bring: Hugging Face entries (titles, authors, summaries, GitHub and project links,
+upvotes) and bioRxiv/medRxiv items (DOIs, subjects, journal DOIs) built from hostile text through the
+sources' own parsers, drawn into cards and rendered by every renderer. No live mention, no link to a host
+we did not choose, no control character."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from bot.cards import DigestMessage, Explanation, Reply, make_card
 from bot.sources.huggingface import parse_daily_page
 from bot.sources.preprint_details import parse_details
-from tests.test_payload_safety import hostile_text, payloads, short_hostile, unsafe_parts
+from tests.support_payload_safety import hostile_text, payloads, short_hostile, unsafe_parts
 
 DAY = date(2024, 3, 25)
 LINKS = st.sampled_from(
@@ -89,6 +90,6 @@ def test_hostile_entries_of_every_source_reach_no_channel_alive(
 
 def test_the_checker_allows_exactly_the_hosts_the_sources_link_to() -> None:
     from bot.untrusted import allowed_link_hosts
-    from tests.test_payload_safety import ALLOWED_HOSTS
+    from tests.support_payload_safety import ALLOWED_HOSTS
 
     assert set(allowed_link_hosts()) == set(ALLOWED_HOSTS)
