@@ -37,17 +37,19 @@ def bare_label(label: str) -> str:
 
 def render_sections(answer: StructuredAnswer, find: Find, link_of: LinkOf | None) -> tuple[ExplanationSection, ...]:
     """The answer's sections in SECTIONS' order, empty ones left out."""
-    claims = {
-        "problem": [answer.problem],
-        "main_result": [answer.main_result],
-        "novelty": [answer.novelty],
-        "idea": [answer.idea],
+    claims: dict[str, tuple[Claim, ...]] = {
+        "problem": (answer.problem,),
+        "main_result": (answer.main_result,),
+        "novelty": (answer.novelty,),
+        "idea": (answer.idea,),
+        "stated_assumptions": answer.stated_assumptions,
+        "caveats": answer.caveats,
     }
     sections: dict[str, tuple[str, tuple[Link, ...]]] = {}
     for key, items in claims.items():
-        sections[key] = (_claims(items, _LIMITS[key], bullets=False), _links((c.source for c in items), find, link_of))
-    for key, items in (("stated_assumptions", answer.stated_assumptions), ("caveats", answer.caveats)):
-        sections[key] = (_claims(items, _LIMITS[key], bullets=True), _links((c.source for c in items), find, link_of))
+        bullets = key in ("stated_assumptions", "caveats")
+        links = _links((c.source for c in items), find, link_of)
+        sections[key] = (_claims(items, _LIMITS[key], bullets=bullets), links)
     notation = [_with_source(f"• {s.symbol}: {s.meaning}", s.source, _LIMITS["notation"]) for s in answer.notation]
     sections["notation"] = (
         _bounded(notation, _LIMITS["notation"]),
