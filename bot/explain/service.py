@@ -41,6 +41,7 @@ from bot.explain.prompt import (
 from bot.explain.render import bare_label, render_sections
 from bot.explain.sanitize import safe_llm_text
 from bot.explain.usage import USAGE_PURPOSES, PurposeUsage, UsageReport
+from bot.explain.usage import PrepareReport as PrepareReport  # re-exported: the engine reports it
 from bot.fulltext import FullText, PaperEquation
 from bot.models import Paper
 from bot.progress import Progress, tell
@@ -144,17 +145,6 @@ def _shown_equations(explanation: Explanation) -> tuple[ExplanationEquation, ...
         if e.url and (e.url in linked or re.search(re.escape(e.url) + r"(?![\w.])", text))
     )
     return shown or explanation.equations
-
-
-@dataclass(frozen=True, slots=True)
-class PrepareReport:
-    wanted: int  # distinct papers asked for
-    cached: int  # already explained
-    explained: int  # explained now
-    failed: int
-    batched: bool
-    skipped_for_budget: int = 0
-    grounded: int = 0  # of those asked for now, how many with the paper's own equations
 
 
 class Explainer:

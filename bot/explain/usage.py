@@ -1,4 +1,5 @@
-"""What `/paper usage` reports: LLM calls, tokens and estimated cost, today and this month, per purpose."""
+"""What `/paper usage` reports (LLM calls, tokens and estimated cost, today and this month, per purpose), and
+what preparing explanations ahead of posting did."""
 
 from __future__ import annotations
 
@@ -6,7 +7,18 @@ from dataclasses import dataclass
 
 from bot.explain.ledger import UsageTotals
 
-__all__ = ["USAGE_PURPOSES", "PurposeUsage", "UsageReport"]
+__all__ = ["USAGE_PURPOSES", "PrepareReport", "PurposeUsage", "UsageReport"]
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareReport:
+    wanted: int  # distinct papers asked for
+    cached: int  # already explained
+    explained: int  # explained now
+    failed: int
+    batched: bool
+    skipped_for_budget: int = 0
+    grounded: int = 0  # of those asked for now, how many with the paper's own equations
 
 
 @dataclass(frozen=True, slots=True)
