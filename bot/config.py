@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot.errors import ConfigError, PaperbotError
+from bot.explain.pricing import Price, price_for
 from bot.models import ChannelRef
 
 SECRET_NAMES = (
@@ -33,6 +34,8 @@ SECRET_NAMES = (
     "EMBEDDINGS_API_KEY",
 )
 LLM_PROVIDERS = ("anthropic", "openai", "none")
+# What an empty `[llm] model` means.
+DEFAULT_MODELS = {"anthropic": "claude-haiku-5-5", "openai": "gpt-4o-mini"}
 # ASCII digits only ([0-9], not \d, which also takes "０９" or "٠٩"), matched in full (a "$" would also
 # match before a trailing newline). The config wants two hour digits; chat also takes "9:30".
 _TIME = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]")
@@ -230,6 +233,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "concurrency": Key(int, 4, _between(0, 1000, low_included=False)),
         "batch_threshold": Key(int, 100, _positive),
         "prepare_minutes": Key(int, 30, _between(0, 24 * 60, low_included=False)),
+        # Prices per million tokens; 0 (both): the built-in price of a known model. A model without one
+        # is refused at start unless both are set (a model on a server of your own costs 0 unless set).
         "input_usd_per_mtok": Key((int, float), 0.0, _non_negative),
         "output_usd_per_mtok": Key((int, float), 0.0, _non_negative),
     },
@@ -341,6 +346,36 @@ class Config:
             return chosen
         return "anthropic" if self.secret("ANTHROPIC_API_KEY") else "none"
 
+    @property
+    def llm_model(self) -> str:
+        """The model asked for: ``[llm] model``, else the provider's default ("" for none)."""
+        return str(self.get("llm", "model")) or DEFAULT_MODELS.get(self.llm_provider, "")
+
+    @property
+    def price_override(self) -> tuple[float, float]:
+        """``[llm] input_usd_per_mtok`` / ``output_usd_per_mtok``; (0, 0) when not set."""
+        return float(self.get("llm", "input_usd_per_mtok")), float(self.get("llm", "output_usd_per_mtok"))
+
+    def llm_price(self) -> Price:
+        """What the configured model's calls are metered at, and why."""
+        return price_for(
+            self.llm_model, self.price_override, provider=self.llm_provider, base_url=str(self.get("llm", "base_url"))
+        )
+
+
+def _unpriced_model(config: Config) -> str | None:
+    """The one line refusing a model no price is known for on a paid API: its calls would be unmetered
+    (or metered at a guess), and the daily budget would not mean what it says."""
+    provider = config.llm_provider
+    if provider not in ("anthropic", "openai") or (provider == "anthropic" and not config.secret("ANTHROPIC_API_KEY")):
+        return None  # no LLM calls are made
+    if config.llm_price().basis != "dearest known":
+        return None
+    return (
+        f"config: [llm] model = {_shown(config.llm_model)} has no known price: set [llm] input_usd_per_mtok and "
+        "output_usd_per_mtok (US dollars per million tokens) so that daily_budget_usd can meter it"
+    )
+
 
 def find_config_path(cli_path: str | None, env: Mapping[str, str], cwd: Path) -> Path | None:
     if cli_path:
@@ -364,7 +399,11 @@ def load_config(cli_path: str | None = None, env: Mapping[str, str] | None = Non
     provider = env.get("LLM_PROVIDER", "").strip().lower()
     if provider and provider not in LLM_PROVIDERS:
         raise ConfigError(f"LLM_PROVIDER={provider!r} is not allowed: use one of {', '.join(LLM_PROVIDERS)}")
-    return Config(values=values, source=source, env=env)
+    config = Config(values=values, source=source, env=env)
+    problem = _unpriced_model(config)
+    if problem:
+        raise ConfigError(problem)
+    return config
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -52,8 +52,8 @@ async def test_miss_then_hit_shared_by_every_channel(engine: Engine, llm: FakeLL
     assert first.explanation is not None and first.explanation.source == "anthropic"
     assert first.explanation.cached is False
     titles = [s.title for s in first.explanation.sections]
-    assert titles[:3] == ["The problem", "Key objects and notation", "Central equations"]
-    assert "interpretation" in first.explanation.note and paper.pdf_url in first.explanation.note
+    assert titles[:4] == ["The problem", "Main result", "What is new", "Key objects and notation"]
+    assert "formulas marked background are not" in first.explanation.note and paper.pdf_url in first.explanation.note
     _, second = await engine.explain(f"https://arxiv.org/abs/{PAPER_ID}")
     assert second.explanation is not None and second.explanation.cached is True
     assert second.explanation.sections == first.explanation.sections

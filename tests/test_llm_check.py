@@ -121,7 +121,10 @@ async def test_openai_compatible_ok(llm: FakeLLMServer) -> None:
 
     line, ok = await check_llm(config)
 
-    assert ok and line == f"LLM: openai-compatible OK at {llm.openai_url}: model gpt-4o-mini available"
+    assert ok and line == (
+        f"LLM: openai-compatible OK at {llm.openai_url}: model gpt-4o-mini available; metered at $0.15 in / "
+        "$0.6 out per million tokens (the price of gpt-4o-mini)"
+    )
     [call] = llm.calls()
     assert (call.method, call.path, call.headers["authorization"]) == ("GET", "/v1/models", f"Bearer {OPENAI_KEY}")
 

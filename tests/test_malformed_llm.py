@@ -74,13 +74,15 @@ SHAPES: dict[str, Any] = {
     "list-of-numbers": _with(prerequisites=[1, 2]),
     "surrogate-in-text": _with(idea=f"the dual {SURROGATE} ascent"),
     "surrogate-in-pair": _with(notation=[{"symbol": "\udfff", "meaning": "a lone low surrogate"}]),
-    "surrogate-in-list": _with(assumptions=["fine", "broken \udbff"]),
+    "surrogate-in-list": _with(caveats=["fine", "broken \udbff"]),
+    "surrogate-in-source": _with(main_result={"text": "a rate", "source": "Eq. (\udbff)"}),
+    "claim-not-text": _with(novelty={"text": 3, "source": "abstract"}),
     "huge-string": _with(idea="x" * (MAX_FIELD_CHARS + 1)),
     "too-many-items": _with(prerequisites=["linear algebra"] * (MAX_LIST_ITEMS + 1)),
     "too-long-in-all": _with(
         problem="p" * MAX_FIELD_CHARS,
         idea="i" * MAX_FIELD_CHARS,
-        assumptions=["a" * MAX_FIELD_CHARS] * 2,
+        caveats=["a" * MAX_FIELD_CHARS] * 2,
         prerequisites=["q" * (MAX_ANSWER_CHARS - 4 * MAX_FIELD_CHARS + 1)],
     ),
 }
@@ -376,10 +378,14 @@ _TEXT = st.text(min_size=1, max_size=40).filter(str.strip)
 _ANSWERS = st.fixed_dictionaries(
     {
         "problem": _TEXT,
-        "notation": st.lists(st.fixed_dictionaries({"symbol": _TEXT, "meaning": _TEXT}), max_size=3),
-        "equations": st.lists(st.fixed_dictionaries({"formula": _TEXT, "meaning": _TEXT}), max_size=3),
+        "main_result": st.fixed_dictionaries({"text": _TEXT, "source": _TEXT}),
+        "notation": st.lists(st.fixed_dictionaries({"symbol": _TEXT, "meaning": _TEXT, "source": _TEXT}), max_size=3),
+        "equations": st.lists(
+            st.fixed_dictionaries({"label": _TEXT, "formula": _TEXT, "meaning": _TEXT, "background": _TEXT}),
+            max_size=3,
+        ),
         "idea": _TEXT | st.just("```json\n{}\n```"),
-        "assumptions": st.lists(_TEXT, max_size=3),
+        "caveats": st.lists(_TEXT, max_size=3),
         "prerequisites": st.lists(_TEXT, max_size=3),
         "math_in_a_sentence": _TEXT,
     }

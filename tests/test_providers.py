@@ -137,7 +137,7 @@ async def test_anthropic_request_says_what_the_prompt_module_says(llm: FakeLLMSe
     assert KEY in call.headers.get("x-api-key", "") + call.headers.get("authorization", "")
 
     assert result.answer == parse_answer(CANNED_ANSWER)
-    assert result.answer.equations[2][0] == "u ← μ ⊘ (K v),  v ← ν ⊘ (Kᵀ u)"
+    assert result.answer.equations[1].formula == "u ← μ ⊘ (K v),  v ← ν ⊘ (Kᵀ u)"
     assert result.model == MODEL and result.input_tokens > 0 and result.output_tokens > 0
 
 
@@ -266,7 +266,7 @@ async def test_anthropic_hostile_strings_come_back_as_data(llm: FakeLLMServer, c
 
     result = await claude().explain(SYSTEM_PROMPT, USER)
 
-    assert result.answer.problem == HOSTILE["problem"] and len(result.answer.idea) == 5000
+    assert result.answer.problem.text == HOSTILE["problem"] and len(result.answer.idea.text) == 5000
 
 
 async def test_anthropic_refusal_is_not_retried(llm: FakeLLMServer, claude: Any) -> None:

@@ -29,7 +29,7 @@ __all__ = [
     "without_surrogates",
 ]
 
-# MAX_OUTPUT_TOKENS (1,500) is about 6,000 characters of text. The bounds leave room for dense Unicode
+# MAX_OUTPUT_TOKENS (2,000) is about 8,000 characters of text. The bounds leave room for dense Unicode
 # math and verbose local models, yet stop an answer no model could have written within that budget (a
 # broken proxy, a looping local server) from being parsed, cached and drawn.
 MAX_ANSWER_CHARS = 32 * MAX_OUTPUT_TOKENS  # all strings of one answer together
@@ -60,11 +60,10 @@ def read_answer(data: Any) -> StructuredAnswer:
     """The structured answer in ``data`` (the tool input, or the parsed JSON content), shape-checked and
     bounded. Raises MalformedAnswer."""
     answer = parse_answer(data)
-    lists = (answer.notation, answer.equations, answer.assumptions, answer.prerequisites)
-    if any(len(items) > MAX_LIST_ITEMS for items in lists):
+    if any(length > MAX_LIST_ITEMS for length in answer.list_lengths()):
         raise MalformedAnswer(f"a list has more than {MAX_LIST_ITEMS} items")
     total = 0
-    for text in _strings(answer):
+    for text in answer.strings():
         if len(text) > MAX_FIELD_CHARS:
             raise MalformedAnswer(f"a string is longer than {MAX_FIELD_CHARS:,} characters")
         if has_surrogates(text):
@@ -73,16 +72,6 @@ def read_answer(data: Any) -> StructuredAnswer:
     if total > MAX_ANSWER_CHARS:
         raise MalformedAnswer(f"the answer is longer than {MAX_ANSWER_CHARS:,} characters")
     return answer
-
-
-def _strings(answer: StructuredAnswer) -> Iterator[str]:
-    yield answer.problem
-    yield answer.idea
-    yield answer.math_in_a_sentence
-    for pair in (*answer.notation, *answer.equations):
-        yield from pair
-    yield from answer.assumptions
-    yield from answer.prerequisites
 
 
 def loads_answer_json(content: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """`paperbot doctor`'s LLM line: does the configured provider answer, does it take the key, does it know
-the model? One cheap request that generates nothing (Anthropic's Models API, an OpenAI-compatible
-server's model list), a short timeout, and one line saying what to do; never the key itself."""
+the model, and at what price are its calls metered? One cheap request that generates nothing
+(Anthropic's Models API, an OpenAI-compatible server's model list), a short timeout, and one line saying
+what to do; never the key itself."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import httpx
 
 from bot.config import Config
 from bot.explain.answers import model_name
-from bot.explain.llm import DEFAULT_MODELS, DEFAULT_OPENAI_BASE_URL
+from bot.explain.llm import DEFAULT_OPENAI_BASE_URL
 
 __all__ = ["CHECK_TIMEOUT_S", "check_llm"]
 
@@ -27,7 +28,7 @@ async def check_llm(config: Config) -> tuple[str, bool]:
     """One line on the configured LLM provider, and whether it is ready to explain papers."""
     provider = config.llm_provider
     timeout_s = min(float(config.get("llm", "timeout_s")), CHECK_TIMEOUT_S)
-    model = str(config.get("llm", "model")) or DEFAULT_MODELS.get(provider, "")
+    model = config.llm_model
     base_url = str(config.get("llm", "base_url"))
     if provider == "none":
         return NO_LLM, True
@@ -35,10 +36,10 @@ async def check_llm(config: Config) -> tuple[str, bool]:
         api_key = config.secret("ANTHROPIC_API_KEY")
         if api_key is None:
             return "LLM: provider anthropic but ANTHROPIC_API_KEY is not set: explanations will be offline", False
-        return await _check_anthropic(api_key, model, base_url or None, timeout_s)
+        return _priced(await _check_anthropic(api_key, model, base_url or None, timeout_s), config)
     if provider == "openai":
         url = base_url or DEFAULT_OPENAI_BASE_URL
-        return await _check_openai(url, model, config.secret("OPENAI_API_KEY"), timeout_s)
+        return _priced(await _check_openai(url, model, config.secret("OPENAI_API_KEY"), timeout_s), config)
     return f"LLM: unknown provider {provider[:30]!r}: use anthropic, openai or none (explanations are offline)", False
 
 
@@ -95,6 +96,12 @@ async def _check_openai(base_url: str, model: str, api_key: str | None, timeout_
         some = ", ".join(model_name(name, "?") for name in sorted(listed)[:5]) or "none"
         return f"LLM: openai-compatible server at {where} has no model {model[:60]!r} (it has: {some})", False
     return f"LLM: openai-compatible OK at {where}: model {model[:60]} available", True
+
+
+def _priced(result: tuple[str, bool], config: Config) -> tuple[str, bool]:
+    """The line, and at what price the budget meters the model's calls (and why that price)."""
+    line, ok = result
+    return f"{line}; metered at {config.llm_price().describe(config.llm_model)}", ok
 
 
 def _status_line(name: str, where: str, status: int, key_name: str, model: str) -> str:

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.explain.answer_schema import answer_to_data
 from bot.explain.answers import token_count, without_surrogates
 from bot.explain.prompt import MalformedAnswer, StructuredAnswer, parse_answer
 from bot.store import Store
 
 
 def answer_to_json(answer: StructuredAnswer) -> str:
-    data = asdict(answer)
-    data["notation"] = [{"symbol": s, "meaning": m} for s, m in answer.notation]
-    data["equations"] = [{"formula": f, "meaning": m} for f, m in answer.equations]
-    data["assumptions"] = list(answer.assumptions)
-    data["prerequisites"] = list(answer.prerequisites)
+    """The answer as the model sent it (parse_answer reads it back)."""
+    data = answer_to_data(answer)
     # Providers refuse answers with lone surrogates already; this keeps a write to SQLite (UTF-8) from
     # failing should one ever get this far.
     return without_surrogates(json.dumps(data, ensure_ascii=False))

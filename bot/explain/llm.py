@@ -9,14 +9,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from bot.config import DEFAULT_MODELS as DEFAULT_MODELS  # re-exported: what an empty [llm] model means
 from bot.config import Config
 from bot.explain.answers import read_answer
 from bot.explain.prompt import ANSWER_SCHEMA, MAX_OUTPUT_TOKENS, TOOL_NAME, StructuredAnswer
 
 log = logging.getLogger(__name__)
 
-# What an empty `[llm] model` means (config.py documents these).
-DEFAULT_MODELS = {"anthropic": "claude-haiku-5-5", "openai": "gpt-4o-mini"}
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
@@ -93,7 +92,7 @@ class LLMProvider(Protocol):
 def build_provider(config: Config) -> LLMProvider | None:
     """The configured provider, or None: provider "none", or Anthropic without ANTHROPIC_API_KEY."""
     provider = config.llm_provider
-    model = str(config.get("llm", "model")) or DEFAULT_MODELS.get(provider, "")
+    model = config.llm_model
     base_url = str(config.get("llm", "base_url")) or None
     timeout_s = float(config.get("llm", "timeout_s"))
     if provider == "anthropic":

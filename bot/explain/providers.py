@@ -36,7 +36,7 @@ from bot.explain.llm import (
     ToolAnswer,
     build_provider,
 )
-from bot.explain.prompt import MalformedAnswer, StructuredAnswer
+from bot.explain.prompt import TEMPERATURE, MalformedAnswer, StructuredAnswer
 from bot.retry_timing import backoff_seconds, retry_after_seconds
 
 if TYPE_CHECKING:
@@ -295,6 +295,9 @@ def _message_params(
     return {
         "model": model,
         "max_tokens": tool.max_output_tokens,
+        # No temperature: API version 2026-10-21 (which anthropic SDK 2.x sends) answers any sampling
+        # parameter with a 400, and the SDK no longer takes one. A forced tool call with a strict schema
+        # is what keeps Claude's answers steady; OpenAI-compatible servers get TEMPERATURE.
         "system": system,
         "messages": messages,
         "tools": [param],
@@ -422,6 +425,7 @@ class OpenAICompatibleProvider:
         http: httpx.AsyncClient | None = None,
     ) -> None:
         self.model = model
+        self.base_url = base_url  # which server: a model on one's own costs nothing unless priced (pricing.py)
         self.timeout_s = timeout_s
         self.retries = retries
         self._url = base_url.rstrip("/") + "/chat/completions"
@@ -451,7 +455,7 @@ class OpenAICompatibleProvider:
             "model": self.model,
             "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
             "max_tokens": tool.max_output_tokens,
-            "temperature": 0.2,
+            "temperature": TEMPERATURE,
             "response_format": {
                 "type": "json_schema",
                 "json_schema": {"name": tool.name, "schema": dict(tool.schema), "strict": True},

@@ -1,10 +1,12 @@
 """The Explainer: cache first, then the budget, then the LLM, and the offline explanation whenever any of
 those says no. A user always gets an explanation and never a provider's raw error.
 
-Given the paper's full text (its arXiv HTML version), the prompt carries the paper's key numbered
-equations (bot.explain.prompt.ground), the answer names them by label, and each named one is drawn
-with a link to its place in the HTML version. The cache key holds the grounding (version and labels of
-the equations sent), and the note says what the explanation was built from.
+Given the paper's full text (arXiv's HTML version, a preprint's JATS), the prompt carries what of it fits
+(bot.explain.prompt.ground: contributions, statements, key equations with their sentences, …); the
+answer cites equations by label, and each cited one is shown from the paper's own TeX with the model's
+meaning beside it and a link (``ExplanationSection.links``) to its place in the paper. The cache key
+holds the grounding (version and what was sent), and the note says what the explanation was built from.
+Before the provider is asked, the progress callback says so ("Asking claude-haiku-5-5…").
 
 Every explanation, the LLM's or the offline one, then gets images of the equations it shows that Unicode
 draws badly (bot.equation_images), at most ``[images] max_per_explanation``, cached next to the database."""
@@ -20,28 +22,32 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from bot.cards import Explanation, ExplanationEquation, ExplanationSection
+from bot.cards import Explanation, ExplanationEquation
 from bot.config import Config
 from bot.equation_images import EquationImageCache, EquationRenderer
-from bot.explain.ledger import ExplanationCache, Ledger, UsageTotals
+from bot.explain.ledger import ExplanationCache, Ledger
 from bot.explain.llm import LLMFailure, LLMProvider, ProviderAnswer
 from bot.explain.offline import FULL_TEXT_BADGE, math_in_a_sentence_offline, offline_explanation, paper_equations
 from bot.explain.pricing import cost_usd
 from bot.explain.prompt import (
     ONE_LINER_MAX,
     PROMPT_VERSION,
-    SECTIONS,
     SYSTEM_PROMPT,
     Grounding,
     StructuredAnswer,
     ground,
     user_message,
 )
+from bot.explain.render import bare_label, render_sections
 from bot.explain.sanitize import safe_llm_text
+from bot.explain.usage import USAGE_PURPOSES, PurposeUsage, UsageReport
+from bot.explain.usage import PrepareReport as PrepareReport  # re-exported: the engine reports it
 from bot.fulltext import FullText, PaperEquation
 from bot.models import Paper
+from bot.progress import Progress, tell
 from bot.single_flight import once
 from bot.store import Store, utcnow
+from bot.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +62,16 @@ class BatchProvider(LLMProvider, Protocol):
 
 
 LLM_HINT = "set ANTHROPIC_API_KEY (or LLM_PROVIDER=openai with [llm] base_url) and restart"
-NO_LLM_NOTE = f"Math explanations from an LLM are off: {LLM_HINT}. Below: formulas and concepts found offline."
+# Chat users cannot set up the bot: they are told what they get. The hint is for those who can
+# (Explainer.admin_note: doctor, the terminal, admins).
+NO_LLM_NOTE = "Math explanations from an LLM are not set up on this bot. Below: formulas and concepts found offline."
+ADMIN_NO_LLM_NOTE = f"For explanations by an LLM, {LLM_HINT}."
 BUDGET_NOTE = "Today's LLM budget is spent, so this is the offline explanation; the LLM is back tomorrow."
 OFFLINE_INSTEAD = "Showing the offline explanation instead."
 UNREADABLE_ANSWER = "The LLM provider's answer could not be read."
-_LIMITS = {s.key: s.max_chars for s in SECTIONS}
 ABSTRACT_ONLY = "from the title and abstract only"
 NO_EQUATIONS_BADGE = "from the abstract only (no numbered equations in the HTML version)"
 NO_JATS_EQUATIONS_BADGE = "from the abstract only (no numbered formulas in the preprint's full text)"
-_SAFE_ANCHOR = re.compile(r"[A-Za-z0-9._-]{1,40}")  # LaTeXML ids (S3.E2); anything else gets no link
 _GROUNDED_MARK = "@"  # prompt_version "math-2@v2:3,5": the grounding is part of the cache key
 
 
@@ -74,7 +81,7 @@ class _Basis:
     (without equations) why it is from the abstract only."""
 
     full_text: FullText | None = None
-    grounding: Grounding | None = None  # set only when equations were sent
+    grounding: Grounding | None = None  # set only when something of the full text was sent
     abstract_badge: str = ""
 
     @property
@@ -99,14 +106,25 @@ class _Basis:
     def equation(self, label: str) -> PaperEquation | None:
         if self.grounding is None or not label:
             return None
-        wanted = _bare_label(label)
-        return next((e for e in self.grounding.equations if _bare_label(e.label) == wanted), None)
+        wanted = bare_label(label)
+        return next((e for e in self.grounding.equations if bare_label(e.label) == wanted), None)
 
-    def equations(self) -> tuple[ExplanationEquation, ...]:
+    def equations(self, cited: tuple[str, ...] = ()) -> tuple[ExplanationEquation, ...]:
+        """The paper's equations sent that are key ones or that the answer cites, in the paper's order,
+        each with the paper's own Unicode and a link to its place."""
         if self.grounding is None or self.full_text is None:
             return ()
-        sent = {self.grounding.link(e) for e in self.grounding.equations}
-        return tuple(e for e in paper_equations(self.full_text) if e.url in sent)
+        key = {e.url: e for e in paper_equations(self.full_text)}
+        cited_urls = {self.grounding.link(e) for e in (self.equation(label) for label in cited) if e is not None}
+        shown = []
+        for equation in self.grounding.equations:
+            url = self.grounding.link(equation)
+            if url in key:
+                shown.append(key[url])
+            elif url in cited_urls:
+                unicode = clean_text(f"\\({equation.tex}\\)")
+                shown.append(ExplanationEquation(clean_text(equation.label), equation.tex, unicode, url))
+        return tuple(shown)
 
 
 def _images_folder_of(store: Store) -> Path | None:
@@ -117,76 +135,16 @@ def _images_folder_of(store: Store) -> Path | None:
 
 
 def _shown_equations(explanation: Explanation) -> tuple[ExplanationEquation, ...]:
-    """The equations the explanation's text links to (those the LLM named, or the offline list), in the
-    paper's order; all of them when the text links none."""
+    """The equations the explanation links to (those the LLM cited, or the offline list), in the paper's
+    order; all of them when it links none."""
+    linked = {link.url for section in explanation.sections for link in section.links}
     text = "\n".join(section.text for section in explanation.sections) or explanation.text
-    shown = tuple(e for e in explanation.equations if e.url and re.search(re.escape(e.url) + r"(?![\w.])", text))
+    shown = tuple(
+        e
+        for e in explanation.equations
+        if e.url and (e.url in linked or re.search(re.escape(e.url) + r"(?![\w.])", text))
+    )
     return shown or explanation.equations
-
-
-def _bare_label(label: str) -> str:
-    """ "Eq. (3)", "(3)", "3" all name equation 3."""
-    bare = label.strip().removeprefix("Eq.").removeprefix("eq.").strip()
-    return bare.removeprefix("(").removesuffix(")").strip()
-
-
-@dataclass(frozen=True, slots=True)
-class PrepareReport:
-    wanted: int  # distinct papers asked for
-    cached: int  # already explained
-    explained: int  # explained now
-    failed: int
-    batched: bool
-    skipped_for_budget: int = 0
-    grounded: int = 0  # of those asked for now, how many with the paper's own equations
-
-
-@dataclass(frozen=True, slots=True)
-class UsageReport:
-    provider: str
-    model: str
-    budget_usd: float
-    today: UsageTotals
-    month: UsageTotals
-    cached_explanations: int
-    # Each purpose of the ledger (explanations, briefings, questions) apart, today and this month.
-    purposes: tuple[PurposeUsage, ...] = ()
-    question_budget_usd: float = 0.0  # the share of the daily budget questions may spend
-
-    def text(self) -> str:
-        def totals(t: UsageTotals) -> str:
-            failed = f" ({t.failed} failed)" if t.failed else ""
-            return (
-                f"{t.calls} calls{failed}, {t.input_tokens:,} tokens in / {t.output_tokens:,} out, "
-                f"≈ ${t.cost_usd:.4f}"
-            )
-
-        head = f"LLM usage: {self.provider}" + (
-            f" ({self.model})" if self.provider != "none" else " (explanations are offline)"
-        )
-        lines = [
-            head,
-            f"Today: {totals(self.today)} of a ${self.budget_usd:.2f} daily budget",
-            f"This month: {totals(self.month)}",
-        ]
-        for usage in self.purposes:
-            share = ""
-            if usage.purpose == "question":
-                share = f" (may spend ${self.question_budget_usd:.2f} a day)"
-            lines.append(f"{usage.label}{share}: today {totals(usage.today)}; this month {totals(usage.month)}")
-        lines.append(f"Explanations cached for reuse: {self.cached_explanations:,}")
-        return "\n".join(lines)
-
-
-@dataclass(frozen=True, slots=True)
-class PurposeUsage:
-    purpose: str  # as recorded in the ledger: "explain" | "briefing" | "question"
-    label: str  # as shown: "Explanations"
-    today: UsageTotals
-    month: UsageTotals
-
-
-USAGE_PURPOSES = (("explain", "Explanations"), ("briefing", "Briefings"), ("question", "Questions in threads"))
 
 
 class Explainer:
@@ -221,6 +179,12 @@ class Explainer:
     def model(self) -> str:
         return self.provider.model if self.provider else "offline"
 
+    @property
+    def admin_note(self) -> str:
+        """What only those who manage the bot should read with an explanation (the terminal, admins,
+        doctor): how to turn LLM explanations on. "" when they are on."""
+        return ADMIN_NO_LLM_NOTE if self.provider is None else ""
+
     async def aclose(self) -> None:
         if self.provider is not None:
             await self.provider.aclose()
@@ -228,11 +192,17 @@ class Explainer:
     # --- one paper ----------------------------------------------------------------------------
 
     async def explain(
-        self, paper: Paper, *, full_text: FullText | None = None, abstract_badge: str = ""
+        self,
+        paper: Paper,
+        *,
+        full_text: FullText | None = None,
+        abstract_badge: str = "",
+        progress: Progress | None = None,
     ) -> Explanation:
         """``full_text``: the paper's HTML version, when there is one; else ``abstract_badge`` says why
-        not (the note shows it). The equations shown come with images where Unicode is not enough."""
-        explanation = await self._explain_text(paper, full_text, abstract_badge)
+        not (the note shows it). The equations shown come with images where Unicode is not enough.
+        ``progress`` hears "Asking <model>…" before the provider is called (not for a cached answer)."""
+        explanation = await self._explain_text(paper, full_text, abstract_badge, progress)
         return await self._with_images(explanation)
 
     async def _with_images(self, explanation: Explanation) -> Explanation:
@@ -251,7 +221,9 @@ class Explainer:
         equations = tuple(replace(e, image=drawn[e.url]) if e.url in drawn else e for e in explanation.equations)
         return replace(explanation, images=images, equations=equations)
 
-    async def _explain_text(self, paper: Paper, full_text: FullText | None, abstract_badge: str) -> Explanation:
+    async def _explain_text(
+        self, paper: Paper, full_text: FullText | None, abstract_badge: str, progress: Progress | None = None
+    ) -> Explanation:
         basis = self._basis(paper, full_text, abstract_badge)
         if self.provider is None:
             return basis.offline(paper, NO_LLM_NOTE)
@@ -260,18 +232,21 @@ class Explainer:
             return self.render(paper, cached.answer, cached.provider, cached.model, cached=True, basis=basis)
         key = (paper.id, paper.version, basis.prompt_version)
         provider = self.provider  # the same paper asked for twice at once: one LLM call
-        return await once(self._inflight, key, lambda: self._explain_uncached(paper, provider, basis))
+        return await once(self._inflight, key, lambda: self._explain_uncached(paper, provider, basis, progress))
 
     def _basis(self, paper: Paper, full_text: FullText | None, abstract_badge: str) -> _Basis:
         budget = int(self.config.get("llm", "max_input_tokens"))
         grounding = ground(paper, full_text, max_input_tokens=budget)
-        if grounding is not None and not grounding.equations:
+        if grounding is not None and not grounding.sent_anything:
             grounding = None  # the prompt is the abstract-only one: so are its cache key and badge
         return _Basis(full_text, grounding, abstract_badge)
 
-    async def _explain_uncached(self, paper: Paper, provider: LLMProvider, basis: _Basis) -> Explanation:
+    async def _explain_uncached(
+        self, paper: Paper, provider: LLMProvider, basis: _Basis, progress: Progress | None = None
+    ) -> Explanation:
         if self.budget_spent():
             return basis.offline(paper, BUDGET_NOTE)
+        await tell(progress, f"Asking {provider.model}…")
         try:
             reply = await provider.explain(SYSTEM_PROMPT, user_message(paper, basis.grounding))
         except LLMFailure as failure:
@@ -326,16 +301,18 @@ class Explainer:
             paper_id=subject,
             input_tokens=tokens_in,
             output_tokens=tokens_out,
-            cost_usd=cost_usd(provider.model, tokens_in, tokens_out, batch=batch, override=self._price_override()),
+            cost_usd=cost_usd(
+                provider.model,
+                tokens_in,
+                tokens_out,
+                batch=batch,
+                override=self.config.price_override,
+                provider=provider.name,
+                base_url=str(getattr(provider, "base_url", "") or self.config.get("llm", "base_url")),
+            ),
             batch=batch,
             outcome=outcome,
             purpose=purpose,
-        )
-
-    def _price_override(self) -> tuple[float, float]:
-        return (
-            float(self.config.get("llm", "input_usd_per_mtok")),
-            float(self.config.get("llm", "output_usd_per_mtok")),
         )
 
     # --- budget and usage -----------------------------------------------------------------------
@@ -497,23 +474,13 @@ class Explainer:
         basis: _Basis | None = None,
     ) -> Explanation:
         basis = basis or _Basis()
-        texts = {
-            "problem": _safe_lines(answer.problem, _LIMITS["problem"]),
-            "notation": _safe_lines("\n".join(f"• {s}: {m}" for s, m in answer.notation), _LIMITS["notation"]),
-            "equations": _equation_lines(answer, basis, _LIMITS["equations"]),
-            "idea": _safe_lines(answer.idea, _LIMITS["idea"]),
-            "assumptions": _safe_lines("\n".join(f"• {a}" for a in answer.assumptions), _LIMITS["assumptions"]),
-            "prerequisites": _safe_lines("\n".join(f"• {p}" for p in answer.prerequisites), _LIMITS["prerequisites"]),
-        }
-        drawn = tuple(ExplanationSection(spec.title, texts[spec.key]) for spec in SECTIONS if texts[spec.key])
+        drawn = render_sections(answer, basis.equation, basis.grounding.link if basis.grounding else None)
         badge = basis.badge or ABSTRACT_ONLY
-        if basis.grounding is not None:
-            note = f"Generated by {model} {badge}: check the equations against the paper ({basis.grounding.url})."
-        else:
-            note = (
-                f"Generated by {model} {badge}: the equations are an interpretation, "
-                f"check them against the paper ({paper.pdf_url})."
-            )
+        where = basis.grounding.url if basis.grounding is not None else paper.pdf_url
+        note = (
+            f"Generated by {model} {badge}; equations cited by number are the paper's own, formulas marked "
+            f"background are not: check them against the paper ({where})."
+        )
         text = "\n\n".join(f"{s.title}:\n{s.text}" for s in drawn)
         return Explanation(
             source=provider,
@@ -522,42 +489,6 @@ class Explainer:
             cached=cached,
             note=note,
             grounding="full_text" if basis.grounding is not None else "abstract",
-            equations=basis.equations(),
+            equations=basis.equations(answer.equation_labels),
             badge=badge,
         )
-
-
-def _equation_lines(answer: StructuredAnswer, basis: _Basis, max_chars: int) -> str:
-    """The central equations, each the model named by one of the paper's labels as "Eq. (3)" with a link
-    to it. The model's words are sanitised; the label and link come from the paper's page, not the model."""
-    lines = []
-    for index, (formula, meaning) in enumerate(answer.equations):
-        equation = basis.equation(answer.label_of(index))
-        if equation is None or basis.grounding is None:
-            lines.append(safe_llm_text(f"• {formula} — {meaning}", max_chars))
-            continue
-        label = safe_llm_text(equation.label, 20)
-        link = f" {basis.grounding.link(equation)}" if _SAFE_ANCHOR.fullmatch(equation.anchor) else ""
-        head = f"• Eq. ({label}) "
-        said = safe_llm_text(f"{formula} — {meaning}", max(40, max_chars - len(head) - len(link) - 1))
-        lines.append(f"{head}{said}{link}")
-    return _bounded(lines, max_chars)
-
-
-def _safe_lines(text: str, max_chars: int) -> str:
-    """Sanitise line by line so bullet lists keep their shape, then bound the whole."""
-    return _bounded([safe_llm_text(line, max_chars) for line in text.splitlines()], max_chars)
-
-
-def _bounded(lines: list[str], max_chars: int) -> str:
-    kept: list[str] = []
-    used = 0
-    for line in lines:
-        if not line:
-            continue
-        if used + len(line) + 1 > max_chars:
-            kept.append("…")
-            break
-        kept.append(line)
-        used += len(line) + 1
-    return "\n".join(kept)

@@ -70,37 +70,53 @@ EXPIRED: Literal["expired"] = "expired"
 CANCELED: Literal["canceled"] = "canceled"
 KNOWN_MODELS = ("claude-haiku-5-5", "claude-haiku-4-5", "claude-sonnet-4-5", "gpt-4o-mini", "llama3.1:8b")
 
-# A realistic explanation of an entropic optimal transport paper, in plain Unicode math as the prompt asks.
+# A realistic explanation of an entropic optimal transport paper, in the shape the prompt asks for: each
+# claim with its source, formulas not from the given text marked background with the reason.
 CANNED_ANSWER: dict[str, Any] = {
-    "problem": (
-        "How fast do Sinkhorn's matrix-scaling iterations reach an ε-accurate solution of entropy-regularised "
-        "optimal transport between two discrete distributions?"
-    ),
+    "problem": {
+        "text": (
+            "How fast do Sinkhorn's matrix-scaling iterations reach an ε-accurate solution of entropy-regularised "
+            "optimal transport between two discrete distributions?"
+        ),
+        "source": "abstract",
+    },
+    "main_result": {
+        "text": "Sinkhorn reaches accuracy ε in Õ(n²/ε²) operations.",
+        "source": "abstract",
+    },
+    "novelty": {"text": "Not stated in the given text.", "source": "abstract"},
     "notation": [
-        {"symbol": "μ ∈ Δₙ, ν ∈ Δₘ", "meaning": "source and target probability vectors on the simplex"},
-        {"symbol": "C ∈ ℝⁿˣᵐ", "meaning": "cost matrix; Cᵢⱼ is the cost of moving unit mass from i to j"},
-        {"symbol": "Π(μ, ν)", "meaning": "couplings: nonnegative n×m matrices with row sums μ and column sums ν"},
-        {"symbol": "η > 0", "meaning": "strength of the entropic regularisation"},
-        {"symbol": "K = exp(−C/η)", "meaning": "the Gibbs kernel, exponential taken entrywise"},
+        {"symbol": "μ ∈ Δₙ, ν ∈ Δₘ", "meaning": "source and target probability vectors", "source": "abstract"},
+        {"symbol": "C ∈ ℝⁿˣᵐ", "meaning": "cost matrix; Cᵢⱼ is the cost of moving unit mass from i to j", "source": ""},
+        {"symbol": "η > 0", "meaning": "strength of the entropic regularisation", "source": "abstract"},
     ],
     "equations": [
         {
-            "formula": "min_{P ∈ Π(μ,ν)} ⟨C, P⟩ − η·H(P),  H(P) = −∑ᵢⱼ Pᵢⱼ(log Pᵢⱼ − 1)",
+            "label": "",
+            "formula": "min_{P ∈ Π(μ,ν)} ⟨C, P⟩ − η·H(P)",
             "meaning": "the regularised transport problem; the entropy makes it strictly convex",
+            "background": "the standard form of the entropic problem the abstract names",
         },
-        {"formula": "P* = diag(u)·K·diag(v)", "meaning": "the optimal plan is a diagonal scaling of the kernel"},
         {
+            "label": "",
             "formula": "u ← μ ⊘ (K v),  v ← ν ⊘ (Kᵀ u)",
             "meaning": "Sinkhorn's updates alternately fit the row and the column marginals",
+            "background": "Sinkhorn's textbook updates",
         },
     ],
-    "idea": (
-        "The dual of the regularised problem is smooth and unconstrained; each Sinkhorn update is exact block "
-        "coordinate ascent on it, and the dual gap shrinks geometrically in the Hilbert projective metric."
-    ),
-    "assumptions": [
-        "Costs are bounded: ‖C‖∞ < ∞",
-        "Small η gives plans close to unregularised OT but needs more iterations and risks underflow in K",
+    "idea": {
+        "text": (
+            "The dual of the regularised problem is smooth and unconstrained; each Sinkhorn update is exact block "
+            "coordinate ascent on it, and the dual gap shrinks geometrically in the Hilbert projective metric."
+        ),
+        "source": "background",
+    },
+    "stated_assumptions": [{"text": "Costs are bounded: ‖C‖∞ < ∞", "source": "abstract"}],
+    "caveats": [
+        {
+            "text": "Small η gives plans close to unregularised OT but needs more iterations and risks underflow",
+            "source": "background",
+        }
     ],
     "prerequisites": ["Linear programming duality", "Kullback–Leibler divergence", "Convex conjugates"],
     "math_in_a_sentence": (
