@@ -30,12 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.explain.answers import has_surrogates
+from bot.explain.context import PROMPT_CONTEXT_CHARS, PROMPT_TEX_CHARS
 from bot.explain.llm import Tool
 from bot.explain.prompt import (
     CHARS_PER_TOKEN,
     MAX_LABEL_CHARS,
-    PROMPT_CONTEXT_CHARS,
-    PROMPT_TEX_CHARS,
     Grounding,
     MalformedAnswer,
     _data,
