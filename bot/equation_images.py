@@ -260,6 +260,7 @@ class EquationImageCache:
 
 # --- the renderer the explainer uses -------------------------------------------------------------------
 
+
 def warm_up_drawing() -> None:
     """A drawing worker's start: matplotlib's import and fonts (~0.5-1.5 s), before any formula's clock."""
     render_png("x")

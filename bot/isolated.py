@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any, TypeVar, TypeVarTuple, Unpack, cast
+from typing import Any, TypeVar, TypeVarTuple, cast
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,9 @@ def _serve(conn: Connection, limits: Limits, warm_up: Callable[[], object] | Non
         try:
             conn.send(reply)
         except Exception as err:  # an unpicklable result or exception
-            conn.send(("raised", TypeError(f"isolated work returned what cannot cross processes: {type(err).__name__}")))
+            conn.send(
+                ("raised", TypeError(f"isolated work returned what cannot cross processes: {type(err).__name__}"))
+            )
 
 
 def _arm_cpu_limit(seconds: int) -> None:
@@ -150,7 +152,12 @@ async def _readable(conn: Connection, timeout_s: float) -> None:
     loop = asyncio.get_running_loop()
     ready: asyncio.Future[None] = loop.create_future()
     fd = conn.fileno()
-    loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
     try:
         await asyncio.wait_for(ready, timeout_s)
     finally:
@@ -203,9 +210,7 @@ class WorkerPool:
         """The process ids of the live workers (for tests and ``status``)."""
         return [w.process.pid for w in [*self._idle, *self._busy] if w.process.pid is not None]
 
-    async def run(
-        self, function: Callable[[Unpack[Ts]], T], *args: Unpack[Ts], timeout_s: float, label: str = ""
-    ) -> T:
+    async def run(self, function: Callable[[*Ts], T], *args: *Ts, timeout_s: float, label: str = "") -> T:
         """``function(*args)`` in a worker, its result or its exception; a WorkerError when the worker
         crashed, ran out of memory or outran ``timeout_s`` (it is then killed). ``label`` names the job in
         the one log line a failure gets (say what the input was, bounded: it is untrusted)."""
@@ -243,7 +248,9 @@ class WorkerPool:
             await _readable(worker.conn, timeout_s)
             kind, value = worker.conn.recv()
         except TimeoutError:
-            log.warning("%s took over %g s in worker %s of %s: killed, replaced", what, timeout_s, worker.process.pid, self.name)
+            log.warning(
+                "%s took over %g s in worker %s of %s: killed, replaced", what, timeout_s, worker.process.pid, self.name
+            )
             raise WorkerTimedOut(f"took over {timeout_s:g} s") from None
         except (EOFError, OSError):
             ended = await asyncio.to_thread(_ended, worker.process)

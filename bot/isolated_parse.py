@@ -6,28 +6,26 @@ bot.isolated, where the time limit kills it, and first counts the nesting depth 
 linear scan (:func:`nesting_depth`), refusing beyond ``MAX_DEPTH`` before any parser runs. Real pages
 are far below it: LaTeXML's deepest MathML is a few dozen levels inside a page a dozen levels deep.
 
-:class:`FailedPages` remembers a page that could not be parsed (per paper version, for a day), so each
-ask does not download and parse it again.
+A caller turns a refusal or a WorkerError into "no usable full text" (None), which bot.fulltext's
+``through_cache`` already remembers per paper version for a day: the page is not downloaded and parsed
+again at each ask.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
-from typing import TypeVar, TypeVarTuple, Unpack
+from typing import TypeVar, TypeVarTuple
 
 from bot.isolated import WorkerPool, default_pool
 
-__all__ = ["MAX_DEPTH", "FailedPages", "NestingTooDeep", "nesting_depth", "parse_isolated", "refuse_deep_nesting"]
+__all__ = ["MAX_DEPTH", "NestingTooDeep", "nesting_depth", "parse_isolated", "refuse_deep_nesting"]
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 MAX_DEPTH = 512
 PARSE_TIMEOUT_S = 10.0
-REMEMBER_FAILURE_S = 24 * 3600.0
-_REMEMBERED = 10_000
 
 # A start tag, an end tag, or a markup declaration / processing instruction / comment start. ``[^<>]``
 # keeps every attempt within one tag, so the scan is linear even on a page of unclosed "<a".
@@ -82,7 +80,7 @@ def refuse_deep_nesting(data: bytes, max_depth: int = MAX_DEPTH) -> None:
         raise NestingTooDeep(f"nested deeper than {max_depth} elements")
 
 
-def _checked(max_depth: int, parser: Callable[[bytes, Unpack[Ts]], T], data: bytes, *args: Unpack[Ts]) -> T:
+def _checked(max_depth: int, parser: Callable[[bytes, *Ts], T], data: bytes, *args: *Ts) -> T:
     """In the worker: the depth check (a linear scan of up to megabytes, kept off the event loop), then
     the parser."""
     refuse_deep_nesting(data, max_depth)
@@ -90,9 +88,9 @@ def _checked(max_depth: int, parser: Callable[[bytes, Unpack[Ts]], T], data: byt
 
 
 async def parse_isolated(
-    parser: Callable[[bytes, Unpack[Ts]], T],
+    parser: Callable[[bytes, *Ts], T],
     data: bytes,
-    *args: Unpack[Ts],
+    *args: *Ts,
     timeout_s: float = PARSE_TIMEOUT_S,
     max_depth: int = MAX_DEPTH,
     pool: WorkerPool | None = None,
@@ -106,35 +104,3 @@ async def parse_isolated(
     return await chosen.run(
         _checked, max_depth, parser, data, *args, timeout_s=timeout_s, label=f"{name} of {len(data):,} bytes"
     )
-
-
-class FailedPages:
-    """Pages (by key, e.g. paper id and version) whose parsing failed, each remembered for ``for_s``: the
-    next ask answers at once from the abstract instead of downloading and parsing it again."""
-
-    def __init__(self, *, for_s: float = REMEMBER_FAILURE_S, clock: Callable[[], float] = time.monotonic) -> None:
-        self.for_s = for_s
-        self.clock = clock
-        self._until: dict[object, tuple[float, str]] = {}
-
-    def remember(self, key: object, reason: str) -> None:
-        if len(self._until) >= _REMEMBERED:
-            self._forget_expired()
-            if len(self._until) >= _REMEMBERED:
-                self._until.pop(next(iter(self._until)))  # the oldest
-        self._until[key] = (self.clock() + self.for_s, reason)
-
-    def failure(self, key: object) -> str | None:
-        """Why ``key``'s page failed, while that is remembered; None otherwise."""
-        found = self._until.get(key)
-        if found is None:
-            return None
-        if self.clock() >= found[0]:
-            del self._until[key]
-            return None
-        return found[1]
-
-    def _forget_expired(self) -> None:
-        now = self.clock()
-        for key in [k for k, (until, _) in self._until.items() if now >= until]:
-            del self._until[key]

@@ -68,3 +68,19 @@ def draw_or_crash(tex: str, settings: RenderSettings = DEFAULT_SETTINGS) -> byte
     if r"\hang" in tex:
         spin()
     return render_png(tex, settings)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process with this id still exists (a killed worker is reaped by the pool)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def lexbor_size(data: bytes) -> int:
+    """lexbor's parse of a page and nothing else: the native parser a hostile page runs away in."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    return len(LexborHTMLParser(data).html or "")
