@@ -11,7 +11,9 @@ thread the first kills the bot and the second cannot be stopped. In a worker pro
 Workers come from the ``forkserver`` start method: forked from a clean server process, never from the bot,
 so they inherit neither the event loop nor the sockets nor the database. They start on first use, warm
 up (``warm_up``: e.g. import matplotlib) before any job's clock runs, and say when they are ready.
-Jobs are picklable top-level functions with picklable arguments and results.
+Jobs are picklable top-level functions with picklable arguments and results. As with any multiprocessing
+start method but fork, a script that runs the bot must start it under ``if __name__ == "__main__":``
+(the ``paperbot`` command and ``python -m bot`` do).
 
 Errors (all ``WorkerError``, each logged once, as one line, by the pool)::
 
@@ -276,8 +278,14 @@ class WorkerPool:
         process = self._context.Process(
             target=_serve, args=(child, self.limits, self.warm_up), name=f"paperbot-{self.name}", daemon=True
         )
-        await asyncio.to_thread(process.start)  # the first start also starts the fork server
-        child.close()
+        try:
+            await asyncio.to_thread(process.start)  # the first start also starts the fork server
+        except OSError as err:  # no more processes or file descriptors: this job goes without
+            parent.close()
+            log.warning("a worker of %s could not be started (%s)", self.name, err)
+            raise WorkerCrashed("the worker could not be started") from None
+        finally:
+            child.close()
         worker = _Worker(process, parent)
         try:
             await _readable(parent, self.start_timeout_s)
