@@ -13,14 +13,14 @@ Bounded, because the TeX is paper text and a crafted one could hang or flood the
   roots, any macro that defines, loads or loops (``\\def``, ``\\newcommand``, ``\\input``, ``\\csname`` …)
   and environments (mathtext has none). What passes was measured to render in tens of milliseconds
   (``bench/bench_equations.py``): time grows with length, and the length is capped.
-- rendered in one dedicated worker thread, never on the event loop; mathtext's parser is one shared
-  object that is not safe to use from two threads at once, so one thread is also what is correct.
-- the caller waits at most ``timeout_s``: a thread cannot be killed, so past it the caller gets the
-  Unicode form, and while that render still runs every other render falls back at once instead of
-  queueing behind it. (A process per render would allow killing it, but costs matplotlib's import,
-  ~0.5 s, per formula or a worker process to babysit; with the input bounded, the thread is enough.)
+- drawn in a worker process (bot.isolated), never in the bot's: mathtext and Agg are native code, and a
+  formula that still makes them ask for gigabytes or crash costs that worker (capped memory, killed past
+  ``timeout_s``, then replaced), never the bot. One worker, warmed up with matplotlib before its first
+  formula, so ``timeout_s`` times the drawing alone; mathtext's parser is one shared object that is not
+  safe to use from two threads at once, and a process of its own is also what is correct there.
 - an image larger than ``MAX_WIDTH_PX`` × ``MAX_HEIGHT_PX`` is dropped: it would not read in a chat.
-A refused or failed formula falls back to its Unicode form, logged once per formula, never an error.
+A refused, failed, crashed or overrunning formula falls back to its Unicode form, logged once per formula
+(one line), never drawn again by this process, never an error.
 
 Images are cached on disk by a hash of the TeX and the render settings, the oldest evicted past a size
 cap; a cached image is found with one ``stat``, well under a millisecond.
@@ -29,15 +29,13 @@ cap; a cached image is found with one ``stat``, well under a millisecond.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import hashlib
 import io
 import logging
 import os
 import re
 import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +43,7 @@ from bot.cards import EquationImage, ExplanationEquation
 from bot.equation_layout import Drawer, LayoutError, parse
 from bot.equation_source import mathtext_run, normalise
 from bot.fulltext import FullText, PaperEquation, key_equations
+from bot.isolated import WorkerError, WorkerPool, shared_pool
 from bot.untrusted import bounded, inert_text
 
 log = logging.getLogger(__name__)
@@ -55,6 +54,7 @@ __all__ = [
     "EquationRenderer",
     "RenderSettings",
     "by_importance",
+    "drawing_pool",
     "equation_image",
     "image_filename",
     "importance_ranks",
@@ -70,7 +70,7 @@ MAX_BIG_OPERATORS = 8
 MAX_FRACTIONS = 12  # \frac, \sqrt and \binom together
 MAX_WIDTH_PX = 3_000
 MAX_HEIGHT_PX = 800
-TIMEOUT_S = 2.0
+TIMEOUT_S = 2.0  # the drawing alone: the worker has imported matplotlib before its first formula
 ALT_TEXT_CHARS = 1_000  # Slack's alt text and Discord's attachment description both take this much
 CACHE_BYTES = 50 * 1024 * 1024
 _REMEMBERED = 10_000  # formulas whose failure was logged (each logged once, not retried)
@@ -260,30 +260,40 @@ class EquationImageCache:
 
 # --- the renderer the explainer uses -------------------------------------------------------------------
 
-# One worker for the whole process: mathtext's parser is shared by every MathTextParser.
-_WORKER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mathtext")
-_busy_since: float | None = None  # when the worker began the draw it is on (time.monotonic()), or None
+
+def warm_up_drawing() -> None:
+    """A drawing worker's start: matplotlib's import and fonts (~0.5-1.5 s), before any formula's clock."""
+    render_png("x")
 
 
-def _draw(tex: str, settings: RenderSettings) -> bytes:
-    """``render_png`` in the worker, saying how long the worker has been on it."""
-    global _busy_since
-    _busy_since = time.monotonic()
-    try:
-        return render_png(tex, settings)
-    finally:
-        _busy_since = None
+def drawing_pool() -> WorkerPool:
+    """The process's one drawing worker (bot.isolated), started on first use, closed at exit."""
+    return shared_pool("mathtext", size=1, warm_up=warm_up_drawing)
 
 
 _refused: dict[str, str] = {}  # cache key -> why: logged once, never drawn again by this process
 
 
 class EquationRenderer:
-    """Images for an explanation's equations: cached, else drawn in the worker within ``timeout_s``."""
+    """Images for an explanation's equations: cached, else drawn by ``draw`` in a worker process of
+    ``pool`` (the drawing pool by default) within ``timeout_s``."""
 
-    def __init__(self, cache: EquationImageCache, *, timeout_s: float = TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        cache: EquationImageCache,
+        *,
+        timeout_s: float = TIMEOUT_S,
+        pool: WorkerPool | None = None,
+        draw: Callable[[str, RenderSettings], bytes] = render_png,
+    ) -> None:
         self.cache = cache
         self.timeout_s = timeout_s
+        self._pool = pool
+        self.draw = draw
+
+    @property
+    def pool(self) -> WorkerPool:
+        return self._pool or drawing_pool()  # looked up per draw: a closed shared pool is made anew
 
     async def image(self, tex: str) -> Path | None:
         """The PNG of ``tex``, or None: the caller shows its Unicode form instead."""
@@ -296,16 +306,12 @@ class EquationRenderer:
         reason = refusal(tex)
         if reason is not None:
             return self._fall_back(key, tex, reason)
-        busy_since = _busy_since
-        if busy_since is not None and time.monotonic() - busy_since > self.timeout_s:
-            return None  # a draw that overran still holds the worker: nobody queues behind it
-        job = _WORKER.submit(_draw, tex, self.cache.settings)
         try:
-            # Past the timeout a draw still queued is cancelled; one under way cannot be and runs on, and
-            # ``_busy_since`` tells the callers after it not to wait for it.
-            png = await asyncio.wait_for(asyncio.wrap_future(job), self.timeout_s)
-        except TimeoutError:
-            return self._fall_back(key, tex, f"took over {self.timeout_s:g} s")
+            png = await self.pool.run(
+                self.draw, tex, self.cache.settings, timeout_s=self.timeout_s, label=f"drawing {tex[:80]!r}"
+            )
+        except WorkerError as err:  # crashed, out of memory or overran: the pool logged it, in one line
+            return self._fall_back(key, tex, err.reason, logged=True)
         except ValueError as err:
             return self._fall_back(key, tex, str(err))
         except Exception as err:  # a drawing library's surprise must not cost the explanation
@@ -330,12 +336,13 @@ class EquationRenderer:
         return tuple(found)
 
     @staticmethod
-    def _fall_back(key: str, tex: str, reason: str) -> None:
+    def _fall_back(key: str, tex: str, reason: str, *, logged: bool = False) -> None:
         if key not in _refused:
             if len(_refused) >= _REMEMBERED:
                 _refused.clear()
             _refused[key] = reason
-            log.info("equation drawn as Unicode, not as an image (%s): %.80r", reason, tex)
+            if not logged:
+                log.info("equation drawn as Unicode, not as an image (%s): %.80r", reason, tex)
         return None
 
 

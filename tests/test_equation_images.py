@@ -8,7 +8,6 @@ import io
 import logging
 import re
 import statistics
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from bot.equation_images import (
     MAX_TEX_CHARS,
     EquationImageCache,
     EquationRenderer,
+    drawing_pool,
     image_filename,
     needs_image,
     refusal,
@@ -33,6 +33,7 @@ from bot.fulltext import parse_full_text
 from bot.store import Store
 from bot.untrusted import WORD_JOINER
 from tests.support import make_config
+from tests.support_isolated import alive, draw_or_crash
 from tests.test_fulltext import PAPER, RECORDED, SYNTHETIC
 
 LOSS = r"\mathcal{L}(\theta)=\frac{1}{N}\sum_{i=1}^{N}\left\|\epsilon_{i}-\epsilon_{\theta}(x_{t},t)\right\|^{2}"
@@ -40,11 +41,9 @@ LOSS = r"\mathcal{L}(\theta)=\frac{1}{N}\sum_{i=1}^{N}\left\|\epsilon_{i}-\epsil
 
 @pytest.fixture(autouse=True)
 def _fresh_renderer_state() -> Iterator[None]:
-    """Failures are remembered per process and an overrunning render holds the worker: each test starts
-    clean and leaves the worker idle."""
+    """Failures are remembered per process: each test starts clean."""
     equation_images._refused.clear()
     yield
-    equation_images._WORKER.submit(lambda: None).result(timeout=30)  # the worker has finished every draw
     equation_images._refused.clear()
 
 
@@ -136,8 +135,8 @@ def test_hostile_tex_is_refused_before_mathtext_sees_it(tex: str, why: str) -> N
 
 
 def test_what_passes_the_checks_renders_fast() -> None:
-    """The bound that lets a thread stand in for a killable process: the slowest shapes allowed through
-    (the longest flat formula, the deepest nesting, the most sums) render well within the timeout."""
+    """The bound that keeps the worker's timeout a backstop: the slowest shapes allowed through (the
+    longest flat formula, the deepest nesting, the most sums) render well within it."""
     worst = [
         ("a+" * (MAX_TEX_CHARS // 2))[:MAX_TEX_CHARS],
         "\\sum_{i=1}^{n}" * 8 + "x",
@@ -165,7 +164,7 @@ def test_unknown_macros_fail_inside_mathtext_as_a_value_error() -> None:
         render_png(r"\frac{\weirdmacro{x}}{2}")
 
 
-# --- the renderer: worker thread, timeout, fallback, cache ---------------------------------------------------
+# --- the renderer: worker process, timeout, fallback, cache ---------------------------------------------------
 
 
 async def test_rendered_once_then_served_from_disk_within_a_millisecond(tmp_path: Path) -> None:
@@ -207,27 +206,16 @@ async def test_a_render_past_the_timeout_falls_back(tmp_path: Path, caplog: pyte
     assert any("took over" in r.getMessage() for r in caplog.records)
 
 
-async def test_nobody_queues_behind_a_draw_that_overran(tmp_path: Path) -> None:
-    """A draw that hangs (simulated: the worker held for 10 s already) costs the callers after it nothing:
-    they get Unicode at once instead of waiting out their own timeout behind it."""
-    release = threading.Event()
-
-    def hung_draw() -> None:
-        equation_images._busy_since = time.monotonic() - 10
-        release.wait(30)
-        equation_images._busy_since = None
-
-    equation_images._WORKER.submit(hung_draw)
-    while equation_images._busy_since is None:
-        await asyncio.sleep(0.001)
-    try:
-        started = time.perf_counter()
-        assert await _renderer(tmp_path, timeout_s=2.0).image(r"\frac{a}{b}") is None
-        assert time.perf_counter() - started < 0.1
-    finally:
-        release.set()
-    await asyncio.wrap_future(equation_images._WORKER.submit(lambda: None))  # the hung draw has ended
-    assert await _renderer(tmp_path, timeout_s=5.0).image(r"\frac{a}{b}") is not None  # and after it, drawn
+async def test_a_draw_past_the_timeout_is_killed_and_the_next_formula_is_drawn(tmp_path: Path) -> None:
+    r"""A draw that would never end (simulated: ``\hang`` spins) costs its worker, killed at the timeout and
+    replaced: the formula is Unicode, the next one an image, and the hung one is not tried again."""
+    renderer = EquationRenderer(EquationImageCache(tmp_path), timeout_s=1.0, draw=draw_or_crash)
+    assert await renderer.image(r"\frac{a}{c}") is not None
+    (worker,) = drawing_pool().pids
+    assert await renderer.image(r"\frac{a}{\hang}") is None
+    assert not alive(worker)  # killed, not left running
+    assert await _renderer(tmp_path, timeout_s=30.0).image(r"\frac{a}{b}") is not None
+    assert await renderer.image(r"\frac{a}{\hang}") is None  # remembered: no second worker spent on it
 
 
 async def test_a_formula_mathtext_cannot_draw_is_unicode_logged_once(
