@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from typing import TextIO
 
-from bot.cards import DigestMessage, EquationImage, Reply, render_digest_text, render_reply_text
+from bot.cards import DigestMessage, Reply, render_digest_text, render_images_text, render_reply_text
 from bot.commands import apology
 from bot.engine import Engine
 from bot.inbound import Request, handle, read_text
@@ -104,13 +104,6 @@ class ConsoleAdapter:
         self.write(render_reply_text(reply))
         if reply.images:
             self.write(render_images_text(reply.images))
-
-
-def render_images_text(images: tuple[EquationImage, ...]) -> str:
-    """A terminal shows no pictures: each equation's Unicode form and where its image was drawn."""
-    lines = ["Equation images:"]
-    lines += [f"  {image.label} {image.unicode}\n    image: {image.path}" for image in images]
-    return "\n".join(lines)
 
 
 STDIN_CLOSED = "stdin closed; the bot keeps running for scheduled digests. Press Ctrl-C to stop."

@@ -133,6 +133,9 @@ class Explanation:
     equations: tuple[ExplanationEquation, ...] = ()
     badge: str = ""  # what it was built from, for people: "from the paper's full text (v2)"
     images: tuple[EquationImage, ...] = ()  # equations Unicode draws badly, as pictures to attach
+    # For the people who run the bot, never for chat users ("set ANTHROPIC_API_KEY … and restart"): shown
+    # by the terminal surfaces (the console channel, `paperbot explain`), which only an operator sees.
+    admin_note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +308,8 @@ def render_explanation_text(explanation: Explanation) -> str:
     lines = []
     if explanation.note:
         lines.append(inert_text(f"ⓘ {bounded(explanation.note)}"))
+    if explanation.admin_note:  # plain text is the terminal's: the operator's own surface
+        lines.append(inert_text(f"ⓘ {bounded(explanation.admin_note)}"))
     for section in with_own_links(explanation).sections:
         lines.append(inert_text(f"{bounded(section.title, _LINE_MAX)}:"))
         if section.text.strip():
@@ -312,6 +317,14 @@ def render_explanation_text(explanation: Explanation) -> str:
         lines += [f"  ↗ {link}" for link in text_links(section.links)]  # one a line: each URL whole
     if not explanation.sections and explanation.text:
         lines.append(inert_text(bounded(explanation.text)))
+    return "\n".join(lines)
+
+
+def render_images_text(images: tuple[EquationImage, ...]) -> str:
+    """A terminal shows no pictures: each equation's Unicode form and where its image was drawn. (Labels
+    and Unicode are inert already; the path is the bot's own file.)"""
+    lines = ["Equation images:"]
+    lines += [f"  {image.label} {image.unicode}\n    image: {image.path}" for image in images]
     return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ from bot.cards import (
     make_card,
     render_card_text,
     render_digest_text,
+    render_images_text,
     render_reply_text,
 )
 from bot.config import Config, load_config
@@ -375,7 +376,10 @@ async def _explain(engine: Engine, id_text: str, as_json: bool) -> int:
                 "explanation": {
                     "source": explanation.source,
                     "text": explanation.text,
-                    "sections": [{"title": s.title, "text": s.text} for s in explanation.sections],
+                    "sections": [
+                        {"title": s.title, "text": s.text, "links": [{"label": k.label, "url": k.url} for k in s.links]}
+                        for s in explanation.sections
+                    ],
                     "cached": explanation.cached,
                     "note": explanation.note,
                     "grounding": explanation.grounding,
@@ -385,6 +389,8 @@ async def _explain(engine: Engine, id_text: str, as_json: bool) -> int:
         )
     else:
         print(render_reply_text(reply))
+        if reply.images:  # a terminal shows no pictures: where each was drawn
+            print("\n" + render_images_text(reply.images))
     return 0
 
 

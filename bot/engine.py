@@ -448,7 +448,7 @@ class Engine:
         if asked_version is not None and asked_version != paper.version:
             text = f"You asked for v{asked_version}; this is the latest version, v{paper.version}."
         full_text, badge = await self.full_text(paper, interactive)
-        explanation = await self.explainer.explain(paper, full_text=full_text, abstract_badge=badge)
+        explanation = await self.explainer.explain(paper, full_text=full_text, abstract_badge=badge, progress=progress)
         line = self.explainer.one_liners([paper]).get(paper.id, "")
         reply = Reply(text=text, cards=(make_card(paper, math_line=line),), explanation=explanation)
         return paper, reply

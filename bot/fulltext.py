@@ -17,7 +17,6 @@ Which equations to show (``key_equations``), the heuristic:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -48,6 +47,8 @@ from bot.fulltext_model import (
     last_sentence,
 )
 from bot.fulltext_passages import statement_kind
+from bot.isolated import WorkerError
+from bot.isolated_parse import NestingTooDeep, parse_isolated
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +204,16 @@ async def fetch_full_text(
     async def read() -> FullText | None:
         html = await source.fetch_html(paper_id, version)
         url = f"{html_url.rstrip('/')}/{paper_id}v{version}"
-        return None if html is None else await asyncio.to_thread(parse_full_text, html, paper_id, version, url)
+        if html is None:
+            return None
+        try:
+            # lexbor is native code fed an untrusted page: it runs in a worker process with memory and time
+            # limits, after a linear check of the nesting depth (a page of 100,000 nested divs is quadratic).
+            return await parse_isolated(parse_full_text, html, paper_id, version, url)
+        except (NestingTooDeep, WorkerError) as err:
+            # None is remembered per version for a day (through_cache): not downloaded and parsed again.
+            log.info("the HTML of %sv%d cannot be read safely (%s); from the abstract", paper_id, version, err)
+            return None
 
     return await through_cache(cache, paper_id, version, read)
 

@@ -24,7 +24,6 @@ are bounded, and everything here is pure: the caller runs it in a worker thread.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import xml.etree.ElementTree as ElementTree
@@ -45,6 +44,8 @@ from bot.fulltext import (
     through_cache,
 )
 from bot.fulltext_passages import PassageList
+from bot.isolated import WorkerError
+from bot.isolated_parse import NestingTooDeep, parse_isolated
 from bot.jats_math import formula_tex, mathml_to_tex
 from bot.jats_math import local_name as _local
 from bot.sources.xml_guard import UnreadableXml, bound_author_fields
@@ -111,8 +112,9 @@ async def fetch_jats_full_text(
         if data is None:
             return None
         try:
-            return await asyncio.to_thread(parse_jats, data, paper_id, version, url)
-        except UnreadableJats as err:
+            # The XML parser runs in a worker process with memory and time limits, after a nesting check.
+            return await parse_isolated(parse_jats, data, paper_id, version, url)
+        except (UnreadableJats, NestingTooDeep, WorkerError) as err:
             log.info("the JATS XML of %sv%d is not usable (%s); explained from the abstract", paper_id, version, err)
             return None
 

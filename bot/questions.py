@@ -38,7 +38,7 @@ from bot.errors import PaperbotError, UsageError
 from bot.explain.llm import LLMFailure, LLMProvider
 from bot.explain.prompt import Grounding
 from bot.explain.sanitize import safe_llm_text, truncate
-from bot.explain.service import LLM_HINT, UNREADABLE_ANSWER
+from bot.explain.service import UNREADABLE_ANSWER
 from bot.fulltext import FullText, PaperEquation
 from bot.models import ChannelRef, Paper
 from bot.outbox import Outbox
@@ -97,9 +97,9 @@ def paper_in_thread(store: Store, parent: PostedMessage, text: str) -> str | Non
 
 
 EMPTY_QUESTION = "Ask your question after the mention, for example: what does λ control in Eq. 3?"
-NO_LLM_NOTE = (
-    f"No LLM is set up, so this is only what the paper's text says about your words; for full answers, {LLM_HINT}."
-)
+# Chat users cannot set the bot up: they are told what they get; the set-up hint is for those who can
+# (paperbot doctor, the terminal, the log at start).
+NO_LLM_NOTE = "No LLM is set up on this bot, so this is only what the paper's text says about your words."
 BUDGET_NOTE = (
     "Today's LLM budget for questions is spent, so this is only what the paper's text says about your words; "
     "full answers are back tomorrow (UTC)."

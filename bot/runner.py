@@ -18,6 +18,7 @@ from adapters.console import CONSOLE_CHANNEL, ConsoleAdapter
 from bot.config import Config
 from bot.engine import Engine
 from bot.explain.service import LLM_HINT
+from bot.isolated import close_shared_pools
 from bot.models import ChannelRef, Subscription
 from bot.scheduler import DigestScheduler
 from bot.sources.registry import resolve_feed
@@ -129,6 +130,7 @@ async def run_bot(
         for adapter in adapters.values():
             await adapter.stop()
         await engine.aclose()
+        close_shared_pools()  # the worker processes that draw equations and parse pages
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.remove_signal_handler(sig)

@@ -12,10 +12,9 @@ import discord
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.console import render_images_text
 from adapters.discord_attachments import equation_attachments
 from adapters.slack_uploads import upload_equation_images
-from bot.cards import EquationImage, ExplanationEquation
+from bot.cards import EquationImage, ExplanationEquation, render_images_text
 from bot.equation_images import equation_image, render_png
 from bot.untrusted import WORD_JOINER
 from tests.fakes.discord_server import APPLICATION_ID, FakeDiscord

@@ -38,7 +38,7 @@ async def test_a_channel_turning_the_briefing_off_after_the_prepare_job_gets_no_
     llm: FakeLLMServer,  # noqa: F811
 ) -> None:
     _subscribe(engine, LAB)
-    llm.script("/v1/messages", ToolInput(ANSWER))
+    llm.script("/v1/messages#record_briefing", ToolInput(ANSWER))  # explanations are prepared first
     await DigestScheduler(engine, {"test": Platform()}, now=engine.now).prepare_slot(SLOT)
     assert len(_briefing_calls(llm)) == 1
     briefing.set_on(engine.store, LAB, False)

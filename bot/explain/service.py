@@ -203,15 +203,16 @@ class Explainer:
         not (the note shows it). The equations shown come with images where Unicode is not enough.
         ``progress`` hears "Asking <model>…" before the provider is called (not for a cached answer)."""
         explanation = await self._explain_text(paper, full_text, abstract_badge, progress)
-        return await self._with_images(explanation)
+        return await self._with_images(explanation, full_text)
 
-    async def _with_images(self, explanation: Explanation) -> Explanation:
+    async def _with_images(self, explanation: Explanation, full_text: FullText | None = None) -> Explanation:
         """The explanation with images of the equations it shows; unchanged when none can be drawn."""
         limit = int(self.config.get("images", "max_per_explanation"))
         if self.images is None or limit <= 0 or not explanation.equations:
             return explanation
         try:
-            images = await self.images.images(_shown_equations(explanation), limit)
+            # The most important equations get the images (the ranking the prompt uses), not the first ones.
+            images = await self.images.images(_shown_equations(explanation), limit, full_text=full_text)
         except Exception:  # images are a garnish: the text explanation stands without them
             log.exception("drawing the equations of an explanation failed")
             return explanation
@@ -226,7 +227,7 @@ class Explainer:
     ) -> Explanation:
         basis = self._basis(paper, full_text, abstract_badge)
         if self.provider is None:
-            return basis.offline(paper, NO_LLM_NOTE)
+            return replace(basis.offline(paper, NO_LLM_NOTE), admin_note=self.admin_note)
         cached = self.cache.get(paper.id, paper.version, basis.prompt_version, self.provider.model)
         if cached is not None:
             return self.render(paper, cached.answer, cached.provider, cached.model, cached=True, basis=basis)
