@@ -27,6 +27,7 @@ from bot.fulltext_model import (
     MAX_TEX_CHARS,
     FullText,
     PaperEquation,
+    first_sentence,
     following_sentences,
     last_sentence,
 )
@@ -222,8 +223,34 @@ def _intro_sentence(table: LexborNode) -> str:
 
 
 def _after_sentences(table: LexborNode) -> str:
-    """The sentence(s) right after the equation in its paragraph ("where α is the miscoverage level.")."""
+    """The sentence(s) right after the equation in its paragraph ("where α is the miscoverage level."); for
+    an equation that ends its paragraph (or the statement it is part of), the first sentence of what a
+    reader sees next, the following paragraph or the proof, since that is what explains it."""
     after = _next_element(table)
-    if after is None or after.tag != "p":
-        return ""
-    return following_sentences(prose(after))
+    if after is not None:
+        return following_sentences(prose(after)) if after.tag == "p" else ""
+    return _first_sentence_after(table.parent)
+
+
+def _first_sentence_after(block: LexborNode | None) -> str:
+    """The first sentence of the paragraph after ``block`` (an ``ltx_para``), climbing out of a statement
+    when the equation closes it; "" when a display or a new section comes first."""
+    for _ in range(3):  # the paragraph, the statement around it, the block around that
+        if block is None or block.tag in ("section", "body", "article"):
+            return ""
+        following = _next_element(block)
+        if following is not None:
+            first = following if following.tag == "p" else following.css_first("p.ltx_p")
+            if first is None or following.tag in ("section", "h2", "h3", "h4", "table"):
+                return ""
+            leading = _previous_element(first)
+            if leading is not None and leading.tag == "table":
+                return ""  # the next paragraph opens with a display: its words belong to that one
+            text = prose(first)
+            sentence = first_sentence(text)
+            display = _next_element(first)
+            if display is not None and display.tag == "table" and sentence == text.strip():
+                return ""  # it only leads to the next display: its introduction, not this one's sequel
+            return sentence
+        block = block.parent
+    return ""

@@ -21,6 +21,7 @@ __all__ = [
     "FullText",
     "PaperEquation",
     "Passage",
+    "first_sentence",
     "following_sentences",
     "full_text_badge",
     "last_sentence",
@@ -101,6 +102,14 @@ def last_sentence(text: str) -> str:
     sentence = sentences[-1] if sentences else ""
     if len(sentence) > MAX_SENTENCE_CHARS:
         sentence = "…" + sentence[-(MAX_SENTENCE_CHARS - 1) :].lstrip()
+    return sentence
+
+
+def first_sentence(text: str, limit: int = MAX_SENTENCE_CHARS) -> str:
+    """The first sentence of clean text, at most ``limit`` characters (cut at a word with "…")."""
+    sentence = _FULL_STOP.split(text.strip(), maxsplit=1)[0]
+    if len(sentence) > limit:
+        sentence = sentence[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
     return sentence
 
 

@@ -27,6 +27,8 @@ _SAME = str.maketrans(
 _BASELINE_SCRIPT = re.compile(r"\^\(([*′†‡]+)\)")
 _DOUBLE_PARENS = re.compile(r"([\^_])\(\(([^()]*)\)\)")  # x^{(a+b)} prints as x^(a+b): the same
 _REDUNDANT_PARENS = re.compile(r"\(\(([^()]*)\)\)")  # ((a/b)) is (a/b): a fraction's own brackets, doubled
+# (x^(a+b)) is x^(a+b): a scripted atom binds tighter than any operator around it
+_SCRIPTED_ATOM_PARENS = re.compile(r"\(([^\W_][^()\s+\-=<>≤≥,;:|/·×*∼∈→^_]*(?:[\^_]\([^()]*\))+)\)")
 _ATOM_PARENS = re.compile(r"\(([^()+\-=<>≤≥,;:|/·×*∼∈→]*)\)")
 
 
@@ -122,6 +124,7 @@ def _canonical(text: str) -> str:
     text = _DOUBLE_PARENS.sub(r"\1(\2)", _BASELINE_SCRIPT.sub(r"\1", text))
     while True:
         stripped = _REDUNDANT_PARENS.sub(r"(\1)", _ATOM_PARENS.sub(r"\1", text))
+        stripped = _SCRIPTED_ATOM_PARENS.sub(r"\1", stripped)
         if stripped == text:
             return text
         text = stripped

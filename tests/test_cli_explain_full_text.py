@@ -38,10 +38,10 @@ def test_explain_prints_the_papers_equations_notation_and_image_paths(
 ) -> None:
     arxiv_server.set_html(f"{PAPER}v1", latexml_page("structures"))
     config = _config(tmp_path, arxiv_server)
-    result = _run(config, "explain", PAPER)
+    result = _run(config, "explain", PAPER, "-v")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "Eq. (" in out and "from the paper's full text (v1)" in out
+    assert "Eq. (" in out and "from the paper's full text (v1)" in out, result.stderr[-3000:]
     assert "Equation images:" in out
     paths = [line.split("image: ", 1)[1] for line in out.splitlines() if "image: " in line]
     assert paths and all(Path(p).is_file() and p.endswith(".png") for p in paths)

@@ -41,13 +41,16 @@ def test_the_sentence_before_is_found_whatever_the_layout() -> None:
     assert _equation("structures", "7a").intro == ""
 
 
-def test_the_sentences_after_give_the_where_clause_and_stop_at_the_paragraph() -> None:
+def test_the_sentences_after_give_the_where_clause_or_the_next_paragraphs_first_sentence() -> None:
     assert _equation("structures", "1").after == (
         "where α is the miscoverage level and η>0 is the step size. The set is then read off the threshold."
     )
     assert _equation("structures", "15").after == "where B bounds the scores."
     assert _equation("structures", "4").after == "which is bounded by one."
-    assert _equation("structures", "2").after == ""  # the paragraph ends with the display
+    # The paragraph ends with the display: the next paragraph's first sentence is what a reader sees next.
+    assert _equation("structures", "2").after == "We minimise the pinball loss of the threshold:"
+    # A statement closed by its display, followed by a paragraph that only leads to another display: nothing.
+    assert _equation("structures", "14").after == ""
 
 
 def test_an_equation_inside_a_statement_names_it() -> None:
