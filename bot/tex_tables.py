@@ -164,3 +164,20 @@ MATH_WRAPPERS = frozenset(
 TEXT_WRAPPERS = frozenset("text mbox hbox textup intertext".split())
 # Delimiter sizing: drop the command; `\left.` also drops its invisible delimiter.
 SIZING = frozenset("left right middle big Big bigg Bigg bigl bigr Bigl Bigr biggl biggr Biggl Biggr bigm Bigm".split())
+
+# What may follow a fraction written inline as "a/b" without brackets: an operator, a relation, punctuation,
+# a closing bracket or the end. Anything else (a letter, a digit, "∑", "(", another fraction) would read as
+# part of the denominator ("1/T∑ₜ errₜ"), so the fraction is bracketed: "(1/T)∑ₜ errₜ".
+FRACTION_MAY_END_BEFORE = frozenset(
+    "+ - = < > , . ; : ) ] } | & ! ? ' ^ _".split()
+    + ["\\" + name for name in (
+        "leq le geq ge neq ne approx equiv sim simeq cong propto to rightarrow leftarrow mapsto cdot times pm mp "
+        "quad qquad , ; : ! \\ right rangle rvert rVert end in notin subset subseteq supset supseteq cup cap "
+        "wedge vee ll gg prec succ preceq succeq mid div ldots cdots dots } ) |"
+    ).split()]
+)
+
+
+def fraction_needs_brackets(following: str | None) -> bool:
+    """Whether an inline fraction followed by the token ``following`` (None: nothing) needs brackets."""
+    return following is not None and following not in FRACTION_MAY_END_BEFORE

@@ -43,6 +43,7 @@ from bot.tex_tables import (
     SYMBOL_ACCENTS,
     SYMBOLS,
     TEXT_WRAPPERS,
+    fraction_needs_brackets,
 )
 from bot.untrusted import strip_unsafe_chars
 
@@ -71,6 +72,15 @@ class _Renderer:
         self.math = math
         self.eat_space = False  # drop leading blanks of the next plain run (TeX eats them)
         self.closers: dict[int, int] | None = None  # "{" index -> its "}", found once (braces never move)
+
+    def next_token(self) -> str | None:
+        """What comes next, blanks skipped (None at the end), without consuming it: a macro (``\\sum``) or
+        the first character of a plain run (tokens may be runs of text)."""
+        for tok in self.toks[self.pos :]:
+            stripped = tok.lstrip()
+            if stripped:
+                return stripped if stripped.startswith("\\") else stripped[0]
+        return None
 
     def render(self, in_group: bool = False) -> str:
         """Render up to the matching ``}`` (consumed) or the end; stray ``}`` are dropped."""
@@ -258,7 +268,8 @@ class _Renderer:
 
 def _frac(r: _Renderer, name: str) -> str:
     numerator, denominator = r.arg(), r.arg()
-    return f"{_operand(numerator)}/{_operand(denominator)}"
+    inline = f"{_operand(numerator)}/{_operand(denominator)}"
+    return f"({inline})" if fraction_needs_brackets(r.next_token()) else inline
 
 
 def _binom(r: _Renderer, name: str) -> str:

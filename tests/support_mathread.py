@@ -16,7 +16,17 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bot.tex_tables import FONTS, MATH_ACCENTS, MATH_WRAPPERS, SIZING, SUB, SUP, SYMBOLS, TEXT_WRAPPERS
+from bot.tex_tables import (
+    FONTS,
+    MATH_ACCENTS,
+    MATH_WRAPPERS,
+    SIZING,
+    SUB,
+    SUP,
+    SYMBOLS,
+    TEXT_WRAPPERS,
+    fraction_needs_brackets,
+)
 
 _SPACING = frozenset("quad qquad enspace thinspace medspace thickspace space negthinspace displaystyle limits".split())
 _DIMENSION = re.compile(r"\s*[-+]?\s*(?:\d+(?:\.\d*)?|\.\d+)\s*(?:mu|em|ex|pt)")
@@ -90,7 +100,9 @@ class _Tex:
                 self.pos += 1
             return ""
         if name in ("frac", "dfrac", "tfrac"):
-            return f"({self.arg()})/({self.arg()})"
+            inline = f"({self.arg()})/({self.arg()})"
+            following = next((t for t in self.toks[self.pos :] if not t.isspace()), None)
+            return f"({inline})" if fraction_needs_brackets(following) else inline
         if name in ("overset", "stackrel"):
             above = self.arg()
             return f"{self.arg()}^({above})"

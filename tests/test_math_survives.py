@@ -158,3 +158,18 @@ def test_generated_model_formulas_survive_safe_llm_text(tex: str) -> None:
     text = _as_model_text(tex)
     out = safe_llm_text(text, 4000)
     assert read_unicode(out) == read_tex(text, model=True), (text, out)
+
+
+@pytest.mark.parametrize(
+    ("tex", "expected"),
+    [
+        (r"\frac{1}{T}\sum_{t=1}^{T} x_t", "(1/T)∑ₜ₌₁ᵀ xₜ"),  # not 1/(T∑…)
+        (r"\frac{1}{2}x", "(1/2)x"),
+        (r"\frac{a}{b}\frac{c}{d}", "(a/b)c/d"),
+        (r"\frac{a}{b} + c", "a/b + c"),
+        (r"x = \frac{a}{b}", "x = a/b"),
+        (r"\frac{a}{b} \leq 1", "a/b ≤ 1"),
+    ],
+)
+def test_an_inline_fraction_followed_by_a_term_is_bracketed(tex: str, expected: str) -> None:
+    assert clean_text(f"${tex}$") == expected
