@@ -148,7 +148,7 @@ async def bench_render() -> None:
             cached.append(time.perf_counter() - started)
     print(
         f"render: one display equation {statistics.median(timings) * 1000:.1f} ms median, "
-        f"{max(timings) * 1000:.1f} ms max over {len(timings)} (target ≤ 100 ms); through the worker thread with "
+        f"{max(timings) * 1000:.1f} ms max over {len(timings)} (target ≤ 100 ms); through the worker process with "
         f"the disk write {statistics.median(through) * 1000:.1f} ms; cached {statistics.median(cached) * 1e6:.0f} µs "
         f"median, {sorted(cached)[int(len(cached) * 0.99)] * 1e6:.0f} µs p99 (target ≤ 1 ms); the slowest shape let "
         f"through ({MAX_TEX_CHARS} characters of flat TeX) {worst * 1000:.0f} ms"
