@@ -75,10 +75,21 @@ def render_environment(name: str, body: str, render: Callable[[str], str]) -> st
     rows = [row for row in cells if any(row)]
     if name in _CASES:
         return "{ " + "; ".join(_case(row) for row in rows) + " }"
-    if name in _MATRIX_DELIMITERS:
+    if name in _MATRIX_DELIMITERS and not _is_alignment(rows):
         opener, closer = _MATRIX_DELIMITERS[name]
         return opener + "; ".join(", ".join(row) for row in rows) + closer
-    return "; ".join(" ".join(cell for cell in row if cell) for row in rows)
+    # A row's own trailing comma ("u = zΦw,") is the source's punctuation before the line break: ";" says it.
+    lines = [" ".join(cell for cell in row if cell) for row in rows]
+    return "; ".join(line.rstrip(",") if i < len(lines) - 1 else line for i, line in enumerate(lines))
+
+
+# A cell that is, or starts with, a relation: the array aligns equations ({rcl}: "u & = & zΦw"), it is no
+# matrix, and its cells are one formula each row ("u = zΦw"), never "u, =, zΦw".
+_RELATION = re.compile(r"^(?:=|≤|≥|<|>|≠|≈|≡|∼|≃|≅|∝|:=|⊂|⊆|⊃|⊇|∈|→|⟶|↦|⇒|⇔|⟹|⟺)")
+
+
+def _is_alignment(rows: list[list[str]]) -> bool:
+    return any(_RELATION.match(cell) for row in rows for cell in row[1:])
 
 
 def _case(row: list[str]) -> str:

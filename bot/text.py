@@ -355,10 +355,10 @@ def _environment(r: _Renderer, name: str) -> str:
         r.arg()  # the environment name is markup, not content
     if name == "end" or env not in ENVIRONMENTS:
         return " "
+    if env in ("array", "subarray", "alignat", "alignat*", "alignedat", "aligned", "gathered"):
+        r.optional_arg()  # vertical placement: [t] (LaTeXML writes an empty [] before array's columns)
     if env in ("array", "subarray", "alignat", "alignat*", "alignedat"):
         r.raw_arg()  # column specification or count
-    elif env in ("aligned", "gathered", "alignedat"):
-        r.optional_arg()  # vertical placement: [t]
     rest = "".join(r.toks[r.pos :])
     body, through_end = body_end(rest)
     consumed = 0

@@ -173,3 +173,17 @@ def test_generated_model_formulas_survive_safe_llm_text(tex: str) -> None:
 )
 def test_an_inline_fraction_followed_by_a_term_is_bracketed(tex: str, expected: str) -> None:
     assert clean_text(f"${tex}$") == expected
+
+
+@pytest.mark.parametrize(
+    ("tex", "expected"),
+    [
+        # LaTeXML writes an empty position argument before an array's columns: neither is content.
+        (r"\begin{array}[]{rcl}u&=&z\Phi w,\\ w&=&x-\hat{x}\end{array}", "u = zΦ w; w = x-x̂"),
+        (r"\begin{array}{rcl} a & \leq & b \\ c & = & d \end{array}", "a ≤ b; c = d"),  # an alignment, not a matrix
+        (r"\begin{array}{cc} a & b \\ c & -d \end{array}", "a, b; c, -d"),  # a matrix's cells stay apart
+        (r"\begin{aligned}[t] x &= 1 \\ y &= 2 \end{aligned}", "x = 1; y = 2"),
+    ],
+)
+def test_arrays_read_as_alignments_or_matrices_without_their_arguments(tex: str, expected: str) -> None:
+    assert clean_text(f"${tex}$") == expected
