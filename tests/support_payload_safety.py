@@ -349,3 +349,33 @@ def scenes(draw: st.DrawFn) -> tuple[DigestMessage, Reply, str, Explanation]:
         digest=digest if draw(st.booleans()) else None,
     )
     return digest, reply, echo, explanation
+
+
+# --- bounded work ------------------------------------------------------------------------------------
+
+MEGABYTE = 1_000_000
+HOSTILE_SHAPES = {
+    "one word": "a" * MEGABYTE,
+    "at signs": "@" * MEGABYTE,
+    "foreign links": "https://evil.example/x " * (MEGABYTE // 23),
+    "markup": "[a](b)<@1>*" * (MEGABYTE // 11),
+    "controls": "\u202e\x1b[" * (MEGABYTE // 3),
+    "astral math": "𝔼" * (MEGABYTE // 2),
+}
+
+
+def render_everything(text: str) -> list[str]:
+    """Every renderer's final payloads for one hostile ``text`` put in every field of a card, a digest, an
+    explanation and a reply."""
+    paper = Paper(
+        id="2403.00001", version=1, title=text, authors=(text,), categories=("stat.ML", text),
+        primary_category="stat.ML", abstract=text,
+    )  # fmt: skip
+    card = make_card(paper, math_line=text)
+    explanation = Explanation(source="anthropic", text=text, sections=(ExplanationSection(text, text),), note=text)
+    digest = DigestMessage(categories=("stat",), announced=None, cards=(card,), more_count=1, more_links=())
+    reply = Reply(text=text, cards=(card,), explanation=explanation, abstract=text, is_error=True)
+    quiet = DigestMessage(categories=("stat",), announced=None, cards=(), note=text)
+    return [text for _, text in payloads(digest, reply, text, explanation)] + [
+        text for _, text in payloads(quiet, Reply(text=text), text, Explanation(source="x", text=text))
+    ]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import time
 from datetime import date
 from xml.sax.saxutils import escape as xml_escape
 
@@ -31,21 +30,21 @@ from adapters import discord_embeds, slack_blocks
 from bot.cards import (
     DigestMessage,
     Explanation,
-    ExplanationSection,
     Reply,
     make_card,
     render_reply_text,
 )
 from bot.explain.sanitize import safe_llm_text
-from bot.models import Paper
 from bot.sources.arxiv import parse_rss
 from bot.untrusted import MAX_UNTRUSTED_CHARS, bounded, defang, strip_unsafe_chars
 from tests.support_payload_safety import (
     HOSTILE,
+    HOSTILE_SHAPES,
     OWN_URLS,
     explanations,
     hostile_text,
     payloads,
+    render_everything,
     scenes,
     strings,
     unsafe_parts,
@@ -118,41 +117,13 @@ def test_the_checker_knows_each_kind_of_hole() -> None:
 
 # --- bounded work ------------------------------------------------------------------------------------
 
-MEGABYTE = 1_000_000
-HOSTILE_SHAPES = {
-    "one word": "a" * MEGABYTE,
-    "at signs": "@" * MEGABYTE,
-    "foreign links": "https://evil.example/x " * (MEGABYTE // 23),
-    "markup": "[a](b)<@1>*" * (MEGABYTE // 11),
-    "controls": "\u202e\x1b[" * (MEGABYTE // 3),
-    "astral math": "𝔼" * (MEGABYTE // 2),
-}
-
-
-def _render_everything(text: str) -> list[str]:
-    paper = Paper(
-        id="2403.00001", version=1, title=text, authors=(text,), categories=("stat.ML", text),
-        primary_category="stat.ML", abstract=text,
-    )  # fmt: skip
-    card = make_card(paper, math_line=text)
-    explanation = Explanation(source="anthropic", text=text, sections=(ExplanationSection(text, text),), note=text)
-    digest = DigestMessage(categories=("stat",), announced=None, cards=(card,), more_count=1, more_links=())
-    reply = Reply(text=text, cards=(card,), explanation=explanation, abstract=text, is_error=True)
-    quiet = DigestMessage(categories=("stat",), announced=None, cards=(), note=text)
-    return [text for _, text in payloads(digest, reply, text, explanation)] + [
-        text for _, text in payloads(quiet, Reply(text=text), text, Explanation(source="x", text=text))
-    ]
-
-
 @pytest.mark.parametrize("shape", list(HOSTILE_SHAPES))
-def test_a_megabyte_of_hostile_text_renders_fast_bounded_and_safe(shape: str) -> None:
-    """One hostile field (a feed's abstract, a model's answer, a pasted command) costs every renderer
-    milliseconds, and is shown cut rather than spread over dozens of messages."""
+def test_a_megabyte_of_hostile_text_renders_bounded_and_safe(shape: str) -> None:
+    """One hostile field (a feed's abstract, a model's answer, a pasted command) is cut before any
+    renderer works on it, and shown cut rather than spread over dozens of messages. (What it costs in
+    time is measured in bench/bench_payload.py: a timing threshold here would fail on a loaded machine.)"""
     text = HOSTILE_SHAPES[shape]
-    started = time.perf_counter()
-    outputs = _render_everything(text)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.0, f"{shape}: {elapsed:.2f} s"
+    outputs = render_everything(text)
     assert sum(map(len, outputs)) < 40 * MAX_UNTRUSTED_CHARS
     assert not [p for out in outputs if len(out) < 30_000 for p in unsafe_parts(out)]  # the checker is slow on big text
 
