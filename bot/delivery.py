@@ -169,7 +169,7 @@ async def send_row(
         if opened == Outcome.HANDED_BACK:  # the cards wait for their briefing, at the next start
             return _hand_back(outbox, row, maybe_posted=left_sending)
     keyed = poster if isinstance(poster, KeyedPoster) else None
-    if gate.closed:
+    if gate.is_closed():
         return _hand_back(outbox, row, maybe_posted=left_sending)
     if left_sending and keyed is not None:
         found = await keyed.already_posted(row.channel, row.key)
@@ -180,7 +180,7 @@ async def send_row(
         left_sending = found is None  # the platform says it is not there: nothing to reconcile any more
     message = message_for(engine, row, selection)
     for attempt in range(attempts):
-        if gate.closed:  # shutting down: this post does not start; the row waits for the next start
+        if gate.is_closed():  # shutting down: this post does not start; the row waits for the next start
             return _hand_back(outbox, row, maybe_posted=left_sending and attempt == 0)
         if attempt > 0 or not fresh:
             outbox.sending(row.key)

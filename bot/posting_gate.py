@@ -23,7 +23,7 @@ HANDED_BACK = "handed back at shutdown: sent at the next start"
 
 class PostingGate:
     def __init__(self) -> None:
-        self.closed = False
+        self._closed = False
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -33,7 +33,11 @@ class PostingGate:
 
     def close(self) -> None:
         """No post starts from now on."""
-        self.closed = True
+        self._closed = True
+
+    def is_closed(self) -> bool:
+        # A method, not an attribute: it changes while a caller awaits between two reads.
+        return self._closed
 
     @contextmanager
     def posting(self) -> Iterator[None]:
