@@ -300,7 +300,8 @@ def render_digest_text(digest: DigestMessage) -> str:
         lines.append("")
     if digest.more_count:
         where = "  ".join(url for _, url in drawn_links(digest.more_links, trusted=False))
-        lines.append(f"… and {digest.more_count:,} more: {where}".rstrip(": "))
+        # "at" the list, or a full stop: never a colon with nothing after it.
+        lines.append(f"… and {digest.more_count:,} more at {where}" if where else f"… and {digest.more_count:,} more.")
     return "\n".join(lines).rstrip()
 
 

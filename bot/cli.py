@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     sync = command(discord_sub, "sync", "Register /paper with Discord (once per deploy, not every start).")
     sync.add_argument("--guild", type=_snowflake, metavar="ID", help="register in one server only (instant)")
     command(sub, "status", "Show the last fetch per category, deliveries of the last 24 h, paused channels.")
+    backup = command(sub, "backup", "Copy the live database to FILE, consistently, even while the bot runs.")
+    backup.add_argument("file", metavar="FILE", help="where to write the copy (a new file)")
+    backup.add_argument("--force", action="store_true", help="replace FILE if it exists")
     return parser
 
 
@@ -221,6 +224,11 @@ def _main(argv: Sequence[str] | None) -> int:
             from bot.runner import run_bot
 
             return asyncio.run(run_bot(config))
+        if args.command == "backup":
+            from bot.backup import backup_database
+
+            print(backup_database(config.database_path, args.file, force=args.force).text())
+            return 0
         if args.command in ("doctor", "discord"):
             from bot.operations import run_operation
 

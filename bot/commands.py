@@ -83,6 +83,20 @@ class SubCommand:
     # Some of its actions change the channel and some only show (radar add vs radar list): the handler
     # decides from Invocation.can_manage, which is worked out for it.
     asks_permission: bool = False
+    # With asks_permission: the actions (values of the first parameter) open to everyone, the others
+    # being for people who manage the channel. Read by ``execute`` and by the docs' generated list.
+    open_actions: tuple[str, ...] = ()
+
+    def needs_manager(self, args: Mapping[str, str] | None = None) -> bool:
+        """Whether running it (with ``args``; without: any of its actions) needs someone who can manage the
+        channel."""
+        if self.manages_channel:
+            return True
+        if not self.asks_permission:
+            return False
+        if args is None or not self.params:
+            return True
+        return args.get(self.params[0].name, "").strip().lower() not in self.open_actions
 
     @property
     def usage(self) -> str:
@@ -385,7 +399,8 @@ REGISTRY: dict[str, SubCommand] = {
             manages_channel=True,
         ),
         search_command(),
-        radar_command(),
+        # `radar list` shows; every other radar action changes the channel's ranking.
+        replace(radar_command(), open_actions=("list",)),
         SubCommand("usage", "Show today's and this month's LLM calls, tokens and cost", (), _usage, "/paper usage"),
         SubCommand("help", "Show these commands", (), _help, "/paper help"),
     )
@@ -503,10 +518,11 @@ async def execute(engine: Engine, command: SubCommand, inv: Invocation) -> Reply
     people who may not. Never raises for anything a user can cause: a typed error becomes its message,
     anything else an apology with a logged reference id."""
     try:
-        if command.manages_channel and not inv.can_manage:
+        if command.needs_manager(inv.args) and not inv.can_manage:
+            action = command.params[0].name if command.asks_permission and command.params else ""
+            shown = f"{command.name} {inv.args.get(action, '').strip().lower()[:20]}".strip()
             raise PermissionDenied(
-                f"Only people who can manage this channel can use /paper {command.name}. "
-                "Ask a channel or workspace admin."
+                f"Only people who can manage this channel can use /paper {shown}. Ask a channel or workspace admin."
             )
         return await command.handler(engine, inv)
     except PaperbotError as err:
@@ -547,3 +563,28 @@ def markdown_reference() -> str:
     rows = ["| command | what it does |", "|---|---|"]
     rows += [f"| `{c.usage}` | {c.summary} |" for c in REGISTRY.values()]
     return "\n".join(rows)
+
+
+ADMIN_MARKERS = ("<!-- admin-commands:start -->", "<!-- admin-commands:end -->")
+
+
+def admin_reference() -> str:
+    """Who may use which sub-command, generated for the README and each platform's guide so that the
+    three cannot drift from the registry (nor from ``execute``, which reads the same declarations)."""
+    managers: list[str] = []
+    everyone: list[str] = []
+    for c in REGISTRY.values():
+        if c.manages_channel:
+            managers.append(f"`/paper {c.name}`")
+        elif c.asks_permission:
+            open_ones = " or ".join(f"`{c.name} {a}`" for a in c.open_actions)
+            managers.append(f"`/paper {c.name}`" + (f" (all but {open_ones})" if open_ones else ""))
+            everyone += [f"`/paper {c.name} {a}`" for a in c.open_actions]
+        else:
+            everyone.append(f"`/paper {c.name}`")
+    return "\n".join(
+        [
+            f"- Only people who can manage the channel: {', '.join(managers)}.",
+            f"- Everyone: {', '.join(everyone)}.",
+        ]
+    )

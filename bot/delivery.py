@@ -23,6 +23,7 @@ from bot.engine import Engine
 from bot.errors import ChannelUnavailable, SourceError
 from bot.models import ChannelRef, Paper, Subscription
 from bot.outbox import DIGEST_KINDS, NOTE_KINDS, Kind, Outbox, OutboxRow, briefing_key, key_for
+from bot.posting_gate import posting_gate
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class Outcome(Enum):
     NOTHING_NEW = "nothing new"
     PAUSED = "paused"
     FAILED = "failed"
+    HANDED_BACK = "handed back at shutdown"
 
 
 class TransientPostError(Exception):
@@ -154,28 +156,40 @@ async def send_row(
     """Send one outbox row, of any kind: reconcile a row left "sending" by a crash, then post with
     retries. ``fresh``: the row was just planned as sending by this call, nothing can be out there yet."""
     outbox = Outbox(engine.store)
+    gate = posting_gate(engine)
     fresh = fresh and row.state == "sending"  # a planned row is marked sending before its post, always
+    # Left "sending" by a crash: it may be out there; only the platform can tell (below).
+    left_sending = row.state == "sending" and not fresh
     briefing = _unfinished_briefing(outbox, row) if row.kind in DIGEST_KINDS else None
     if briefing is not None:  # the briefing opens the digest: sent (or failed for good) before the cards
         opened = await send_row(engine, poster, briefing, attempts=attempts, backoff_s=backoff_s)
         if opened == Outcome.PAUSED:  # the channel is gone: the cards would meet the same answer
             outbox.failed(row.key, (outbox.get(briefing.key) or briefing).error or "the channel is not available")
             return Outcome.PAUSED
+        if opened == Outcome.HANDED_BACK:  # the cards wait for their briefing, at the next start
+            return _hand_back(outbox, row, maybe_posted=left_sending)
     keyed = poster if isinstance(poster, KeyedPoster) else None
-    left_sending = row.state == "sending" and not fresh
-    if left_sending and keyed is not None and await keyed.already_posted(row.channel, row.key):
-        log.info("%s: %s %s was posted before a restart; recording it", row.channel, row.kind, row.key)
-        outbox.sent(row)
-        return Outcome.ALREADY_POSTED
+    if gate.is_closed():
+        return _hand_back(outbox, row, maybe_posted=left_sending)
+    if left_sending and keyed is not None:
+        found = await keyed.already_posted(row.channel, row.key)
+        if found:
+            log.info("%s: %s %s was posted before a restart; recording it", row.channel, row.kind, row.key)
+            outbox.sent(row)
+            return Outcome.ALREADY_POSTED
+        left_sending = found is None  # the platform says it is not there: nothing to reconcile any more
     message = message_for(engine, row, selection)
     for attempt in range(attempts):
+        if gate.is_closed():  # shutting down: this post does not start; the row waits for the next start
+            return _hand_back(outbox, row, maybe_posted=left_sending and attempt == 0)
         if attempt > 0 or not fresh:
             outbox.sending(row.key)
         try:
-            if keyed is not None:
-                await keyed.post_digest_keyed(row.channel, message, row.key)
-            else:
-                await poster.post_digest(row.channel, message)
+            with gate.posting():  # in flight: the shutdown lets it finish (briefly) before cancelling
+                if keyed is not None:
+                    await keyed.post_digest_keyed(row.channel, message, row.key)
+                else:
+                    await poster.post_digest(row.channel, message)
         except ChannelUnavailable as err:
             log.warning("pausing %s: %s", row.channel, err)
             outbox.failed(row.key, str(err))
@@ -199,6 +213,15 @@ async def send_row(
             log.info("posted the %s note to %s", row.kind, row.channel)
         return Outcome.POSTED
     return Outcome.FAILED  # pragma: no cover - the loop always returns
+
+
+def _hand_back(outbox: Outbox, row: OutboxRow, *, maybe_posted: bool) -> Outcome:
+    """A row whose post does not start because the bot is stopping: "planned" again, for the next start
+    to send; unless a crash left it "sending" and the platform was not asked, which the next start does."""
+    if not maybe_posted:
+        outbox.hand_back(row.key)
+    log.info("%s: %s %s handed back at shutdown", row.channel, row.kind, row.key)
+    return Outcome.HANDED_BACK
 
 
 def message_for(engine: Engine, row: OutboxRow, selection: DigestSelection | None = None) -> DigestMessage:
@@ -341,6 +364,8 @@ async def send_reply(
             await send(Reply(text=f"I cannot post here: {reason[:300]}", ephemeral=True, is_error=True))
         elif outcome == Outcome.FAILED:  # the cause is in the log and in /paper status
             await send(Reply(text=NOT_POSTED, ephemeral=True, is_error=True))
+        elif outcome == Outcome.HANDED_BACK:
+            await send(Reply(text=RESTARTING, ephemeral=True))
         elif reply.text:
             await send(Reply(text=reply.text, ephemeral=True))
         return
@@ -367,6 +392,7 @@ async def send_reply(
 
 
 BEING_POSTED = "This channel's digest is being posted right now."
+RESTARTING = "The bot is restarting: this channel's digest is posted as soon as it is back."
 ALREADY_POSTED = "This channel's digest for the latest announcement was just posted here."
 NOT_POSTED = (
     "The digest could not be posted just now. Try /paper digest again in a few minutes; /paper status shows why."

@@ -26,6 +26,7 @@ from enum import StrEnum
 import sqlite_utils
 
 from bot.models import ChannelRef
+from bot.posting_gate import HANDED_BACK
 from bot.store import Store, TableMigrations, outbox_key, utcnow
 
 
@@ -194,6 +195,10 @@ class Outbox:
     def retry_later(self, key: str, reason: str) -> None:
         """Back to planned with the reason kept: a transient failure that will be retried."""
         self._set(key, "planned", reason[:500])
+
+    def hand_back(self, key: str) -> None:
+        """Back to planned, nothing posted: the bot stopped before this row's post started."""
+        self._set(key, "planned", HANDED_BACK)
 
     def sent(self, row: OutboxRow) -> None:
         """Record the row as sent; a digest (scheduled or asked for) also records its papers as delivered

@@ -20,6 +20,7 @@ from bot.engine import Engine
 from bot.explain.service import LLM_HINT
 from bot.isolated import close_shared_pools
 from bot.models import ChannelRef, Subscription
+from bot.posting_gate import posting_gate
 from bot.scheduler import DigestScheduler
 from bot.sources.registry import resolve_feed
 from bot.store import refuse_newer_schema, utcnow
@@ -126,7 +127,7 @@ async def run_bot(
         log.info("next digest at %s (%s %s)", scheduler.next_run(slot), *slot)
         code = await _until_stopped(stop, adapters)
     finally:
-        scheduler.shutdown()
+        await _stop_posting(engine, scheduler)
         for adapter in adapters.values():
             await adapter.stop()
         await engine.aclose()
@@ -137,6 +138,25 @@ async def run_bot(
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
     return code
+
+
+# At SIGTERM the posts in flight get this long to finish and be recorded sent (a digest's card takes a
+# fraction of a second); whatever is still out after it is cancelled and left for the restart to check.
+POST_GRACE_S = 1.0
+# What a cancelled fan-out still writes on its way out (rows handed back) takes well under this.
+SETTLE_S = 0.5
+
+
+async def _stop_posting(engine: Engine, scheduler: DigestScheduler) -> None:
+    """Stop the bot's own posts without losing or repeating one: no post starts any more (rows not yet
+    started go back to planned), the ones in flight finish (briefly), then the jobs are cancelled and
+    awaited, so that what they record reaches the store before it closes."""
+    gate = posting_gate(engine)
+    gate.close()
+    if not await gate.drained(POST_GRACE_S):
+        log.warning("stopping: %d posts still in flight are cut off; the next start checks them", gate.in_flight)
+    scheduler.shutdown()
+    await gate.settled(SETTLE_S)
 
 
 async def _until_stopped(stop: asyncio.Event, adapters: dict[str, Adapter]) -> int:

@@ -94,7 +94,7 @@ def test_digest_limit_zero_means_all_and_text_output(config: Path) -> None:
     assert text.returncode == 0
     digest = text.stdout.split("\n\n", 1)[1]  # after the line saying the 2024 feed is not today's
     assert digest.startswith("arXiv digest · stat · Tue 26 Mar 2024")
-    assert "… and 60 more: https://arxiv.org/list/stat/new" in text.stdout
+    assert "… and 60 more at https://arxiv.org/list/stat/new" in text.stdout
 
 
 def test_explain_json_contract(config: Path) -> None:

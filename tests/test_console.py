@@ -44,7 +44,7 @@ async def test_digest_on_request_is_printed_and_recorded() -> None:
     _, out = await _run_lines("/paper subscribe stat.ML\n/paper digest\n/paper digest\n")
     assert "arXiv digest · stat.ML · Tue 26 Mar 2024" in out
     assert "1. Conformal online model aggregation" in out
-    assert "… and 19 more: https://arxiv.org/list/stat.ML/new" in out
+    assert "… and 19 more at https://arxiv.org/list/stat.ML/new" in out
     assert out.count("arXiv digest ·") == 1
     assert "already posted here" in out
 

@@ -59,3 +59,25 @@ def test_readme_json_examples_parse() -> None:
     assert len(blocks) >= 2
     for block in blocks:
         json.loads(block)
+
+
+def _generated_blocks(text: str, markers: tuple[str, str]) -> list[str]:
+    start, end = markers
+    return [part.split(end)[0].strip() for part in text.split(start)[1:]]
+
+
+def test_every_list_of_who_may_use_a_command_is_generated_from_the_registry() -> None:
+    """The README and each platform's guide say who may use which sub-command from one generated list:
+    a sub-command added to the registry, or made managers-only, shows in all three at once."""
+    from bot.commands import ADMIN_MARKERS, REGISTRY, admin_reference
+
+    reference = admin_reference()
+    for doc in (ROOT / "README.md", ROOT / "docs" / "slack.md", ROOT / "docs" / "discord.md"):
+        blocks = _generated_blocks(doc.read_text(), ADMIN_MARKERS)
+        assert blocks, f"{doc.name} has no generated list of who may use which command"
+        assert all(block == reference for block in blocks), f"{doc.name}: regenerate with bot.commands.admin_reference"
+    # The list names every sub-command, each where execute() puts it.
+    managers, everyone = reference.splitlines()
+    for command in REGISTRY.values():
+        assert f"`/paper {command.name}`" in managers + everyone
+        assert (f"`/paper {command.name}`" in managers) == command.needs_manager()
