@@ -80,7 +80,9 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 COMMAND = "/paper"
 ADMIN_CACHE_S = 300.0  # a user's admin flag, from users.info, is trusted this long
-STOP_GRACE_S = 5.0  # stop() lets running commands finish this long before cancelling them
+# stop() lets running commands finish this long before cancelling them, and the HTTP server's open
+# connections as long: SIGTERM must stop the bot within about two seconds (a supervisor kills it after that).
+STOP_GRACE_S = 1.0
 CONNECT_TIMEOUT_S = 30.0
 
 
@@ -213,7 +215,9 @@ class SlackAdapter(SlackThreads):
     async def _start_http(self) -> None:
         web_app = web.Application(client_max_size=MAX_BODY_BYTES)
         web_app.router.add_post(EVENTS_PATH, self._handle_http)
-        runner = web.AppRunner(web_app, access_log=None, handle_signals=False, logger=server_logger())
+        runner = web.AppRunner(
+            web_app, access_log=None, handle_signals=False, logger=server_logger(), shutdown_timeout=STOP_GRACE_S
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
         await site.start()
