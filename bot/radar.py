@@ -24,6 +24,7 @@ import sqlite_utils
 from bot import posted_messages
 from bot.errors import UsageError
 from bot.models import ChannelRef, Paper
+from bot.quotes import straight_quotes
 from bot.radar_teachers import forget_oldest_learned, forget_person, learned_count, person_of, trim_person
 from bot.ranking import Like, RadarProfile, Ranked, author_key, keyword_terms, rank, terms
 from bot.store import Store, TableMigrations, _paper_from_row, utcnow
@@ -100,10 +101,11 @@ _QUOTED = re.compile(f"[{_QUOTES}]([^{_QUOTES}]*)(?:[{_QUOTES}]|$)|([^\\s,;{_QUO
 
 
 def split_keywords(text: str) -> list[str]:
-    """A command's words as keywords: each quoted "phrase" one keyword (an unclosed quote runs to the
-    end), every other word its own; commas and semicolons separate too."""
+    """A command's words as keywords: each quoted "phrase" one keyword (typographic “quotes” and 'single
+    quotes' too; an unclosed quote runs to the end), every other word its own; commas and semicolons
+    separate too."""
     found: list[str] = []
-    for phrase, word in _QUOTED.findall(as_typed(text)):
+    for phrase, word in _QUOTED.findall(straight_quotes(as_typed(text))):
         value = " ".join((phrase or word).split())
         if value:
             found.append(value)

@@ -3,8 +3,8 @@
 A score is the sum of what a person can read back in the card's "why" line:
 
 - keywords: BM25 over title and abstract (the title counted twice), with the day's candidate papers as the
-  corpus, so a word every paper uses weighs little; a phrase found as typed scores double, its words found
-  apart score half;
+  corpus, so a word every paper uses weighs little; a phrase ("conformal prediction") matches only where its
+  words stand side by side as typed (then it scores double): its words found apart match nothing;
 - authors: a name on the radar matches a paper's author with accents, case and initials folded
   ("Y. Song" is "Yang Song", "Schölkopf" is "Scholkopf");
 - liked papers: TF-IDF cosine similarity to each liked paper, times the like's weight (a dislike is
@@ -62,8 +62,7 @@ VectorLookup = Callable[[Sequence[Paper]], Mapping[str, NDArray[np.float32]]]
 _K1 = 1.2
 _B = 0.75
 _TITLE_WEIGHT = 2
-PHRASE_BOOST = 2.0  # a phrase found as typed
-PHRASE_PARTIAL = 0.5  # some of its words found, not together
+PHRASE_BOOST = 2.0  # a phrase found as typed (its words apart are no match at all)
 AUTHOR_SCORE = 10.0  # one matching author outranks all but the strongest keyword matches
 LIKE_SCALE = 10.0  # cosine 0.3 with one liked paper is worth about a good keyword match
 LIKE_MIN_SIMILARITY = 0.1  # below this, two abstracts share only the field's common words
@@ -251,19 +250,16 @@ class _Keyword:
     label: str  # as typed
     terms: tuple[str, ...]
     phrase: str  # " w1 w2 " to find in a document's joined words; "" for one word
-    words: Mapping[str, str]  # term -> the word as typed, for the why line
 
 
 @lru_cache(maxsize=8192)  # a fan-out compiles the same keywords for many channels
 def _compile_keyword(text: str) -> _Keyword | None:
-    words = _WORD.findall(text)
-    typed = {_stem(fold(w)): w for w in words}
     kept = tuple(keyword_terms(text))
     if not kept:
         return None
     every = terms(text)
     phrase = f" {' '.join(every)} " if len(every) > 1 else ""
-    return _Keyword(label=" ".join(text.split()), terms=kept, phrase=phrase, words=typed)
+    return _Keyword(label=" ".join(text.split()), terms=kept, phrase=phrase)
 
 
 class _Signal:
@@ -388,7 +384,6 @@ class Corpus:
         self._post_tfidf: _Floats | None = None  # the same grouped by term
         self._similar: dict[str, tuple[_Docs, _Floats]] = {}
         self._signals: dict[tuple[str, str], _Signal | None] = {}
-        self._term_users: dict[str, frozenset[int]] = {}
         self._memo: dict[object, tuple[list[Ranked], int]] = {}
         self._vector_lookup = vectors
         self._embedded: tuple[NDArray[np.float32], NDArray[np.bool_]] | None = None
@@ -404,13 +399,6 @@ class Corpus:
             return _EMPTY_DOCS, _EMPTY_VALUES
         start, end = self._term_start[found], self._term_start[found + 1]
         return self._post_docs[start:end], self._post_bm25[start:end]
-
-    def _using(self, term: str) -> frozenset[int]:
-        """The papers using ``term``, as a set (for why lines naming the words of a phrase found apart)."""
-        found = self._term_users.get(term)
-        if found is None:
-            found = self._term_users[term] = frozenset(self._postings(term)[0].tolist())
-        return found
 
     # --- liked papers ----------------------------------------------------------------------------
 
@@ -585,22 +573,12 @@ class Corpus:
         # Summed term by term for each paper; a paper holding every word may hold the phrase as typed.
         sums = _sum_by_doc(every_doc, np.concatenate([w for _, w in postings]), count)
         found_words = np.bincount(every_doc, minlength=count)
-        touched = np.flatnonzero(found_words)
         complete = np.flatnonzero(found_words == len(keyword.terms)).tolist()
-        whole = [doc for doc in complete if keyword.phrase in self._joined[doc]]
-        if kind == "mute":  # a muted phrase mutes where it is found as typed, not its words apart
-            return _Signal(kind, keyword.label, np.array(whole, dtype=np.intp), np.zeros(len(whole)))
-        is_whole = np.zeros(count, dtype=np.bool_)
-        is_whole[whole] = True
-        boost = np.where(is_whole[touched], PHRASE_BOOST, PHRASE_PARTIAL)
-        whole_set = frozenset(whole)
-
-        def words_found(doc: int) -> str | None:
-            if doc in whole_set:
-                return None
-            return ", ".join(keyword.words.get(t, t) for t in keyword.terms if doc in self._using(t))
-
-        return _Signal(kind, keyword.label, touched, sums[touched] * boost, words_found)
+        # A phrase matches where it stands as typed, never by its words apart ("prediction" alone is not
+        # "conformal prediction"): the paper scores its words' BM25, doubled; a mute sinks it.
+        whole = np.array([doc for doc in complete if keyword.phrase in self._joined[doc]], dtype=np.intp)
+        values = np.zeros(len(whole)) if kind == "mute" else sums[whole] * PHRASE_BOOST
+        return _Signal(kind, keyword.label, whole, values)
 
     def _like_signal(self, paper: Paper, weight: float) -> _Signal:
         docs, similarity = self._similar_docs(paper)

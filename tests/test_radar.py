@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from bot.commands import Invocation, execute, parse
+from bot.digest import select_digest
 from bot.engine import Engine
 from bot.errors import ConfigError, UsageError
-from bot.models import ChannelRef
+from bot.models import ChannelRef, Subscription
 from bot.radar import MAX_ENTRIES, MAX_VALUE_CHARS, Radar, RadarFull, profile_of, split_keywords
 from bot.radar_commands import RADAR_COMMAND
 from bot.radar_teachers import MAX_LEARNED_PER_PERSON
@@ -301,3 +302,25 @@ async def test_a_500_keyword_add_states_the_limit() -> None:
     answer = await _run(engine, "add " + " ".join(f"k{i}" for i in range(500)))
     assert f"at most {MAX_ENTRIES} entries" in answer
     assert Radar(engine.store).size(CHANNEL) == 0
+
+
+@pytest.mark.parametrize(
+    "typed", ['"conformal prediction"', "“conformal prediction”", "'conformal prediction'", "„conformal prediction“"]
+)
+async def test_a_quoted_phrase_added_by_the_command_matches_the_digest_as_a_phrase(typed: str) -> None:
+    engine = await _stored_engine()
+    assert "Added keyword “conformal prediction”" in await _run(engine, f"add {typed}")
+    sub = Subscription(id=0, channel=CHANNEL, category="stat.ML", include_replacements=True)
+    selection = select_digest(engine.store, CHANNEL, [sub], limit=0)
+    why = dict(selection.why)
+    # Read by hand in the listing: three papers say "conformal prediction"; two have the words apart
+    # ("Conformal Off-Policy Prediction", "Conformal link prediction") and many say "prediction".
+    assert set(why) == {"2403.15527", "2403.03868", "2403.16871"}
+    assert set(why.values()) == {"matches: conformal prediction"}
+    assert [p.id for p in selection.papers[:3]] == [pid for pid in why]
+
+
+def test_apostrophes_are_not_quotes() -> None:
+    assert split_keywords("Bayes' rule, Hoeffding's 'graph neural' don't") == [
+        "Bayes'", "rule", "Hoeffding's", "graph neural", "don't"
+    ]  # fmt: skip
