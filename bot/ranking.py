@@ -15,7 +15,9 @@ A score is the sum of what a person can read back in the card's "why" line:
 - mutes: a muted word or phrase in the title or abstract sinks the paper below every other one.
 
 Equal scores keep the source's own signal (Hugging Face upvotes) first, then the newer paper, then the
-order the digest had. Without a radar the order is exactly the digest's.
+order the digest had, within each feed; the papers that match nothing (and equal scores) take turns across
+the channel's feeds, so upvotes never push an arXiv feed out. Without a radar the order is exactly the
+digest's.
 
 A fan-out ranks the same candidates for many channels: ``Corpus`` holds the per-paper token statistics,
 built once, and remembers each distinct profile's ranking, so channels with the same radar share it.
@@ -37,6 +39,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bot.feed_interleave import dealt, feed_queues
 from bot.models import Paper
 
 __all__ = [
@@ -318,9 +321,13 @@ class Corpus:
     rather than a dictionary per term, and a channel's ranking sums its entries' arrays at once.
 
     ``vectors``: where cached embeddings of papers are read (``bot.embeddings.vector_lookup``), asked once
-    for the candidates and once per liked paper that is not one; None ranks by words alone."""
+    for the candidates and once per liked paper that is not one; None ranks by words alone. ``feeds``: the
+    feed each candidate came from (the digest's), whose papers take turns where no radar entry decides;
+    by default each paper's source."""
 
-    def __init__(self, papers: Sequence[Paper], vectors: VectorLookup | None = None) -> None:
+    def __init__(
+        self, papers: Sequence[Paper], vectors: VectorLookup | None = None, feeds: Sequence[str] | None = None
+    ) -> None:
         self.papers = tuple(papers)
         self.position = {p.id: i for i, p in enumerate(self.papers)}
         count = len(self.papers)
@@ -370,12 +377,14 @@ class Corpus:
                 family, given = _name_parts(name)
                 if family:
                     self._authors.setdefault(family, []).append((doc, given, " ".join(name.split())))
-        # Ties: the source's own signal, then the newer paper, then the digest's order.
-        order = sorted(range(count), key=lambda i: _tie_key(self.papers[i], i))
+        # Ties, and the papers no entry touches: each feed's own signal (upvotes), then the newer paper,
+        # then the digest's order, the feeds taking turns (bot.feed_interleave).
+        feed_of = (lambda i: feeds[i]) if feeds is not None else (lambda i: self.papers[i].source)
+        self._feed_queues = feed_queues(count, lambda i: _tie_key(self.papers[i], i), feed_of)
+        order = list(dealt(self._feed_queues, lambda _: True))
         self.tie_rank = [0] * count
         for place, doc in enumerate(order):
             self.tie_rank[doc] = place
-        self._tie_order = order
         self._unscored = [Ranked(p, 0.0, "") for p in self.papers]
         # Smoothed idf for TF-IDF (likes); a term no candidate has still weighs in the liked paper's norm.
         self._idf_smooth = {term: math.log((count + 1) / (n + 1)) + 1.0 for term, n in self.df.items()}
@@ -672,17 +681,17 @@ class Corpus:
         # Matched nothing (or likes and dislikes cancelled out): in the order they had.
         wanted = limit - len(result) if limit else count
         is_touched, is_muted, score_of = touched.tolist(), muted.tolist(), scores.tolist()
-        for doc in self._tie_order:
+        def unmatched(doc: int) -> bool:
+            return (subset is None or doc in subset) and not is_muted[doc] and score_of[doc] == 0
+
+        for doc in dealt(self._feed_queues, unmatched):  # the feeds take turns (bot.feed_interleave)
             if wanted <= 0:
                 return result, total
-            if (subset is None or doc in subset) and not is_muted[doc]:
-                if not is_touched[doc]:
-                    result.append(self._unscored[doc])
-                elif score_of[doc] == 0:
-                    result.append(Ranked._explained(papers[doc], 0.0, explained, doc))
-                else:
-                    continue
-                wanted -= 1
+            if is_touched[doc]:  # likes and dislikes that cancel out: explained, at 0
+                result.append(Ranked._explained(papers[doc], 0.0, explained, doc))
+            else:
+                result.append(self._unscored[doc])
+            wanted -= 1
         result += ranked(ordered(np.flatnonzero(touched & (scores < 0) & ~muted)))
         # A muted paper no entry touched scores 0 before the penalty.
         sunk = [(-(score_of[d] if is_touched[d] else 0.0), tie[d], d) for d in np.flatnonzero(muted).tolist()]

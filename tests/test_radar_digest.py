@@ -16,7 +16,8 @@ from bot.models import ChannelRef, Subscription
 from bot.outbox import Outbox
 from bot.radar import Radar, rank_preview
 from bot.store import Store
-from tests.support import FakeArxiv, make_engine
+from tests.fakes.huggingface_server import FakeHuggingFaceServer, recorded_daily_papers
+from tests.support import FakeArxiv, make_config, make_engine
 from tests.test_delivery import Platform
 from tests.test_payload_safety import HOSTILE, hostile_text, payloads, unsafe_parts
 from tests.test_ranking import BY_ID
@@ -200,3 +201,30 @@ async def test_the_cli_preview_ranks_every_candidate_with_score_and_why() -> Non
 
 
 _NO_EXPLANATION = __import__("bot.cards", fromlist=["Explanation"]).Explanation(source="offline", text="")
+
+
+# --- feeds take turns where the radar says nothing --------------------------------------------------
+
+
+async def test_papers_that_match_nothing_take_turns_across_the_channels_feeds() -> None:
+    # A channel following an arXiv category and Hugging Face with one radar keyword: Hugging Face's
+    # upvotes used to put every one of its papers before every unmatched arXiv one (stat.ML 3 · hf 7).
+    with FakeHuggingFaceServer() as hf:
+        hf.set_day("2024-03-25", recorded_daily_papers())  # settled by the engine's clock
+        engine = make_engine(config=make_config(**{"sources.huggingface": {"api_url": hf.api_url}}))
+        for feed in ("stat.ML", "hf"):
+            engine.store.subscribe(Subscription(id=0, channel=CHANNEL, category=feed))
+        Radar(engine.store).add_keyword(CHANNEL, "conformal prediction")
+        selection = await engine.plan_digest(CHANNEL, engine.store.channel_subscriptions(CHANNEL))
+        await engine.aclose()
+    why = dict(selection.why)
+    matching = [p for p in selection.papers if p.id in why]
+    rest = [p for p in selection.papers if p.id not in why]
+    assert len(selection.papers) == 10 and matching and selection.papers[: len(matching)] == tuple(matching)
+    ranked = [why[p.id] for p in matching]
+    assert ranked == ["matches: conformal prediction"] * len(matching)
+    # The rest take turns, in the digest's order of feeds; each feed keeps its own order (upvotes for hf).
+    turns = ["huggingface", "arxiv"] if selection.categories[0] == "hf" else ["arxiv", "huggingface"]
+    assert [p.source for p in rest] == (turns * 5)[: len(rest)]
+    upvotes = [p.upvotes or 0 for p in rest if p.source == "huggingface"]
+    assert upvotes == sorted(upvotes, reverse=True)
