@@ -78,7 +78,7 @@ def select_digest(
     with its why; in "only" mode the papers that match nothing are left out (and not counted as more).
     """
     categories = tuple(dict.fromkeys(s.category for s in subscriptions))
-    announced_dates, unique = _candidates(store, subscriptions)
+    announced_dates, unique, _ = _candidates(store, subscriptions)
     fresh: Sequence[Paper] = unique
     if not include_delivered:
         seen = store.delivered_ids(channel, [p.id for p in unique])
@@ -144,7 +144,8 @@ def candidate_corpus(store: Store, subscriptions: Sequence[Subscription]) -> Cor
     cached = store.derived.get(key)
     if isinstance(cached, Corpus):
         return cached
-    corpus = Corpus(candidates(store, subscriptions), _vectors(store))
+    _, papers, feeds = _candidates(store, subscriptions)
+    corpus = Corpus(papers, _vectors(store), feeds)
     store.derived[key] = corpus
     return corpus
 
@@ -168,28 +169,34 @@ def _plan(store: Store, subscriptions: Sequence[Subscription]) -> tuple[tuple[st
     return tuple(plan)
 
 
-def _candidates(store: Store, subscriptions: Sequence[Subscription]) -> tuple[list[date], tuple[Paper, ...]]:
-    """The announcement dates and the ranked, deduplicated papers of these subscriptions, before the
-    channel's own history is applied. The same for every channel with the same subscriptions, so a
-    fan-out computes it once (until the listings change)."""
+def _candidates(
+    store: Store, subscriptions: Sequence[Subscription]
+) -> tuple[list[date], tuple[Paper, ...], tuple[str, ...]]:
+    """The announcement dates, the ranked, deduplicated papers of these subscriptions and the feed each
+    came from (the first that lists it), before the channel's own history is applied. The same for every
+    channel with the same subscriptions, so a fan-out computes it once (until the listings change)."""
     plan = _plan(store, subscriptions)
     key = ("digest-candidates", plan)
     cached = store.derived.get(key)
     if cached is not None:
         return cached  # type: ignore[return-value]
-    ranked: list[tuple[int, int, int, Paper]] = []
+    ranked: list[tuple[int, int, int, Paper, str]] = []
     for cat_index, (category, announced, replacements, min_upvotes) in enumerate(plan):
         allowed = NEW_TYPES + (REPLACEMENT_TYPES if replacements else ())
         for position, paper in enumerate(store.listed_papers(category, announced)):
             if min_upvotes and (paper.upvotes or 0) < min_upvotes:
                 continue  # below this channel's Hugging Face floor
             if paper.announce_type in allowed:
-                ranked.append((_TYPE_RANK[paper.announce_type], cat_index, position, paper))
+                ranked.append((_TYPE_RANK[paper.announce_type], cat_index, position, paper, category))
     ranked.sort(key=lambda r: r[:3])
-    unique: dict[str, Paper] = {}
-    for *_, paper in ranked:
-        unique.setdefault(paper.id, paper)
-    result = ([entry[1] for entry in plan], tuple(unique.values()))
+    unique: dict[str, tuple[Paper, str]] = {}
+    for *_, paper, feed in ranked:
+        unique.setdefault(paper.id, (paper, feed))
+    result = (
+        [entry[1] for entry in plan],
+        tuple(paper for paper, _ in unique.values()),
+        tuple(feed for _, feed in unique.values()),
+    )
     store.derived[key] = result
     _vectors(store)
     return result

@@ -5,7 +5,9 @@ per entry: a keyword or a muted keyword (a word or a phrase), an author's name, 
 weight (1.0 a like, 0.3 a weak like from clicking Explain, −1.0 a dislike) and where it came from
 ("command", "reaction:<user>", "explain:<user>"), so one person's reaction counts once per paper and
 taking the reaction back removes exactly it. A channel holds at most ``MAX_ENTRIES`` entries of at most
-``MAX_VALUE_CHARS`` characters each; what would exceed that is refused with the limit stated.
+``MAX_VALUE_CHARS`` characters each. What people teach by reacting is bounded per person and gives way
+to what managers type (bot.radar_teachers); typed entries that would exceed the limit are refused with
+it stated.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import sqlite_utils
 from bot import posted_messages
 from bot.errors import UsageError
 from bot.models import ChannelRef, Paper
+from bot.quotes import straight_quotes
+from bot.radar_teachers import forget_oldest_learned, forget_person, learned_count, person_of, trim_person
 from bot.ranking import Like, RadarProfile, Ranked, author_key, keyword_terms, rank, terms
 from bot.store import Store, TableMigrations, _paper_from_row, utcnow
 from bot.user_input import as_typed
@@ -97,10 +101,11 @@ _QUOTED = re.compile(f"[{_QUOTES}]([^{_QUOTES}]*)(?:[{_QUOTES}]|$)|([^\\s,;{_QUO
 
 
 def split_keywords(text: str) -> list[str]:
-    """A command's words as keywords: each quoted "phrase" one keyword (an unclosed quote runs to the
-    end), every other word its own; commas and semicolons separate too."""
+    """A command's words as keywords: each quoted "phrase" one keyword (typographic “quotes” and 'single
+    quotes' too; an unclosed quote runs to the end), every other word its own; commas and semicolons
+    separate too."""
     found: list[str] = []
-    for phrase, word in _QUOTED.findall(as_typed(text)):
+    for phrase, word in _QUOTED.findall(straight_quotes(as_typed(text))):
         value = " ".join((phrase or word).split())
         if value:
             found.append(value)
@@ -145,10 +150,12 @@ def _channel(channel: ChannelRef) -> tuple[str, str, str]:
     return (channel.platform, channel.workspace, channel.channel)
 
 
-def _limit_message(have: int, adding: int) -> str:
+def _limit_message(have: int, adding: int, learned: int = 0) -> str:
+    gives_way = f" ({learned} learned from reactions, which give way)" if learned else ""
     return (
-        f"A channel's radar holds at most {MAX_ENTRIES} entries; this one has {have} and that would add {adding}. "
-        "Remove some first (/paper radar list shows them, /paper radar remove <entry> or clear drops them)."
+        f"A channel's radar holds at most {MAX_ENTRIES} entries; this one has {have}{gives_way} and that would "
+        f"add {adding}. Remove some first (/paper radar list shows them, /paper radar remove <entry> or clear "
+        "drops them)."
     )
 
 
@@ -175,6 +182,7 @@ class Radar:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.db = store.db
+        self.forgotten = 0  # learned entries the last typed addition pushed out (for the reply)
         migrate(store)
 
     # --- reading -----------------------------------------------------------------------------------
@@ -253,7 +261,9 @@ class Radar:
 
     def add_many(self, channel: ChannelRef, kind: str, values: Sequence[str]) -> tuple[str, ...]:
         """Add keywords, authors or mutes at once, all or none; returns those that were new (as stored).
-        RadarFull (naming the limit) when they would not fit; UsageError for a value that cannot be used."""
+        Learned entries give way, oldest first, to what does not fit (``forgotten`` says how many went);
+        RadarFull (naming the limit) when the typed entries alone leave no room; UsageError for a value
+        that cannot be used."""
         if kind not in ("keyword", "author", "mute"):
             raise ValueError(f"not a typed radar entry kind: {kind!r}")
         if len(values) > MAX_ENTRIES:  # refused before any of it is read
@@ -273,9 +283,7 @@ class Radar:
                 )
             }
             new = {k: v for k, v in keyed.items() if k not in existing}
-            have = self.size(channel)
-            if have + len(new) > MAX_ENTRIES:
-                raise RadarFull(_limit_message(have, len(new)))
+            self._make_room(channel, len(new))
             now = utcnow().isoformat()
             self.db.conn.executemany(
                 "INSERT INTO radar_entries (platform, workspace, channel, kind, key, value, weight, origin, created_at)"
@@ -287,8 +295,9 @@ class Radar:
     def like(self, channel: ChannelRef, paper_id: str, weight: float = LIKE, origin: str = "command") -> bool:
         """Record that ``origin`` likes (weight > 0) or dislikes (< 0) a paper; returns whether it is new.
         Idempotent per (paper, origin): a second reaction by the same person replaces the first. A learned
-        like (a reaction, an Explain click) that finds the radar full replaces the oldest learned one; a
-        typed like is refused with the limit."""
+        like (a reaction, an Explain click) replaces its person's oldest one when they hold
+        ``MAX_LEARNED_PER_PERSON``, else the oldest learned one when the radar is full; a typed like
+        pushes out the oldest learned entry, and is refused with the limit when only typed ones are left."""
         paper_id = _checked_length(paper_id.strip(), "paper id")
         if not -1.0 <= weight <= 1.0 or weight == 0:
             raise ValueError(f"a like's weight is in [-1, 1] and not 0, not {weight!r}")
@@ -308,8 +317,13 @@ class Radar:
                     (weight, *where),
                 )
                 return False
-            if self.size(channel) >= MAX_ENTRIES and not self._forget_oldest_learned(channel, origin):
-                raise RadarFull(_limit_message(self.size(channel), 1))
+            if person_of(origin) is not None:
+                # One person's learning is bounded: their new entry replaces their own oldest one.
+                trim_person(self.db.conn, channel, origin)
+                if self.size(channel) >= MAX_ENTRIES and not forget_oldest_learned(self.db.conn, channel, 1):
+                    raise RadarFull(_limit_message(self.size(channel), 1))
+            else:
+                self._make_room(channel, 1)
             self.db.conn.execute(
                 "INSERT INTO radar_entries (platform, workspace, channel, kind, key, value, weight, origin, created_at)"
                 " VALUES (?,?,?,'like',?,?,?,?,?)",
@@ -317,18 +331,24 @@ class Radar:
             )
         return True
 
-    def _forget_oldest_learned(self, channel: ChannelRef, origin: str) -> bool:
-        if origin == "command":
-            return False
-        row = self.db.conn.execute(
-            "SELECT rowid FROM radar_entries WHERE platform=? AND workspace=? AND channel=? AND kind='like'"
-            " AND origin != 'command' ORDER BY created_at, rowid LIMIT 1",
-            _channel(channel),
-        ).fetchone()
-        if row is None:
-            return False
-        self.db.conn.execute("DELETE FROM radar_entries WHERE rowid=?", (row[0],))
-        return True
+    def _make_room(self, channel: ChannelRef, adding: int) -> None:
+        """Inside a transaction, before typed entries are added: forget the oldest learned entries that
+        stand in their way, or RadarFull when typed entries alone would pass the limit."""
+        self.forgotten = 0
+        have = self.size(channel)
+        over = have + adding - MAX_ENTRIES
+        if over <= 0:
+            return
+        learned = learned_count(self.db.conn, channel)
+        if over > learned:
+            raise RadarFull(_limit_message(have, adding, learned))
+        self.forgotten = forget_oldest_learned(self.db.conn, channel, over)
+        log.info("radar of %s: %d learned entries gave way to typed ones", channel, self.forgotten)
+
+    def forget_person(self, channel: ChannelRef, person: str) -> int:
+        """Forget everything one person taught (their reactions and Explain clicks); how many entries."""
+        with self.db.atomic():
+            return forget_person(self.db.conn, channel, person.strip())
 
     def unlike(self, channel: ChannelRef, paper_id: str, origin: str = "command") -> bool:
         """Take back one origin's like or dislike of a paper (a removed reaction); whether there was one."""

@@ -4,8 +4,9 @@
     /paper radar author <name>             an author ("Yang Song", "Y. Song")
     /paper radar like <paper id>           a paper whose like the channel wants more of
     /paper radar mute <word or "phrase"> … papers mentioning it go last
-    /paper radar remove <entry>            any of the above (a paper id removes learned likes too)
-    /paper radar list                      what the radar holds, learned likes included
+    /paper radar remove <entry>            any of the above (a paper id removes learned likes too; a
+                                           person's id as the list shows it, all they taught)
+    /paper radar list                      what the radar holds, and who taught each learned like
     /paper radar clear                     forget it all
     /paper radar only on|off               post only matching papers, or all of them ranked
 
@@ -22,6 +23,7 @@ from bot.cards import Reply
 from bot.engine import Engine
 from bot.errors import NotFoundError, PermissionDenied, UsageError
 from bot.radar import MAX_ENTRIES, Entry, Radar, split_keywords
+from bot.radar_teachers import MAX_LEARNED_PER_PERSON, person_of, shown_person
 
 if TYPE_CHECKING:
     from bot.commands import Invocation, SubCommand
@@ -87,7 +89,17 @@ async def _radar(engine: Engine, inv: Invocation) -> Reply:
         "author": "their papers come first in this channel's digest",
         "mute": "papers mentioning it go last",
     }[kind]
-    return Reply(text=f"Added {what}{plural} {_quoted(added)}: {effect}. /paper radar list shows the radar.")
+    return Reply(
+        text=f"Added {what}{plural} {_quoted(added)}: {effect}.{_gave_way(radar)} /paper radar list shows the radar."
+    )
+
+
+def _gave_way(radar: Radar) -> str:
+    """What a typed addition pushed out of a full radar, said, so nobody wonders where a like went."""
+    if not radar.forgotten:
+        return ""
+    n = radar.forgotten
+    return f" To make room, the oldest {n} learned entr{'y' if n == 1 else 'ies'} (from reactions) gave way."
 
 
 def _only(radar: Radar, inv: Invocation, value: str) -> Reply:
@@ -114,10 +126,17 @@ async def _like(engine: Engine, radar: Radar, inv: Invocation, value: str) -> Re
         )
     if not radar.like(inv.channel, ref.key, 1.0, "command"):
         return Reply(text=f"The radar already likes {ref.key}; nothing changed.", ephemeral=True)
-    return Reply(text=f"Liked {ref.key}: papers like it come first in this channel's digest.")
+    return Reply(text=f"Liked {ref.key}: papers like it come first in this channel's digest.{_gave_way(radar)}")
 
 
 def _remove(engine: Engine, radar: Radar, inv: Invocation, value: str) -> Reply:
+    taught = _teachers(radar.entries(inv.channel)).get(value)
+    if taught is not None:  # a person's id as the list shows it: everything they taught
+        removed = radar.forget_person(inv.channel, taught)
+        return Reply(
+            text=f"Forgot what {shown_person(taught)} taught this channel's radar "
+            f"({removed} entr{'y' if removed == 1 else 'ies'})."
+        )
     removed = radar.remove(inv.channel, None, value)
     if not removed:  # a paper given as a link or with a version: its like is stored by its key
         try:
@@ -133,18 +152,65 @@ def _remove(engine: Engine, radar: Radar, inv: Invocation, value: str) -> Reply:
     )
 
 
-def _quoted(values: tuple[str, ...] | list[str]) -> str:
-    return ", ".join(f"“{v}”" for v in values)
+def _quoted(values: tuple[str, ...] | list[str], most: int = 10) -> str:
+    """The values in quotes, the first ``most`` of them (a reply stays short however many were added)."""
+    shown = ", ".join(f"“{v}”" for v in values[:most])
+    return shown + (f" and {len(values) - most} more" if len(values) > most else "")
 
 
-def _origin_label(entry: Entry) -> str:
-    """Where a like came from, without naming the person (a user id in a reply could mention them)."""
+def _teachers(entries: list[Entry]) -> dict[str, str]:
+    """Each person who taught this radar, as the list shows them → as stored."""
+    found: dict[str, str] = {}
+    for entry in entries:
+        person = person_of(entry.origin)
+        if person is not None:
+            found.setdefault(shown_person(person), person)
+    return found
+
+
+def _origin_label(entry: Entry) -> tuple[str, str]:
+    """How a like came about and who taught it (their id as plain text, never a mention; "" when typed)."""
     kind = entry.origin.split(":", 1)[0]
+    person = person_of(entry.origin)
+    who = shown_person(person) if person is not None else ""
     if kind == "reaction":
-        return "👍 reaction" if entry.weight > 0 else "👎 reaction"
+        return ("👍" if entry.weight > 0 else "👎"), who
     if kind == "explain":
-        return "Explain clicked"
-    return "added"
+        return "Explain", who
+    return "added", ""
+
+
+def _how(origins: list[tuple[str, str]]) -> str:
+    """"👍 by U1, U2 · Explain by U3 · added": each way once, at most five people named for each."""
+    people: dict[str, list[str]] = {}
+    for how, who in origins:
+        people.setdefault(how, [])
+        if who and who not in people[how]:
+            people[how].append(who)
+    parts = []
+    for how, names in people.items():
+        more = f" +{len(names) - 5}" if len(names) > 5 else ""
+        parts.append(f"{how} by {', '.join(names[:5])}{more}" if names else how)
+    return " · ".join(parts)
+
+
+def _taught_line(entries: list[Entry]) -> str:
+    """Who taught how many learned entries, most first: one person's share is bounded, so say it."""
+    counts: dict[str, int] = {}
+    for entry in entries:
+        person = person_of(entry.origin)
+        if person is not None:
+            counts[shown_person(person)] = counts.get(shown_person(person), 0) + 1
+    if not counts:
+        return ""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    more = f" and {len(ranked) - 10} more" if len(ranked) > 10 else ""
+    shown = ", ".join(f"{who} {n}" for who, n in ranked[:10]) + more
+    return (
+        f"• learned, by person: {shown} (each person's reactions and Explain clicks count for at most "
+        f"{MAX_LEARNED_PER_PERSON}, their oldest giving way; what you add pushes the oldest learned ones out "
+        "when the radar is full; /paper radar remove <person> forgets what one person taught)"
+    )
 
 
 def describe(radar: Radar, inv: Invocation) -> str:
@@ -156,20 +222,21 @@ def describe(radar: Radar, inv: Invocation) -> str:
             'Start one with /paper radar add "your topic" or /paper radar author <name>.'
         )
     groups: dict[str, list[str]] = {"keyword": [], "author": [], "liked": [], "disliked": [], "mute": []}
-    likes: dict[tuple[str, bool], list[str]] = {}
+    likes: dict[tuple[str, bool], list[tuple[str, str]]] = {}
     for entry in entries:
         if entry.kind == "like":
             likes.setdefault((entry.value, entry.weight > 0), []).append(_origin_label(entry))
         else:
             groups[entry.kind].append(f"“{entry.value}”" if entry.kind != "author" else entry.value)
     for (paper_id, positive), origins in likes.items():
-        counted = sorted({o: origins.count(o) for o in origins}.items())
-        how = ", ".join(f"{o} ×{n}" if n > 1 else o for o, n in counted)
+        how = _how(origins)
         groups["liked" if positive else "disliked"].append(f"{paper_id} ({how})")
     mode = "only matching papers" if profile.only else "every paper, matching ones first"
     lines = [f"This channel's radar ({len(entries)} of {MAX_ENTRIES} entries; the digest shows {mode}):"]
     names = {"keyword": "keywords", "author": "authors", "liked": "liked", "disliked": "disliked", "mute": "muted"}
     lines += [f"• {names[group]}: {', '.join(items)}" for group, items in groups.items() if items]
+    if taught := _taught_line(entries):
+        lines.append(taught)
     lines.append("Remove an entry with /paper radar remove <entry>, or everything with /paper radar clear.")
     return "\n".join(lines)
 

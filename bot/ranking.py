@@ -3,8 +3,8 @@
 A score is the sum of what a person can read back in the card's "why" line:
 
 - keywords: BM25 over title and abstract (the title counted twice), with the day's candidate papers as the
-  corpus, so a word every paper uses weighs little; a phrase found as typed scores double, its words found
-  apart score half;
+  corpus, so a word every paper uses weighs little; a phrase ("conformal prediction") matches only where its
+  words stand side by side as typed (then it scores double): its words found apart match nothing;
 - authors: a name on the radar matches a paper's author with accents, case and initials folded
   ("Y. Song" is "Yang Song", "Schölkopf" is "Scholkopf");
 - liked papers: TF-IDF cosine similarity to each liked paper, times the like's weight (a dislike is
@@ -15,7 +15,9 @@ A score is the sum of what a person can read back in the card's "why" line:
 - mutes: a muted word or phrase in the title or abstract sinks the paper below every other one.
 
 Equal scores keep the source's own signal (Hugging Face upvotes) first, then the newer paper, then the
-order the digest had. Without a radar the order is exactly the digest's.
+order the digest had, within each feed; the papers that match nothing (and equal scores) take turns across
+the channel's feeds, so upvotes never push an arXiv feed out. Without a radar the order is exactly the
+digest's.
 
 A fan-out ranks the same candidates for many channels: ``Corpus`` holds the per-paper token statistics,
 built once, and remembers each distinct profile's ranking, so channels with the same radar share it.
@@ -37,6 +39,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bot.feed_interleave import dealt, feed_queues
 from bot.models import Paper
 
 __all__ = [
@@ -62,8 +65,7 @@ VectorLookup = Callable[[Sequence[Paper]], Mapping[str, NDArray[np.float32]]]
 _K1 = 1.2
 _B = 0.75
 _TITLE_WEIGHT = 2
-PHRASE_BOOST = 2.0  # a phrase found as typed
-PHRASE_PARTIAL = 0.5  # some of its words found, not together
+PHRASE_BOOST = 2.0  # a phrase found as typed (its words apart are no match at all)
 AUTHOR_SCORE = 10.0  # one matching author outranks all but the strongest keyword matches
 LIKE_SCALE = 10.0  # cosine 0.3 with one liked paper is worth about a good keyword match
 LIKE_MIN_SIMILARITY = 0.1  # below this, two abstracts share only the field's common words
@@ -251,19 +253,16 @@ class _Keyword:
     label: str  # as typed
     terms: tuple[str, ...]
     phrase: str  # " w1 w2 " to find in a document's joined words; "" for one word
-    words: Mapping[str, str]  # term -> the word as typed, for the why line
 
 
 @lru_cache(maxsize=8192)  # a fan-out compiles the same keywords for many channels
 def _compile_keyword(text: str) -> _Keyword | None:
-    words = _WORD.findall(text)
-    typed = {_stem(fold(w)): w for w in words}
     kept = tuple(keyword_terms(text))
     if not kept:
         return None
     every = terms(text)
     phrase = f" {' '.join(every)} " if len(every) > 1 else ""
-    return _Keyword(label=" ".join(text.split()), terms=kept, phrase=phrase, words=typed)
+    return _Keyword(label=" ".join(text.split()), terms=kept, phrase=phrase)
 
 
 class _Signal:
@@ -322,9 +321,13 @@ class Corpus:
     rather than a dictionary per term, and a channel's ranking sums its entries' arrays at once.
 
     ``vectors``: where cached embeddings of papers are read (``bot.embeddings.vector_lookup``), asked once
-    for the candidates and once per liked paper that is not one; None ranks by words alone."""
+    for the candidates and once per liked paper that is not one; None ranks by words alone. ``feeds``: the
+    feed each candidate came from (the digest's), whose papers take turns where no radar entry decides;
+    by default each paper's source."""
 
-    def __init__(self, papers: Sequence[Paper], vectors: VectorLookup | None = None) -> None:
+    def __init__(
+        self, papers: Sequence[Paper], vectors: VectorLookup | None = None, feeds: Sequence[str] | None = None
+    ) -> None:
         self.papers = tuple(papers)
         self.position = {p.id: i for i, p in enumerate(self.papers)}
         count = len(self.papers)
@@ -374,12 +377,14 @@ class Corpus:
                 family, given = _name_parts(name)
                 if family:
                     self._authors.setdefault(family, []).append((doc, given, " ".join(name.split())))
-        # Ties: the source's own signal, then the newer paper, then the digest's order.
-        order = sorted(range(count), key=lambda i: _tie_key(self.papers[i], i))
+        # Ties, and the papers no entry touches: each feed's own signal (upvotes), then the newer paper,
+        # then the digest's order, the feeds taking turns (bot.feed_interleave).
+        feed_of = (lambda i: feeds[i]) if feeds is not None else (lambda i: self.papers[i].source)
+        self._feed_queues = feed_queues(count, lambda i: _tie_key(self.papers[i], i), feed_of)
+        order = list(dealt(self._feed_queues, lambda _: True))
         self.tie_rank = [0] * count
         for place, doc in enumerate(order):
             self.tie_rank[doc] = place
-        self._tie_order = order
         self._unscored = [Ranked(p, 0.0, "") for p in self.papers]
         # Smoothed idf for TF-IDF (likes); a term no candidate has still weighs in the liked paper's norm.
         self._idf_smooth = {term: math.log((count + 1) / (n + 1)) + 1.0 for term, n in self.df.items()}
@@ -388,7 +393,6 @@ class Corpus:
         self._post_tfidf: _Floats | None = None  # the same grouped by term
         self._similar: dict[str, tuple[_Docs, _Floats]] = {}
         self._signals: dict[tuple[str, str], _Signal | None] = {}
-        self._term_users: dict[str, frozenset[int]] = {}
         self._memo: dict[object, tuple[list[Ranked], int]] = {}
         self._vector_lookup = vectors
         self._embedded: tuple[NDArray[np.float32], NDArray[np.bool_]] | None = None
@@ -404,13 +408,6 @@ class Corpus:
             return _EMPTY_DOCS, _EMPTY_VALUES
         start, end = self._term_start[found], self._term_start[found + 1]
         return self._post_docs[start:end], self._post_bm25[start:end]
-
-    def _using(self, term: str) -> frozenset[int]:
-        """The papers using ``term``, as a set (for why lines naming the words of a phrase found apart)."""
-        found = self._term_users.get(term)
-        if found is None:
-            found = self._term_users[term] = frozenset(self._postings(term)[0].tolist())
-        return found
 
     # --- liked papers ----------------------------------------------------------------------------
 
@@ -585,22 +582,12 @@ class Corpus:
         # Summed term by term for each paper; a paper holding every word may hold the phrase as typed.
         sums = _sum_by_doc(every_doc, np.concatenate([w for _, w in postings]), count)
         found_words = np.bincount(every_doc, minlength=count)
-        touched = np.flatnonzero(found_words)
         complete = np.flatnonzero(found_words == len(keyword.terms)).tolist()
-        whole = [doc for doc in complete if keyword.phrase in self._joined[doc]]
-        if kind == "mute":  # a muted phrase mutes where it is found as typed, not its words apart
-            return _Signal(kind, keyword.label, np.array(whole, dtype=np.intp), np.zeros(len(whole)))
-        is_whole = np.zeros(count, dtype=np.bool_)
-        is_whole[whole] = True
-        boost = np.where(is_whole[touched], PHRASE_BOOST, PHRASE_PARTIAL)
-        whole_set = frozenset(whole)
-
-        def words_found(doc: int) -> str | None:
-            if doc in whole_set:
-                return None
-            return ", ".join(keyword.words.get(t, t) for t in keyword.terms if doc in self._using(t))
-
-        return _Signal(kind, keyword.label, touched, sums[touched] * boost, words_found)
+        # A phrase matches where it stands as typed, never by its words apart ("prediction" alone is not
+        # "conformal prediction"): the paper scores its words' BM25, doubled; a mute sinks it.
+        whole = np.array([doc for doc in complete if keyword.phrase in self._joined[doc]], dtype=np.intp)
+        values = np.zeros(len(whole)) if kind == "mute" else sums[whole] * PHRASE_BOOST
+        return _Signal(kind, keyword.label, whole, values)
 
     def _like_signal(self, paper: Paper, weight: float) -> _Signal:
         docs, similarity = self._similar_docs(paper)
@@ -694,17 +681,17 @@ class Corpus:
         # Matched nothing (or likes and dislikes cancelled out): in the order they had.
         wanted = limit - len(result) if limit else count
         is_touched, is_muted, score_of = touched.tolist(), muted.tolist(), scores.tolist()
-        for doc in self._tie_order:
+        def unmatched(doc: int) -> bool:
+            return (subset is None or doc in subset) and not is_muted[doc] and score_of[doc] == 0
+
+        for doc in dealt(self._feed_queues, unmatched):  # the feeds take turns (bot.feed_interleave)
             if wanted <= 0:
                 return result, total
-            if (subset is None or doc in subset) and not is_muted[doc]:
-                if not is_touched[doc]:
-                    result.append(self._unscored[doc])
-                elif score_of[doc] == 0:
-                    result.append(Ranked._explained(papers[doc], 0.0, explained, doc))
-                else:
-                    continue
-                wanted -= 1
+            if is_touched[doc]:  # likes and dislikes that cancel out: explained, at 0
+                result.append(Ranked._explained(papers[doc], 0.0, explained, doc))
+            else:
+                result.append(self._unscored[doc])
+            wanted -= 1
         result += ranked(ordered(np.flatnonzero(touched & (scores < 0) & ~muted)))
         # A muted paper no entry touched scores 0 before the penalty.
         sunk = [(-(score_of[d] if is_touched[d] else 0.0), tie[d], d) for d in np.flatnonzero(muted).tolist()]

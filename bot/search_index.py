@@ -7,7 +7,8 @@ copy of the text) kept in step by triggers on ``papers``: every write path of th
 migrations are a set of their own, applied by ``Store.migrate`` after the store's; the first one builds
 the index of a database made before search existed (a backfill).
 
-User text is never FTS5 syntax: ``parse_query`` reads it as words and "quoted phrases", drops common
+User text is never FTS5 syntax: ``parse_query`` reads it as words and "quoted phrases" (“typographic”
+and 'single' quotes too: bot.quotes), drops common
 words, and every term reaches FTS5 inside double quotes, so ``*``, ``NEAR``, ``-``, ``:``, ``^``,
 parentheses and stray quotes are plain text. Anything it cannot use is a ``UsageError`` saying what to
 type instead.
@@ -32,6 +33,7 @@ from sqlite_utils.migrations import Migrations
 
 from bot.errors import ConfigError, UsageError
 from bot.models import Paper
+from bot.quotes import straight_quotes
 from bot.store import Store, refuse_newer_schema
 from bot.text import strip_unsafe_chars
 from bot.user_input import as_typed
@@ -185,7 +187,7 @@ def _quoted(words: Sequence[str]) -> str:
 def parse_query(text: str) -> SearchQuery:
     """``text`` as a search: words and "quoted phrases". UsageError saying what to type for an empty,
     stop-word-only, too long or wordless (emoji, punctuation) query. Never FTS5 syntax."""
-    typed = strip_unsafe_chars(as_typed(text))
+    typed = straight_quotes(strip_unsafe_chars(as_typed(text)))
     if len(typed) > MAX_QUERY_CHARS:
         raise UsageError(
             f"That search is too long ({len(typed):,} characters): use at most {MAX_QUERY_CHARS}, "

@@ -12,7 +12,7 @@ import pytest
 
 from adapters.discord import DiscordAdapter, configure_endpoints
 from adapters.discord_feedback import reaction_weight
-from bot import posted_messages
+from bot import posted_messages, radar_teachers
 from bot.delivery import Outcome, deliver_digest
 from bot.outbox import Outbox, key_for
 from bot.posted_messages import MessageKind
@@ -207,3 +207,23 @@ async def test_reactions_that_are_not_a_readers_verdict_on_a_paper_are_ignored(
     found = posted_messages.find(bot.engine.store, HERE, str(sentinel))
     assert found is not None
     assert likes(bot) == {(found.paper_id, 1.0, f"reaction:{USER_ID}")}
+
+
+async def test_one_persons_reactions_are_capped_and_another_persons_are_never_displaced(
+    fake: FakeDiscord, bot: DiscordAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(radar_teachers, "MAX_LEARNED_PER_PERSON", 2)  # the rule, at a size a test reaches fast
+    _, cards = await posted_digest(fake, bot)
+    await fake.react(int(cards[0]["id"]), THUMBS_UP, user_id=OTHER_USER_ID)
+    for card in cards[:5]:
+        await fake.react(int(card["id"]), THUMBS_UP)
+    await fake.react(int(cards[6]["id"]), THUMBS_DOWN, user_id=OTHER_USER_ID)  # a sentinel: handled after the above
+    await eventually(lambda: any(weight < 0 for _, weight, _ in likes(bot)))
+    papers = [posted_messages.find(bot.engine.store, HERE, str(card["id"])) for card in cards[:7]]
+    ids = [found.paper_id for found in papers if found is not None]
+    mine = [e.value for e in Radar(bot.engine.store).entries(HERE) if e.origin == f"reaction:{USER_ID}"]
+    assert mine == ids[3:5]  # five reactions: the newest two kept
+    assert {(pid, w) for pid, w, origin in likes(bot) if origin == f"reaction:{OTHER_USER_ID}"} == {
+        (ids[0], 1.0),
+        (ids[6], -1.0),
+    }

@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 
 from bot.commands import Invocation, execute, parse
+from bot.digest import select_digest
 from bot.engine import Engine
 from bot.errors import ConfigError, UsageError
-from bot.models import ChannelRef
+from bot.models import ChannelRef, Subscription
 from bot.radar import MAX_ENTRIES, MAX_VALUE_CHARS, Radar, RadarFull, profile_of, split_keywords
 from bot.radar_commands import RADAR_COMMAND
+from bot.radar_teachers import MAX_LEARNED_PER_PERSON
 from bot.ranking import Like
 from bot.store import Store
 from tests.support import FakeArxiv, make_engine
@@ -218,17 +220,48 @@ async def test_like_takes_any_id_form_and_an_unknown_paper_is_not_found_without_
     assert not Radar(engine.store).profile(CHANNEL).likes
 
 
-async def test_learned_likes_are_listed_without_naming_anyone() -> None:
+async def test_learned_likes_are_listed_with_who_taught_them_as_plain_text() -> None:
     engine = await _stored_engine()
     radar = Radar(engine.store)
     radar.like(CHANNEL, "2403.15527", 1.0, "reaction:U0SECRET")
     radar.like(CHANNEL, "2403.15527", 1.0, "reaction:U0OTHER")
     radar.like(CHANNEL, "2403.16871", -1.0, "reaction:U0SECRET")
     radar.like(CHANNEL, "2403.03868", 0.3, "explain:U0SECRET")
+    radar.like(CHANNEL, "2403.03868", 0.3, "explain:<@U0EVIL>")  # an id is shown without mention syntax
     listed = await _run(engine, "list")
-    assert "liked: 2403.15527 (👍 reaction ×2), 2403.03868 (Explain clicked)" in listed
-    assert "disliked: 2403.16871 (👎 reaction)" in listed
-    assert "U0" not in listed
+    assert "liked: 2403.15527 (👍 by U0SECRET, U0OTHER), 2403.03868 (Explain by U0SECRET, U0EVIL)" in listed
+    assert "disliked: 2403.16871 (👎 by U0SECRET)" in listed
+    assert f"learned, by person: U0SECRET 3, U0EVIL 1, U0OTHER 1 (each person's reactions and Explain clicks count " \
+        f"for at most {MAX_LEARNED_PER_PERSON}" in listed
+    assert "<@" not in listed
+    assert "Forgot what U0SECRET taught this channel's radar (3 entries)" in await _run(engine, "remove U0SECRET")
+    assert {like.origin for like in radar.profile(CHANNEL).likes} == {"reaction:U0OTHER", "explain:<@U0EVIL>"}
+
+
+def test_one_persons_learning_is_capped_explain_clicks_included_and_others_are_never_displaced() -> None:
+    radar = _radar()
+    radar.like(CHANNEL, "2401.00001", 1.0, "reaction:U2")
+    for n in range(MAX_LEARNED_PER_PERSON + 5):
+        radar.like(CHANNEL, f"2403.{n:05d}", 0.3 if n % 2 else 1.0, "explain:U1" if n % 2 else "reaction:U1")
+    mine = [like.paper_id for like in radar.profile(CHANNEL).likes if like.origin.endswith(":U1")]
+    assert mine == [f"2403.{n:05d}" for n in range(5, MAX_LEARNED_PER_PERSON + 5)]  # the newest, oldest gone
+    assert Like("2401.00001", 1.0, "reaction:U2") in radar.profile(CHANNEL).likes
+    assert not radar.like(CHANNEL, f"2403.{MAX_LEARNED_PER_PERSON + 4:05d}", -1.0, "reaction:U1")  # a change
+
+
+def test_typed_entries_push_learned_ones_out_oldest_first_and_only_typed_ones_refuse() -> None:
+    radar = _radar()
+    for person in range(5):
+        radar.like(CHANNEL, f"2403.0000{person}", 1.0, f"reaction:U{person}")
+    radar.add_many(CHANNEL, "keyword", [f"topic{i}" for i in range(MAX_ENTRIES - 5)])
+    assert radar.add_many(CHANNEL, "keyword", ["one more", "and another"]) == ("one more", "and another")
+    assert radar.forgotten == 2
+    assert [like.origin for like in radar.profile(CHANNEL).likes] == ["reaction:U2", "reaction:U3", "reaction:U4"]
+    assert radar.like(CHANNEL, "2403.15527")  # a typed like makes room the same way
+    assert radar.add_author(CHANNEL, "Yang Song") and radar.mute(CHANNEL, "survey")
+    assert radar.size(CHANNEL) == MAX_ENTRIES and not radar.profile(CHANNEL).likes[0].origin.startswith("reaction")
+    with pytest.raises(RadarFull, match=f"at most {MAX_ENTRIES} entries"):
+        radar.add_keyword(CHANNEL, "no room")
 
 
 async def test_changing_the_radar_needs_the_right_to_manage_the_channel() -> None:
@@ -269,3 +302,25 @@ async def test_a_500_keyword_add_states_the_limit() -> None:
     answer = await _run(engine, "add " + " ".join(f"k{i}" for i in range(500)))
     assert f"at most {MAX_ENTRIES} entries" in answer
     assert Radar(engine.store).size(CHANNEL) == 0
+
+
+@pytest.mark.parametrize(
+    "typed", ['"conformal prediction"', "“conformal prediction”", "'conformal prediction'", "„conformal prediction“"]
+)
+async def test_a_quoted_phrase_added_by_the_command_matches_the_digest_as_a_phrase(typed: str) -> None:
+    engine = await _stored_engine()
+    assert "Added keyword “conformal prediction”" in await _run(engine, f"add {typed}")
+    sub = Subscription(id=0, channel=CHANNEL, category="stat.ML", include_replacements=True)
+    selection = select_digest(engine.store, CHANNEL, [sub], limit=0)
+    why = dict(selection.why)
+    # Read by hand in the listing: three papers say "conformal prediction"; two have the words apart
+    # ("Conformal Off-Policy Prediction", "Conformal link prediction") and many say "prediction".
+    assert set(why) == {"2403.15527", "2403.03868", "2403.16871"}
+    assert set(why.values()) == {"matches: conformal prediction"}
+    assert [p.id for p in selection.papers[:3]] == [pid for pid in why]
+
+
+def test_apostrophes_are_not_quotes() -> None:
+    assert split_keywords("Bayes' rule, Hoeffding's 'graph neural' don't") == [
+        "Bayes'", "rule", "Hoeffding's", "graph neural", "don't"
+    ]  # fmt: skip

@@ -16,7 +16,8 @@ from bot.models import ChannelRef, Subscription
 from bot.outbox import Outbox
 from bot.radar import Radar, rank_preview
 from bot.store import Store
-from tests.support import FakeArxiv, make_engine
+from tests.fakes.huggingface_server import FakeHuggingFaceServer, recorded_daily_papers
+from tests.support import FakeArxiv, make_config, make_engine
 from tests.test_delivery import Platform
 from tests.test_payload_safety import HOSTILE, hostile_text, payloads, unsafe_parts
 from tests.test_ranking import BY_ID
@@ -24,10 +25,9 @@ from tests.test_ranking import BY_ID
 CHANNEL = ChannelRef("test", "w", "c1")
 PLAIN = ChannelRef("test", "w", "c2")
 DAY = date(2024, 3, 26)
-# The conformal papers of stat.ML's 2024-03-26 listing (read by hand): two of them are revisions, so the
+# The papers saying "conformal" in stat.ML's 2024-03-26 listing (read by hand): two of them are revisions, so the
 # channels here follow revisions too; a preview shows new and cross-listed papers only.
 CONFORMAL_ML = {"2403.15527", "2403.03868", "2403.16871", "2306.14693", "2403.16336"}
-CONFORMAL_NEW = {"2403.15527", "2403.16871", "2403.16336"}
 
 
 def _sub(channel: ChannelRef = CHANNEL) -> Subscription:
@@ -45,12 +45,12 @@ async def test_the_radar_ranks_the_fresh_papers_before_the_cap_and_says_why() ->
     engine = await _engine()
     unranked = select_digest(engine.store, PLAIN, [_sub(PLAIN)], limit=0)
     assert CONFORMAL_ML <= {p.id for p in unranked.papers}
-    Radar(engine.store).add_keyword(CHANNEL, "conformal prediction")
+    Radar(engine.store).add_keyword(CHANNEL, "conformal")
     selection = select_digest(engine.store, CHANNEL, [_sub()], limit=5)
     assert {p.id for p in selection.papers} == CONFORMAL_ML
     assert selection.more_count == len(unranked.papers) - 5
     message = selection.message()
-    assert message.cards[0].why == "matches: conformal prediction"
+    assert message.cards[0].why == "matches: conformal"
     assert all(card.why for card in message.cards)
     # A channel without a radar keeps today's order, and says nothing.
     again = select_digest(engine.store, PLAIN, [_sub(PLAIN)], limit=0)
@@ -59,7 +59,7 @@ async def test_the_radar_ranks_the_fresh_papers_before_the_cap_and_says_why() ->
 
 async def test_delivered_papers_stay_out_and_the_rest_is_ranked() -> None:
     engine = await _engine()
-    Radar(engine.store).add_keyword(CHANNEL, "conformal prediction")
+    Radar(engine.store).add_keyword(CHANNEL, "conformal")
     first = select_digest(engine.store, CHANNEL, [_sub()], limit=2)
     engine.mark_posted(first)
     second = select_digest(engine.store, CHANNEL, [_sub()], limit=3)
@@ -69,14 +69,14 @@ async def test_delivered_papers_stay_out_and_the_rest_is_ranked() -> None:
 async def test_only_mode_posts_the_matching_papers_alone() -> None:
     engine = await _engine()
     radar = Radar(engine.store)
-    radar.add_keyword(CHANNEL, "conformal prediction")
+    radar.add_keyword(CHANNEL, "conformal")
     radar.set_only(CHANNEL, True)
     selection = select_digest(engine.store, CHANNEL, [_sub()], limit=3)
     assert len(selection.papers) == 3 and {p.id for p in selection.papers} <= CONFORMAL_ML
     matching = len(select_digest(engine.store, CHANNEL, [_sub()], limit=0).papers)
     assert selection.more_count == matching - 3  # what matched but did not fit, not the unmatched
     radar.add_keyword(CHANNEL, "zzzunmatchable")
-    radar.remove(CHANNEL, None, "conformal prediction")
+    radar.remove(CHANNEL, None, "conformal")
     assert select_digest(engine.store, CHANNEL, [_sub()], limit=3).papers == ()
 
 
@@ -151,13 +151,13 @@ def test_a_long_why_is_cut_within_each_platforms_limits() -> None:
 
 async def test_a_ranked_digest_is_posted_in_ranked_order_with_why_lines() -> None:
     engine = await _engine()
-    Radar(engine.store).add_keyword(CHANNEL, "conformal prediction")
+    Radar(engine.store).add_keyword(CHANNEL, "conformal")
     platform = Platform()
     assert await deliver_digest(engine, platform, CHANNEL, [_sub()]) == Outcome.POSTED
     [(_, digest, _)] = platform.messages
     assert {c.paper_id for c in digest.cards[:5]} == CONFORMAL_ML
-    assert digest.cards[0].why == "matches: conformal prediction"
-    assert "★ matches: conformal prediction" in render_digest_text(digest)
+    assert digest.cards[0].why == "matches: conformal"
+    assert "★ matches: conformal" in render_digest_text(digest)
 
 
 async def test_a_digest_resumed_after_a_crash_keeps_its_ranked_order_and_why_lines(tmp_path: Path) -> None:
@@ -191,12 +191,40 @@ async def test_the_cli_preview_ranks_every_candidate_with_score_and_why() -> Non
     selection = await engine.preview(["stat.ML"], limit=3)
     ranked = rank_preview(engine, selection, ["conformal prediction"], ["J. Moura"])
     assert len(ranked) == selection.more_count + len(selection.papers)  # every candidate, not just the shown
-    assert {r.paper.id for r in ranked[:4]} == CONFORMAL_NEW | {"2403.16163"}
-    assert ranked[0].why == "matches: conformal prediction"
-    assert {r.why for r in ranked[:4] if r.paper.id == "2403.16163"} == {"author: José M. F. Moura"}
+    # The new papers with the phrase as typed (2403.16336 has its words apart: no match) and the author's.
+    assert {r.paper.id for r in ranked[:3]} == {"2403.15527", "2403.16871", "2403.16163"}
+    assert ranked[0].why == "matches: conformal prediction" and not ranked[3].why
+    assert {r.why for r in ranked[:3] if r.paper.id == "2403.16163"} == {"author: José M. F. Moura"}
     as_json = [r.to_json() for r in ranked]
     assert as_json[0]["score"] > as_json[1]["score"] > 0 and as_json[1]["why"]
     assert all(isinstance(item["score"], float) and isinstance(item["why"], str) for item in as_json)
 
 
 _NO_EXPLANATION = __import__("bot.cards", fromlist=["Explanation"]).Explanation(source="offline", text="")
+
+
+# --- feeds take turns where the radar says nothing --------------------------------------------------
+
+
+async def test_papers_that_match_nothing_take_turns_across_the_channels_feeds() -> None:
+    # A channel following an arXiv category and Hugging Face with one radar keyword: Hugging Face's
+    # upvotes used to put every one of its papers before every unmatched arXiv one (stat.ML 3 · hf 7).
+    with FakeHuggingFaceServer() as hf:
+        hf.set_day("2024-03-25", recorded_daily_papers())  # settled by the engine's clock
+        engine = make_engine(config=make_config(**{"sources.huggingface": {"api_url": hf.api_url}}))
+        for feed in ("stat.ML", "hf"):
+            engine.store.subscribe(Subscription(id=0, channel=CHANNEL, category=feed))
+        Radar(engine.store).add_keyword(CHANNEL, "conformal prediction")
+        selection = await engine.plan_digest(CHANNEL, engine.store.channel_subscriptions(CHANNEL))
+        await engine.aclose()
+    why = dict(selection.why)
+    matching = [p for p in selection.papers if p.id in why]
+    rest = [p for p in selection.papers if p.id not in why]
+    assert len(selection.papers) == 10 and matching and selection.papers[: len(matching)] == tuple(matching)
+    ranked = [why[p.id] for p in matching]
+    assert ranked == ["matches: conformal prediction"] * len(matching)
+    # The rest take turns, in the digest's order of feeds; each feed keeps its own order (upvotes for hf).
+    turns = ["huggingface", "arxiv"] if selection.categories[0] == "hf" else ["arxiv", "huggingface"]
+    assert [p.source for p in rest] == (turns * 5)[: len(rest)]
+    upvotes = [p.upvotes or 0 for p in rest if p.source == "huggingface"]
+    assert upvotes == sorted(upvotes, reverse=True)

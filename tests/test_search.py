@@ -381,3 +381,40 @@ def test_the_typed_command_reaches_the_search_through_the_registry(
     assert not reply.is_error and reply.cards
     assert reply.text.startswith('Papers matching "conformal prediction" in stat:')
     assert len(SEARCH_COMMAND.summary) <= 100  # Discord's limit for a sub-command description
+
+
+# --- phrases, however they are quoted ----------------------------------------------------------------
+
+WORDS_APART = {"2306.14693", "2403.16336"}  # "conformal" and "prediction" in them, not side by side
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        '"conformal prediction"',
+        "“conformal prediction”",
+        "‘conformal prediction’",
+        "'conformal prediction'",
+        "«conformal prediction»",
+    ],
+)
+def test_a_quoted_phrase_matches_as_a_phrase_however_it_is_quoted(
+    arxiv_server: FakeArxivServer, hf: FakeHuggingFaceServer, typed: str
+) -> None:
+    result = run(make_engine(arxiv_server, hf), typed, limit=50)
+    assert result.query == '"conformal prediction"'
+    found = {p.id for p in result.papers}
+    assert found and not found & WORDS_APART
+    assert all("conformal prediction" in f"{p.title} {p.abstract}".lower().replace("\n", " ") for p in result.papers)
+    # The remote searches are asked for the phrase too.
+    assert arxiv_server.calls("/api/query")[0].query["search_query"] == ['all:"conformal prediction"']
+    assert hf.calls("/api/papers/search")[0].query["q"] == ['"conformal prediction"']
+
+
+def test_the_cli_searches_a_typographically_quoted_phrase_as_a_phrase(
+    config: Path, arxiv_server: FakeArxivServer
+) -> None:
+    result = paperbot(config, "“graph neural”")
+    assert result.returncode == 0, result.stderr
+    assert 'matches "graph neural"' in result.stdout or 'matching "graph neural"' in result.stdout
+    assert arxiv_server.calls("/api/query")[0].query["search_query"] == ['all:"graph neural"']

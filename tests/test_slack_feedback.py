@@ -23,12 +23,14 @@ from adapters.slack_events import (
     read_reaction,
     thread_messages,
 )
-from bot import posted_messages
+from bot import posted_messages, radar_teachers
 from bot.cards import Reply
 from bot.engine import Engine
+from bot.models import ChannelRef
 from bot.posted_messages import MessageKind
 from bot.questions import MAX_THREAD_MESSAGES, ThreadQuestion
-from bot.radar import DISLIKE, LIKE, Radar
+from bot.radar import DISLIKE, LIKE, MAX_ENTRIES, Radar
+from bot.store import Store
 from tests.fakes.slack_server import TEAM_ID, FakeSlack
 from tests.support import DATA, make_engine
 from tests.test_slack_adapter import (  # noqa: F401 (fixtures)
@@ -36,6 +38,7 @@ from tests.test_slack_adapter import (  # noqa: F401 (fixtures)
     HERE,
     PAPER,
     USER,
+    Harness,
     Make,
     make_harness,
     sample_digest,
@@ -217,6 +220,78 @@ def test_which_reactions_count(name: str, weight: float | None) -> None:
 def test_a_malformed_reaction_event_teaches_nothing() -> None:
     for event in ({}, {"item": "x"}, {"item": {"type": "message"}, "user": USER, "reaction": "+1"}):
         assert read_reaction(event, TEAM_ID, BOT_USER) is None
+
+
+MANAGER = "W999"
+TROLL = "W666"
+
+
+async def _react_over_http(harness: Harness, name: str, ts: str, user: str) -> None:
+    """One signed ``reaction_added`` event over HTTP, as Slack sends it."""
+    body = copy.deepcopy(RECORDED_REACTION)
+    body["event"] = reaction_event(name, ts, user=user)
+    text = json.dumps(body)
+    status, _, _ = await harness.post(text, {**sign(text), "Content-Type": "application/json"})
+    assert status == 200
+    await harness.adapter.idle()
+
+
+def learned_by_person(store: Store, channel: ChannelRef) -> dict[str, list[str]]:
+    """Each teacher's learned entries (paper ids), oldest first."""
+    found: dict[str, list[str]] = {}
+    for entry in Radar(store).entries(channel):
+        person = radar_teachers.person_of(entry.origin)
+        if person is not None:
+            found.setdefault(person, []).append(entry.value)
+    return found
+
+
+async def test_one_persons_reactions_are_capped_and_give_way_to_what_a_manager_types(
+    make_harness: Make,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(radar_teachers, "MAX_LEARNED_PER_PERSON", 3)  # the rule, at a size a test reaches fast
+    harness = await make_harness()
+    await harness.adapter.post_digest(HERE, sample_digest(6))
+    cards = [m["ts"] for m in harness.slack.history[CHANNEL][-6:]]
+    papers = [card.paper_id for card in sample_digest(6).cards]
+    await _react_over_http(harness, "+1", cards[0], USER)  # someone else's like: the troll never displaces it
+    for ts in cards:
+        await _react_over_http(harness, "thumbsup", ts, TROLL)
+    taught = learned_by_person(harness.engine.store, HERE)
+    assert taught[TROLL] == papers[3:]  # their newest three: their oldest gave way to their own newer ones
+    assert taught[USER] == papers[:1]
+
+    # A manager fills the radar: what they type pushes learned entries out, oldest first.
+    harness.slack.set_user(MANAGER, is_admin=True)
+    room = MAX_ENTRIES - Radar(harness.engine.store).size(HERE)
+    [added] = await harness.command("radar add " + " ".join(f"topic{i}" for i in range(room + 2)), user=MANAGER)
+    assert "Added keywords" in added["text"] and "the oldest 2 learned entries" in added["text"]
+    assert learned_by_person(harness.engine.store, HERE) == {TROLL: papers[4:]}
+    assert Radar(harness.engine.store).size(HERE) == MAX_ENTRIES
+
+    # Anyone sees who taught what, as plain text (never a mention); a manager can forget one person.
+    [listed] = await harness.command("radar list", user=USER)
+    drawn = json.dumps(listed["blocks"], ensure_ascii=False)
+    assert f"👍 by {TROLL}" in drawn and f"learned, by person: {TROLL} 2" in drawn
+    assert "<@" not in drawn
+    [forgot] = await harness.command(f"radar remove {TROLL}", user=MANAGER)
+    assert f"Forgot what {TROLL} taught" in forgot["text"] and "(2 entries)" in forgot["text"]
+    assert learned_by_person(harness.engine.store, HERE) == {}
+
+
+async def test_a_radar_full_of_typed_entries_refuses_more_and_a_reaction_then_teaches_nothing(
+    make_harness: Make,  # noqa: F811
+) -> None:
+    harness = await make_harness()
+    harness.slack.set_user(MANAGER, is_admin=True)
+    [added] = await harness.command("radar add " + " ".join(f"topic{i}" for i in range(MAX_ENTRIES)), user=MANAGER)
+    assert "Added keywords" in added["text"]
+    [refused] = await harness.command("radar add onemore", user=MANAGER)
+    assert f"at most {MAX_ENTRIES} entries" in refused["text"]
+    await harness.adapter.post_digest(HERE, sample_digest(1))
+    await _react_over_http(harness, "+1", harness.slack.history[CHANNEL][-1]["ts"], TROLL)
+    assert learned_by_person(harness.engine.store, HERE) == {}
 
 
 # --- questions in threads --------------------------------------------------------------------------
