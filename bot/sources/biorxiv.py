@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -330,10 +331,19 @@ class PreprintSource:
         utc = now.astimezone(UTC) if now.tzinfo is not None else now.replace(tzinfo=UTC)
         return (utc - self._settle).date() - timedelta(days=1)
 
+    def settles_at(self, day: date) -> datetime:
+        """The end of ``day`` in UTC (plus ``settle_hour_utc``): from then on ``batch_day`` names it."""
+        return datetime.combine(day + timedelta(days=1), dt_time(0), tzinfo=UTC) + self._settle
+
     # -- fetching
 
     async def fetch_batch(self, feed: FeedName, day: date) -> Batch:
+        """The first versions of ``day``; a day not over yet is refused without asking the API (it is
+        still filling, and a partial day must never become a digest), as Hugging Face's source does."""
         subject = self._subject_of(feed)
+        if self._now() < self.settles_at(day):
+            ready = self.settles_at(day).strftime("%Y-%m-%d %H:%M UTC")
+            raise SourceError(f"{self.display_name}'s list for {day.isoformat()} is still filling; it is complete after {ready}")
         papers = await self._day(day)
         seen: set[str] = set()
         picked: list[Paper] = []
@@ -468,7 +478,7 @@ class PreprintSource:
         return self._subject_of(feed) is None
 
     def schedule_note(self) -> str:
-        return "each day, with the previous day's new preprints"
+        return "each day, with the new preprints of the latest day that is over"
 
     def parse_ref(self, text: str) -> PaperRef | None:
         parsed = _parse_ref(text)
