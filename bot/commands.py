@@ -149,7 +149,7 @@ async def _subscribe(engine: Engine, inv: Invocation) -> Reply:
 
 
 def _feed_timing(engine: Engine, sub: Subscription) -> str:
-    """". hf: …": which day's batch this subscription's digests bring at its time and zone, and when a
+    """ ". hf: …": which day's batch this subscription's digests bring at its time and zone, and when a
     day is complete, for sources of day batches (a digest before the settle brings an older list)."""
     time, _, zone = posting_time(engine, sub).partition(" ")
     source = engine.source_of(sub.category)

@@ -133,7 +133,8 @@ def test_an_unknown_subject_without_a_near_one_names_the_all_subjects_feed() -> 
     with pytest.raises(UnknownCategoryError) as caught:
         BIORXIV.resolve_feed("biorxiv:" + "x<@U123>" * 20)
     message = str(caught.value)
-    assert "<" not in message and "Use biorxiv for every subject" in message and len(message) < 300
+    assert "<" not in message and "or biorxiv for every subject" in message and len(message) < 800
+    assert "neuroscience, paleontology" in message  # the subjects that exist, not a web site to go and read
 
 
 @settings(max_examples=200, deadline=None)

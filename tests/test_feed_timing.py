@@ -123,7 +123,9 @@ async def test_each_digest_posts_each_sources_latest_settled_day_at_the_channels
 async def test_subscribing_at_the_default_time_says_the_list_is_two_days_old_and_what_brings_yesterdays() -> None:
     engine = make_engine()  # default schedule: 00:30 America/New_York
     reply = await dispatch(engine, Invocation(channel=CHANNEL), "subscribe hf")
-    assert "complete at 06:00 UTC the next day (01:00 America/New_York the next day, 02:00 in summer time)" in reply.text
+    assert (
+        "complete at 06:00 UTC the next day (01:00 America/New_York the next day, 02:00 in summer time)" in reply.text
+    )
     assert "Your digest at 00:30 America/New_York comes before that" in reply.text
     assert "the list of two days before" in reply.text
     assert "/paper subscribe hf 02:00 America/New_York" in reply.text
@@ -144,7 +146,15 @@ async def test_subscribing_to_a_preprint_server_says_its_day_ends_in_utc() -> No
     await engine.aclose()
 
 
-_ZONES = ["UTC", "America/New_York", "Europe/Berlin", "Asia/Tokyo", "Australia/Sydney", "Asia/Kolkata", "Pacific/Kiritimati"]
+_ZONES = [
+    "UTC",
+    "America/New_York",
+    "Europe/Berlin",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "Asia/Kolkata",
+    "Pacific/Kiritimati",
+]
 
 
 @settings(max_examples=40, deadline=None)

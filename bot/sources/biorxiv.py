@@ -10,8 +10,9 @@ time zone; we take the batch for day D as complete once D is over in UTC (``sett
 
 A day is read with ``/details/{server}/{D}/{D}/{cursor}``, paging on ``messages[0]`` cursor/count/total
 (total is often a string). The page size is never assumed: the cursor advances by the items actually
-received. Only first versions are news; revisions are skipped. Any answer we cannot fully account for
-is a typed ``SourceError`` and nothing of the day is returned, so a partial list is never posted.
+received. Only first versions are news; revisions and withdrawn preprints are skipped. Any answer we
+cannot fully account for is a typed ``SourceError`` and nothing of the day is returned, so a partial
+list is never posted.
 Answers are parsed in a worker thread by ``bot.sources.preprint_details`` (pure functions).
 
 Paper references: a DOI alone (``10.1101/2024.12.31.630767``, ``doi:…``, ``https://doi.org/…``) does not
@@ -50,6 +51,7 @@ from bot.jats import MAX_JATS_BYTES
 from bot.models import Paper
 from bot.sources.base import Batch, FeedName, PaperRef
 from bot.sources.polite import PoliteHttp, ResponseTooLarge
+from bot.sources.preprint_abstracts import is_marked_withdrawn
 from bot.sources.preprint_details import (
     DOI,
     DetailsPage,
@@ -321,7 +323,11 @@ class PreprintSource:
         )
 
     def _see(self) -> str:
-        return f"Use {self.name} for every subject, or see the subjects at {self._server.site}."
+        # The whole list, not a web page to go and read: it is short, and what to type is in it.
+        subjects = ", ".join(self._server.subjects)
+        example = f"{self.name}:{self._server.subjects[0]}"
+        write = f"Write {self.name}: and a subject (e.g. {example}), or {self.name} for every subject."
+        return f"{self.display_name}'s subjects: {subjects}. {write}"
 
     # -- calendar
 
@@ -343,9 +349,12 @@ class PreprintSource:
         subject = self._subject_of(feed)
         if self._now() < self.settles_at(day):
             ready = self.settles_at(day).strftime("%Y-%m-%d %H:%M UTC")
-            raise SourceError(f"{self.display_name}'s list for {day.isoformat()} is still filling; it is complete after {ready}")
+            raise SourceError(
+                f"{self.display_name}'s list for {day.isoformat()} is still filling; it is complete after {ready}"
+            )
         papers = await self._day(day)
-        seen: set[str] = set()
+        # A withdrawal is no news either, nor is a preprint withdrawn the day it was posted.
+        seen: set[str] = {paper.id for paper in papers if is_marked_withdrawn(paper.title)}
         picked: list[Paper] = []
         for paper in papers:
             if paper.version != 1 or paper.id in seen:  # revisions are not news
@@ -514,7 +523,6 @@ def _closest(key: str, subjects: Sequence[str], n: int) -> list[str]:
         if ratio >= 0.7 or prefix or (words and all(w in subject for w in words)):
             scored.append((-prefix, -ratio, subject))
     return [subject for *_, subject in sorted(scored)[:n]]
-
 
 
 def _close(a: str, b: str) -> bool:
