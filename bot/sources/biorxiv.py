@@ -31,17 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import difflib
-import json
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import httpx
@@ -59,8 +54,11 @@ from bot.sources.preprint_details import (
     subject_key,
     unreadable,
 )
+from bot.sources.preprint_subjects import SERVERS
+from bot.sources.preprint_subjects import closest_subjects as _closest
+from bot.sources.preprint_subjects import near as _close
+from bot.sources.preprint_subjects import servers as _servers
 from bot.text import strip_unsafe_chars
-from bot.user_input import common_prefix_length
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -76,7 +74,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.biorxiv.org"
-SERVERS = ("biorxiv", "medrxiv")
 BARE_DOI_SERVER = "biorxiv"  # the instance that claims a DOI given without a server's link
 NOTHING_POSTED = "no posts found"  # the API's status for an interval (or cursor) holding nothing
 
@@ -101,44 +98,6 @@ class ServiceMessageError(SourceError):
 
 
 # ---------------------------------------------------------------- subjects
-
-
-@dataclass(frozen=True, slots=True)
-class _Server:
-    name: str  # "biorxiv"
-    display_name: str  # "bioRxiv"
-    site: str
-    subjects: tuple[str, ...]  # keys: "cancer_biology"
-    labels: Mapping[str, str]  # key -> "Cancer Biology"
-    aliases: Mapping[str, str]  # other spelling's key -> key
-
-
-_SMALL_WORDS = frozenset({"and", "of", "in", "the", "for"})
-
-
-@cache
-def _servers() -> dict[str, _Server]:
-    raw = resources.files("bot").joinpath("data", "biorxiv_subjects.json").read_text(encoding="utf-8")
-    data: dict[str, Any] = json.loads(raw)
-    servers: dict[str, _Server] = {}
-    for name in SERVERS:
-        row = data[name]
-        keys = tuple(subject_key(s) for s in row["subjects"])
-        overrides = {subject_key(k): str(v) for k, v in row["labels"].items()}
-        servers[name] = _Server(
-            name=name,
-            display_name=str(row["display_name"]),
-            site=str(row["site"]),
-            subjects=keys,
-            labels={k: overrides.get(k) or _title(k) for k in keys},
-            aliases={subject_key(k): subject_key(v) for k, v in row["aliases"].items()},
-        )
-    return servers
-
-
-def _title(key: str) -> str:
-    words = key.split("_")
-    return " ".join(w if i and w in _SMALL_WORDS else w.capitalize() for i, w in enumerate(words))
 
 
 # ---------------------------------------------------------------- references
@@ -506,27 +465,6 @@ def preprint_sources(api_url: str = DEFAULT_API_URL, **options: Any) -> tuple[Pr
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _closest(key: str, subjects: Sequence[str], n: int) -> list[str]:
-    """Subjects a user may have meant, best first: a word whose start is right ("cardiology" ->
-    cardiovascular_medicine, not urology: a typo usually keeps the start), then difflib's typo score;
-    subjects holding every word typed ("cancer") count too."""
-    if not key:
-        return []
-    words = [w for w in key.split("_") if len(w) > 2 and w not in _SMALL_WORDS]
-    scored: list[tuple[int, float, str]] = []
-    for subject in subjects:
-        ratio = difflib.SequenceMatcher(None, key, subject).ratio()
-        prefix = max((common_prefix_length(w, s) for w in words for s in subject.split("_")), default=0)
-        prefix = prefix if prefix >= 4 else 0
-        if ratio >= 0.7 or prefix or (words and all(w in subject for w in words)):
-            scored.append((-prefix, -ratio, subject))
-    return [subject for *_, subject in sorted(scored)[:n]]
-
-
-def _close(a: str, b: str) -> bool:
-    return difflib.SequenceMatcher(None, a, b).ratio() >= 0.8
 
 
 def _echo(text: str) -> str:
