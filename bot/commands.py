@@ -24,6 +24,7 @@ from bot.models import ChannelRef, Subscription
 from bot.progress import Progress
 from bot.sources.base import FeedName
 from bot.sources.huggingface import parse_min_upvotes
+from bot.sources.timing import describe_feed_timing
 from bot.user_input import as_typed
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ async def _subscribe(engine: Engine, inv: Invocation) -> Reply:
     saved, created = engine.store.subscribe(sub)
     engine.subscriptions_changed()
     label = feed.label + (f", at least {saved.min_upvotes} upvotes" if saved.min_upvotes else "")
-    now = describe_schedule(engine, saved)
+    now = describe_schedule(engine, saved) + _feed_timing(engine, saved)
     if existing is None or created:
         return Reply(text=f"This channel now follows {label}. {now}.")
     changes = []
@@ -159,6 +160,15 @@ async def _subscribe(engine: Engine, inv: Invocation) -> Reply:
     if change:
         return Reply(text=f"This channel already follows {label}. {change} {now}.")
     return Reply(text=f"This channel already follows {label}; nothing changed. {now}.")
+
+
+def _feed_timing(engine: Engine, sub: Subscription) -> str:
+    """ ". hf: …": which day's batch this subscription's digests bring at its time and zone, and when a
+    day is complete, for sources of day batches (a digest before the settle brings an older list)."""
+    time, _, zone = posting_time(engine, sub).partition(" ")
+    source = engine.source_of(sub.category)
+    said = describe_feed_timing(source, sub.category, time, zone, engine.now().date())
+    return f". {said.removesuffix('.')}" if said else ""
 
 
 def _floor(feed: FeedName, option: str | None) -> int | None:

@@ -133,7 +133,8 @@ def test_an_unknown_subject_without_a_near_one_names_the_all_subjects_feed() -> 
     with pytest.raises(UnknownCategoryError) as caught:
         BIORXIV.resolve_feed("biorxiv:" + "x<@U123>" * 20)
     message = str(caught.value)
-    assert "<" not in message and "Use biorxiv for every subject" in message and len(message) < 300
+    assert "<" not in message and "or biorxiv for every subject" in message and len(message) < 800
+    assert "neuroscience, paleontology" in message  # the subjects that exist, not a web site to go and read
 
 
 @settings(max_examples=200, deadline=None)
@@ -282,8 +283,21 @@ async def test_an_overstated_total_ends_at_no_posts_found() -> None:
 
 
 async def test_a_day_with_nothing_posted_is_an_empty_batch(api: FakePreprintServer, biorxiv: PreprintSource) -> None:
-    batch = await biorxiv.fetch_batch(feed("biorxiv:zoology"), date(2026, 12, 25))
+    batch = await biorxiv.fetch_batch(feed("biorxiv:zoology"), date(2025, 12, 25))
     assert batch.papers == () and api.count() == 1
+
+
+async def test_a_day_not_over_in_utc_is_refused_without_a_request(api: FakePreprintServer) -> None:
+    clock = [datetime(2026, 6, 30, 23, 59, tzinfo=UTC)]
+    biorxiv, medrxiv = preprint_sources(api.base_url, **FAST, now=lambda: clock[0])
+    month_end_day(api)
+    with pytest.raises(SourceError, match="still filling"):
+        await biorxiv.fetch_batch(feed("biorxiv"), MONTH_END)
+    assert api.count() == 0
+    clock[0] = datetime(2026, 7, 1, 0, 0, tzinfo=UTC)  # the day is over in UTC: its list is complete
+    assert len((await biorxiv.fetch_batch(feed("biorxiv"), MONTH_END)).papers) == 8
+    await biorxiv.aclose()
+    await medrxiv.aclose()
 
 
 async def test_throttling_is_waited_out(api: FakePreprintServer, biorxiv: PreprintSource) -> None:

@@ -487,6 +487,10 @@ class ArxivClient:
         self._empty_retries = max(0, empty_retries)
         self._now: Callable[[], datetime] = now if now is not None else _utc_now
 
+    def now(self) -> datetime:
+        """The client's clock (injected in tests): the other sources read theirs from it."""
+        return self._now()
+
     async def __aenter__(self) -> Self:
         return self
 

@@ -71,6 +71,11 @@ class Source(Protocol):
         """The day whose batch is complete and due at ``now``; None when nothing new is due."""
         ...
 
+    def settles_at(self, day: date) -> datetime | None:
+        """When the batch of ``day`` is complete, so that ``batch_day`` names it from then on; None for a
+        source whose feed is not a day's batch (arXiv's is its latest announcement)."""
+        ...
+
     def expects_papers(self, feed: FeedName, day: date) -> bool:
         """Whether an empty batch of ``feed`` for ``day`` is suspicious (throttling, a broken page) and is
         retried and reported rather than taken as "nothing that day"."""

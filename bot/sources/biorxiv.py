@@ -10,8 +10,9 @@ time zone; we take the batch for day D as complete once D is over in UTC (``sett
 
 A day is read with ``/details/{server}/{D}/{D}/{cursor}``, paging on ``messages[0]`` cursor/count/total
 (total is often a string). The page size is never assumed: the cursor advances by the items actually
-received. Only first versions are news; revisions are skipped. Any answer we cannot fully account for
-is a typed ``SourceError`` and nothing of the day is returned, so a partial list is never posted.
+received. Only first versions are news; revisions and withdrawn preprints are skipped. Any answer we
+cannot fully account for is a typed ``SourceError`` and nothing of the day is returned, so a partial
+list is never posted.
 Answers are parsed in a worker thread by ``bot.sources.preprint_details`` (pure functions).
 
 Paper references: a DOI alone (``10.1101/2024.12.31.630767``, ``doi:…``, ``https://doi.org/…``) does not
@@ -30,16 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import difflib
-import json
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
-from importlib import resources
+from datetime import time as dt_time
 from typing import Any
 
 import httpx
@@ -49,6 +46,7 @@ from bot.jats import MAX_JATS_BYTES
 from bot.models import Paper
 from bot.sources.base import Batch, FeedName, PaperRef
 from bot.sources.polite import PoliteHttp, ResponseTooLarge
+from bot.sources.preprint_abstracts import is_marked_withdrawn
 from bot.sources.preprint_details import (
     DOI,
     DetailsPage,
@@ -56,8 +54,11 @@ from bot.sources.preprint_details import (
     subject_key,
     unreadable,
 )
+from bot.sources.preprint_subjects import SERVERS
+from bot.sources.preprint_subjects import closest_subjects as _closest
+from bot.sources.preprint_subjects import near as _close
+from bot.sources.preprint_subjects import servers as _servers
 from bot.text import strip_unsafe_chars
-from bot.user_input import common_prefix_length
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -73,7 +74,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.biorxiv.org"
-SERVERS = ("biorxiv", "medrxiv")
 BARE_DOI_SERVER = "biorxiv"  # the instance that claims a DOI given without a server's link
 NOTHING_POSTED = "no posts found"  # the API's status for an interval (or cursor) holding nothing
 
@@ -98,44 +98,6 @@ class ServiceMessageError(SourceError):
 
 
 # ---------------------------------------------------------------- subjects
-
-
-@dataclass(frozen=True, slots=True)
-class _Server:
-    name: str  # "biorxiv"
-    display_name: str  # "bioRxiv"
-    site: str
-    subjects: tuple[str, ...]  # keys: "cancer_biology"
-    labels: Mapping[str, str]  # key -> "Cancer Biology"
-    aliases: Mapping[str, str]  # other spelling's key -> key
-
-
-_SMALL_WORDS = frozenset({"and", "of", "in", "the", "for"})
-
-
-@cache
-def _servers() -> dict[str, _Server]:
-    raw = resources.files("bot").joinpath("data", "biorxiv_subjects.json").read_text(encoding="utf-8")
-    data: dict[str, Any] = json.loads(raw)
-    servers: dict[str, _Server] = {}
-    for name in SERVERS:
-        row = data[name]
-        keys = tuple(subject_key(s) for s in row["subjects"])
-        overrides = {subject_key(k): str(v) for k, v in row["labels"].items()}
-        servers[name] = _Server(
-            name=name,
-            display_name=str(row["display_name"]),
-            site=str(row["site"]),
-            subjects=keys,
-            labels={k: overrides.get(k) or _title(k) for k in keys},
-            aliases={subject_key(k): subject_key(v) for k, v in row["aliases"].items()},
-        )
-    return servers
-
-
-def _title(key: str) -> str:
-    words = key.split("_")
-    return " ".join(w if i and w in _SMALL_WORDS else w.capitalize() for i, w in enumerate(words))
 
 
 # ---------------------------------------------------------------- references
@@ -320,7 +282,11 @@ class PreprintSource:
         )
 
     def _see(self) -> str:
-        return f"Use {self.name} for every subject, or see the subjects at {self._server.site}."
+        # The whole list, not a web page to go and read: it is short, and what to type is in it.
+        subjects = ", ".join(self._server.subjects)
+        example = f"{self.name}:{self._server.subjects[0]}"
+        write = f"Write {self.name}: and a subject (e.g. {example}), or {self.name} for every subject."
+        return f"{self.display_name}'s subjects: {subjects}. {write}"
 
     # -- calendar
 
@@ -330,12 +296,24 @@ class PreprintSource:
         utc = now.astimezone(UTC) if now.tzinfo is not None else now.replace(tzinfo=UTC)
         return (utc - self._settle).date() - timedelta(days=1)
 
+    def settles_at(self, day: date) -> datetime:
+        """The end of ``day`` in UTC (plus ``settle_hour_utc``): from then on ``batch_day`` names it."""
+        return datetime.combine(day + timedelta(days=1), dt_time(0), tzinfo=UTC) + self._settle
+
     # -- fetching
 
     async def fetch_batch(self, feed: FeedName, day: date) -> Batch:
+        """The first versions of ``day``; a day not over yet is refused without asking the API (it is
+        still filling, and a partial day must never become a digest), as Hugging Face's source does."""
         subject = self._subject_of(feed)
+        if self._now() < self.settles_at(day):
+            ready = self.settles_at(day).strftime("%Y-%m-%d %H:%M UTC")
+            raise SourceError(
+                f"{self.display_name}'s list for {day.isoformat()} is still filling; it is complete after {ready}"
+            )
         papers = await self._day(day)
-        seen: set[str] = set()
+        # A withdrawal is no news either, nor is a preprint withdrawn the day it was posted.
+        seen: set[str] = {paper.id for paper in papers if is_marked_withdrawn(paper.title)}
         picked: list[Paper] = []
         for paper in papers:
             if paper.version != 1 or paper.id in seen:  # revisions are not news
@@ -468,7 +446,7 @@ class PreprintSource:
         return self._subject_of(feed) is None
 
     def schedule_note(self) -> str:
-        return "each day, with the previous day's new preprints"
+        return "each day, with the new preprints of the latest day that is over"
 
     def parse_ref(self, text: str) -> PaperRef | None:
         parsed = _parse_ref(text)
@@ -487,28 +465,6 @@ def preprint_sources(api_url: str = DEFAULT_API_URL, **options: Any) -> tuple[Pr
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _closest(key: str, subjects: Sequence[str], n: int) -> list[str]:
-    """Subjects a user may have meant, best first: a word whose start is right ("cardiology" ->
-    cardiovascular_medicine, not urology: a typo usually keeps the start), then difflib's typo score;
-    subjects holding every word typed ("cancer") count too."""
-    if not key:
-        return []
-    words = [w for w in key.split("_") if len(w) > 2 and w not in _SMALL_WORDS]
-    scored: list[tuple[int, float, str]] = []
-    for subject in subjects:
-        ratio = difflib.SequenceMatcher(None, key, subject).ratio()
-        prefix = max((common_prefix_length(w, s) for w in words for s in subject.split("_")), default=0)
-        prefix = prefix if prefix >= 4 else 0
-        if ratio >= 0.7 or prefix or (words and all(w in subject for w in words)):
-            scored.append((-prefix, -ratio, subject))
-    return [subject for *_, subject in sorted(scored)[:n]]
-
-
-
-def _close(a: str, b: str) -> bool:
-    return difflib.SequenceMatcher(None, a, b).ratio() >= 0.8
 
 
 def _echo(text: str) -> str:

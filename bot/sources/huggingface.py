@@ -489,6 +489,9 @@ class HuggingFaceSource:
         remembers which days it has posted; this never names a day still filling."""
         return settled_day(now, self.settle_hour_utc)
 
+    def settles_at(self, day: date) -> datetime:
+        return settles_at(day, self.settle_hour_utc)
+
     def expects_papers(self, feed: FeedName, day: date) -> bool:
         """Weekdays always have papers; weekends often have none."""
         return day.weekday() < 5

@@ -1,8 +1,10 @@
 """api.biorxiv.org ``details`` answers, parsed: pure functions, run in a worker thread by ``biorxiv``.
 
-Every field is read defensively (the API sends numbers as numbers or strings, "NA" for nothing, days as
-2026-6-30) and made safe to store and show; a body that is not a complete ``details`` answer is a
-FeedFormatError, and one unreadable item is skipped (logged) rather than costing the whole day.
+Abstracts get their run-in headings set apart and withdrawn versions are marked in their title
+(``bot.sources.preprint_abstracts``). Every field is read defensively (the API sends numbers as numbers
+or strings, "NA" for nothing, days as 2026-6-30) and made safe to store and show; a body that is not a
+complete ``details`` answer is a FeedFormatError, and one unreadable item is skipped (logged) rather
+than costing the whole day.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from urllib.parse import urlsplit
 from bot import bounds
 from bot.errors import FeedFormatError, SourceError
 from bot.models import Paper
+from bot.sources.preprint_abstracts import is_withdrawal, mark_withdrawn, separate_headings
 from bot.text import clean_text, strip_unsafe_chars
 
 __all__ = [
@@ -158,11 +161,14 @@ def _paper_or_none(item: Any, server: str) -> Paper | None:
         log.warning("skipping a %s item without a DOI and version (%s)", server, short(repr(item.get("doi"))))
         return None
     subject = subject_key(_text(item.get("category")) or "")
-    abstract = _collapse((_text(item.get("abstract")) or "")[:_MAX_ABSTRACT])
+    abstract = separate_headings(_collapse((_text(item.get("abstract")) or "")[:_MAX_ABSTRACT]))
+    title = clean_text((_text(item.get("title")) or "")[:_MAX_TITLE])
+    if is_withdrawal(_text(item.get("type")) or "", title, abstract):
+        title = mark_withdrawn(title)  # a digest leaves it out; an explanation says so first
     return Paper(
         id=doi,
         version=version,
-        title=clean_text((_text(item.get("title")) or "")[:_MAX_TITLE]),
+        title=title,
         authors=split_authors(_text(item.get("authors")) or ""),
         categories=(subject,) if subject else (),
         primary_category=subject,

@@ -60,6 +60,9 @@ class ArxivSource:
     def batch_day(self, now: datetime) -> date | None:
         return calendar.feed_date(now) if calendar.expects_announcement(now) else None
 
+    def settles_at(self, day: date) -> datetime | None:
+        return None  # arXiv's feed is its latest announcement, not a day's batch
+
     def expects_papers(self, feed: FeedName, day: date) -> bool:
         return True  # arXiv's own client retries and reports an empty feed on an announcement day
 
@@ -176,13 +179,18 @@ def _examples(sources: Sequence[Source]) -> list[str]:
 
 def build_sources(config: Config, arxiv: ArxivClient) -> SourceRegistry:
     """Every source, configured; prefixed sources first, arXiv last (see the module docstring)."""
+    # One clock for every source: the day a source's batch is due and the day it agrees to fetch are read
+    # on the same clock as arXiv's (the engine's, in tests), whatever the channel's time and zone.
     huggingface = HuggingFaceSource(
         config.get("sources.huggingface", "api_url"),
         min_upvotes=int(config.get("sources.huggingface", "min_upvotes")),
         settle_hour_utc=int(config.get("sources.huggingface", "settle_hour_utc")),
+        now=arxiv.now,
     )
     content_url = str(config.get("sources.biorxiv", "content_url")) or None
-    biorxiv, medrxiv = preprint_sources(config.get("sources.biorxiv", "api_url"), content_url=content_url)
+    biorxiv, medrxiv = preprint_sources(
+        config.get("sources.biorxiv", "api_url"), content_url=content_url, now=arxiv.now
+    )
     return SourceRegistry([huggingface, biorxiv, medrxiv, ArxivSource(arxiv)])
 
 
