@@ -364,7 +364,7 @@ def render_card(card: Card, index: int | None = None) -> discord.Embed:
 def _more_embed(digest: DigestMessage) -> discord.Embed:
     links = _links_value(digest.more_links)
     text = f"… and {digest.more_count:,} more in this announcement"
-    return discord.Embed(description=f"{text}: {links}" if links else text + ".", colour=_NEUTRAL_COLOUR)
+    return discord.Embed(description=f"{text} at {links}" if links else text + ".", colour=_NEUTRAL_COLOUR)
 
 
 def _counts_line(count: int) -> str:

@@ -368,7 +368,7 @@ def _digest_header(digest: DigestMessage) -> SlackMessage:
         if len(digest.more_links) > _MORE_LINKS_SHOWN:
             links.append(_ELLIPSIS)
         more = f"{_ELLIPSIS} and {digest.more_count:,} more"
-        blocks += [_dict(DividerBlock()), _section(more + (": " + "  ".join(links) if links else ""))]
+        blocks += [_dict(DividerBlock()), _section(more + (" at " + "  ".join(links) if links else "."))]
     titles = "; ".join(_one_line(card.title) for card in digest.cards[:3])
     fallback = f"{header}: {summary}" + (f". {titles}" if titles else "")
     return SlackMessage(text=clip(fallback, FALLBACK_MAX), blocks=tuple(blocks))

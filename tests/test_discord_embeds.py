@@ -167,7 +167,7 @@ def test_a_123_paper_digest_is_a_header_then_one_message_per_paper_in_order() ->
     ]
     assert header.paper_id is None
     [more] = header.embeds  # "… and N more" stays with the header, with its masked links
-    assert more.description == ("… and 7 more in this announcement: [all of stat](https://arxiv.org/list/stat/new)")
+    assert more.description == ("… and 7 more in this announcement at [all of stat](https://arxiv.org/list/stat/new)")
     assert len(papers) == 123
     assert all(m.content is None and len(m.embeds) == 1 for m in papers)  # each paper a message of its own
     assert [m.paper_id for m in papers] == [c.paper_id for c in cards]  # which paper each one shows

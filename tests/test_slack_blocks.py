@@ -171,7 +171,7 @@ def test_the_default_digest_of_ten_has_the_counts_and_the_more_line_in_its_heade
     assert_within_limits(messages)
     assert messages[0].blocks[1]["elements"][0]["text"] == "10 papers shown of 123"
     last = messages[0].blocks[-1]["text"]["text"]
-    assert last == "… and 113 more: <https://arxiv.org/list/stat/new|all of stat>"
+    assert last == "… and 113 more at <https://arxiv.org/list/stat/new|all of stat>"
     assert messages[0].text.startswith("arXiv digest · stat · Tue 26 Mar 2024: 10 papers shown of 123.")
 
 
