@@ -8,6 +8,10 @@ from zoneinfo import ZoneInfo
 from bot.engine import Engine
 from bot.models import ChannelRef
 from bot.outbox import Outbox
+from bot.scheduler import MAX_RETRIES, RETRY_DELAY_S
+
+# A failed fetch is retried every RETRY_DELAY_S, MAX_RETRIES times: within this window it is being retried.
+RETRY_WINDOW = timedelta(seconds=RETRY_DELAY_S * (MAX_RETRIES + 1))
 
 
 def next_fire(time: str, zone: str, now: datetime) -> datetime:
@@ -45,6 +49,7 @@ def status_report(engine: Engine, channel: ChannelRef | None = None) -> str:
             held = f" — paused: {sub.paused_reason}" if sub.paused_reason else ""
             lines.append(f"• {sub.category}: next digest {when:%a %d %b %H:%M} {zone}{held}")
     lines.append("Feeds:")
+    retrying: list[str] = []
     categories = sorted({s.category for s in subs})
     if not categories:
         lines.append("• none followed yet")
@@ -62,14 +67,18 @@ def status_report(engine: Engine, channel: ChannelRef | None = None) -> str:
             text = f"• {name}: {ok.items} papers, {batch}, fetched {_ago(ok.fetched_at, now)}"
         if last is not None and last.error:  # the latest attempt failed
             text += f" — last try failed {_ago(last.fetched_at, now)}: {last.error}"
+            if now - last.fetched_at < RETRY_WINDOW:
+                retrying.append(category)
+                text += f"; retried every {RETRY_DELAY_S / 60:.0f} min, its digests wait for it"
         lines.append(text)
     outbox = Outbox(store)
     since = now - timedelta(hours=24)
     counts = outbox.counts_since(since)
+    waiting = f"; waiting for {', '.join(retrying)} (retrying)" if retrying else ""
     lines.append(
         "Digests in the last 24 h: "
         f"{counts.get('sent', 0)} sent, {counts.get('failed', 0)} failed, "
-        f"{counts.get('planned', 0) + counts.get('sending', 0)} pending"
+        f"{counts.get('planned', 0) + counts.get('sending', 0)} pending{waiting}"
     )
     failures = [row for row in outbox.failures_since(since) if channel is None or row.channel == channel]
     for row in failures[:5]:
