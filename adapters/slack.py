@@ -272,7 +272,7 @@ class SlackAdapter(SlackThreads):
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         understood = read_text(str(body.get("text") or ""))  # read once: for the acknowledgement and the work
-        note = acknowledgement(understood)
+        note = acknowledgement(understood, self.engine.explainer.model if self.engine.explainer.provider else None)
         if note:
             await ack(text=note)  # shown at once, to the user only; the answer follows via response_url
         else:
@@ -426,9 +426,10 @@ class SlackAdapter(SlackThreads):
         apology(log, "Slack listener failed for a %s request", str(body.get("type") or body.get("command") or "?"))
 
 
-def acknowledgement(understood: Understood) -> str | None:
+def acknowledgement(understood: Understood, model: str | None = None) -> str | None:
     """What the acknowledgement says for a command that has to fetch first (explain, digest), so that the
-    user knows at once what is happening when arXiv is slow; None for commands that answer right away."""
+    user knows at once what is happening when arXiv is slow, and that a model (``model``, None without an
+    LLM) is asked next, as the terminal says "Asking <model>…"; None for commands that answer right away."""
     command = understood.command
     if command is None or understood.mistake is not None:
         return None  # the mistake itself is the answer, a moment later
@@ -441,14 +442,15 @@ def acknowledgement(understood: Understood) -> str | None:
         where = naming().get("arxiv" if ref.source == "huggingface" else ref.source)
         service = where.display_name if where else "its source"
         what = "explanation" if command.name == "explain" else "answer"
-        return f"Fetching {shown} from {service}… the {what} follows in a few seconds."
+        asking = f", then asking {model}" if model else ""
+        return f"Fetching {shown} from {service}{asking}… the {what} follows in a few seconds."
     if command.name == "digest":
         return "Fetching the latest papers for this channel's digest…"
     return None
 
 
-def progress_note(text: str, command: SubCommand | None) -> str | None:
+def progress_note(text: str, command: SubCommand | None, model: str | None = None) -> str | None:
     """``acknowledgement`` for `/paper` text (``command``: what it asks for, None for a mistake)."""
     if command is None:
         return None
-    return acknowledgement(read_text(text))
+    return acknowledgement(read_text(text), model)

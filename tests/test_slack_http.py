@@ -438,6 +438,13 @@ def test_only_commands_that_fetch_say_so_at_once(text: str, note: str | None) ->
     assert said == note if note is None else (said or "").startswith(note)
 
 
+def test_with_an_llm_the_acknowledgement_says_the_model_is_asked_next() -> None:
+    for text, what in (("explain 2604.11422", "explanation"), ("ask 2604.11422 what is x?", "answer")):
+        said = progress_note(text, parse(text)[0], "claude-haiku-5-5")
+        expected = f"Fetching 2604.11422 from arXiv, then asking claude-haiku-5-5… the {what} follows in a few seconds."
+        assert said == expected
+
+
 async def test_digest_says_at_once_that_it_is_fetching(door: Door) -> None:
     door.harness.slack.set_user("W111", is_admin=True)
     body = command_body(door, "digest")
