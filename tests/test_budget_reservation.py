@@ -1,7 +1,7 @@
 """The day's LLM budget is reserved before a call and settled after it: many calls at once (held in flight by
 the fake LLM's gate) never spend more than their limit, and a reservation made through one connection to
-the database is seen by another (another process). Through the engine, the real anthropic SDK and the fake
-LLM server."""
+the database is seen by another (another process); embeddings are metered too. Through the engine, the real
+anthropic SDK and the fake LLM server."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ from typing import Any
 
 import pytest
 
+from bot.config import Config, validate
+from bot.embedding_budget import embedding_meter
+from bot.embeddings import embed_new_papers
 from bot.explain.budget import Budget, Meter
+from bot.explain.ledger import Ledger
 from bot.explain.pricing import Price
 from bot.explain.service import BUDGET_NOTE as EXPLAIN_BUDGET_NOTE
 from bot.explain.waiting import Wait
@@ -22,7 +26,7 @@ from bot.models import ChannelRef
 from bot.questions import BUDGET_NOTE, ThreadQuestion, answer_question
 from bot.store import Store, utcnow
 from tests.fakes import FakeArxivServer
-from tests.fakes.llm_server import ToolInput
+from tests.fakes.llm_server import FakeLLMServer, ToolInput
 from tests.support import make_config
 from tests.support_budget import PATIENT_S, GatedLLMServer, engine_with_paper, until_each_asked_or_answered
 from tests.support_questions import RECORDED_PAPER
@@ -137,3 +141,27 @@ def test_a_reservation_left_by_a_process_that_died_stops_counting_once_it_expire
     assert budget.spent() == pytest.approx(0.9)
     clock["now"] += timedelta(minutes=12)  # the call's 60 s and the 10-minute margin are over
     assert budget.spent() == 0
+
+
+def _embedding_config(base_url: str, budget_usd: float) -> Config:
+    values = validate({"radar": {"embeddings_base_url": base_url}, "llm": {"daily_budget_usd": budget_usd}})
+    return Config(values=values, source="test", env={})
+
+
+async def test_embeddings_are_metered_in_the_ledger_and_wait_when_the_day_is_spent(tmp_path: Path) -> None:
+    papers = [replace(RECORDED_PAPER, id=f"2501.{11300 + n}") for n in range(3)]
+    with FakeLLMServer() as llm:
+        store = Store(tmp_path / "p.db")
+        store.migrate()
+        store.save_papers(papers)
+        assert await embed_new_papers(store, _embedding_config(llm.openai_url, 1.0), papers[:2]) == 2
+        usage = Ledger(store).totals(utcnow() - timedelta(days=1), purpose="embedding")
+        assert usage.calls == 1 and usage.input_tokens > 0 and usage.cost_usd == 0  # a server of one's own
+        requests = llm.count("/v1/embeddings")
+        Ledger(store).record(
+            at=utcnow(), provider="anthropic", model="m", paper_id="x", input_tokens=1, output_tokens=1,
+            cost_usd=1.0, batch=False, outcome="ok",
+        )  # fmt: skip
+        assert await embed_new_papers(store, _embedding_config(llm.openai_url, 1.0), papers) == 0
+        assert llm.count("/v1/embeddings") == requests  # not even asked
+    assert embedding_meter("https://api.openai.com/v1", "text-embedding-3-small").cost(1_000_000, 0) == 0.02
