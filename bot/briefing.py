@@ -8,8 +8,9 @@ With an LLM, the briefing is the model's themes, papers to read first and connec
 radar terms (bot.briefing_prompt), asked ONCE per distinct (day, ordered paper set, radar terms, prompt
 version, model): every channel with the same papers and radar shares the answer through the ``briefings``
 cache, concurrent asks share
-one call, and the scheduler's prepare job asks ahead of posting time. Each call is in the ledger
-(purpose "briefing") and inside the daily budget. Without an LLM, over budget, or when the call fails,
+one call, and the scheduler's prepare job asks ahead of posting time. Each call's worst case is reserved
+in the daily budget before it is made and settled in the ledger (purpose "briefing") after it
+(bot.explain.budget). Without an LLM, over budget, or when the call fails,
 the briefing is made from the papers' data (bot.briefing_offline): never a stub. The channel's radar
 line is the channel's own and is added to either.
 
@@ -234,26 +235,25 @@ async def _ask(
     budget = int(engine.config.get("llm", "max_input_tokens"))
     # Reading 40 abstracts for their results is CPU work: off the event loop.
     prompt = await asyncio.to_thread(user_message, papers, lines, radar, max_input_tokens=budget)
-    try:
-        reply = await provider.ask(tool, SYSTEM_PROMPT, prompt)
-    except LLMFailure as failure:
-        log.warning("LLM briefing %s failed (%s); offline briefing instead", key[:12], failure.kind)
-        _record(engine, explainer, key, failure.input_tokens, failure.output_tokens, failure.kind)
-        return SharedAnswer(None, offline_reason=LLM_FAILED)
-    except Exception:  # an answer no provider foresaw: the channel still gets the offline briefing
-        log.exception("LLM briefing %s raised unexpectedly; offline briefing instead", key[:12])
-        _record(engine, explainer, key, 0, 0, "error")
-        return SharedAnswer(None, offline_reason=LLM_FAILED)
-    _record(engine, explainer, key, reply.input_tokens, reply.output_tokens, "ok")
+    reservation = explainer.reserve(
+        provider, tool, SYSTEM_PROMPT, prompt, subject=f"briefing:{key[:16]}", purpose="briefing"
+    )
+    if reservation is None:
+        return SharedAnswer(None, offline_reason=OVER_BUDGET)
+    with reservation:  # released if the call never ends (cancelled at shutdown)
+        try:
+            reply = await provider.ask(tool, SYSTEM_PROMPT, prompt)
+        except LLMFailure as failure:
+            log.warning("LLM briefing %s failed (%s); offline briefing instead", key[:12], failure.kind)
+            reservation.settle(failure.input_tokens, failure.output_tokens, outcome=failure.kind)
+            return SharedAnswer(None, offline_reason=LLM_FAILED)
+        except Exception:  # an answer no provider foresaw: the channel still gets the offline briefing
+            log.exception("LLM briefing %s raised unexpectedly; offline briefing instead", key[:12])
+            reservation.settle(0, 0, outcome="error")
+            return SharedAnswer(None, offline_reason=LLM_FAILED)
+        reservation.settle(reply.input_tokens, reply.output_tokens, outcome="ok")
     cache.put(key, day, provider.model, provider.name, len(papers), reply.value)
     return SharedAnswer(reply.value, provider.model)
-
-
-def _record(engine: Engine, explainer: Explainer, key: str, tokens_in: int, tokens_out: int, outcome: str) -> None:
-    provider = explainer.provider
-    assert provider is not None
-    subject = f"briefing:{key[:16]}"
-    explainer.record_call(provider, subject, tokens_in, tokens_out, outcome=outcome, purpose="briefing")
 
 
 async def prepare_briefings(engine: Engine, selections: Sequence[DigestSelection]) -> int:

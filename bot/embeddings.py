@@ -9,6 +9,9 @@ The endpoint's answer is untrusted: its size is bounded, its shape checked (one 
 only, finite, one dimension). A failure (unreachable, 4xx, malformed, too slow) is logged once and the
 papers stay unembedded; nothing here raises to its caller.
 
+Each request's worst case is reserved in the day's LLM budget before it is sent and settled at the tokens
+the endpoint reports (bot.embedding_budget); past the budget, papers wait for the next feed.
+
 The key comes from ``EMBEDDINGS_API_KEY``; ``OPENAI_API_KEY`` is sent only to OpenAI's own host, so a key
 for the chat provider never reaches another embeddings server.
 """
@@ -31,6 +34,7 @@ import sqlite_utils
 from numpy.typing import NDArray
 
 from bot.config import Config
+from bot.embedding_budget import embedding_meter, reserve_embedding
 from bot.models import Paper
 from bot.ranking import VectorLookup
 from bot.retry_timing import backoff_seconds, retry_after_seconds
@@ -374,10 +378,22 @@ async def embed_new_papers(
     client = EmbeddingsClient(
         settings.base_url, settings.model, api_key=settings.api_key, timeout_s=settings.timeout_s, http=http
     )
+    meter = embedding_meter(settings.base_url, settings.model)
     async with client:
         for start in range(0, len(missing), BATCH_SIZE):
             batch = missing[start : start + BATCH_SIZE]
-            vectors = await client.embed([paper_text(p) for p in batch], deadline)
+            texts = [paper_text(p)[:MAX_TEXT_CHARS] for p in batch]
+            reservation = reserve_embedding(config, store, meter, texts, hold_s=settings.timeout_s)
+            if reservation is None:
+                log.info("embeddings: today's LLM budget is spent; %d papers wait", len(missing) - start)
+                break
+            with reservation:  # released if no request was answered
+                spent = client.tokens
+                vectors = await client.embed(texts, deadline)
+                if vectors is not None:
+                    # A local server may not say: then the usual four characters a token.
+                    reported = client.tokens - spent or sum(len(text) for text in texts) // 4
+                    reservation.settle(reported, 0, outcome="ok")
             if vectors is None:
                 break  # logged by the client; the rest wait for the next feed
             try:

@@ -6,10 +6,12 @@ channel of a workspace, a channel's from everyone. Past either, the asker is tol
 question of the window leaves it, and nothing else happens (no lookup, no LLM call).
 
 The budget: thread answers may spend ``[questions] budget_share`` of ``[llm] daily_budget_usd`` per UTC
-day. A question is sent to the LLM only when its worst case (a full prompt of ``[llm] max_input_tokens``
-and the whole output allowance) still fits both what is left of that share and what is left of the whole
-day's budget. Questions therefore never take more than their share, so explanations and briefings always
-keep the rest of the day's budget; past it, answers are offline until the next day.
+day. A question is sent to the LLM only when its worst case (its prompt estimated high and the whole
+output allowance, for every try) is RESERVED within both what is left of that share and what is left of
+the whole day's budget, answers still in flight counted (bot.explain.budget); the reservation is settled
+at the real cost when the answer comes. Questions therefore never take more than their share, even 60 at
+once, so explanations and briefings always keep the rest of the day's budget; past it, answers are offline
+until the next day.
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ from datetime import UTC, datetime, timedelta
 import sqlite_utils
 
 from bot.config import Config
-from bot.explain.pricing import cost_usd
+from bot.explain.budget import Reservation
 from bot.explain.service import Explainer
 from bot.models import ChannelRef
-from bot.question_prompt import ANSWER_OUTPUT_TOKENS
+from bot.question_prompt import ANSWER_TOOL, QUESTION_SYSTEM_PROMPT
 from bot.store import Store, TableMigrations
 
-__all__ = ["WINDOW", "LimitHit", "QuestionSettings", "may_use_llm", "take_a_turn"]
+__all__ = ["WINDOW", "LimitHit", "QuestionSettings", "reserve_question", "share_usd", "take_a_turn"]
 
 WINDOW = timedelta(hours=1)
 PURPOSE = "question"
@@ -129,29 +131,18 @@ def _nth_oldest(store: Store, where: str, args: list[str], n: int) -> str | None
     return None if row is None else str(row[0])
 
 
-def day_start(now: datetime) -> datetime:
-    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+def share_usd(explainer: Explainer, settings: QuestionSettings) -> float:
+    """What thread answers may spend today, in dollars."""
+    return float(explainer.config.get("llm", "daily_budget_usd")) * settings.budget_share
 
 
-def worst_case_cost(explainer: Explainer, settings: QuestionSettings) -> float:
-    """What one question could cost at most: a full prompt and the whole output allowance."""
-    if explainer.provider is None:
-        return 0.0
-    override = (
-        float(explainer.config.get("llm", "input_usd_per_mtok")),
-        float(explainer.config.get("llm", "output_usd_per_mtok")),
+def reserve_question(explainer: Explainer, settings: QuestionSettings, paper_id: str, user: str) -> Reservation | None:
+    """The worst case of one answer about ``paper_id`` to this prompt (``user``) held in the questions' share of today's
+    budget and in the budget itself, or None when it does not fit either (a share of 0: never)."""
+    provider = explainer.provider
+    share = share_usd(explainer, settings)
+    if provider is None or share <= 0:
+        return None
+    return explainer.reserve(
+        provider, ANSWER_TOOL, QUESTION_SYSTEM_PROMPT, user, subject=paper_id, purpose=PURPOSE, share=share
     )
-    return cost_usd(explainer.provider.model, settings.max_input_tokens, ANSWER_OUTPUT_TOKENS, override=override)
-
-
-def may_use_llm(explainer: Explainer, settings: QuestionSettings) -> bool:
-    """Whether one more question fits the questions' share of today's budget and the budget itself."""
-    budget = float(explainer.config.get("llm", "daily_budget_usd"))
-    share = budget * settings.budget_share
-    if share <= 0:
-        return False
-    worst = worst_case_cost(explainer, settings)
-    start = day_start(explainer.now())
-    spent_on_questions = explainer.ledger.totals(start, purpose=PURPOSE).cost_usd
-    spent_in_all = explainer.ledger.totals(start).cost_usd
-    return spent_on_questions + worst <= share and spent_in_all + worst <= budget

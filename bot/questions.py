@@ -12,9 +12,11 @@ What happens to a question, cheapest checks first:
 4. with an LLM: the cached answer to the same question (bot.question_cache), else one LLM call grounded
    in the paper's metadata and abstract, the passages of its full text most relevant to the question
    (BM25, bot.passage_search), the equations it names and the key ones, and the thread so far
-   (bot.question_prompt), if the questions' share of today's budget allows it; "Asking <model>…" is told
-   first; the same question asked twice at once is one call;
-5. without an LLM, past the budget or when the LLM fails: the same passages quoted, with the equations
+   (bot.question_prompt), if its worst case can be reserved in the questions' share of today's budget
+   (bot.question_limits); "Asking <model>…" is told first, "Still waiting…" while it is slow, and a
+   person waits at most ``Explainer.wait`` (bot.explain.waiting); the same question asked twice at once
+   is one call;
+5. without an LLM, past the budget, when the LLM fails or is too slow: the same passages quoted, with the equations
    and abstract sentences that bear on the question (bot.question_offline), and a note saying why.
 
 `paperbot ask` (``ask_paper``) takes steps 3 to 5 for a paper the CLI has looked up.
@@ -39,13 +41,14 @@ from bot.explain.llm import LLMFailure, LLMProvider
 from bot.explain.prompt import Grounding
 from bot.explain.sanitize import safe_llm_text, truncate
 from bot.explain.service import UNREADABLE_ANSWER
+from bot.explain.waiting import too_slow_note, wait_for_llm
 from bot.fulltext import FullText, PaperEquation
 from bot.models import ChannelRef, Paper
 from bot.outbox import Outbox
 from bot.posted_messages import MessageKind, PostedMessage
 from bot.progress import Progress, tell
 from bot.question_cache import QuestionCache, answer_key
-from bot.question_limits import PURPOSE, QuestionSettings, may_use_llm, take_a_turn
+from bot.question_limits import QuestionSettings, reserve_question, take_a_turn
 from bot.question_offline import equation_line, equation_unicode, offline_answer
 from bot.question_prompt import (
     ANSWER_TOOL,
@@ -165,6 +168,7 @@ class _Asked:
     answer: ThreadAnswer | None
     model: str
     failure: str = ""
+    over_budget: bool = False
 
 
 @dataclass
@@ -233,10 +237,14 @@ async def _answered(
     cached = _state(engine).cache.get(key)
     if cached is not None:
         return _drawn(paper, parts, cached.answer, cached.provider, cached.model, notes)
-    if not may_use_llm(engine.explainer, settings):
+    wait = engine.explainer.wait
+    work = _ask_once(engine, settings, provider, paper, parts, key, progress)
+    asked = await wait_for_llm(work, model=provider.model, wait=wait, progress=progress)
+    if asked is None:  # the call goes on, and its answer is cached for the next asker
+        log.info("LLM answer to a question about %s not within %g s; offline answer meanwhile", paper.id, wait.limit_s)
+        return await _offline(paper, full_text, text, [too_slow_note(provider.model, wait, "answer"), *notes])
+    if asked.over_budget:
         return await _offline(paper, full_text, text, [BUDGET_NOTE, *notes])
-    await tell(progress, f"Asking {safe_llm_text(provider.model, 100)}…")
-    asked = await _ask_once(engine, provider, paper, parts, key)
     if asked.answer is None:
         return await _offline(paper, full_text, text, [f"{asked.failure} {FAILED_NOTE}", *notes])
     return _drawn(paper, parts, asked.answer, provider.name, asked.model, notes)
@@ -276,33 +284,51 @@ async def _offline(paper: Paper, full_text: FullText | None, question: str, note
     return Answer("offline", text, found.matched, equations)
 
 
-async def _ask_once(engine: Engine, provider: LLMProvider, paper: Paper, parts: PromptParts, key: str) -> _Asked:
-    """One LLM call per distinct question at a time: a second asker of the same question waits for it."""
-    return await once(_state(engine).calls, key, lambda: _ask(engine, provider, paper, parts, key))
+async def _ask_once(
+    engine: Engine,
+    settings: QuestionSettings,
+    provider: LLMProvider,
+    paper: Paper,
+    parts: PromptParts,
+    key: str,
+    progress: Progress | None,
+) -> _Asked:
+    """One LLM call per distinct question at a time: a second asker of the same question waits for it
+    (and for its reservation: one worst case held, not one per asker)."""
+    return await once(_state(engine).calls, key, lambda: _ask(engine, settings, provider, paper, parts, key, progress))
 
 
-async def _ask(engine: Engine, provider: LLMProvider, paper: Paper, parts: PromptParts, key: str) -> _Asked:
-    try:
-        reply = await provider.ask(ANSWER_TOOL, QUESTION_SYSTEM_PROMPT, parts.user)
-    except LLMFailure as failure:
-        _record(engine, provider, paper, failure.input_tokens, failure.output_tokens, failure.kind)
-        log.warning("LLM answer to a question about %s failed (%s); offline answer", paper.id, failure.kind)
-        return _Asked(None, provider.model, str(failure))
-    except Exception:
-        # Providers turn every answer into a ToolAnswer or an LLMFailure; this net is for what they did
-        # not foresee: the asker still gets the offline answer.
-        log.exception("LLM answer to a question about %s raised unexpectedly; offline answer", paper.id)
-        _record(engine, provider, paper, 0, 0, "error")
-        return _Asked(None, provider.model, UNREADABLE_ANSWER)
-    _record(engine, provider, paper, reply.input_tokens, reply.output_tokens, "ok")
+async def _ask(
+    engine: Engine,
+    settings: QuestionSettings,
+    provider: LLMProvider,
+    paper: Paper,
+    parts: PromptParts,
+    key: str,
+    progress: Progress | None,
+) -> _Asked:
+    reservation = reserve_question(engine.explainer, settings, paper.id, parts.user)
+    if reservation is None:
+        return _Asked(None, provider.model, over_budget=True)
+    with reservation:  # released if the call never ends (cancelled at shutdown)
+        await tell(progress, f"Asking {safe_llm_text(provider.model, 100)}…")
+        try:
+            reply = await provider.ask(ANSWER_TOOL, QUESTION_SYSTEM_PROMPT, parts.user)
+        except LLMFailure as failure:
+            reservation.settle(failure.input_tokens, failure.output_tokens, outcome=failure.kind)  # billed too
+            log.warning("LLM answer to a question about %s failed (%s); offline answer", paper.id, failure.kind)
+            return _Asked(None, provider.model, str(failure))
+        except Exception:
+            # Providers turn every answer into a ToolAnswer or an LLMFailure; this net is for what they did
+            # not foresee: the asker still gets the offline answer.
+            log.exception("LLM answer to a question about %s raised unexpectedly; offline answer", paper.id)
+            reservation.settle(0, 0, outcome="error")
+            return _Asked(None, provider.model, UNREADABLE_ANSWER)
+        reservation.settle(reply.input_tokens, reply.output_tokens, outcome="ok")
     _state(engine).cache.put(
         key, paper.id, paper.version, provider.name, reply.model, reply.value, engine.explainer.now()
     )
     return _Asked(reply.value, reply.model)
-
-
-def _record(engine: Engine, provider: LLMProvider, paper: Paper, tokens_in: int, tokens_out: int, outcome: str) -> None:
-    engine.explainer.record_call(provider, paper.id, tokens_in, tokens_out, outcome=outcome, purpose=PURPOSE)
 
 
 # --- drawing -----------------------------------------------------------------------------------------

@@ -122,9 +122,12 @@ async def test_failures_fall_back_to_the_offline_explanation(llm: FakeLLMServer,
 
 
 async def test_budget_cut_off_goes_offline_until_tomorrow(llm: FakeLLMServer) -> None:
-    engine = await _engine(llm, daily_budget_usd=0.000001)
+    engine = await _engine(llm, daily_budget_usd=1.0)
     _, first = await engine.explain(PAPER_ID)
     assert first.explanation is not None and first.explanation.source == "anthropic"
+    # The day's budget is what that call cost: spent.
+    spent = engine.explainer.usage().today.cost_usd
+    engine.config.values[("llm", "daily_budget_usd")] = spent
     _, second = await engine.explain("2403.15670")
     assert second.explanation is not None and second.explanation.source == "offline"
     assert second.explanation.note.startswith(BUDGET_NOTE)  # then what it was built from
@@ -132,6 +135,16 @@ async def test_budget_cut_off_goes_offline_until_tomorrow(llm: FakeLLMServer) ->
     # Cached explanations are still served: they cost nothing.
     _, again = await engine.explain(PAPER_ID)
     assert again.explanation is not None and again.explanation.cached
+    await engine.explainer.aclose()
+
+
+async def test_a_budget_smaller_than_one_calls_worst_case_makes_no_call(llm: FakeLLMServer) -> None:
+    # Checked before the call and charged after, a budget of a millionth of a dollar let one call through.
+    engine = await _engine(llm, daily_budget_usd=0.000001)
+    _, reply = await engine.explain(PAPER_ID)
+    assert reply.explanation is not None and reply.explanation.source == "offline"
+    assert reply.explanation.note.startswith(BUDGET_NOTE)
+    assert _messages(llm) == 0 and engine.explainer.usage().today.cost_usd == 0
     await engine.explainer.aclose()
 
 

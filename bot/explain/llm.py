@@ -17,6 +17,9 @@ from bot.explain.prompt import ANSWER_SCHEMA, MAX_OUTPUT_TOKENS, TOOL_NAME, Stru
 log = logging.getLogger(__name__)
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+# A second try usually fixes a bad structured answer; a third rarely does. Both are billed, so the budget
+# reserves for every try (bot.explain.budget).
+MALFORMED_RETRIES = 1
 
 
 T = TypeVar("T")

@@ -28,6 +28,7 @@ from bot.explain.llm import (
     DEFAULT_MODELS,
     DEFAULT_OPENAI_BASE_URL,
     EXPLANATION_TOOL,
+    MALFORMED_RETRIES,
     LLMFailure,
     LLMProvider,
     ProviderAnswer,
@@ -60,7 +61,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TOOL_DESCRIPTION = EXPLANATION_TOOL.description
-MALFORMED_RETRIES = 1  # a second try usually fixes a bad structured answer; a third rarely does
 
 _MESSAGES = {
     "timeout": "The LLM provider did not answer in time.",

@@ -6,7 +6,9 @@ Given the paper's full text (arXiv's HTML version, a preprint's JATS), the promp
 answer cites equations by label, and each cited one is shown from the paper's own TeX with the model's
 meaning beside it and a link (``ExplanationSection.links``) to its place in the paper. The cache key
 holds the grounding (version and what was sent), and the note says what the explanation was built from.
-Before the provider is asked, the progress callback says so ("Asking claude-haiku-5-5…").
+Before the provider is asked, its worst-case cost is reserved in the day's budget (bot.explain.budget) and
+the progress callback says so ("Asking claude-haiku-5-5…"); a person waits at most ``Wait.limit_s`` for the
+answer, hearing "Still waiting…" meanwhile, then gets the offline explanation (bot.explain.waiting).
 
 Every explanation, the LLM's or the offline one, then gets images of the equations it shows that Unicode
 draws badly (bot.equation_images), at most ``[images] max_per_explanation``, cached next to the database."""
@@ -17,37 +19,40 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from bot.cards import Explanation, ExplanationEquation
 from bot.config import Config
 from bot.equation_images import EquationImageCache, EquationRenderer
+from bot.explain.basis import GROUNDED_MARK as _GROUNDED_MARK
+from bot.explain.basis import NO_EQUATIONS_BADGE as NO_EQUATIONS_BADGE  # re-exported
+from bot.explain.basis import NO_JATS_EQUATIONS_BADGE as NO_JATS_EQUATIONS_BADGE
+from bot.explain.basis import Basis as _Basis
+from bot.explain.budget import Budget, Reservation, worst_case_tokens
 from bot.explain.ledger import ExplanationCache, Ledger
-from bot.explain.llm import LLMFailure, LLMProvider, ProviderAnswer
-from bot.explain.offline import FULL_TEXT_BADGE, math_in_a_sentence_offline, offline_explanation, paper_equations
-from bot.explain.pricing import cost_usd
+from bot.explain.llm import EXPLANATION_TOOL, LLMFailure, LLMProvider, ProviderAnswer, Tool
+from bot.explain.offline import math_in_a_sentence_offline
 from bot.explain.prompt import (
     ONE_LINER_MAX,
     PROMPT_VERSION,
     SYSTEM_PROMPT,
-    Grounding,
     StructuredAnswer,
     ground,
     user_message,
 )
-from bot.explain.render import bare_label, render_sections
+from bot.explain.render import render_sections
 from bot.explain.sanitize import safe_llm_text
 from bot.explain.usage import USAGE_PURPOSES, PurposeUsage, UsageReport
 from bot.explain.usage import PrepareReport as PrepareReport  # re-exported: the engine reports it
-from bot.fulltext import FullText, PaperEquation
+from bot.explain.waiting import Wait, too_slow_note, wait_for_llm
+from bot.fulltext import FullText
 from bot.models import Paper
 from bot.progress import Progress, tell
 from bot.single_flight import once
 from bot.store import Store, utcnow
-from bot.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -70,61 +75,6 @@ BUDGET_NOTE = "Today's LLM budget is spent, so this is the offline explanation; 
 OFFLINE_INSTEAD = "Showing the offline explanation instead."
 UNREADABLE_ANSWER = "The LLM provider's answer could not be read."
 ABSTRACT_ONLY = "from the title and abstract only"
-NO_EQUATIONS_BADGE = "from the abstract only (no numbered equations in the HTML version)"
-NO_JATS_EQUATIONS_BADGE = "from the abstract only (no numbered formulas in the preprint's full text)"
-_GROUNDED_MARK = "@"  # prompt_version "math-2@v2:3,5": the grounding is part of the cache key
-
-
-@dataclass(frozen=True, slots=True)
-class _Basis:
-    """What one explanation is built from: the full text when there is one, the equations sent, and
-    (without equations) why it is from the abstract only."""
-
-    full_text: FullText | None = None
-    grounding: Grounding | None = None  # set only when something of the full text was sent
-    abstract_badge: str = ""
-
-    @property
-    def prompt_version(self) -> str:
-        if self.grounding is None:
-            return PROMPT_VERSION
-        return f"{PROMPT_VERSION}{_GROUNDED_MARK}{self.grounding.key}"
-
-    @property
-    def badge(self) -> str:
-        if self.grounding is not None and self.full_text is not None:
-            return self.full_text.badge
-        if self.grounding is not None:
-            return FULL_TEXT_BADGE.format(version=self.grounding.version)
-        if self.full_text is not None:
-            return NO_JATS_EQUATIONS_BADGE if self.full_text.origin == "jats" else NO_EQUATIONS_BADGE
-        return self.abstract_badge
-
-    def offline(self, paper: Paper, note: str) -> Explanation:
-        return offline_explanation(paper, note=note, full_text=self.full_text, abstract_badge=self.abstract_badge)
-
-    def equation(self, label: str) -> PaperEquation | None:
-        if self.grounding is None or not label:
-            return None
-        wanted = bare_label(label)
-        return next((e for e in self.grounding.equations if bare_label(e.label) == wanted), None)
-
-    def equations(self, cited: tuple[str, ...] = ()) -> tuple[ExplanationEquation, ...]:
-        """The paper's equations sent that are key ones or that the answer cites, in the paper's order,
-        each with the paper's own Unicode and a link to its place."""
-        if self.grounding is None or self.full_text is None:
-            return ()
-        key = {e.url: e for e in paper_equations(self.full_text)}
-        cited_urls = {self.grounding.link(e) for e in (self.equation(label) for label in cited) if e is not None}
-        shown = []
-        for equation in self.grounding.equations:
-            url = self.grounding.link(equation)
-            if url in key:
-                shown.append(key[url])
-            elif url in cited_urls:
-                unicode = clean_text(f"\\({equation.tex}\\)")
-                shown.append(ExplanationEquation(clean_text(equation.label), equation.tex, unicode, url))
-        return tuple(shown)
 
 
 def _images_folder_of(store: Store) -> Path | None:
@@ -157,15 +107,19 @@ class Explainer:
         now: Callable[[], datetime] = utcnow,
         batch_poll_interval_s: float = 30.0,
         images_folder: Path | None = None,
+        wait: Wait | None = None,
     ) -> None:
         """``images_folder``: where equation images are drawn; by default ``equation-images`` next to the
-        database, and none at all for a database in memory (it keeps nothing on disk either)."""
+        database, and none at all for a database in memory (it keeps nothing on disk either). ``wait``: how
+        long a person waits for the LLM (bot.explain.waiting)."""
         self.config = config
         self.store = store
         self.provider = provider
         self.now = now
         self.cache = ExplanationCache(store)
         self.ledger = Ledger(store)
+        self.budget = Budget(config, store, now=lambda: self.now())
+        self.wait = wait or Wait()
         self.batch_poll_interval_s = batch_poll_interval_s
         self._inflight: dict[tuple[str, int, str], asyncio.Future[Explanation]] = {}
         self._offline_lines: dict[tuple[str, int], str | None] = {}
@@ -202,7 +156,7 @@ class Explainer:
         """``full_text``: the paper's HTML version, when there is one; else ``abstract_badge`` says why
         not (the note shows it). The equations shown come with images where Unicode is not enough.
         ``progress`` hears "Asking <model>…" before the provider is called (not for a cached answer)."""
-        explanation = await self._explain_text(paper, full_text, abstract_badge, progress)
+        explanation = await self._explain_text(paper, full_text, abstract_badge, progress, self.wait)
         return await self._with_images(explanation, full_text)
 
     async def _with_images(self, explanation: Explanation, full_text: FullText | None = None) -> Explanation:
@@ -223,8 +177,14 @@ class Explainer:
         return replace(explanation, images=images, equations=equations)
 
     async def _explain_text(
-        self, paper: Paper, full_text: FullText | None, abstract_badge: str, progress: Progress | None = None
+        self,
+        paper: Paper,
+        full_text: FullText | None,
+        abstract_badge: str,
+        progress: Progress | None = None,
+        wait: Wait | None = None,
     ) -> Explanation:
+        """``wait``: a person is waiting (None: preparing ahead, as long as the provider takes)."""
         basis = self._basis(paper, full_text, abstract_badge)
         if self.provider is None:
             return replace(basis.offline(paper, NO_LLM_NOTE), admin_note=self.admin_note)
@@ -233,7 +193,14 @@ class Explainer:
             return self.render(paper, cached.answer, cached.provider, cached.model, cached=True, basis=basis)
         key = (paper.id, paper.version, basis.prompt_version)
         provider = self.provider  # the same paper asked for twice at once: one LLM call
-        return await once(self._inflight, key, lambda: self._explain_uncached(paper, provider, basis, progress))
+        work = once(self._inflight, key, lambda: self._explain_uncached(paper, provider, basis, progress))
+        if wait is None:
+            return await work
+        explained = await wait_for_llm(work, model=provider.model, wait=wait, progress=progress)
+        if explained is None:  # the call goes on, and its answer is cached for the next asker
+            log.info("LLM explanation of %s not within %g s; offline explanation meanwhile", paper.id, wait.limit_s)
+            return basis.offline(paper, too_slow_note(provider.model, wait, "explanation"))
+        return explained
 
     def _basis(self, paper: Paper, full_text: FullText | None, abstract_badge: str) -> _Basis:
         budget = int(self.config.get("llm", "max_input_tokens"))
@@ -245,89 +212,66 @@ class Explainer:
     async def _explain_uncached(
         self, paper: Paper, provider: LLMProvider, basis: _Basis, progress: Progress | None = None
     ) -> Explanation:
-        if self.budget_spent():
+        user = user_message(paper, basis.grounding)
+        reservation = self.reserve(provider, EXPLANATION_TOOL, SYSTEM_PROMPT, user, subject=paper.id)
+        if reservation is None:
             return basis.offline(paper, BUDGET_NOTE)
-        await tell(progress, f"Asking {provider.model}…")
-        try:
-            reply = await provider.explain(SYSTEM_PROMPT, user_message(paper, basis.grounding))
-        except LLMFailure as failure:
-            self._record_failure(provider, paper, failure, batch=False)
-            log.warning("LLM explanation of %s failed (%s); offline fallback", paper.id, failure.kind)
-            return basis.offline(paper, f"{failure} {OFFLINE_INSTEAD}")
-        except Exception:
-            # Providers turn every answer into a ProviderAnswer or an LLMFailure; this net is for an answer
-            # they did not foresee. The user still gets what the README promises: the offline explanation.
-            log.exception("LLM explanation of %s raised unexpectedly; offline fallback", paper.id)
-            unreadable = LLMFailure("error", UNREADABLE_ANSWER)
-            self._record_failure(provider, paper, unreadable, batch=False)
-            return basis.offline(paper, f"{unreadable} {OFFLINE_INSTEAD}")
-        self._store(provider, paper, reply, batch=False, prompt_version=basis.prompt_version)
+        with reservation:  # released if the call never ends (cancelled at shutdown)
+            await tell(progress, f"Asking {provider.model}…")
+            try:
+                reply = await provider.explain(SYSTEM_PROMPT, user)
+            except LLMFailure as failure:
+                reservation.settle(failure.input_tokens, failure.output_tokens, outcome=failure.kind)  # billed too
+                log.warning("LLM explanation of %s failed (%s); offline fallback", paper.id, failure.kind)
+                return basis.offline(paper, f"{failure} {OFFLINE_INSTEAD}")
+            except Exception:
+                # Providers turn every answer into a ProviderAnswer or an LLMFailure; this net is for an answer
+                # they did not foresee. The user still gets what the README promises: the offline explanation.
+                log.exception("LLM explanation of %s raised unexpectedly; offline fallback", paper.id)
+                reservation.settle(0, 0, outcome="error")
+                return basis.offline(paper, f"{UNREADABLE_ANSWER} {OFFLINE_INSTEAD}")
+            self._store(reservation, paper, reply, prompt_version=basis.prompt_version)
         return self.render(paper, reply.answer, provider.name, reply.model, cached=False, basis=basis)
 
-    def _store(
-        self, provider: LLMProvider, paper: Paper, reply: ProviderAnswer, *, batch: bool, prompt_version: str
-    ) -> None:
-        self._record_answer(provider, paper, reply, batch=batch)
-        self.cache.put(paper.id, paper.version, prompt_version, provider.model, provider.name, reply.answer, self.now())
-
-    def _record_failure(self, provider: LLMProvider, paper: Paper, failure: LLMFailure, *, batch: bool) -> None:
-        # A malformed or refused answer is billed too.
-        self._record(provider, paper, failure.input_tokens, failure.output_tokens, batch=batch, outcome=failure.kind)
-
-    def _record_answer(self, provider: LLMProvider, paper: Paper, reply: ProviderAnswer, *, batch: bool) -> None:
-        self._record(provider, paper, reply.input_tokens, reply.output_tokens, batch=batch, outcome="ok")
-
-    def _record(
-        self, provider: LLMProvider, paper: Paper, tokens_in: int, tokens_out: int, *, batch: bool, outcome: str
-    ) -> None:
-        self.record_call(provider, paper.id, tokens_in, tokens_out, batch=batch, outcome=outcome)
-
-    def record_call(
-        self,
-        provider: LLMProvider,
-        subject: str,
-        tokens_in: int,
-        tokens_out: int,
-        *,
-        outcome: str,
-        batch: bool = False,
-        purpose: str = "explain",
-    ) -> None:
-        """One LLM call in the ledger with its estimated cost, whatever it was for (an explanation, a
-        briefing, a question): one budget. ``subject``: the paper id, or what the call was about."""
-        self.ledger.record(
-            at=self.now().astimezone(UTC),
-            provider=provider.name,
-            model=provider.model,
-            paper_id=subject,
-            input_tokens=tokens_in,
-            output_tokens=tokens_out,
-            cost_usd=cost_usd(
-                provider.model,
-                tokens_in,
-                tokens_out,
-                batch=batch,
-                override=self.config.price_override,
-                provider=provider.name,
-                base_url=str(getattr(provider, "base_url", "") or self.config.get("llm", "base_url")),
-            ),
-            batch=batch,
-            outcome=outcome,
-            purpose=purpose,
-        )
+    def _store(self, reservation: Reservation, paper: Paper, reply: ProviderAnswer, *, prompt_version: str) -> None:
+        reservation.settle(reply.input_tokens, reply.output_tokens, outcome="ok")
+        meter = reservation.meter
+        self.cache.put(paper.id, paper.version, prompt_version, meter.model, meter.provider, reply.answer, self.now())
 
     # --- budget and usage -----------------------------------------------------------------------
 
-    def _day_start(self) -> datetime:
-        now = self.now().astimezone(UTC)
-        return now.replace(hour=0, minute=0, second=0, microsecond=0)
+    def reserve(
+        self,
+        provider: LLMProvider,
+        tool: Tool[Any],
+        system: str,
+        user: str,
+        *,
+        subject: str,
+        purpose: str = "explain",
+        share: float | None = None,
+        batch: bool = False,
+        hold_s: float | None = None,
+    ) -> Reservation | None:
+        """The worst case of one call with this prompt held in today's budget (and ``share``, in dollars,
+        of it for ``purpose``), or None when it does not fit. ``subject``: the paper id, or what the call is
+        about. ``hold_s``: the longest the call can take (default: the provider's timeout)."""
+        hold = hold_s if hold_s is not None else float(getattr(provider, "timeout_s", 600.0))
+        return self.budget.reserve(
+            self.budget.meter(provider),
+            purpose=purpose,
+            subject=subject,
+            tokens=worst_case_tokens(tool, system, user),
+            batch=batch,
+            share=share,
+            hold=timedelta(seconds=hold),
+        )
 
     def budget_spent(self) -> bool:
-        budget = float(self.config.get("llm", "daily_budget_usd"))
-        return self.ledger.totals(self._day_start()).cost_usd >= budget
+        return self.budget.day_is_spent()
 
     def usage(self) -> UsageReport:
-        day = self._day_start()
+        day = self.budget.day_start()
         month = day.replace(day=1)
         cached = self.store.db.conn.execute("SELECT count(*) FROM explanations").fetchone()[0]
         budget = float(self.config.get("llm", "daily_budget_usd"))
@@ -383,8 +327,10 @@ class Explainer:
         threshold = int(self.config.get("llm", "batch_threshold"))
         if isinstance(provider, BatchProvider) and len(todo) >= threshold:
             deadline = deadline_s if deadline_s is not None else 60.0 * float(self.config.get("llm", "prepare_minutes"))
-            explained, failed = await self._prepare_batch(provider, todo, bases, deadline)
-            return PrepareReport(len(distinct), cached, explained, failed, batched=True, grounded=grounded)
+            explained, failed, skipped = await self._prepare_batch(provider, todo, bases, deadline)
+            return PrepareReport(
+                len(distinct), cached, explained, failed, batched=True, skipped_for_budget=skipped, grounded=grounded
+            )
         limit = asyncio.Semaphore(int(self.config.get("llm", "concurrency")))
 
         async def one(paper: Paper) -> bool:
@@ -401,25 +347,40 @@ class Explainer:
 
     async def _prepare_batch(
         self, provider: BatchProvider, todo: list[Paper], bases: Mapping[tuple[str, int], _Basis], deadline_s: float
-    ) -> tuple[int, int]:
-        by_id = {f"{p.id.replace('/', '_')}v{p.version}": p for p in todo}
-        requests = [
-            (custom_id, SYSTEM_PROMPT, user_message(p, bases[(p.id, p.version)].grounding))
-            for custom_id, p in by_id.items()
-        ]
-        results = await provider.explain_batch(
-            requests, poll_interval_s=self.batch_poll_interval_s, deadline_s=deadline_s
-        )
+    ) -> tuple[int, int, int]:
+        """(explained, failed, skipped for the budget): each request's worst case at the batch price is
+        reserved before the batch is sent; those that do not fit wait for another day."""
+        held: dict[str, tuple[Paper, Reservation, str]] = {}
+        hold_s = deadline_s + 2 * float(getattr(provider, "timeout_s", 600.0))
+        for paper in todo:
+            custom_id = f"{paper.id.replace('/', '_')}v{paper.version}"
+            user = user_message(paper, bases[(paper.id, paper.version)].grounding)
+            reservation = self.reserve(
+                provider, EXPLANATION_TOOL, SYSTEM_PROMPT, user, subject=paper.id, batch=True, hold_s=hold_s
+            )
+            if reservation is None:
+                break  # the budget is held to the end: the rest would not fit either
+            held[custom_id] = (paper, reservation, user)
+        if not held:
+            return 0, 0, len(todo)
         explained = 0
-        for custom_id, result in results.items():
-            paper = by_id[custom_id]
-            if isinstance(result, ProviderAnswer):
-                version = bases[(paper.id, paper.version)].prompt_version
-                self._store(provider, paper, result, batch=True, prompt_version=version)
-                explained += 1
-            else:
-                self._record_failure(provider, paper, result, batch=True)
-        return explained, len(todo) - explained
+        try:
+            requests = [(custom_id, SYSTEM_PROMPT, user) for custom_id, (_, _, user) in held.items()]
+            results = await provider.explain_batch(
+                requests, poll_interval_s=self.batch_poll_interval_s, deadline_s=deadline_s
+            )
+            for custom_id, result in results.items():
+                paper, reservation, _ = held[custom_id]
+                if isinstance(result, ProviderAnswer):
+                    version = bases[(paper.id, paper.version)].prompt_version
+                    self._store(reservation, paper, result, prompt_version=version)
+                    explained += 1
+                else:
+                    reservation.settle(result.input_tokens, result.output_tokens, outcome=result.kind)
+        finally:
+            for _, reservation, _ in held.values():
+                reservation.release()  # no result for it: nothing was billed
+        return explained, len(held) - explained, len(todo) - len(held)
 
     # --- drawing -----------------------------------------------------------------------------------
 

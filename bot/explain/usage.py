@@ -49,6 +49,8 @@ class UsageReport:
             f"This month: {totals(self.month)}",
         ]
         for usage in self.purposes:
+            if usage.purpose == "embedding" and not usage.month.calls:
+                continue  # embeddings are optional: no line for a bot that has none
             share = ""
             if usage.purpose == "question":
                 share = f" (may spend ${self.question_budget_usd:.2f} a day)"
@@ -59,10 +61,15 @@ class UsageReport:
 
 @dataclass(frozen=True, slots=True)
 class PurposeUsage:
-    purpose: str  # as recorded in the ledger: "explain" | "briefing" | "question"
+    purpose: str  # as recorded in the ledger: "explain" | "briefing" | "question" | "embedding"
     label: str  # as shown: "Explanations"
     today: UsageTotals
     month: UsageTotals
 
 
-USAGE_PURPOSES = (("explain", "Explanations"), ("briefing", "Briefings"), ("question", "Questions in threads"))
+USAGE_PURPOSES = (
+    ("explain", "Explanations"),
+    ("briefing", "Briefings"),
+    ("question", "Questions in threads"),
+    ("embedding", "Embeddings"),
+)
