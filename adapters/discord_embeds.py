@@ -385,7 +385,7 @@ def render_digest(digest: DigestMessage) -> list[DiscordMessage]:
     if digest.cards:
         header += "\n" + _counts_line(len(digest.cards))
     else:
-        header += "\nNo new papers in this announcement that this channel has not already seen."
+        header += "\n" + digest.empty_line
     more = (_more_embed(digest),) if digest.more_count else ()
     messages = [DiscordMessage(content=header, embeds=more)]
     messages += [

@@ -362,7 +362,7 @@ def _digest_header(digest: DigestMessage) -> SlackMessage:
         summary += f" shown of {count + digest.more_count:,}"
     blocks.append(_context(escape(summary)))
     if not digest.cards:
-        blocks.append(_section("No new papers in this announcement that this channel has not already seen."))
+        blocks.append(_section(escape(digest.empty_line)))
     if digest.more_count:
         links = [_link_of(item) for item in digest.more_links[:_MORE_LINKS_SHOWN]]
         if len(digest.more_links) > _MORE_LINKS_SHOWN:

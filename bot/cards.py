@@ -72,10 +72,19 @@ class DigestMessage:
     more_links: tuple[Link, ...] = ()
     note: str = ""  # a message without cards: no announcement today, the day's briefing, an admin report
     briefing: bool = False  # the note is the day's briefing (recorded as such where it is posted)
+    # Whose digest it is: a channel's (what it has not seen yet), or a preview for no channel (what exists).
+    for_channel: bool = True
 
     @property
     def is_note(self) -> bool:
         return bool(self.note) and not self.cards
+
+    @property
+    def empty_line(self) -> str:
+        """What an empty digest says: a channel has seen everything; a preview found nothing at all."""
+        if self.for_channel:
+            return "No new papers in this announcement that this channel has not already seen."
+        return "No papers in this announcement."
 
     @property
     def paper_ids(self) -> tuple[str, ...]:
@@ -294,7 +303,7 @@ def render_digest_text(digest: DigestMessage) -> str:
     header = inert_text(bounded(digest.header, _LINE_MAX))
     lines = [header, "=" * min(len(header), 80)]
     if not digest.cards:
-        lines.append("No new papers in this announcement that this channel has not already seen.")
+        lines.append(digest.empty_line)
     for i, card in enumerate(digest.cards, start=1):
         lines.append(render_card_text(card, i))
         lines.append("")
