@@ -285,6 +285,11 @@ class Store:
     def close(self) -> None:
         self.db.conn.close()
 
+    def clear_caches(self) -> None:
+        """Forget the decoded listings and what was computed from them: rows were deleted underneath."""
+        self._listing_cache.clear()
+        self.derived.clear()
+
     # --- papers -----------------------------------------------------------------------------
 
     def save_papers(self, papers: Iterable[Paper]) -> None:
