@@ -122,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync = command(discord_sub, "sync", "Register /paper with Discord (once per deploy, not every start).")
     sync.add_argument("--guild", type=_snowflake, metavar="ID", help="register in one server only (instant)")
     command(sub, "status", "Show the last fetch per category, deliveries of the last 24 h, paused channels.")
+    command(sub, "prune", "Delete the history [retention] no longer keeps now (the bot also does it daily).")
     backup = command(sub, "backup", "Copy the live database to FILE, consistently, even while the bot runs.")
     backup.add_argument("file", metavar="FILE", help="where to write the copy (a new file)")
     backup.add_argument("--force", action="store_true", help="replace FILE if it exists")
@@ -229,6 +230,8 @@ def _main(argv: Sequence[str] | None) -> int:
 
             print(backup_database(config.database_path, args.file, force=args.force).text())
             return 0
+        if args.command == "prune":
+            return _prune(config)
         if args.command in ("doctor", "discord"):
             from bot.operations import run_operation
 
@@ -253,6 +256,20 @@ def _main(argv: Sequence[str] | None) -> int:
         return _unexpected()
     except Exception:
         return _unexpected()
+
+
+def _prune(config: Config) -> int:
+    from bot.retention import RetentionSettings, prune, size_line
+    from bot.store import Store
+
+    store = Store(config.database_path)
+    try:
+        store.migrate()
+        print(prune(store, RetentionSettings.from_config(config)).text())
+        print(size_line(store))
+    finally:
+        store.close()
+    return 0
 
 
 def _unexpected() -> int:

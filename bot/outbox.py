@@ -63,6 +63,16 @@ def m002_outbox_recent_index(db: sqlite_utils.Database) -> None:
     db.table("outbox").create_index(["kind", "updated_at", "state"], if_not_exists=True)
 
 
+@migrations()
+def m003_outbox_channel_day_index(db: sqlite_utils.Database) -> None:
+    # Every fan-out asks, per channel, which feeds of today's announcement were already sent: found by the
+    # channel and the day, a few rows, instead of walking every sent row of the table's whole history
+    # (the only index it had led with the state, which almost every row shares).
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS outbox_channel_day ON outbox (platform, workspace, channel, announced, kind)"
+    )
+
+
 def migrate(store: Store) -> None:
     """Apply the outbox's own migrations (after the store's, which create the table); cheap to repeat."""
     migrations.apply_to(store)

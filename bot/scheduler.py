@@ -151,6 +151,11 @@ class DigestScheduler:
         for job in self._scheduler.get_jobs():
             if job.id.startswith(("digest ", "prepare ")) and job.id not in wanted:
                 job.remove()
+        # Retention: once a day, whatever the slots (APScheduler awaits a coroutine job in this loop).
+        hour, minute = _minus_minutes(str(self.engine.config.get("retention", "prune_at")), 0)
+        self._scheduler.add_job(
+            self.prune, CronTrigger(hour=hour, minute=minute, timezone="UTC"), id="prune", replace_existing=True
+        )
         lead = int(self.engine.config.get("llm", "prepare_minutes"))
         for job_id, slot in wanted.items():
             preparing = job_id.startswith("prepare ")
@@ -199,6 +204,19 @@ class DigestScheduler:
                 log.info("prepared %d briefings for the %s %s digests", asked, *slot)
         except Exception:
             log.exception("preparing briefings for the %s %s digests failed", *slot)
+
+    async def prune(self) -> None:
+        """The daily retention job ([retention]); a failure is logged and tried again the next day."""
+        from bot.retention import RetentionSettings, prune_in_background
+
+        try:
+            await prune_in_background(
+                self.engine.store, RetentionSettings.from_config(self.engine.config), now=self.now()
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("pruning the database ([retention]) failed; tried again tomorrow")
 
     def next_run(self, slot: Slot) -> datetime | None:
         job = self._scheduler.get_job(f"digest {slot[0]} {slot[1]}")

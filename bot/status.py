@@ -89,4 +89,8 @@ def status_report(engine: Engine, channel: ChannelRef | None = None) -> str:
         lines += [f"• {sub.channel} {sub.category}: {sub.paused_reason}" for sub in paused[:10]]
         if len(paused) > 10:
             lines.append(f"• … and {len(paused) - 10} more")
+    if channel is None:  # the operator's report (`paperbot status`), not a channel's
+        from bot.retention import size_line
+
+        lines.append(size_line(store))
     return "\n".join(lines)

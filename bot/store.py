@@ -221,6 +221,30 @@ def m009_what_each_llm_call_was_for(db: sqlite_utils.Database) -> None:
         db.execute("ALTER TABLE llm_calls ADD COLUMN purpose TEXT NOT NULL DEFAULT 'explain'")
 
 
+@migrations()
+def m010_delivered_forever(db: sqlite_utils.Database) -> None:
+    # What dedupe needs, kept forever and small: which papers each channel was sent, a channel number and a
+    # paper id per row (about 20 bytes, against about 110 for a row of ``deliveries``, which keeps the day
+    # and time and is pruned with the outbox by [retention]). Filled from ``deliveries``; safe to run again.
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS delivery_channels (
+               id INTEGER PRIMARY KEY, platform TEXT NOT NULL, workspace TEXT NOT NULL, channel TEXT NOT NULL,
+               UNIQUE (platform, workspace, channel))"""
+    )
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS delivered (
+               channel_id INTEGER NOT NULL, paper_id TEXT NOT NULL, PRIMARY KEY (channel_id, paper_id)) WITHOUT ROWID"""
+    )
+    db.execute(
+        "INSERT OR IGNORE INTO delivery_channels (platform, workspace, channel)"
+        " SELECT DISTINCT platform, workspace, channel FROM deliveries"
+    )
+    db.execute(
+        "INSERT OR IGNORE INTO delivered (channel_id, paper_id) SELECT c.id, d.paper_id FROM deliveries d"
+        " JOIN delivery_channels c ON c.platform = d.platform AND c.workspace = d.workspace AND c.channel = d.channel"
+    )
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -260,6 +284,11 @@ class Store:
 
     def close(self) -> None:
         self.db.conn.close()
+
+    def clear_caches(self) -> None:
+        """Forget the decoded listings and what was computed from them: rows were deleted underneath."""
+        self._listing_cache.clear()
+        self.derived.clear()
 
     # --- papers -----------------------------------------------------------------------------
 
@@ -463,14 +492,15 @@ class Store:
     # --- deliveries -------------------------------------------------------------------------
 
     def delivered_ids(self, channel: ChannelRef, paper_ids: Iterable[str]) -> set[str]:
+        """Which of ``paper_ids`` the channel was ever sent (the record kept forever, never pruned)."""
         ids = list(paper_ids)
         found: set[str] = set()
         for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self.db.conn.execute(
-                f"SELECT paper_id FROM deliveries WHERE platform=? AND workspace=? AND channel=?"
-                f" AND paper_id IN ({marks})",
+                "SELECT d.paper_id FROM delivery_channels c JOIN delivered d ON d.channel_id = c.id"
+                f" WHERE c.platform=? AND c.workspace=? AND c.channel=? AND d.paper_id IN ({marks})",
                 (*_channel_tuple(channel), *chunk),
             )
             found.update(r[0] for r in rows)
@@ -493,6 +523,15 @@ class Store:
                 "INSERT OR IGNORE INTO deliveries (platform, workspace, channel, paper_id, announced,"
                 " delivered_at) VALUES (?,?,?,?,?,?)",
                 [(*_channel_tuple(channel), pid, announced.isoformat(), now) for pid in paper_ids],
+            )
+            self.db.conn.execute(
+                "INSERT OR IGNORE INTO delivery_channels (platform, workspace, channel) VALUES (?,?,?)",
+                _channel_tuple(channel),
+            )
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO delivered (channel_id, paper_id) SELECT id, ? FROM delivery_channels"
+                " WHERE platform=? AND workspace=? AND channel=?",
+                [(pid, *_channel_tuple(channel)) for pid in paper_ids],
             )
             self.db.conn.execute(
                 "INSERT INTO outbox (key, platform, workspace, channel, announced, categories, kind, state,"

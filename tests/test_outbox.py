@@ -22,13 +22,17 @@ def test_the_outbox_migrations_are_named_and_rerunnable(tmp_path: Path) -> None:
     store.migrate()
     Outbox(store)
     migrations.apply(store.db)
-    assert [m.name for m in migrations.applied(store.db)] == ["m001_outbox_payload", "m002_outbox_recent_index"]
+    assert [m.name for m in migrations.applied(store.db)] == [
+        "m001_outbox_payload",
+        "m002_outbox_recent_index",
+        "m003_outbox_channel_day_index",
+    ]
     assert "payload" in store.db["outbox"].columns_dict
     store.close()
     reopened = Store(tmp_path / "p.db")  # an existing database: nothing applied twice
     reopened.migrate()
     Outbox(reopened)
-    assert len(migrations.applied(reopened.db)) == 2
+    assert len(migrations.applied(reopened.db)) == 3
 
 
 def test_the_status_queries_search_an_index_never_scan_the_table() -> None:

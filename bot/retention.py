@@ -1,0 +1,228 @@
+"""Retention: what the database and the caches keep, pruned once a day so their size stops growing.
+
+``[retention]`` says how long each kind of history is kept. What dedupe needs is never pruned: which
+papers each channel was sent (the ``delivered`` table, a channel number and a paper id per row) stays
+forever, so a paper reaches a channel once, whatever went. Nor is what is still being worked on: an
+outbox row planned or sending, the papers it plans, the latest fetch and listing of every feed, a paper
+some channel was sent, some radar likes or some kept message is about.
+
+Pruning runs in small transactions (``CHUNK`` rows), and ``prune_steps`` yields between them, so the
+bot's loop (which shares the connection) keeps serving while a day's worth of rows goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bot.config import Config
+from bot.store import Store, utcnow
+
+__all__ = [
+    "PruneReport",
+    "RetentionSettings",
+    "database_size",
+    "prune",
+    "prune_in_background",
+    "prune_steps",
+    "size_line",
+]
+
+log = logging.getLogger(__name__)
+
+CHUNK = 5000  # rows per transaction: a few milliseconds each
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    outbox_days: int = 90
+    deliveries_days: int = 90
+    papers_days: int = 180
+    posted_messages_days: int = 120
+    cache_mb: int = 200
+    prune_at: str = "04:30"
+
+    @classmethod
+    def from_config(cls, config: Config) -> RetentionSettings:
+        return cls(
+            outbox_days=int(config.get("retention", "outbox_days")),
+            deliveries_days=int(config.get("retention", "deliveries_days")),
+            papers_days=int(config.get("retention", "papers_days")),
+            posted_messages_days=int(config.get("retention", "posted_messages_days")),
+            cache_mb=int(config.get("retention", "cache_mb")),
+            prune_at=str(config.get("retention", "prune_at")),
+        )
+
+
+@dataclass
+class PruneReport:
+    removed: dict[str, int] = field(default_factory=dict)
+
+    def add(self, what: str, count: int) -> None:
+        self.removed[what] = self.removed.get(what, 0) + max(count, 0)
+
+    def text(self) -> str:
+        gone = [f"{count} {what}" for what, count in self.removed.items() if count]
+        return "Pruned: " + (", ".join(gone) if gone else "nothing (everything is within [retention])")
+
+
+def prune(store: Store, settings: RetentionSettings, *, now: datetime | None = None) -> PruneReport:
+    """Everything ``settings`` no longer keeps, removed at once (``paperbot prune``, tests, benchmarks)."""
+    report = PruneReport()
+    for _ in prune_steps(store, settings, report, now=now):
+        pass
+    return report
+
+
+async def prune_in_background(store: Store, settings: RetentionSettings, *, now: datetime | None = None) -> PruneReport:
+    """The daily job: the same pruning, giving the loop its turn between transactions."""
+    report = PruneReport()
+    for _ in prune_steps(store, settings, report, now=now):
+        await asyncio.sleep(0)
+    log.info("%s; %s", report.text(), size_line(store))
+    return report
+
+
+def prune_steps(
+    store: Store, settings: RetentionSettings, report: PruneReport, *, now: datetime | None = None
+) -> Iterator[None]:
+    """Prune, yielding after every transaction; counts go to ``report``."""
+    moment = now or utcnow()
+
+    def cutoff(days: int) -> str:
+        return (moment - timedelta(days=days)).isoformat()
+
+    tables = set(store.db.table_names())
+    if "outbox" in tables:
+        # Only finished rows: a digest planned or being posted is what a restart resends.
+        yield from _delete(
+            store, report, "outbox rows", "outbox",
+            "state IN ('sent', 'failed') AND updated_at < ?", (cutoff(settings.outbox_days),),
+        )  # fmt: skip
+    yield from _delete(
+        store, report, "deliveries", "deliveries", "delivered_at < ?", (cutoff(settings.deliveries_days),)
+    )
+    if "posted_messages" in tables:
+        yield from _delete(
+            store, report, "posted messages", "posted_messages", "posted_at < ?",
+            (cutoff(settings.posted_messages_days),),
+        )  # fmt: skip
+    # The fetch log, but never a feed's latest fetch or latest good one: what the engine reads.
+    yield from _delete(
+        store, report, "fetch records", "fetches",
+        "fetched_at < ? AND id NOT IN (SELECT max(id) FROM fetches GROUP BY category)"
+        " AND id NOT IN (SELECT max(id) FROM fetches WHERE error IS NULL GROUP BY category)",
+        (cutoff(settings.outbox_days),),
+    )  # fmt: skip
+    papers_day = cutoff(settings.papers_days)[:10]
+    # Old listings, except each feed's latest day (a feed that went quiet still has its last digest).
+    yield from _delete(
+        store, report, "listings", "listings",
+        "announced < ? AND announced < (SELECT max(l.announced) FROM listings l WHERE l.category = listings.category)",
+        (papers_day,),
+    )  # fmt: skip
+    yield from _prune_papers(store, report, cutoff(settings.papers_days), tables)
+    report.add("cached full texts", _trim_folder(_cache_folder(store), settings.cache_mb * 1_000_000))
+    yield
+
+
+def _prune_papers(store: Store, report: PruneReport, before: str, tables: set[str]) -> Iterator[None]:
+    """Papers not seen in a feed since ``before`` that nothing refers to, with what hangs on them (their
+    full-text index rows go with them, by the index's trigger)."""
+    kept = [
+        "SELECT paper_id FROM delivered",  # some channel was sent it: cards, threads, explanations refer to it
+        "SELECT paper_id FROM listings",  # a listing still kept (a feed's latest day)
+    ]
+    if "radar_entries" in tables:
+        kept.append("SELECT key FROM radar_entries WHERE kind = 'like'")
+    if "posted_messages" in tables:
+        kept.append("SELECT paper_id FROM posted_messages WHERE paper_id IS NOT NULL")
+    if "outbox" in tables:  # the papers a digest still to be posted plans
+        kept.append("SELECT j.value FROM outbox o, json_each(o.paper_ids) j WHERE o.state IN ('planned', 'sending')")
+    conn = store.db.conn
+    # The doomed ids are found once (each NOT IN reads its table once), then deleted in chunks.
+    conn.execute("DROP TABLE IF EXISTS temp.doomed_papers")
+    conn.execute(
+        "CREATE TEMP TABLE doomed_papers AS SELECT id FROM papers WHERE updated_at < ?"
+        + "".join(f" AND id NOT IN ({query})" for query in kept),
+        (before,),
+    )
+    try:
+        yield from _delete(store, report, "papers", "papers", "id IN (SELECT id FROM temp.doomed_papers)", ())
+        for table, what in (("explanations", "explanations"), ("paper_embeddings", "embeddings")):
+            if table in tables:
+                yield from _delete(store, report, what, table, "paper_id IN (SELECT id FROM temp.doomed_papers)", ())
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp.doomed_papers")
+    store.clear_caches()
+
+
+def _delete(
+    store: Store, report: PruneReport, what: str, table: str, where: str, params: tuple[object, ...]
+) -> Iterator[None]:
+    """DELETE ``table`` rows matching ``where``, ``CHUNK`` at a time, each chunk its own transaction."""
+    while True:
+        with store.db.atomic():
+            cursor = store.db.conn.execute(
+                f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {where} LIMIT {CHUNK})",
+                params,
+            )
+        report.add(what, cursor.rowcount)
+        yield
+        if cursor.rowcount < CHUNK:
+            return
+
+
+def _cache_folder(store: Store) -> Path | None:
+    if store.path in ("", ":memory:") or store.path.startswith("file:"):
+        return None
+    return Path(store.path).resolve().parent / "fulltext"
+
+
+def _trim_folder(folder: Path | None, max_bytes: int) -> int:
+    """Remove the least recently written files until the folder holds at most ``max_bytes``."""
+    if folder is None or not folder.is_dir():
+        return 0
+    files = []
+    for path in folder.iterdir():
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        if path.is_file():
+            files.append((info.st_mtime, info.st_size, path))
+    total = sum(size for _, size, _ in files)
+    removed = 0
+    for _, size, path in sorted(files):
+        if total <= max_bytes:
+            break
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        total -= size
+        removed += 1
+    return removed
+
+
+def database_size(store: Store) -> tuple[int, int]:
+    """The database's bytes on disk (the file and its write-ahead log) and the bytes of free pages in it
+    (left by pruning, reused before the file grows again)."""
+    conn = store.db.conn
+    page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+    free = int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+    on_disk = page_size * pages
+    if store.path not in ("", ":memory:") and not store.path.startswith("file:"):
+        wal = Path(store.path + "-wal")
+        on_disk = Path(store.path).stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+    return on_disk, free * page_size
+
+
+def size_line(store: Store) -> str:
+    on_disk, free = database_size(store)
+    return f"Database: {on_disk / 1e6:.1f} MB on disk ({free / 1e6:.1f} MB free for reuse)"
