@@ -1,42 +1,42 @@
 """The `paperbot` command line. Library first, CLI second: errors become one line on stderr.
 
 Exit codes: 0 ok, 1 not found / a source is down, 2 usage or config mistakes.
+
+This module only parses: each sub-command's module (``COMMANDS``) is imported after the arguments are
+parsed, so `paperbot --help`, `--version` and a usage mistake cost argparse alone, and `status` or
+`usage` never import what `run` needs (chat SDKs, the scheduler). bot.cli_execute turns what a command
+raises into the one line and the exit code.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import errno
-import json
-import logging
 import os
-import secrets
 import signal
-import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any, NoReturn
 
 from bot import __version__
-from bot.cards import (
-    ExplanationEquation,
-    Reply,
-    make_card,
-    render_card_text,
-    render_digest_text,
-    render_images_text,
-    render_reply_text,
-)
-from bot.config import Config, load_config
-from bot.engine import Engine
-from bot.errors import PaperbotError, UsageError
-from bot.sources.registry import naming, resolve_feed
-from bot.store import database_error
 
-log = logging.getLogger("bot.cli")
+# Each sub-command and the module whose ``run(args, config) -> int`` carries it out. The modules are
+# imported only once a command is chosen, for start-up time alone (there is no import cycle to break
+# here): the engine, numpy and the HTTP clients take ten times as long to import as Python to start.
+COMMANDS: Mapping[str, str] = {
+    "run": "bot.cli_run",
+    "digest": "bot.cli_engine",
+    "explain": "bot.cli_engine",
+    "ask": "bot.cli_engine",
+    "search": "bot.cli_engine",
+    "usage": "bot.cli_engine",
+    "doctor": "bot.cli_operations",
+    "discord": "bot.cli_operations",
+    "status": "bot.cli_engine",
+    "prune": "bot.cli_database",
+    "backup": "bot.cli_database",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -146,7 +146,7 @@ def _limit(text: str) -> int:
 
 
 def _search_limit(text: str) -> int:
-    from bot.search import MAX_LIMIT
+    from bot.search import MAX_LIMIT  # only when --limit is given to search: bot.search imports the engine
 
     value = _limit(text)
     if not 1 <= value <= MAX_LIMIT:
@@ -161,10 +161,6 @@ def _day(text: str) -> date:
     except ValueError:
         pass
     raise argparse.ArgumentTypeError(f"--since wants a date as YYYY-MM-DD, got {text[:20]!r}")
-
-
-# Writing the output failed for a reason of the output's own (a full disk, a closed descriptor).
-_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EBADF, errno.EFBIG})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -183,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.flush()
     except BrokenPipeError:
         return _closed_pipe()
-    except OSError as err:  # only output errors get here (_main turns the others into one line)
+    except OSError as err:  # only output errors get here (bot.cli_execute turns the others into one line)
         return _cannot_write(err)
 
 
@@ -211,248 +207,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else (logging.INFO if args.command == "run" else logging.ERROR),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("httpx", "httpcore", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
-    config: Config | None = None
-    try:
-        config = load_config(args.config)
-        if args.command == "run":
-            from bot.runner import run_bot
+    # Imported only now, for start-up time (see COMMANDS): logging, the config and the error lines.
+    from bot.cli_execute import execute
 
-            return asyncio.run(run_bot(config))
-        if args.command == "backup":
-            from bot.backup import backup_database
-
-            print(backup_database(config.database_path, args.file, force=args.force).text())
-            return 0
-        if args.command == "prune":
-            return _prune(config)
-        if args.command in ("doctor", "discord"):
-            from bot.operations import run_operation
-
-            return asyncio.run(run_operation(args, config))
-        return asyncio.run(_one_shot(args, config))
-    except PaperbotError as err:
-        print(f"paperbot: {err}", file=sys.stderr)
-        return err.exit_code
-    except sqlite3.Error as err:
-        # The database failed after it was opened and checked (the disk filled up, the file was
-        # changed underneath): still a line about the file, not an "unexpected error".
-        problem = database_error(config.database_path if config else "?", err)
-        print(f"paperbot: {problem}", file=sys.stderr)
-        return problem.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        raise  # stdout was closed by its reader: main() ends quietly
-    except OSError as err:
-        if err.errno in _OUTPUT_ERRNOS:
-            raise  # the output itself failed: main() says so in one line
-        return _unexpected()
-    except Exception:
-        return _unexpected()
-
-
-def _prune(config: Config) -> int:
-    from bot.retention import RetentionSettings, prune, size_line
-    from bot.store import Store
-
-    store = Store(config.database_path)
-    try:
-        store.migrate()
-        print(prune(store, RetentionSettings.from_config(config)).text())
-        print(size_line(store))
-    finally:
-        store.close()
-    return 0
-
-
-def _unexpected() -> int:
-    ref = secrets.token_hex(4)
-    log.debug("unexpected error [ref %s]", ref, exc_info=True)
-    print(f"paperbot: unexpected error (reference {ref}); run again with --verbose for details", file=sys.stderr)
-    return 1
-
-
-async def _one_shot(args: argparse.Namespace, config: Config) -> int:
-    if args.command == "digest":
-        categories = [resolve_feed(c).name for c in args.category]
-    elif args.command == "search":
-        from bot.search_index import parse_query
-
-        parse_query(" ".join(args.words))  # a query that cannot be searched is a usage error before anything opens
-        categories = [resolve_feed(args.feed).name] if args.feed else []
-    elif args.command in ("explain", "ask"):
-        naming().parse_ref(args.id)  # a bad id is a usage error before anything opens
-    elif args.command in ("usage", "status"):
-        categories = []
-    else:  # pragma: no cover - argparse only lets known commands through
-        raise UsageError(f"unknown command {args.command}")
-    engine = Engine.from_config(config)
-    try:
-        if args.command == "digest":
-            if args.interest or args.author:
-                return await _ranked_digest(engine, categories, args)
-            return await _digest(engine, categories, args.limit, args.json)
-        if args.command == "search":
-            return await _search(engine, args, categories[0] if categories else None)
-        if args.command == "usage":
-            print(engine.explainer.usage().text())
-            return 0
-        if args.command == "status":
-            from bot.status import status_report
-
-            print(status_report(engine))
-            return 0
-        if args.command == "ask":
-            return await _ask(engine, args.id, " ".join(args.question), args.json)
-        return await _explain(engine, args.id, args.json)
-    finally:
-        await engine.aclose()
-
-
-def _progress_line(message: str) -> None:
-    """The engine's "Fetching … from arXiv…" before a network wait, on stderr for a person at a terminal.
-
-    Only on a terminal: a script reading stderr gets exactly the contract's error lines, and stdout
-    stays the command's output either way.
-    """
-    if sys.stderr.isatty():
-        print(message, file=sys.stderr, flush=True)
-
-
-async def _digest(engine: Engine, categories: list[str], limit: int | None, as_json: bool) -> int:
-    selection = await engine.preview(categories, limit, progress=_progress_line)
-    if as_json:
-        _print_json(
-            {
-                "categories": list(selection.categories),
-                "announced": selection.announced.isoformat() if selection.announced else None,
-                "papers": [p.to_json() for p in selection.papers],
-                "more": selection.more_count,
-                # Feeds whose latest announcement is older than today's: the preview shows that one.
-                "stale": list(selection.stale),
-            }
-        )
-    else:
-        if selection.stale_note:
-            print(f"ⓘ {selection.stale_note}\n")
-        print(render_digest_text(engine.digest_message(selection)))
-    return 0
-
-
-async def _ranked_digest(engine: Engine, categories: list[str], args: argparse.Namespace) -> int:
-    """The preview ranked by the radar the options describe: each paper with its score and why."""
-    from bot.radar import rank_preview
-
-    selection = await engine.preview(categories, 0, progress=_progress_line)
-    ranked = rank_preview(engine, selection, list(args.interest), list(args.author))
-    limit = engine.default_limit if args.limit is None else args.limit
-    shown = ranked if limit == 0 else ranked[:limit]
-    if args.json:
-        _print_json(
-            {
-                "categories": list(selection.categories),
-                "announced": selection.announced.isoformat() if selection.announced else None,
-                "papers": [r.to_json() for r in shown],
-                "more": len(ranked) - len(shown),
-                "stale": list(selection.stale),
-            }
-        )
-        return 0
-    if selection.stale_note:
-        print(f"ⓘ {selection.stale_note}\n")
-    cards = [render_card_text(make_card(r.paper, why=r.why), i) for i, r in enumerate(shown, start=1)]
-    print("\n\n".join([f"Ranked by {', '.join([*args.interest, *args.author])}:", *cards]))
-    return 0
-
-
-async def _search(engine: Engine, args: argparse.Namespace, feed: str | None) -> int:
-    from bot.search import search
-
-    query = " ".join(args.words)
-    result = await search(
-        engine, query, limit=args.limit, feed=feed, since=args.since, interactive=True, progress=_progress_line
-    )
-    if args.json:
-        papers = [{**hit.paper.to_json(), "score": round(hit.score, 4)} for hit in result.hits]
-        _print_json({"query": query, "papers": papers, "notes": list(result.notes)})
-        return 0
-    lines = [f"Papers matching {result.query}, best first:" if result.hits else f"No paper matches {result.query}."]
-    lines += [render_card_text(make_card(hit.paper), i) for i, hit in enumerate(result.hits, start=1)]
-    lines += [f"ⓘ {note}" for note in result.notes]
-    print("\n\n".join(lines))
-    return 0
-
-
-async def _explain(engine: Engine, id_text: str, as_json: bool) -> int:
-    paper, reply = await engine.explain(id_text, progress=_progress_line)
-    if as_json:
-        explanation = reply.explanation
-        assert explanation is not None
-        _print_json(
-            {
-                "paper": paper.to_json(),
-                "explanation": {
-                    "source": explanation.source,
-                    "text": explanation.text,
-                    "sections": [
-                        {"title": s.title, "text": s.text, "links": [{"label": k.label, "url": k.url} for k in s.links]}
-                        for s in explanation.sections
-                    ],
-                    "cached": explanation.cached,
-                    "note": explanation.note,
-                    "grounding": explanation.grounding,
-                    "equations": [_equation_json(e) for e in explanation.equations],
-                },
-            }
-        )
-    else:
-        print(render_reply_text(reply))
-        if reply.images:  # a terminal shows no pictures: where each was drawn
-            print("\n" + render_images_text(reply.images))
-    return 0
-
-
-async def _ask(engine: Engine, id_text: str, question: str, as_json: bool) -> int:
-    """A question about one paper, answered as `/paper ask` answers it ("Fetching …", then "Asking
-    <model>…" on a terminal's stderr); the answer under the paper's card, or as JSON."""
-    from bot.questions import ask_paper
-
-    paper, _ = await engine.lookup(id_text, progress=_progress_line)
-    answer = await ask_paper(engine, paper, question, progress=_progress_line)
-    if as_json:
-        _print_json(
-            {
-                "paper": paper.to_json(),
-                "answer": {
-                    "source": answer.source,
-                    "text": answer.text,
-                    "answered_by_paper": answer.answered_by_paper,
-                    "equations": [_equation_json(e) for e in answer.equations],
-                },
-            }
-        )
-    else:
-        print(render_reply_text(Reply(text=answer.text, cards=(make_card(paper),))))
-    return 0
-
-
-def _equation_json(equation: ExplanationEquation) -> dict[str, Any]:
-    return {
-        "label": equation.label,
-        "tex": equation.tex,
-        "unicode": equation.unicode,
-        "url": equation.url,
-        "image": equation.image,
-    }
-
-
-def _print_json(data: dict[str, Any]) -> None:
-    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
+    return execute(args, COMMANDS[args.command])

@@ -25,20 +25,27 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
-import numpy as np
 import sqlite_utils
-from numpy.typing import NDArray
 
 from bot.config import Config
 from bot.embedding_budget import embedding_meter, reserve_embedding
 from bot.models import Paper
-from bot.ranking import VectorLookup
 from bot.retry_timing import backoff_seconds, retry_after_seconds
 from bot.store import Store, TableMigrations, _paper_from_row, utcnow
+
+if TYPE_CHECKING:
+    # numpy (60 ms to import) is imported by the functions that compute or read vectors, not here: the
+    # engine imports this module, and a command that never ranks by embeddings should not pay for it.
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from bot.ranking import VectorLookup
+
+    Vector = NDArray[np.float32]
 
 __all__ = [
     "BATCH_SIZE",
@@ -62,8 +69,6 @@ MAX_ERROR_BYTES = 64_000  # an error answer is read this far, for its error code
 RETRIES = 2
 KEEP_DAYS = 60  # vectors of papers no radar likes are dropped after this: a day of 2,000 papers is ~12 MB
 _QUERY_CHUNK = 500  # SQLite's bound-parameter limit, with room
-
-Vector = NDArray[np.float32]
 
 migrations = TableMigrations("paperbot.embeddings")
 
@@ -239,6 +244,8 @@ def _usage_tokens(data: Any) -> int:
 def _vectors(data: Any, count: int) -> list[Vector]:
     """``data[i].embedding`` for i < count as unit float32 vectors, in ``index`` order; EmbeddingsFailed
     for any other shape (a missing or extra vector, a non-number, NaN, mixed or absurd dimensions)."""
+    import numpy as np  # here, where vectors are computed: see the note on the imports above
+
     items = data.get("data") if isinstance(data, dict) else None
     if not isinstance(items, list) or len(items) != count:
         found = len(items) if isinstance(items, list) else "no"
@@ -294,6 +301,8 @@ def _cached_keys(store: Store, papers: Sequence[Paper], model: str) -> set[tuple
 
 
 def _store_vectors(store: Store, model: str, papers: Sequence[Paper], vectors: Sequence[Vector]) -> None:
+    import numpy as np  # see the note on the imports above
+
     now = utcnow().isoformat()
     rows = [
         (p.id, p.version, model, len(v), v.astype(np.float32).tobytes(), now)
@@ -451,6 +460,8 @@ def vector_lookup(store: Store) -> VectorLookup | None:
 
 def _read_vectors(store: Store, papers: Sequence[Paper]) -> list[tuple[str, str, Vector]]:
     """(paper id, model, vector) of the cached vectors of these papers' current versions."""
+    import numpy as np  # see the note on the imports above
+
     versions = {p.id: p.version for p in papers}
     ids = list(versions)
     found: list[tuple[str, str, Vector]] = []
