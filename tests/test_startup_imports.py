@@ -1,0 +1,99 @@
+"""`paperbot --help` and the read-only commands import only what they use.
+
+Asserted on what a fresh process imported (sys.modules when it ended), never on a time: the time is
+bench/bench_startup.py's to measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.cli import COMMANDS, build_parser
+from tests.support_startup import CACHED, SDKS, Started, prepare, run_paperbot
+
+# Nothing that parsing arguments needs: the engine and its store, numpy, the HTTP stack, the event loop.
+NOT_FOR_PARSING = (
+    "bot.engine",
+    "bot.store",
+    "bot.config",
+    "bot.cards",
+    "numpy",
+    "httpx",
+    "sqlite_utils",
+    "feedparser",
+    "asyncio",
+    *SDKS,
+)
+# What no read-only command needs: the chat platforms, the LLM SDKs (a cached answer asks no model).
+NOT_FOR_READING = ("anthropic", "openai", "discord", "slack_sdk", "slack_bolt", "aiohttp", "bot.runner", "adapters")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    yield prepare(tmp_path)
+
+
+def _heavy(started: Started, names: tuple[str, ...]) -> list[str]:
+    return [name for name in names if started.imported(name)]
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (["--help"], 0),
+        (["--version"], 0),
+        (["status", "--help"], 0),
+        (["discord", "sync", "--help"], 0),
+        (["explain"], 2),  # a usage mistake is told by argparse alone
+        (["digest", "--category", "cs.LG", "--limit", "many"], 2),
+        ([], 2),  # no command: the help, exit 2
+    ],
+)
+def test_help_and_usage_mistakes_import_nothing_heavy(env: dict[str, str], argv: list[str], code: int) -> None:
+    started = run_paperbot(argv, env)
+
+    assert started.returncode == code, started.stderr
+    assert _heavy(started, NOT_FOR_PARSING) == []
+    assert "Traceback" not in started.stderr
+    assert (started.stdout + started.stderr).startswith(("usage: paperbot", "paperbot"))
+
+
+def test_help_is_the_parsers_help(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    build_parser().print_help()
+    expected = capsys.readouterr().out
+
+    assert run_paperbot(["--help"], env).stdout == expected
+
+
+def test_a_cached_explanation_asks_no_sdk_and_no_chat_platform(env: dict[str, str]) -> None:
+    started = run_paperbot(["explain", CACHED.id, "--json"], env)
+
+    assert started.returncode == 0, started.stderr
+    explanation = json.loads(started.stdout)["explanation"]
+    assert (explanation["source"], explanation["cached"]) == ("anthropic", True)
+    assert _heavy(started, NOT_FOR_READING) == []
+
+
+@pytest.mark.parametrize("command", ["status", "usage"])
+def test_status_and_usage_import_no_sdk_and_no_chat_platform(env: dict[str, str], command: str) -> None:
+    started = run_paperbot([command], env)
+
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip()
+    assert _heavy(started, NOT_FOR_READING) == []
+
+
+def test_every_sub_command_has_the_module_that_runs_it() -> None:
+    parser = build_parser()
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    commands = set(actions[0].choices)
+
+    assert set(COMMANDS) == commands
+    for module in set(COMMANDS.values()):
+        assert callable(importlib.import_module(module).run), module
