@@ -35,10 +35,11 @@ from bot.fulltext import FullText, FullTextCache, MemoryFullTextCache, TextCache
 from bot.jats import NO_JATS_BADGE, UNFETCHED_JATS_BADGE, as_jats_source, fetch_jats_full_text
 from bot.models import ChannelRef, Feed, FeedItem, Paper, Subscription
 from bot.outbox import Outbox
+from bot.flights import Flights
 from bot.progress import Progress, tell
-from bot.single_flight import once
 from bot.sources.arxiv import ArxivClient
 from bot.sources.base import Batch, FeedName, PaperRef, Source
+from bot.sources.polite_turns import acting_for
 from bot.sources.registry import SourceRegistry, build_sources
 from bot.store import Store, utcnow
 
@@ -94,8 +95,11 @@ class Engine:
         self._refresh_lock = asyncio.Lock()
         self._background: set[asyncio.Task[int]] = set()
         self._memory_texts = MemoryFullTextCache()
-        # Full texts being fetched, by paper version: a paper asked for by many at once is one request.
-        self._reading: dict[tuple[str, int], asyncio.Future[FullText | None]] = {}
+        # Work under way, shared by everyone asking at once (bot.flights): papers by (source, id), full
+        # texts by paper version. A paper asked for by many at once is one request.
+        self._lookups: Flights[tuple[str, str], Paper] = Flights()
+        self._texts: Flights[tuple[str, int], FullText | None] = Flights()
+        self._reading = self._texts.running
 
     @classmethod
     def from_config(cls, config: Config) -> Engine:
@@ -162,8 +166,9 @@ class Engine:
         person's patience, not arXiv, that ran out).
         """
         services = sorted({self.source_of(c).display_name for c in categories}) or ["arXiv"]
-        async with self._deadline(interactive, " and ".join(services)), self._refresh_lock:
-            result, new_papers = await self._refresh(categories, force, progress)
+        with acting_for(interactive):
+            async with self._deadline(interactive, " and ".join(services)), self._refresh_lock:
+                result, new_papers = await self._refresh(categories, force, progress)
         if new_papers:
             # With [radar] embeddings_base_url set, new papers are embedded once, so a liked paper also
             # lifts papers close in meaning. A scheduled refresh waits for it (the digest planned next
@@ -411,18 +416,38 @@ class Engine:
             raise NotFoundError(f"No source can fetch {ref.key}.")
         paper = self.store.get_paper(ref.key)
         if paper is None or (ref.version is not None and ref.version > paper.version):
-            await tell(progress, f"Fetching {ref.key} from {owner.display_name}…")
-            async with self._deadline(interactive, owner.display_name):
-                fetched = await owner.fetch_paper(replace(ref, source=owner.name))
-            self.store.save_papers([fetched])
-            if ref.source == "huggingface":
-                await self._add_from(ref, interactive)
+            asked = self._asked(owner, ref, id_text)
+            await tell(progress, f"Fetching {ref.key} from {asked}…")
+            with acting_for(interactive):
+                async with self._deadline(interactive, asked):
+                    fetched = await self._fetch_paper(owner, replace(ref, source=owner.name))
+                if ref.source == "huggingface":
+                    await self._add_from(ref, interactive)
             paper = self.store.get_paper(ref.key) or fetched
         if ref.version is not None and ref.version > paper.version:
             raise NotFoundError(
                 f"{owner.display_name} has no version {ref.version} of {ref.key} (latest is v{paper.version})."
             )
         return paper, ref.version
+
+    def _asked(self, owner: Source, ref: PaperRef, pasted: str) -> str:
+        """The service a lookup asks, as its messages name it. A DOI pasted without its server's link names
+        no server: every preprint server is asked in turn ("bioRxiv or medRxiv"), not only the first."""
+        if as_jats_source(owner) is None or any(host in pasted.lower() for host in owner.link_hosts):
+            return owner.display_name
+        servers = [s.display_name for s in self.sources.sources if as_jats_source(s) is not None]
+        return " or ".join(dict.fromkeys(servers)) or owner.display_name
+
+    async def _fetch_paper(self, source: Source, ref: PaperRef) -> Paper:
+        """``source``'s record of the paper, asked once for everyone asking at the same time and stored
+        when it comes, even if every asker's deadline has passed by then (the next asker finds it)."""
+
+        async def fetch_and_keep() -> Paper:
+            fetched = await source.fetch_paper(ref)
+            self.store.save_papers([fetched])
+            return fetched
+
+        return await self._lookups.once((source.name, ref.key), fetch_and_keep)
 
     async def _add_from(self, ref: PaperRef, interactive: bool) -> None:
         """What a second source knows of a paper (Hugging Face's upvotes and links), if it answers."""
@@ -431,11 +456,9 @@ class Engine:
             return
         try:
             async with self._deadline(interactive, source.display_name):
-                extra = await source.fetch_paper(ref)
+                await self._fetch_paper(source, ref)
         except (SourceError, NotFoundError) as err:
             log.info("no %s details for %s: %s", source.display_name, ref.key, err)
-            return
-        self.store.save_papers([extra])
 
     async def explain(
         self, id_text: str, *, interactive: bool = True, progress: Progress | None = None
@@ -458,7 +481,8 @@ class Engine:
         arXiv paper, the JATS XML of a bioRxiv/medRxiv preprint. Best effort: no full text, a failure or
         the deadline (the interactive one; none otherwise) mean abstract-only, and the badge says why
         ("" for a paper whose source has no full text at all)."""
-        return await self._full_text_within(paper, self.interactive_deadline_s if interactive else None)
+        with acting_for(interactive):
+            return await self._full_text_within(paper, self.interactive_deadline_s if interactive else None)
 
     async def _full_text_within(self, paper: Paper, timeout_s: float | None) -> tuple[FullText | None, str]:
         fetch = self._full_text_fetcher(paper)
@@ -467,7 +491,7 @@ class Engine:
         read, missing, unfetched = fetch
         try:
             async with asyncio.timeout(timeout_s):
-                full_text = await once(self._reading, (paper.id, paper.version), read)
+                full_text = await self._texts.once((paper.id, paper.version), read)
             return full_text, missing
         except TimeoutError:
             log.info("no full text of %s within %.0f s", paper.versioned_id, timeout_s or 0)
@@ -530,7 +554,8 @@ class Engine:
             if left <= 0 or failures.get(service, 0) >= MAX_FETCH_FAILURES:
                 skipped += 1
                 continue
-            full_text, badge = await self._full_text_within(paper, left)
+            with acting_for(False):  # a person's request, arriving meanwhile, goes first
+                full_text, badge = await self._full_text_within(paper, left)
             unfetched = badge in (UNFETCHED_BADGE, UNFETCHED_JATS_BADGE)
             failures[service] = failures.get(service, 0) + 1 if unfetched else 0
             failed += unfetched
