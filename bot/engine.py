@@ -31,11 +31,11 @@ from bot.errors import FeedFormatError, NotFoundError, SourceError, SourceUnreac
 from bot.explain.llm import build_provider
 from bot.explain.offline import NO_HTML_BADGE, UNFETCHED_BADGE
 from bot.explain.service import Explainer, PrepareReport
+from bot.flights import Flights
 from bot.fulltext import FullText, FullTextCache, MemoryFullTextCache, TextCache, fetch_full_text
 from bot.jats import NO_JATS_BADGE, UNFETCHED_JATS_BADGE, as_jats_source, fetch_jats_full_text
 from bot.models import ChannelRef, Feed, FeedItem, Paper, Subscription
 from bot.outbox import Outbox
-from bot.flights import Flights
 from bot.progress import Progress, tell
 from bot.sources.arxiv import ArxivClient
 from bot.sources.base import Batch, FeedName, PaperRef, Source

@@ -5,7 +5,6 @@ closed port; the deadline is shortened to keep the suite fast, and checked relat
 from __future__ import annotations
 
 import asyncio
-
 import inspect
 import socket
 import time
@@ -112,7 +111,13 @@ async def test_a_lookup_past_its_askers_deadline_is_finished_spaced_and_kept(slo
     # and what it brings back is stored: the next explain of the paper asks arXiv nothing.
     slow_arxiv.script("/api/query", HANG)
     engine = engine_for(
-        slow_arxiv.rss_url, slow_arxiv.api_url, deadline_s=0.6, min_interval_s=0.8, timeout_s=1.0, retries=1, backoff_s=0
+        slow_arxiv.rss_url,
+        slow_arxiv.api_url,
+        deadline_s=0.6,
+        min_interval_s=0.8,
+        timeout_s=1.0,
+        retries=1,
+        backoff_s=0,
     )
     with pytest.raises(SourceUnreachable):
         await engine.explain("1605.08386")
