@@ -19,8 +19,9 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from bot import calendar, embeddings
@@ -36,10 +37,10 @@ from bot.fulltext import FullText, FullTextCache, MemoryFullTextCache, TextCache
 from bot.jats import NO_JATS_BADGE, UNFETCHED_JATS_BADGE, as_jats_source, fetch_jats_full_text
 from bot.models import ChannelRef, Feed, FeedItem, Paper, Subscription
 from bot.outbox import Outbox
+from bot.polite_turns import acting_for
 from bot.progress import Progress, tell
 from bot.sources.arxiv import ArxivClient
 from bot.sources.base import Batch, FeedName, PaperRef, Source
-from bot.sources.polite_turns import acting_for
 from bot.sources.registry import SourceRegistry, build_sources
 from bot.store import Store, utcnow
 
@@ -59,6 +60,20 @@ FETCH_SHARE = 0.5
 MAX_FETCH_FAILURES = 3
 
 # Told what is about to be fetched ("Fetching 2403.15527 from arXiv…"); may be a coroutine function.
+
+
+@dataclass(slots=True)
+class _FeedRefresh:
+    """One feed's refresh, shared by everyone who needed it: its new papers are handed out once (to be
+    embedded once)."""
+
+    fetched: bool = False
+    error: SourceError | None = None
+    new_papers: list[Paper] = field(default_factory=list)
+
+    def take_new_papers(self) -> list[Paper]:
+        taken, self.new_papers = self.new_papers, []
+        return taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +106,9 @@ class Engine:
         self._listeners: list[Callable[[], None]] = []
         # Feed name -> its source, remembered (see ``source_of``).
         self._feed_sources: dict[str, Source] = {}
-        # One refresh at a time: a command and a scheduled digest needing the same feed fetch it once.
-        self._refresh_lock = asyncio.Lock()
+        # Feeds being refreshed: a command and a scheduled digest needing the same feed fetch it once, and a
+        # person's digest never waits behind a scheduled refresh of other feeds.
+        self._feeds: Flights[tuple[str, bool], _FeedRefresh] = Flights()
         self._background: set[asyncio.Task[int]] = set()
         self._memory_texts = MemoryFullTextCache()
         # Work under way, shared by everyone asking at once (bot.flights): papers by (source, id), full
@@ -167,7 +183,7 @@ class Engine:
         """
         services = sorted({self.source_of(c).display_name for c in categories}) or ["arXiv"]
         with acting_for(interactive):
-            async with self._deadline(interactive, " and ".join(services)), self._refresh_lock:
+            async with self._deadline(interactive, " and ".join(services)):
                 result, new_papers = await self._refresh(categories, force, progress)
         if new_papers:
             # With [radar] embeddings_base_url set, new papers are embedded once, so a liked paper also
@@ -189,36 +205,42 @@ class Engine:
         fetched: list[str] = []
         reused: list[str] = []
         failed: dict[str, SourceError] = {}
-        now = self.now()
         for category in dict.fromkeys(categories):
-            tried = self.store.last_fetch(category, ok_only=False)
-            if not force and tried is not None and tried.error and now - tried.fetched_at < RECENT_FAILURE:
-                # Failed moments ago (for another channel of the same fan-out): do not ask its source
-                # again, fail the same way until the scheduler's retry.
-                failed[category] = SourceError(tried.error)
-                continue
-            try:
-                feed = await self._fetch_if_due(category, now, force, progress)
-            except SourceError as err:
-                log.warning("fetch of %s failed: %s", category, err)
-                self.store.record_fetch_error([category], str(err), at=now)
-                failed[category] = err
-                continue
-            if feed is None:
+            outcome = await self._feeds.once((category, force), partial(self._refresh_feed, category, force, progress))
+            if outcome.error is not None:
+                failed[category] = outcome.error
+            elif outcome.fetched:
+                fetched.append(category)
+                new_papers += outcome.take_new_papers()
+            else:
                 reused.append(category)
-                continue
-            try:
-                self.store.save_feed(feed, fetched_at=now)
-            except (sqlite3.Error, OverflowError, ValueError) as err:
-                # One feed's unstorable answer is that feed's failure, reported and retried like a fetch
-                # error; the other feeds of the same refresh are stored and posted as usual.
-                log.exception("storing the %s list failed", category)
-                failed[category] = FeedFormatError(f"the {category} list could not be stored ({type(err).__name__})")
-                self.store.record_fetch_error([category], str(failed[category]), at=now)
-                continue
-            fetched.append(category)
-            new_papers += [item.paper for item in feed.items]
         return RefreshResult(tuple(fetched), tuple(reused), failed), new_papers
+
+    async def _refresh_feed(self, category: str, force: bool, progress: Progress | None) -> _FeedRefresh:
+        now = self.now()
+        tried = self.store.last_fetch(category, ok_only=False)
+        if not force and tried is not None and tried.error and now - tried.fetched_at < RECENT_FAILURE:
+            # Failed moments ago (for another channel of the same fan-out): do not ask its source
+            # again, fail the same way until the scheduler's retry.
+            return _FeedRefresh(error=SourceError(tried.error))
+        try:
+            feed = await self._fetch_if_due(category, now, force, progress)
+        except SourceError as err:
+            log.warning("fetch of %s failed: %s", category, err)
+            self.store.record_fetch_error([category], str(err), at=now)
+            return _FeedRefresh(error=err)
+        if feed is None:
+            return _FeedRefresh()
+        try:
+            self.store.save_feed(feed, fetched_at=now)
+        except (sqlite3.Error, OverflowError, ValueError) as err:
+            # One feed's unstorable answer is that feed's failure, reported and retried like a fetch
+            # error; the other feeds of the same refresh are stored and posted as usual.
+            log.exception("storing the %s list failed", category)
+            error = FeedFormatError(f"the {category} list could not be stored ({type(err).__name__})")
+            self.store.record_fetch_error([category], str(error), at=now)
+            return _FeedRefresh(error=error)
+        return _FeedRefresh(fetched=True, new_papers=[item.paper for item in feed.items])
 
     async def _fetch_if_due(self, category: str, now: datetime, force: bool, progress: Progress | None) -> Feed | None:
         """The feed's new batch, or None when the stored one is still what its source serves.

@@ -4,7 +4,7 @@ A paper's record, its full text or a feed asked for by twenty people at once is 
 source (``bot.single_flight.once``: its own task, each asker waiting with their own deadline, finished
 work kept). The request is made for whoever asked first; when a person joins work begun for the
 scheduler, it becomes a person's request at once, so a polite service's queue serves it before queued
-scheduled work (``bot.sources.polite_turns``): nobody waits longer for work already under way than if
+scheduled work (``bot.polite_turns``): nobody waits longer for work already under way than if
 they had asked for it themselves.
 """
 
@@ -14,8 +14,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
+from bot.polite_turns import Urgency, acting_for, current_urgency
 from bot.single_flight import once
-from bot.sources.polite_turns import Urgency, acting_for, current_urgency
 
 __all__ = ["Flights"]
 

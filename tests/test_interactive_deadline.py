@@ -172,6 +172,9 @@ async def test_paper_digest_and_explain_commands_are_bounded_and_tell_progress(
     assert time.monotonic() - started <= 0.3 + SLACK_S
     assert "within 0.3 s" in reply.text and reply.ephemeral
     assert told == ["Fetching arXiv's feed of stat…"]
+    # The person was told at the deadline; the fetch itself goes on (its retries spaced) and is kept.
+    await asyncio.gather(*list(engine._feeds.running.values()))
+    assert engine.store.last_fetch("stat") is not None
 
     told.clear()
     reply = await dispatch(engine, inv, "explain 1605.08386")

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from bot.flights import Flights
+from bot.polite_turns import acting_for
 from bot.sources.polite import PoliteHttp, ResponseTooLarge
-from bot.sources.polite_turns import acting_for
 
 CHUNK = b"x" * 65_536
 

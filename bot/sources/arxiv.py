@@ -35,6 +35,7 @@ from bot.errors import (
     SourceError,
     SuspiciousEmptyFeed,
 )
+from bot.flights import Flights
 from bot.ids import ArxivId, parse_arxiv_id
 from bot.models import Feed, FeedItem, Paper
 from bot.sources.polite import PoliteHttp, ResponseTooLarge, default_http
@@ -485,6 +486,8 @@ class ArxivClient:
         self._owns_http = http is None
         self._http = self._web.http
         self._empty_retries = max(0, empty_retries)
+        # The same search asked by several people at once (a channel's `/paper search` fan-out) is one request.
+        self._searches: Flights[tuple[str, int, str | None], list[Paper]] = Flights()
         self._now: Callable[[], datetime] = now if now is not None else _utc_now
 
     async def __aenter__(self) -> Self:
@@ -565,6 +568,11 @@ class ArxivClient:
         expression = search_expression(query, category)
         if not expression:
             return []
+        # A copy for each asker: the shared answer is never changed by one of them.
+        key = (expression, max_results, category)
+        return list(await self._searches.once(key, lambda: self._search(query, expression, max_results)))
+
+    async def _search(self, query: str, expression: str, max_results: int) -> list[Paper]:
         params = {
             "search_query": expression,
             "start": "0",

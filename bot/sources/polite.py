@@ -4,7 +4,7 @@ One ``PoliteHttp`` per upstream service, shared by everything that talks to it, 
 only holds among requests of the same instance: one request in flight at a time, each starting at least
 ``min_interval_s`` after the previous one started (arXiv's terms of use ask for 3 s; other services are
 given their own pace). When several wait, a person's request goes before scheduled work's
-(:mod:`bot.sources.polite_turns`). Throttling (429), server errors (5xx) and network trouble are retried with
+(:mod:`bot.polite_turns`). Throttling (429), server errors (5xx) and network trouble are retried with
 exponential backoff, never sooner than the service's Retry-After; after the last try the caller gets
 ``SourceUnreachable`` naming the service, and any other answer is returned for the caller to judge.
 
@@ -22,8 +22,8 @@ import httpx
 
 from bot import USER_AGENT
 from bot.errors import SourceError, SourceUnreachable
+from bot.polite_turns import Turns
 from bot.retry_timing import retry_after_seconds
-from bot.sources.polite_turns import Turns
 
 __all__ = [
     "MAX_DELAY_S",
