@@ -37,10 +37,12 @@ from bot.fulltext import FullText, FullTextCache, MemoryFullTextCache, TextCache
 from bot.jats import NO_JATS_BADGE, UNFETCHED_JATS_BADGE, as_jats_source, fetch_jats_full_text
 from bot.models import ChannelRef, Feed, FeedItem, Paper, Subscription
 from bot.outbox import Outbox
+from bot.page_refusals import REDIRECTED, abstract_badge
 from bot.polite_turns import acting_for
 from bot.progress import Progress, tell
 from bot.sources.arxiv import ArxivClient
 from bot.sources.base import Batch, FeedName, PaperRef, Source
+from bot.sources.polite import RedirectRefused
 from bot.sources.registry import SourceRegistry, build_sources
 from bot.store import Store, utcnow
 
@@ -514,7 +516,13 @@ class Engine:
         try:
             async with asyncio.timeout(timeout_s):
                 full_text = await self._texts.once((paper.id, paper.version), read)
+            if full_text is None:  # none, or a page set aside: the badge says which (bot.page_refusals)
+                reason = self._full_text_cache().missing_reason(paper.id, paper.version)
+                return None, abstract_badge(reason) if reason else missing
             return full_text, missing
+        except RedirectRefused as err:
+            log.info("no full text of %s: %s", paper.versioned_id, err)
+            return None, abstract_badge(REDIRECTED)
         except TimeoutError:
             log.info("no full text of %s within %.0f s", paper.versioned_id, timeout_s or 0)
         except (SourceError, OSError) as err:
