@@ -601,7 +601,8 @@ class ArxivClient:
             response = await self._html_web.get(url, None, what, max_bytes=self._html_max_bytes)
         except ResponseTooLarge as err:
             log.info("%s; explained from the abstract", err)
-            return self._set_aside(paper_id, version, TOO_LARGE)
+            self._set_aside(paper_id, version, TOO_LARGE)
+            return None
         if response.status_code in (404, 410):
             return None
         if not response.is_success:
