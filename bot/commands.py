@@ -7,6 +7,7 @@ Slack parsing, Discord options, the help text and the README's command reference
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import logging
 import re
@@ -25,6 +26,7 @@ from bot.progress import Progress
 from bot.sources.base import FeedName
 from bot.sources.huggingface import parse_min_upvotes
 from bot.sources.timing import describe_feed_timing
+from bot.stray_cancellation import being_cancelled, took_too_long
 from bot.user_input import as_typed
 
 log = logging.getLogger(__name__)
@@ -526,7 +528,8 @@ def parse_options(command: SubCommand, options: Mapping[str, str | None]) -> dic
 async def execute(engine: Engine, command: SubCommand, inv: Invocation) -> Reply:
     """Run one sub-command with its arguments (``inv.args``), refusing those that change the channel to
     people who may not. Never raises for anything a user can cause: a typed error becomes its message,
-    anything else an apology with a logged reference id."""
+    shared work cancelled under it "took too long" (bot.stray_cancellation), anything else an apology
+    with a logged reference id."""
     try:
         if command.needs_manager(inv.args) and not inv.can_manage:
             action = command.params[0].name if command.asks_permission and command.params else ""
@@ -537,6 +540,10 @@ async def execute(engine: Engine, command: SubCommand, inv: Invocation) -> Reply
         return await command.handler(engine, inv)
     except PaperbotError as err:
         return refusal(err)
+    except asyncio.CancelledError:
+        if being_cancelled():
+            raise  # the bot is stopping, or the asker went away: not ours to swallow
+        return took_too_long(log, "/paper %s in %s", command.name, inv.channel)
     except Exception:
         return apology(log, "/paper %s %r in %s failed", command.name, dict(inv.args), inv.channel)
 

@@ -19,8 +19,9 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from bot import calendar, embeddings
@@ -31,14 +32,17 @@ from bot.errors import FeedFormatError, NotFoundError, SourceError, SourceUnreac
 from bot.explain.llm import build_provider
 from bot.explain.offline import NO_HTML_BADGE, UNFETCHED_BADGE
 from bot.explain.service import Explainer, PrepareReport
+from bot.flights import Flights
 from bot.fulltext import FullText, FullTextCache, MemoryFullTextCache, TextCache, fetch_full_text
 from bot.jats import NO_JATS_BADGE, UNFETCHED_JATS_BADGE, as_jats_source, fetch_jats_full_text
 from bot.models import ChannelRef, Feed, FeedItem, Paper, Subscription
 from bot.outbox import Outbox
+from bot.page_refusals import REDIRECTED, abstract_badge
+from bot.polite_turns import acting_for
 from bot.progress import Progress, tell
-from bot.single_flight import once
 from bot.sources.arxiv import ArxivClient
 from bot.sources.base import Batch, FeedName, PaperRef, Source
+from bot.sources.polite import RedirectRefused
 from bot.sources.registry import SourceRegistry, build_sources
 from bot.store import Store, utcnow
 
@@ -58,6 +62,20 @@ FETCH_SHARE = 0.5
 MAX_FETCH_FAILURES = 3
 
 # Told what is about to be fetched ("Fetching 2403.15527 from arXiv…"); may be a coroutine function.
+
+
+@dataclass(slots=True)
+class _FeedRefresh:
+    """One feed's refresh, shared by everyone who needed it: its new papers are handed out once (to be
+    embedded once)."""
+
+    fetched: bool = False
+    error: SourceError | None = None
+    new_papers: list[Paper] = field(default_factory=list)
+
+    def take_new_papers(self) -> list[Paper]:
+        taken, self.new_papers = self.new_papers, []
+        return taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +108,16 @@ class Engine:
         self._listeners: list[Callable[[], None]] = []
         # Feed name -> its source, remembered (see ``source_of``).
         self._feed_sources: dict[str, Source] = {}
-        # One refresh at a time: a command and a scheduled digest needing the same feed fetch it once.
-        self._refresh_lock = asyncio.Lock()
+        # Feeds being refreshed: a command and a scheduled digest needing the same feed fetch it once, and a
+        # person's digest never waits behind a scheduled refresh of other feeds.
+        self._feeds: Flights[tuple[str, bool], _FeedRefresh] = Flights()
         self._background: set[asyncio.Task[int]] = set()
         self._memory_texts = MemoryFullTextCache()
-        # Full texts being fetched, by paper version: a paper asked for by many at once is one request.
-        self._reading: dict[tuple[str, int], asyncio.Future[FullText | None]] = {}
+        # Work under way, shared by everyone asking at once (bot.flights): papers by (source, id), full
+        # texts by paper version. A paper asked for by many at once is one request.
+        self._lookups: Flights[tuple[str, str], Paper] = Flights()
+        self._texts: Flights[tuple[str, int], FullText | None] = Flights()
+        self._reading = self._texts.running
 
     @classmethod
     def from_config(cls, config: Config) -> Engine:
@@ -162,8 +184,9 @@ class Engine:
         person's patience, not arXiv, that ran out).
         """
         services = sorted({self.source_of(c).display_name for c in categories}) or ["arXiv"]
-        async with self._deadline(interactive, " and ".join(services)), self._refresh_lock:
-            result, new_papers = await self._refresh(categories, force, progress)
+        with acting_for(interactive):
+            async with self._deadline(interactive, " and ".join(services)):
+                result, new_papers = await self._refresh(categories, force, progress)
         if new_papers:
             # With [radar] embeddings_base_url set, new papers are embedded once, so a liked paper also
             # lifts papers close in meaning. A scheduled refresh waits for it (the digest planned next
@@ -184,36 +207,42 @@ class Engine:
         fetched: list[str] = []
         reused: list[str] = []
         failed: dict[str, SourceError] = {}
-        now = self.now()
         for category in dict.fromkeys(categories):
-            tried = self.store.last_fetch(category, ok_only=False)
-            if not force and tried is not None and tried.error and now - tried.fetched_at < RECENT_FAILURE:
-                # Failed moments ago (for another channel of the same fan-out): do not ask its source
-                # again, fail the same way until the scheduler's retry.
-                failed[category] = SourceError(tried.error)
-                continue
-            try:
-                feed = await self._fetch_if_due(category, now, force, progress)
-            except SourceError as err:
-                log.warning("fetch of %s failed: %s", category, err)
-                self.store.record_fetch_error([category], str(err), at=now)
-                failed[category] = err
-                continue
-            if feed is None:
+            outcome = await self._feeds.once((category, force), partial(self._refresh_feed, category, force, progress))
+            if outcome.error is not None:
+                failed[category] = outcome.error
+            elif outcome.fetched:
+                fetched.append(category)
+                new_papers += outcome.take_new_papers()
+            else:
                 reused.append(category)
-                continue
-            try:
-                self.store.save_feed(feed, fetched_at=now)
-            except (sqlite3.Error, OverflowError, ValueError) as err:
-                # One feed's unstorable answer is that feed's failure, reported and retried like a fetch
-                # error; the other feeds of the same refresh are stored and posted as usual.
-                log.exception("storing the %s list failed", category)
-                failed[category] = FeedFormatError(f"the {category} list could not be stored ({type(err).__name__})")
-                self.store.record_fetch_error([category], str(failed[category]), at=now)
-                continue
-            fetched.append(category)
-            new_papers += [item.paper for item in feed.items]
         return RefreshResult(tuple(fetched), tuple(reused), failed), new_papers
+
+    async def _refresh_feed(self, category: str, force: bool, progress: Progress | None) -> _FeedRefresh:
+        now = self.now()
+        tried = self.store.last_fetch(category, ok_only=False)
+        if not force and tried is not None and tried.error and now - tried.fetched_at < RECENT_FAILURE:
+            # Failed moments ago (for another channel of the same fan-out): do not ask its source
+            # again, fail the same way until the scheduler's retry.
+            return _FeedRefresh(error=SourceError(tried.error))
+        try:
+            feed = await self._fetch_if_due(category, now, force, progress)
+        except SourceError as err:
+            log.warning("fetch of %s failed: %s", category, err)
+            self.store.record_fetch_error([category], str(err), at=now)
+            return _FeedRefresh(error=err)
+        if feed is None:
+            return _FeedRefresh()
+        try:
+            self.store.save_feed(feed, fetched_at=now)
+        except (sqlite3.Error, OverflowError, ValueError) as err:
+            # One feed's unstorable answer is that feed's failure, reported and retried like a fetch
+            # error; the other feeds of the same refresh are stored and posted as usual.
+            log.exception("storing the %s list failed", category)
+            error = FeedFormatError(f"the {category} list could not be stored ({type(err).__name__})")
+            self.store.record_fetch_error([category], str(error), at=now)
+            return _FeedRefresh(error=error)
+        return _FeedRefresh(fetched=True, new_papers=[item.paper for item in feed.items])
 
     async def _fetch_if_due(self, category: str, now: datetime, force: bool, progress: Progress | None) -> Feed | None:
         """The feed's new batch, or None when the stored one is still what its source serves.
@@ -411,18 +440,38 @@ class Engine:
             raise NotFoundError(f"No source can fetch {ref.key}.")
         paper = self.store.get_paper(ref.key)
         if paper is None or (ref.version is not None and ref.version > paper.version):
-            await tell(progress, f"Fetching {ref.key} from {owner.display_name}…")
-            async with self._deadline(interactive, owner.display_name):
-                fetched = await owner.fetch_paper(replace(ref, source=owner.name))
-            self.store.save_papers([fetched])
-            if ref.source == "huggingface":
-                await self._add_from(ref, interactive)
+            asked = self._asked(owner, ref, id_text)
+            await tell(progress, f"Fetching {ref.key} from {asked}…")
+            with acting_for(interactive):
+                async with self._deadline(interactive, asked):
+                    fetched = await self._fetch_paper(owner, replace(ref, source=owner.name))
+                if ref.source == "huggingface":
+                    await self._add_from(ref, interactive)
             paper = self.store.get_paper(ref.key) or fetched
         if ref.version is not None and ref.version > paper.version:
             raise NotFoundError(
                 f"{owner.display_name} has no version {ref.version} of {ref.key} (latest is v{paper.version})."
             )
         return paper, ref.version
+
+    def _asked(self, owner: Source, ref: PaperRef, pasted: str) -> str:
+        """The service a lookup asks, as its messages name it. A DOI pasted without its server's link names
+        no server: every preprint server is asked in turn ("bioRxiv or medRxiv"), not only the first."""
+        if as_jats_source(owner) is None or any(host in pasted.lower() for host in owner.link_hosts):
+            return owner.display_name
+        servers = [s.display_name for s in self.sources.sources if as_jats_source(s) is not None]
+        return " or ".join(dict.fromkeys(servers)) or owner.display_name
+
+    async def _fetch_paper(self, source: Source, ref: PaperRef) -> Paper:
+        """``source``'s record of the paper, asked once for everyone asking at the same time and stored
+        when it comes, even if every asker's deadline has passed by then (the next asker finds it)."""
+
+        async def fetch_and_keep() -> Paper:
+            fetched = await source.fetch_paper(ref)
+            self.store.save_papers([fetched])
+            return fetched
+
+        return await self._lookups.once((source.name, ref.key), fetch_and_keep)
 
     async def _add_from(self, ref: PaperRef, interactive: bool) -> None:
         """What a second source knows of a paper (Hugging Face's upvotes and links), if it answers."""
@@ -431,11 +480,9 @@ class Engine:
             return
         try:
             async with self._deadline(interactive, source.display_name):
-                extra = await source.fetch_paper(ref)
+                await self._fetch_paper(source, ref)
         except (SourceError, NotFoundError) as err:
             log.info("no %s details for %s: %s", source.display_name, ref.key, err)
-            return
-        self.store.save_papers([extra])
 
     async def explain(
         self, id_text: str, *, interactive: bool = True, progress: Progress | None = None
@@ -458,7 +505,8 @@ class Engine:
         arXiv paper, the JATS XML of a bioRxiv/medRxiv preprint. Best effort: no full text, a failure or
         the deadline (the interactive one; none otherwise) mean abstract-only, and the badge says why
         ("" for a paper whose source has no full text at all)."""
-        return await self._full_text_within(paper, self.interactive_deadline_s if interactive else None)
+        with acting_for(interactive):
+            return await self._full_text_within(paper, self.interactive_deadline_s if interactive else None)
 
     async def _full_text_within(self, paper: Paper, timeout_s: float | None) -> tuple[FullText | None, str]:
         fetch = self._full_text_fetcher(paper)
@@ -467,8 +515,14 @@ class Engine:
         read, missing, unfetched = fetch
         try:
             async with asyncio.timeout(timeout_s):
-                full_text = await once(self._reading, (paper.id, paper.version), read)
+                full_text = await self._texts.once((paper.id, paper.version), read)
+            if full_text is None:  # none, or a page set aside: the badge says which (bot.page_refusals)
+                reason = self._full_text_cache().missing_reason(paper.id, paper.version)
+                return None, abstract_badge(reason) if reason else missing
             return full_text, missing
+        except RedirectRefused as err:
+            log.info("no full text of %s: %s", paper.versioned_id, err)
+            return None, abstract_badge(REDIRECTED)
         except TimeoutError:
             log.info("no full text of %s within %.0f s", paper.versioned_id, timeout_s or 0)
         except (SourceError, OSError) as err:
@@ -530,7 +584,8 @@ class Engine:
             if left <= 0 or failures.get(service, 0) >= MAX_FETCH_FAILURES:
                 skipped += 1
                 continue
-            full_text, badge = await self._full_text_within(paper, left)
+            with acting_for(False):  # a person's request, arriving meanwhile, goes first
+                full_text, badge = await self._full_text_within(paper, left)
             unfetched = badge in (UNFETCHED_BADGE, UNFETCHED_JATS_BADGE)
             failures[service] = failures.get(service, 0) + 1 if unfetched else 0
             failed += unfetched

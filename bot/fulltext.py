@@ -49,6 +49,7 @@ from bot.fulltext_model import (
 from bot.fulltext_passages import statement_kind
 from bot.isolated import WorkerError
 from bot.isolated_parse import NestingTooDeep, parse_isolated
+from bot.page_refusals import TOO_DEEP, UNREADABLE
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,12 @@ class HtmlSource(Protocol):
     async def fetch_html(self, paper_id: str, version: int) -> bytes | None: ...
 
 
+def _refusal(source: HtmlSource, paper_id: str, version: int) -> str:
+    """Why the source answered no page ("" for none at all), when it can say (ArxivClient.html_refusal)."""
+    explain = getattr(source, "html_refusal", None)
+    return str(explain(paper_id, version)) if callable(explain) else ""
+
+
 # ---------------------------------------------------------------------------------------------
 # Fetching, with a cache on disk
 # ---------------------------------------------------------------------------------------------
@@ -114,7 +121,11 @@ class TextCache(Protocol):
 
     def get(self, paper_id: str, version: int) -> FullText | bool | None: ...
 
-    def put(self, paper_id: str, version: int, full_text: FullText | None) -> None: ...
+    def put(self, paper_id: str, version: int, full_text: FullText | None, *, reason: str = "") -> None: ...
+
+    def missing_reason(self, paper_id: str, version: int) -> str:
+        """Why the version has no full text, as remembered with it ("" when it simply has none)."""
+        ...
 
 
 class MemoryFullTextCache:
@@ -126,6 +137,7 @@ class MemoryFullTextCache:
         self.max_files = max_files
         self._clock = clock
         self._kept: OrderedDict[tuple[str, int], tuple[FullText | None, float]] = OrderedDict()
+        self._reasons: dict[tuple[str, int], str] = {}  # why a version kept as None was set aside
 
     def get(self, paper_id: str, version: int) -> FullText | bool | None:
         found = self._kept.get((paper_id, version))
@@ -137,11 +149,18 @@ class MemoryFullTextCache:
         self._kept.move_to_end((paper_id, version))
         return full_text
 
-    def put(self, paper_id: str, version: int, full_text: FullText | None) -> None:
+    def put(self, paper_id: str, version: int, full_text: FullText | None, *, reason: str = "") -> None:
         self._kept[(paper_id, version)] = (full_text, self._clock())
+        self._reasons.pop((paper_id, version), None)
+        if full_text is None and reason:
+            self._reasons[(paper_id, version)] = reason
         self._kept.move_to_end((paper_id, version))
         while len(self._kept) > self.max_files:
-            self._kept.popitem(last=False)
+            gone, _ = self._kept.popitem(last=False)
+            self._reasons.pop(gone, None)
+
+    def missing_reason(self, paper_id: str, version: int) -> str:
+        return self._reasons.get((paper_id, version), "")
 
 
 class FullTextCache:
@@ -174,8 +193,15 @@ class FullTextCache:
             log.info("unreadable full-text cache file %s; fetching again", path)
             return None
 
-    def put(self, paper_id: str, version: int, full_text: FullText | None) -> None:
-        data: dict[str, Any] = {"missing": True} if full_text is None else asdict(full_text)
+    def missing_reason(self, paper_id: str, version: int) -> str:
+        try:
+            raw = json.loads(self._path(paper_id, version).read_text(encoding="utf-8"))
+            return str(raw.get("reason", ""))[:200] if raw.get("missing") else ""
+        except (OSError, ValueError, AttributeError):
+            return ""
+
+    def put(self, paper_id: str, version: int, full_text: FullText | None, *, reason: str = "") -> None:
+        data: dict[str, Any] = {"missing": True, "reason": reason} if full_text is None else asdict(full_text)
         data["format"] = CACHE_FORMAT
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -201,10 +227,14 @@ async def fetch_full_text(
     Errors from the source propagate: the caller decides that a failure means abstract-only.
     """
 
+    why = ""
+
     async def read() -> FullText | None:
+        nonlocal why
         html = await source.fetch_html(paper_id, version)
         url = f"{html_url.rstrip('/')}/{paper_id}v{version}"
         if html is None:
+            why = _refusal(source, paper_id, version)
             return None
         try:
             # lexbor is native code fed an untrusted page: it runs in a worker process with memory and time
@@ -213,16 +243,23 @@ async def fetch_full_text(
         except (NestingTooDeep, WorkerError) as err:
             # None is remembered per version for a day (through_cache): not downloaded and parsed again.
             log.info("the HTML of %sv%d cannot be read safely (%s); from the abstract", paper_id, version, err)
+            why = TOO_DEEP if isinstance(err, NestingTooDeep) else UNREADABLE
             return None
 
-    return await through_cache(cache, paper_id, version, read)
+    return await through_cache(cache, paper_id, version, read, why=lambda: why)
 
 
 async def through_cache(
-    cache: TextCache | None, paper_id: str, version: int, read: Callable[[], Awaitable[FullText | None]]
+    cache: TextCache | None,
+    paper_id: str,
+    version: int,
+    read: Callable[[], Awaitable[FullText | None]],
+    *,
+    why: Callable[[], str] = str,
 ) -> FullText | None:
     """A paper version's full text from ``cache``, else ``read()`` and remember its answer: the text, or
-    that there was none (asked again a day later). What ``read`` raises is not remembered."""
+    that there was none (asked again a day later) and ``why()`` (a page set aside: bot.page_refusals).
+    What ``read`` raises is not remembered."""
     if cache is not None:
         cached = cache.get(paper_id, version)
         if cached is False:
@@ -231,7 +268,7 @@ async def through_cache(
             return cached
     full_text = await read()
     if cache is not None:
-        cache.put(paper_id, version, full_text)
+        cache.put(paper_id, version, full_text, reason=why() if full_text is None else "")
     return full_text
 
 

@@ -8,12 +8,14 @@ the adapter's ``send``, which only draws it. Everything between is here, once:
     only for commands that change the channel) ─▶ bot.commands runs it ─▶ bot.delivery.send_reply (a
     requested digest goes through the outbox) ─▶ send
 
-A mistake a user can act on becomes a private answer saying what to type instead; anything unexpected
-is logged with its traceback and a reference id, and the user sees only that id.
+A mistake a user can act on becomes a private answer saying what to type instead; shared work cancelled
+under a command says it took too long (bot.stray_cancellation); anything unexpected is logged with its
+traceback and a reference id, and the user sees only that id.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from bot.engine import Engine
 from bot.errors import ChannelUnavailable, PaperbotError, UsageError
 from bot.models import ChannelRef
 from bot.progress import Progress
+from bot.stray_cancellation import being_cancelled, took_too_long
 
 __all__ = ["CanManage", "Request", "Send", "Understood", "answer", "handle", "read_options", "read_text"]
 
@@ -93,6 +96,10 @@ async def answer(engine: Engine, request: Request) -> Reply:
     try:
         needed = command.manages_channel or command.asks_permission
         allowed = await _may_manage(request) if needed else False
+    except asyncio.CancelledError:
+        if being_cancelled():
+            raise
+        return took_too_long(log, "permission check for /paper %s in %s", command.name, request.channel)
     except Exception:
         return apology(log, "permission check for /paper %s in %s failed", command.name, request.channel)
     invocation = Invocation(

@@ -4,6 +4,7 @@ closed port; the deadline is shortened to keep the suite fast, and checked relat
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import socket
 import time
@@ -105,12 +106,23 @@ async def test_the_scheduled_digest_keeps_its_retries_and_paper_digest_does_not(
     await command.aclose()
 
 
-async def test_a_request_cut_short_still_counts_for_arxivs_spacing(slow_arxiv: FakeArxivServer) -> None:
+async def test_a_lookup_past_its_askers_deadline_is_finished_spaced_and_kept(slow_arxiv: FakeArxivServer) -> None:
+    # The person is told at the deadline; the lookup itself goes on (its retry spaced as every request),
+    # and what it brings back is stored: the next explain of the paper asks arXiv nothing.
     slow_arxiv.script("/api/query", HANG)
-    engine = engine_for(slow_arxiv.rss_url, slow_arxiv.api_url, deadline_s=0.6, min_interval_s=0.8)
+    engine = engine_for(
+        slow_arxiv.rss_url,
+        slow_arxiv.api_url,
+        deadline_s=0.6,
+        min_interval_s=0.8,
+        timeout_s=1.0,
+        retries=1,
+        backoff_s=0,
+    )
     with pytest.raises(SourceUnreachable):
         await engine.explain("1605.08386")
-    paper, _ = await engine.explain("1605.08386")  # arXiv answers now; the connection is usable again
+    await asyncio.wait_for(asyncio.gather(*list(engine._lookups.running.values())), timeout=15)
+    paper, _ = await engine.explain("1605.08386")
     assert paper.title == "Heat-bath random walks with Markov bases"
     first, second = (call.at for call in slow_arxiv.calls("/api/query"))
     assert second - first >= 0.8 - 0.03  # one request every min_interval_s, cut short or not
@@ -160,6 +172,9 @@ async def test_paper_digest_and_explain_commands_are_bounded_and_tell_progress(
     assert time.monotonic() - started <= 0.3 + SLACK_S
     assert "within 0.3 s" in reply.text and reply.ephemeral
     assert told == ["Fetching arXiv's feed of stat…"]
+    # The person was told at the deadline; the fetch itself goes on (its retries spaced) and is kept.
+    await asyncio.gather(*list(engine._feeds.running.values()))
+    assert engine.store.last_fetch("stat") is not None
 
     told.clear()
     reply = await dispatch(engine, inv, "explain 1605.08386")

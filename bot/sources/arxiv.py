@@ -35,8 +35,10 @@ from bot.errors import (
     SourceError,
     SuspiciousEmptyFeed,
 )
+from bot.flights import Flights
 from bot.ids import ArxivId, parse_arxiv_id
 from bot.models import Feed, FeedItem, Paper
+from bot.page_refusals import TOO_LARGE
 from bot.sources.polite import PoliteHttp, ResponseTooLarge, default_http
 from bot.sources.xml_guard import UnreadableXml, bound_author_fields
 from bot.text import clean_text, strip_unsafe_chars
@@ -50,6 +52,7 @@ DEFAULT_API_URL = "https://export.arxiv.org/api/query"
 DEFAULT_HTML_URL = "https://arxiv.org/html"
 HTML_MAX_BYTES = 5_000_000  # a long paper's HTML is 1-3 MB; beyond this it is not worth parsing in chat time
 # What arXiv's HTML service says instead of a paper when LaTeXML could not convert it (any case).
+_REFUSALS_KEPT = 1_000  # why pages were set aside, by paper version (the caller caches the outcome a day)
 _CONVERSION_FAILED = (
     b"had a fatal error and exited abruptly",
     b"no html for '",
@@ -485,6 +488,9 @@ class ArxivClient:
         self._owns_http = http is None
         self._http = self._web.http
         self._empty_retries = max(0, empty_retries)
+        # The same search asked by several people at once (a channel's `/paper search` fan-out) is one request.
+        self._searches: Flights[tuple[str, int, str | None], list[Paper]] = Flights()
+        self._html_refusals: dict[tuple[str, int], str] = {}
         self._now: Callable[[], datetime] = now if now is not None else _utc_now
 
     def now(self) -> datetime:
@@ -569,6 +575,11 @@ class ArxivClient:
         expression = search_expression(query, category)
         if not expression:
             return []
+        # A copy for each asker: the shared answer is never changed by one of them.
+        key = (expression, max_results, category)
+        return list(await self._searches.once(key, lambda: self._search(query, expression, max_results)))
+
+    async def _search(self, query: str, expression: str, max_results: int) -> list[Paper]:
         params = {
             "search_query": expression,
             "start": "0",
@@ -594,6 +605,7 @@ class ArxivClient:
             response = await self._html_web.get(url, None, what, max_bytes=self._html_max_bytes)
         except ResponseTooLarge as err:
             log.info("%s; explained from the abstract", err)
+            self._set_aside(paper_id, version, TOO_LARGE)
             return None
         if response.status_code in (404, 410):
             return None
@@ -601,8 +613,18 @@ class ArxivClient:
             raise SourceError(f"arXiv answered HTTP {response.status_code} for {what}; try again later")
         lowered = response.content[:200_000].lower()
         if any(sign in lowered for sign in _CONVERSION_FAILED):
-            return None
+            return None  # arXiv's conversion failed: there is no HTML version (the badge says so)
         return response.content
+
+    def html_refusal(self, paper_id: str, version: int) -> str:
+        """Why ``fetch_html`` last answered None for this version though a page was there ("" when arXiv
+        has none): what the explanation's badge says instead of "no HTML version"."""
+        return self._html_refusals.get((paper_id, version), "")
+
+    def _set_aside(self, paper_id: str, version: int, reason: str) -> None:
+        self._html_refusals[(paper_id, version)] = reason
+        while len(self._html_refusals) > _REFUSALS_KEPT:  # the oldest go first
+            del self._html_refusals[next(iter(self._html_refusals))]
 
     async def _query_api(self, batch: list[str]) -> list[Paper]:
         what = f"paper {batch[0]}" if len(batch) == 1 else f"{len(batch)} papers"

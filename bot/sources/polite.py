@@ -3,7 +3,8 @@
 One ``PoliteHttp`` per upstream service, shared by everything that talks to it, because the spacing
 only holds among requests of the same instance: one request in flight at a time, each starting at least
 ``min_interval_s`` after the previous one started (arXiv's terms of use ask for 3 s; other services are
-given their own pace). Throttling (429), server errors (5xx) and network trouble are retried with
+given their own pace). When several wait, a person's request goes before scheduled work's
+(:mod:`bot.polite_turns`). Throttling (429), server errors (5xx) and network trouble are retried with
 exponential backoff, never sooner than the service's Retry-After; after the last try the caller gets
 ``SourceUnreachable`` naming the service, and any other answer is returned for the caller to judge.
 
@@ -15,15 +16,13 @@ preprint's JATS link to ``http://127.0.0.1:<port>/…``, a full text to a host n
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
-import time
 
 import httpx
 
 from bot import USER_AGENT
 from bot.errors import SourceError, SourceUnreachable
+from bot.polite_turns import Turns
 from bot.retry_timing import retry_after_seconds
 
 __all__ = [
@@ -109,8 +108,7 @@ class PoliteHttp:
         self._timeout_s = timeout_s
         self._retries = max(0, retries)
         self._backoff_s = backoff_s
-        self._lock = asyncio.Lock()
-        self._next_start = -math.inf  # monotonic time before which no request may start
+        self._turns = Turns(min_interval_s)
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -165,16 +163,16 @@ class PoliteHttp:
     async def _spaced_get(
         self, url: str, params: dict[str, str] | None, max_bytes: int | None, what: str
     ) -> httpx.Response:
-        # The lock is held for the whole request, so only one is ever in flight; the spacing counts
+        # The turn is held for the whole request, so only one is ever in flight; the spacing counts
         # from the start of the previous request, as arXiv's terms of use do.
-        async with self._lock:
-            while (wait := self._next_start - time.monotonic()) > 0:
-                await asyncio.sleep(wait)
-            self._next_start = time.monotonic() + self._min_interval_s
+        await self._turns.take()
+        try:
             first = {_HOP_RULE: _origin(httpx.URL(url))}
             if max_bytes is None:
                 return await self.http.get(url, params=params, timeout=self._timeout_s, extensions=first)
             return await self._bounded_get(url, params, max_bytes, what)
+        finally:
+            self._turns.give_back()
 
     async def _bounded_get(self, url: str, params: dict[str, str] | None, max_bytes: int, what: str) -> httpx.Response:
         """The answer read in chunks, given up past ``max_bytes`` (decoded size: a compressed bomb too)."""
@@ -201,7 +199,12 @@ class PoliteHttp:
 
     def defer_next_request(self, delay_s: float) -> None:
         """No request to this service before ``delay_s`` from now (after a 429, nobody should ask sooner)."""
-        self._next_start = max(self._next_start, time.monotonic() + delay_s)
+        self._turns.defer(delay_s)
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for their turn (not the one in flight)."""
+        return self._turns.waiting
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         backoff = min(self._backoff_s * 2.0**attempt, MAX_DELAY_S)
