@@ -368,9 +368,9 @@ class Engine:
                 self.store.record_fetch_error([category], str(error), at=now)
                 failures[category] = error
         if not failures:
-            return self._rest_of_a_partial_digest(channel, active) or select_digest(
-                self.store, channel, active, self.default_limit
-            )
+            # Selected once per plan: the partial-digest check reads the same selection.
+            whole = select_digest(self.store, channel, active, self.default_limit)
+            return self._rest_of_a_partial_digest(channel, active, whole) or whole
         first = next(iter(failures.values()))
         failed_sources = {self.source_of(c).name for c in failures}
         kept = [s for s in active if self.source_of(s.category).name not in failed_sources]
@@ -382,12 +382,11 @@ class Engine:
         return replace(selection, held_back=held, held_reason=str(first))
 
     def _rest_of_a_partial_digest(
-        self, channel: ChannelRef, subscriptions: Sequence[Subscription]
+        self, channel: ChannelRef, subscriptions: Sequence[Subscription], whole: DigestSelection
     ) -> DigestSelection | None:
         """When a digest of this announcement already went out without some feeds (their source had
         failed), what remains is those feeds only: the feeds posted then had their papers cut to the
         digest's limit, and must not be posted a second time as "the rest"."""
-        whole = select_digest(self.store, channel, subscriptions, self.default_limit)
         if whole.announced is None:
             return None
         posted = Outbox(self.store).sent_feeds(channel, whole.announced)
@@ -411,7 +410,7 @@ class Engine:
         number 1..n in the digest's order (what the day's briefing cites as #n)."""
         message = selection.message(one_liners=self.explainer.one_liners(selection.papers))
         cards = tuple(replace(card, number=n) for n, card in enumerate(message.cards, start=1))
-        return replace(message, cards=cards)
+        return replace(message, cards=cards, for_channel=selection.channel != PREVIEW_CHANNEL)
 
     def already_posted(self, selection: DigestSelection) -> bool:
         if selection.announced is None:

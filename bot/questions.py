@@ -60,6 +60,7 @@ from bot.question_prompt import (
 )
 from bot.single_flight import once
 from bot.store import Store
+from bot.stray_cancellation import being_cancelled, took_too_long
 from bot.text import clean_text
 from bot.untrusted import strip_unsafe_chars
 
@@ -154,6 +155,11 @@ async def answer_question(engine: Engine, question: ThreadQuestion) -> Reply:
         return await _answer(engine, question)
     except PaperbotError as err:
         return refusal(err)
+    except asyncio.CancelledError:
+        if being_cancelled():  # the bot is stopping: this task's own cancellation goes on
+            raise
+        # Shared work (a lookup, a full text) cancelled under this asker: told, never silence.
+        return took_too_long(log, "question about %s in %s", question.paper_id, question.channel)
     except Exception:
         return apology(log, "question about %s in %s failed", question.paper_id, question.channel)
 
