@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot import calendar, embeddings
 from bot.cards import DigestMessage, Reply, make_card
@@ -56,6 +57,10 @@ RECENT_FAILURE = timedelta(minutes=5)
 # fetch in progress, arXiv's 3 s spacing and retries included). Slack and Discord have been
 # acknowledged long before: this bounds the silence after "fetching…".
 INTERACTIVE_DEADLINE_S = 10.0
+# After a full-text host fails or times out, explanations skip it this long (abstract only, and the badge says
+# why) instead of each waiting out the deadline again.
+HOST_DOWN_S = 300.0
+HOST_DOWN = "{host} did not answer a few minutes ago; it is asked again later"
 # Preparing explanations ahead: the share of the prepare window spent fetching full texts (the LLM, and a
 # Message Batch's turnaround, get the rest), and how many failures in a row stop fetching from a service.
 FETCH_SHARE = 0.5
@@ -118,6 +123,7 @@ class Engine:
         self._lookups: Flights[tuple[str, str], Paper] = Flights()
         self._texts: Flights[tuple[str, int], FullText | None] = Flights()
         self._reading = self._texts.running
+        self._hosts_down: dict[str, datetime] = {}  # full-text host -> when it last failed or timed out
 
     @classmethod
     def from_config(cls, config: Config) -> Engine:
@@ -512,9 +518,17 @@ class Engine:
         if fetch is None:
             return None, ""
         read, missing, unfetched = fetch
+        host = self._full_text_host(paper)
+        if self._host_recently_down(host) and not isinstance(
+            self._full_text_cache().get(paper.id, paper.version), FullText
+        ):
+            # An unreachable host costs one timeout, not one per explanation: for a few minutes nobody waits
+            # on it again (a fetch still in flight finishes on its own and is kept for the next asker).
+            return None, abstract_badge(HOST_DOWN.format(host=host))
         try:
             async with asyncio.timeout(timeout_s):
                 full_text = await self._texts.once((paper.id, paper.version), read)
+            self._hosts_down.pop(host, None)
             if full_text is None:  # none, or a page set aside: the badge says which (bot.page_refusals)
                 reason = self._full_text_cache().missing_reason(paper.id, paper.version)
                 return None, abstract_badge(reason) if reason else missing
@@ -524,11 +538,25 @@ class Engine:
             return None, abstract_badge(REDIRECTED)
         except TimeoutError:
             log.info("no full text of %s within %.0f s", paper.versioned_id, timeout_s or 0)
+            self._hosts_down[host] = self.now()
         except (SourceError, OSError) as err:
             log.info("no full text of %s: %s", paper.versioned_id, err)
+            self._hosts_down[host] = self.now()
         except Exception:  # a page no parser foresaw must not cost the user the explanation
             log.exception("reading the full text of %s failed", paper.versioned_id)
         return None, unfetched
+
+    def _full_text_host(self, paper: Paper) -> str:
+        """The host a paper's full text comes from (arXiv's HTML host, or the preprint's server)."""
+        if paper.page_url is None and not paper.known_by_doi:
+            url = str(self.config.get("sources.arxiv", "html_url"))
+        else:
+            url = paper.html_url
+        return urlsplit(url).netloc.lower() or paper.source
+
+    def _host_recently_down(self, host: str) -> bool:
+        failed = self._hosts_down.get(host)
+        return failed is not None and (self.now() - failed).total_seconds() < HOST_DOWN_S
 
     def _full_text_fetcher(self, paper: Paper) -> tuple[Callable[[], Awaitable[FullText | None]], str, str] | None:
         """How to read the paper's full text, and the badges for none and for a failure; None when its

@@ -5,6 +5,7 @@ preparing ahead (concurrent and batched), and one-liners on digest cards."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -217,7 +218,12 @@ async def test_the_scheduler_prepares_a_slot_ahead_of_posting(engine: Engine, ll
 
         async def post_digest(self, channel: ChannelRef, digest: object) -> None: ...
 
-    scheduler = DigestScheduler(engine, {"test": Poster()}, now=engine.now, grace_s=0)
+    # Before the slot's time, so starting the scheduler catches up no missed 09:00 digest (which would be
+    # posted, and so not prepared, whichever task the event loop happens to run first).
+    def before_the_slot() -> datetime:
+        return engine.now().replace(hour=8, minute=0)
+
+    scheduler = DigestScheduler(engine, {"test": Poster()}, now=before_the_slot, grace_s=0)
     scheduler.start()
     jobs = {job.id: job for job in scheduler._scheduler.get_jobs()}
     assert "prepare 09:00 UTC" in jobs
