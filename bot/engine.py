@@ -511,19 +511,24 @@ class Engine:
         the deadline (the interactive one; none otherwise) mean abstract-only, and the badge says why
         ("" for a paper whose source has no full text at all)."""
         with acting_for(interactive):
-            return await self._full_text_within(paper, self.interactive_deadline_s if interactive else None)
+            return await self._full_text_within(
+                paper, self.interactive_deadline_s if interactive else None, for_people=interactive
+            )
 
-    async def _full_text_within(self, paper: Paper, timeout_s: float | None) -> tuple[FullText | None, str]:
+    async def _full_text_within(
+        self, paper: Paper, timeout_s: float | None, *, for_people: bool = False
+    ) -> tuple[FullText | None, str]:
         fetch = self._full_text_fetcher(paper)
         if fetch is None:
             return None, ""
         read, missing, unfetched = fetch
         host = self._full_text_host(paper)
-        if self._host_recently_down(host) and not isinstance(
+        if for_people and self._host_recently_down(host) and not isinstance(
             self._full_text_cache().get(paper.id, paper.version), FullText
         ):
-            # An unreachable host costs one timeout, not one per explanation: for a few minutes nobody waits
-            # on it again (a fetch still in flight finishes on its own and is kept for the next asker).
+            # An unreachable host costs one timeout, not one per explanation: for a few minutes no person waits
+            # on it again (a fetch still in flight finishes on its own and is kept for the next asker). The
+            # prepare job keeps its own rule (a few failures in a row, then the source is left alone).
             return None, abstract_badge(HOST_DOWN.format(host=host))
         try:
             async with asyncio.timeout(timeout_s):

@@ -107,6 +107,10 @@ def card_url(url: str) -> str | None:
 
 
 _ADDRESS = re.compile(r"(?i)://|\bwww\.|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b(?![.-]?[a-z0-9])")
+# What a reader may take for a host inside longer text ("everyonewww.evil.example0" shows "everyonewww.evil"):
+# any dotted run ending in two letters. Stricter than a real host name on purpose: a false alarm only
+# shows the link's own host instead of the label.
+_ADDRESS_INSIDE = re.compile(r"(?i)\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
 
 
 def looks_like_address(label: str) -> bool:
@@ -117,7 +121,7 @@ def looks_like_address(label: str) -> bool:
     folded = unicodedata.normalize("NFKD", strip_unsafe_chars(label))
     folded = "".join(ch for ch in folded if unicodedata.category(ch) not in ("Cf", "Mn", "Me"))
     folded = re.sub(r"[\u3002\uff0e\uff61\u2024\u00b7\u2027\u30fb]", ".", folded)  # dots that read as dots
-    return bool(_ADDRESS.search(folded))
+    return bool(_ADDRESS.search(folded) or _ADDRESS_INSIDE.search(folded))
 
 
 def shown_label(label: str, url: str) -> str:
