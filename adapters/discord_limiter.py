@@ -127,9 +127,10 @@ class TokenBucket:
     def _take(self) -> bool:
         now = self._clock()
         self._refill(now)
-        if now < self._paused_until or self._tokens < 1:
+        # A whole token, give or take rounding: refilling by (1 - tokens) / rate may land a hair short.
+        if now < self._paused_until or self._tokens < 1 - 1e-9:
             return False
-        self._tokens -= 1
+        self._tokens = max(0.0, self._tokens - 1)
         return True
 
     def _refill(self, now: float) -> None:
@@ -147,7 +148,7 @@ class TokenBucket:
                 continue
             now = self._clock()
             wait = max(self._paused_until - now, (1 - self._tokens) / self.rate)
-            await self._sleep(max(wait, 0.0))
+            await self._sleep(max(wait, 1e-6))
 
 
 @contextmanager
