@@ -16,6 +16,7 @@ import zoneinfo
 from functools import cache
 from typing import TYPE_CHECKING, Any, Optional
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -61,6 +62,10 @@ COMMON_TIME_ZONES = (
 )  # fmt: skip
 
 
+def _api_base() -> str:
+    return discord.http.Route.BASE
+
+
 class PaperbotClient(discord.Client):
     """A discord.py client with minimal intents, no mentions, and the `/paper` command tree.
 
@@ -90,7 +95,7 @@ class PaperbotClient(discord.Client):
             member_cache_flags=discord.MemberCacheFlags.none(),
             guild_ready_timeout=guild_ready_timeout,
             # The endpoint is read at each request: [discord] api_url is applied after the client is made.
-            http_trace=None if limiter is None else limiter_trace(limiter, lambda: discord.http.Route.BASE),
+            http_trace=aiohttp.TraceConfig() if limiter is None else limiter_trace(limiter, _api_base),
         )
         self.adapter = adapter
         self.tree = PaperbotTree(self)

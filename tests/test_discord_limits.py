@@ -77,7 +77,9 @@ async def test_waiters_go_by_priority_then_in_arrival_order() -> None:
         await bucket.acquire(priority)
         order.append(name)
 
-    await asyncio.gather(one("card a1", 1), one("card a2", 2), one("header b", 0), one("card b1", 1), one("header c", 0))
+    await asyncio.gather(
+        one("card a1", 1), one("card a2", 2), one("header b", 0), one("card b1", 1), one("header c", 0)
+    )
     assert order == ["header b", "header c", "card a1", "card b1", "card a2"]
 
 
@@ -108,7 +110,9 @@ async def test_the_fake_enforces_the_channel_and_the_global_limit() -> None:
         auth = {"Authorization": f"Bot {TOKEN}"}
 
         async def post(channel: int) -> aiohttp.ClientResponse:
-            async with http.post(f"{fake.api_url}/channels/{channel}/messages", json={"content": "x"}, headers=auth) as r:
+            async with http.post(
+                f"{fake.api_url}/channels/{channel}/messages", json={"content": "x"}, headers=auth
+            ) as r:
                 await r.read()
                 return r
 
