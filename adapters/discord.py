@@ -50,7 +50,8 @@ from adapters.discord_commands import (
     feed_choice,
     send_followups,
 )
-from adapters.discord_embeds import message_nonce, render_digest, render_reply
+from adapters.discord_embeds import DiscordMessage, message_nonce, render_digest, render_reply
+from adapters.discord_limiter import RequestLimiter, TokenBucket, request_priority
 from adapters.discord_operations import (
     INVITE_PERMISSIONS,
     bot_token,
@@ -100,6 +101,8 @@ class DiscordAdapter(DiscordThreads):
 
     ``ready_timeout``: how long ``start()`` waits for the gateway's READY. ``guild_ready_timeout``:
     discord.py waits this long after READY for the guilds to stream in (its default is 2 s).
+    ``limiter``: the bot's global request budget; by default a token bucket paced below
+    ``[delivery] discord_requests_per_s`` (see ``adapters.discord_limiter``).
     """
 
     platform = "discord"
@@ -111,11 +114,15 @@ class DiscordAdapter(DiscordThreads):
         *,
         ready_timeout: float = 60.0,
         guild_ready_timeout: float = 2.0,
+        limiter: RequestLimiter | None = None,
     ) -> None:
         self.engine = engine
         self.config = config if config is not None else engine.config
         self.ready_timeout = ready_timeout
-        self.client = PaperbotClient(adapter=self, guild_ready_timeout=guild_ready_timeout)
+        if limiter is None:
+            limiter = TokenBucket.for_limit(int(self.config.get("delivery", "discord_requests_per_s")))
+        self.limiter = limiter
+        self.client = PaperbotClient(adapter=self, guild_ready_timeout=guild_ready_timeout, limiter=limiter)
         self._task: asyncio.Task[None] | None = None
         self._failure: Exception | None = None
         self._work: set[asyncio.Task[None]] = set()  # questions being answered, off the gateway handler
@@ -203,18 +210,14 @@ class DiscordAdapter(DiscordThreads):
     ) -> None:
         """Send each part of a digest and record it (a card with its paper, the header, a note), so a
         reaction or a reply to any of them finds what it is about. A part resent after a crash comes
-        back from Discord as the same message (its nonce) and is recorded again, in place."""
+        back from Discord as the same message (its nonce) and is recorded again, in place.
+
+        Each part waits for the bot's request budget with its index as priority, so in a fan-out every
+        channel's header goes out before any channel's cards."""
         target = self._messageable(channel)
         for index, message in enumerate(render_digest(digest)):
-            try:
-                sent = await target.send(
-                    content=message.content,
-                    embeds=list(message.embeds),
-                    nonce=nonce_of(index),
-                    allowed_mentions=NO_MENTIONS,
-                )
-            except (discord.Forbidden, discord.NotFound) as err:
-                raise ChannelUnavailable(_unavailable_reason(err, channel)) from err
+            with request_priority(index):
+                sent = await _send_part(target, message, nonce_of(index), channel)
             if digest.is_note:
                 kind = MessageKind.BRIEFING if digest.briefing else MessageKind.NOTE
             else:
@@ -332,6 +335,38 @@ async def _send_equation_images(interaction: discord.Interaction[Any], reply: Re
         log.warning("equation images not sent (HTTP %s): the explanation stands without them", err.status)
         return ""
     return str(message.id)
+
+
+async def _send_part(
+    target: discord.abc.Messageable, message: DiscordMessage, nonce: str, channel: ChannelRef
+) -> discord.Message:
+    """One part, sent until Discord takes it. A 429 is a schedule, not a failure: discord.py waits out
+    each one itself and gives up after five in a row; the part is then sent again (the same nonce, so
+    Discord keeps one copy), never counted toward the digest's attempts. Only a refusal (missing access,
+    unknown channel) ends it."""
+    while True:
+        try:
+            return await target.send(
+                content=message.content, embeds=list(message.embeds), nonce=nonce, allowed_mentions=NO_MENTIONS
+            )
+        except (discord.Forbidden, discord.NotFound) as err:
+            raise ChannelUnavailable(_unavailable_reason(err, channel)) from err
+        except discord.RateLimited as err:  # only with a max_ratelimit_timeout: a long wait, waited here
+            log.info("%s: rate limited for %.1f s; the part waits", channel, err.retry_after)
+            await asyncio.sleep(err.retry_after)
+        except discord.HTTPException as err:
+            if err.status != 429:
+                raise
+            wait = _retry_after(err)
+            log.info("%s: still rate limited after discord.py's retries; sending again in %.2f s", channel, wait)
+            await asyncio.sleep(wait)
+
+
+def _retry_after(err: discord.HTTPException) -> float:
+    try:
+        return min(60.0, max(0.0, float(err.response.headers.get("Retry-After", "1"))))
+    except (AttributeError, ValueError):
+        return 1.0
 
 
 def _unavailable_reason(err: discord.HTTPException, channel: ChannelRef) -> str:

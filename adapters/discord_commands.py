@@ -16,10 +16,12 @@ import zoneinfo
 from functools import cache
 from typing import TYPE_CHECKING, Any, Optional
 
+import aiohttp
 import discord
 from discord import app_commands
 
 from adapters.discord_embeds import DiscordMessage
+from adapters.discord_limiter import RequestLimiter, limiter_trace
 from bot import taxonomy
 from bot.commands import REGISTRY, Param, SubCommand
 from bot.sources.registry import naming
@@ -60,16 +62,27 @@ COMMON_TIME_ZONES = (
 )  # fmt: skip
 
 
+def _api_base() -> str:
+    return discord.http.Route.BASE
+
+
 class PaperbotClient(discord.Client):
     """A discord.py client with minimal intents, no mentions, and the `/paper` command tree.
 
     Intents, none privileged: ``guilds`` (the channel cache and the startup GUILD_CREATEs; interactions
     arrive whatever the intents), ``guild_reactions`` (reactions teach the radar) and ``guild_messages``
     (replies that ping the bot are questions; without MESSAGE_CONTENT only those carry text).
-    ``adapter`` is None for one-off uses (sync, doctor), which ignore every event.
+    ``adapter`` is None for one-off uses (sync, doctor), which ignore every event. ``limiter``: the bot's
+    global request budget (``adapters.discord_limiter``), which every REST request then waits for.
     """
 
-    def __init__(self, *, adapter: DiscordAdapter | None = None, guild_ready_timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        *,
+        adapter: DiscordAdapter | None = None,
+        guild_ready_timeout: float = 2.0,
+        limiter: RequestLimiter | None = None,
+    ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
         intents.guild_reactions = True
@@ -81,6 +94,8 @@ class PaperbotClient(discord.Client):
             chunk_guilds_at_startup=False,
             member_cache_flags=discord.MemberCacheFlags.none(),
             guild_ready_timeout=guild_ready_timeout,
+            # The endpoint is read at each request: [discord] api_url is applied after the client is made.
+            http_trace=aiohttp.TraceConfig() if limiter is None else limiter_trace(limiter, _api_base),
         )
         self.adapter = adapter
         self.tree = PaperbotTree(self)

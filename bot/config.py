@@ -211,9 +211,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "categories": Key(list, [], _categories_check),
     },
     "delivery": {
-        # Channels of one platform being delivered at once. A channel waiting out its platform's pacing
-        # (about one message a second per channel) holds its place, so this is high.
-        "concurrency": Key(int, 200, _between(0, 10_000, low_included=False)),
+        # An upper bound on the channels of one platform being delivered at once; 0: none, every channel
+        # due starts at once and the platform's pacing (Slack about one message a second per channel,
+        # Discord's per-channel and bot-wide limits) is what bounds the fan-out.
+        "concurrency": Key(int, 0, _between(0, 100_000)),
+        # Discord's global limit for this bot (requests a second over every route; Discord raises it for
+        # large bots on request). Requests are paced a little below it, in one budget per process.
+        "discord_requests_per_s": Key(int, 50, _between(1, 10_000)),
     },
     "admin": {
         # Where a short report goes when digests failed: "platform:workspace/channel", e.g.

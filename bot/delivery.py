@@ -63,6 +63,15 @@ class TransientPostError(Exception):
     unexpected exception from a post is treated the same way."""
 
 
+class RateLimitedPost(TransientPostError):
+    """The platform asked the bot to slow down (a 429): a schedule, not a failure. The post goes again
+    after ``retry_after`` seconds and never counts toward giving up; only the shutdown stops it."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited for {retry_after:.2f} s")
+        self.retry_after = max(0.0, retry_after)
+
+
 async def deliver_digest(
     engine: Engine,
     poster: DigestPoster,
@@ -179,11 +188,14 @@ async def send_row(
             return Outcome.ALREADY_POSTED
         left_sending = found is None  # the platform says it is not there: nothing to reconcile any more
     message = message_for(engine, row, selection)
-    for attempt in range(attempts):
+    attempt = 0  # failures so far; a rate limit is not one
+    tried = False
+    while attempt < attempts:
         if gate.is_closed():  # shutting down: this post does not start; the row waits for the next start
-            return _hand_back(outbox, row, maybe_posted=left_sending and attempt == 0)
-        if attempt > 0 or not fresh:
+            return _hand_back(outbox, row, maybe_posted=left_sending and not tried)
+        if tried or not fresh:
             outbox.sending(row.key)
+        tried = True
         try:
             with gate.posting():  # in flight: the shutdown lets it finish (briefly) before cancelling
                 if keyed is not None:
@@ -197,6 +209,10 @@ async def send_row(
             return Outcome.PAUSED
         except asyncio.CancelledError:
             raise
+        except RateLimitedPost as err:  # the platform's schedule: wait it out, the attempts stay as they are
+            log.info("%s: rate limited; posting again in %.2f s", row.channel, err.retry_after)
+            await asyncio.sleep(err.retry_after)
+            continue
         except Exception as err:  # transient or unknown: retry with backoff, then give up with the reason
             reason = _reason(err)
             log.warning("%s: posting failed (attempt %d/%d): %s", row.channel, attempt + 1, attempts, reason)
@@ -205,6 +221,7 @@ async def send_row(
                 return Outcome.FAILED
             outbox.retry_later(row.key, reason)
             await asyncio.sleep(backoff_s * 2**attempt * (0.5 + random.random()))
+            attempt += 1
             continue
         outbox.sent(row)
         if row.kind in DIGEST_KINDS:
@@ -400,11 +417,12 @@ NOT_POSTED = (
 
 
 async def resume_unfinished(
-    engine: Engine, posters: dict[str, DigestPoster], *, since: date | None = None, concurrency: int = 50
+    engine: Engine, posters: dict[str, DigestPoster], *, since: date | None = None, concurrency: int = 0
 ) -> int:
     """After a restart: finish every digest a crash left planned or sending (reconciling with the
-    platform first), channels in parallel. Returns how many rows were handled."""
-    limit = asyncio.Semaphore(concurrency)
+    platform first), channels in parallel: all at once, or at most ``concurrency`` (``[delivery]
+    concurrency``; 0 for no bound: the platform's pacing spaces the posts). Returns how many rows were
+    handled."""
 
     async def one(row: OutboxRow, poster: DigestPoster) -> None:
         async with limit:
@@ -425,5 +443,6 @@ async def resume_unfinished(
         # A briefing whose digest is unfinished is sent by the digest's send, first: never twice at once.
         and not (row.kind == Kind.BRIEFING and row.opens in unfinished)
     ]
+    limit = asyncio.Semaphore(concurrency or max(1, len(todo)))
     await asyncio.gather(*(one(row, poster) for row, poster in todo))
     return len(todo)

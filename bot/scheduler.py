@@ -125,7 +125,7 @@ class DigestScheduler:
     async def catch_up(self) -> None:
         """First finish what a crash left half-sent, then deliver slots missed while the bot was down."""
         try:
-            handled = await resume_unfinished(self.engine, dict(self.adapters))
+            handled = await resume_unfinished(self.engine, dict(self.adapters), concurrency=self.concurrency)
             if handled:
                 log.info("resumed %d digests left unfinished by the last run", handled)
         except Exception:
@@ -226,7 +226,10 @@ class DigestScheduler:
         """Deliver every channel due at ``slot``: channels in parallel (bounded per platform), one bad
         channel never blocking the others. A job never raises: failures are logged, retried, reported."""
         by_channel = self._channels_due(slot)
-        limits = {p: asyncio.Semaphore(self.concurrency) for p in {c.platform for c in by_channel}}
+        # Every channel at once unless [delivery] concurrency bounds it: the platform's pacing (in the
+        # adapter) is what spaces the posts, and a bound below the channel count only makes them wait.
+        bound = self.concurrency or max(1, len(by_channel))
+        limits = {p: asyncio.Semaphore(bound) for p in {c.platform for c in by_channel}}
         quiet = not calendar.expects_announcement(self.now())
 
         async def one(channel: ChannelRef, subs: list[Subscription]) -> tuple[ChannelRef, str]:
@@ -259,6 +262,7 @@ class DigestScheduler:
 
     @property
     def concurrency(self) -> int:
+        """``[delivery] concurrency``: an upper bound on channels delivered at once; 0 for none."""
         return int(self.engine.config.get("delivery", "concurrency"))
 
     async def _say_quiet(self, channel: ChannelRef, subs: list[Subscription]) -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from bot.cards import DigestMessage
-from bot.delivery import Outcome, deliver_digest, resume_unfinished
+from bot.delivery import Outcome, RateLimitedPost, deliver_digest, resume_unfinished
 from bot.errors import ChannelUnavailable, StaleFeed
 from bot.models import ChannelRef, Subscription
 from bot.outbox import Outbox
@@ -299,3 +299,35 @@ async def test_quiet_days_are_arxivs_only() -> None:
         await DigestScheduler(engine, {"test": platform}, now=lambda: saturday).run_slot(("09:00", "UTC"))
         assert not [m for m in platform.messages if m[1].is_note]
         await engine.aclose()
+
+
+async def test_a_rate_limit_is_a_schedule_never_counted_toward_giving_up() -> None:
+    """Five 429s in a row with three attempts allowed: the digest waits each out and is posted."""
+    engine = _engine()
+    platform = Platform(fail=[RateLimitedPost(0.0) for _ in range(5)])
+    subs = engine.store.channel_subscriptions(CHANNEL)
+    assert await deliver_digest(engine, platform, CHANNEL, subs, attempts=3, backoff_s=0) == Outcome.POSTED
+    assert len(platform.messages) == 1 and not platform.fail
+
+
+async def test_by_default_every_channel_due_is_delivered_at_once() -> None:
+    """No worker count below the channels due: all 300 are in flight together (pacing is the adapter's)."""
+    engine = make_engine(FakeArxiv())
+    channels = [ChannelRef("test", "w", f"c{n}") for n in range(300)]
+    for channel in channels:
+        engine.store.subscribe(Subscription(id=0, channel=channel, category="stat.ML"))
+    all_in = asyncio.Event()
+    in_flight: set[ChannelRef] = set()
+
+    class Gathering(Platform):
+        async def post_digest_keyed(self, channel: ChannelRef, digest: DigestMessage, key: str) -> None:
+            in_flight.add(channel)
+            if len(in_flight) == len(channels):
+                all_in.set()
+            await asyncio.wait_for(all_in.wait(), 30)  # a bound below 300 would never let them all in
+            await super().post_digest_keyed(channel, digest, key)
+
+    platform = Gathering()
+    scheduler = DigestScheduler(engine, {"test": platform}, now=engine.now)
+    await scheduler.run_slot(scheduler.default_slot)
+    assert len(platform.messages) == len(channels)

@@ -19,6 +19,12 @@ request is recorded (``calls``); errors are programmable per channel (``fail_cha
 per method and path prefix (``script``); a 429 carries ``Via`` and ``retry_after`` as Discord's does.
 
 Gateway (``/gateway/``, discord.py's handshake): HELLO (op 10); heartbeats (op 1) get ACKs (op 11);
+Rate limits: ``FakeDiscord(limits=DISCORD_LIMITS)`` enforces Discord's (5 messages per 5 s per channel,
+50 requests per second per bot, global 429s with ``X-RateLimit-Global``; ``tests.fakes.discord_limits``),
+with the headers discord.py paces by; without ``limits`` nothing is limited. A message posted with
+``enforce_nonce`` and a nonce already used in that channel returns the first message instead of a new
+one, as Discord does within its nonce window (``deduped`` counts them).
+
 IDENTIFY (op 2) gets READY and one GUILD_CREATE per guild; RESUME (op 6) gets RESUMED. With
 ``compress=zlib-stream`` in the URL (what discord.py asks for without zstandard) frames are one
 zlib stream flushed with Z_SYNC_FLUSH per message; otherwise plain text frames. Tests then push
@@ -45,7 +51,7 @@ import socket
 import time
 import zlib
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +59,8 @@ from types import TracebackType
 from typing import Any, Self
 
 from aiohttp import BodyPartReader, WSMsgType, web
+
+from tests.fakes.discord_limits import DiscordLimits, RateLimiting
 
 SAMPLE_INTERACTION = Path(__file__).resolve().parent.parent / "data" / "discord" / "interaction-slash-command.json"
 
@@ -202,7 +210,14 @@ class _Session:
 class FakeDiscord:
     """See the module docstring. Use ``async with`` (or ``start()``/``stop()``)."""
 
-    def __init__(self, guilds: list[FakeGuild] | None = None, *, heartbeat_interval_ms: int = 41_250) -> None:
+    def __init__(
+        self,
+        guilds: list[FakeGuild] | None = None,
+        *,
+        heartbeat_interval_ms: int = 41_250,
+        limits: DiscordLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.guilds = guilds if guilds is not None else default_guilds()
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.send_ready = True  # False: IDENTIFY is never answered (a gateway that hangs)
@@ -219,6 +234,9 @@ class FakeDiscord:
         self._interaction_counter = itertools.count(1)
         self.messages: dict[int, dict[str, Any]] = {}  # every message created, by id, as stored
         self.privileged_intents_enabled = False  # the Developer Portal's switches, all off
+        self.rate_limits = RateLimiting(limits, clock) if limits is not None else None
+        self._nonces: dict[tuple[int, str], dict[str, Any]] = {}
+        self.deduped = 0  # posts Discord answered with the message their nonce already made
 
     # -- lifecycle
 
@@ -466,6 +484,9 @@ class FakeDiscord:
         # Interaction callbacks and follow-ups are authorised by the interaction token in the path.
         if parts[0] not in ("interactions", "webhooks") and call.headers.get("Authorization") != f"Bot {self.token}":
             return _error(401, 0, "401: Unauthorized")
+        limited = self.rate_limits.check(call.method, call.path) if self.rate_limits is not None else None
+        if limited is not None and limited.status == 429:
+            return _json(limited.body, 429, limited.headers)
         if call.path == "/users/@me":
             return _json(self.bot_user())
         if call.path in ("/oauth2/applications/@me", "/applications/@me"):
@@ -474,7 +495,9 @@ class FakeDiscord:
             limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
             return _json({"url": self.gateway_url.rstrip("/"), "shards": 1, "session_start_limit": limit})
         if parts[0] == "channels" and len(parts) >= 2:
-            return self._channel_answer(call, int(parts[1]), parts[2:])
+            answer = self._channel_answer(call, int(parts[1]), parts[2:])
+            answer.headers.update(limited.headers if limited is not None else {})
+            return answer
         if parts[0] == "interactions" and parts[-1] == "callback":
             return self._callback_answer(call, parts[1])
         if parts[0] == "webhooks":
@@ -505,7 +528,7 @@ class FakeDiscord:
         if not rest and call.method == "GET":
             return _json(channel.payload()) if channel else _error(404, 10003, "Unknown Channel")
         if rest == ["messages"] and call.method == "POST":
-            return _json(self._message(channel_id, call.json or {}))
+            return _json(self._post(channel_id, call.json or {}))
         if len(rest) == 2 and rest[0] == "messages" and call.method == "GET":
             stored = self.messages.get(int(rest[1])) if rest[1].isdigit() else None
             if stored is None or stored["channel_id"] != str(channel_id):
@@ -549,6 +572,17 @@ class FakeDiscord:
             synced.append(saved)
         self.commands[guild_id] = synced
         return _json(synced)
+
+    def _post(self, channel_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
+        nonce = body.get("nonce")
+        if not body.get("enforce_nonce") or nonce is None:
+            return self._message(channel_id, body)
+        first = self._nonces.get((channel_id, str(nonce)))
+        if first is not None:
+            self.deduped += 1
+            return first
+        message = self._nonces[(channel_id, str(nonce))] = self._message(channel_id, body)
+        return message
 
     def _message(self, channel_id: int, body: Mapping[str, Any], webhook_id: str | None = None) -> dict[str, Any]:
         message: dict[str, Any] = {
