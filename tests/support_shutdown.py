@@ -77,6 +77,9 @@ def start_bot(tmp_path: Path, database: Path, slack: FakeSlack) -> RunningBot:
         f'[slack]\nmode = "http"\nport = {free_port()}\napi_url = "{slack.api_url}"\n'
         # Nothing else to fetch or post: the resumed rows are the only work.
         '[sources.arxiv]\nrss_url = "http://127.0.0.1:9/rss"\napi_url = "http://127.0.0.1:9/api/query"\n'
+        # A bound, so that at the stop some rows are in flight and others not started (to be handed back);
+        # the default (no bound) would have every row in flight at once.
+        "[delivery]\nconcurrency = 20\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PAPERBOT_CONFIG" and not k.endswith(("_TOKEN", "_API_KEY"))}
     env |= {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "LLM_PROVIDER": "none"}
