@@ -180,8 +180,10 @@ def equation_line(url: str, equation: PaperEquation, unicode: str, *, intro: boo
     label = safe_llm_text(equation.label, 20)
     said = safe_llm_text(unicode, EQUATION_CHARS)
     introduced = f" — “{safe_llm_text(equation.intro, INTRO_CHARS)}”" if intro and equation.intro else ""
+    # The sentence after it often says what its symbols are ("where α is the miscoverage level").
+    followed = f" Then: “{safe_llm_text(equation.after, INTRO_CHARS)}”" if intro and equation.after else ""
     link = f" {url}" if _SAFE_ANCHOR.fullmatch(equation.anchor) else ""
-    return f"• Eq. ({label}) {said}{introduced}{link}"
+    return f"• Eq. ({label}) {said}{introduced}{followed}{link}"
 
 
 def equation_unicode(equation: PaperEquation) -> str:

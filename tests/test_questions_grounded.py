@@ -179,3 +179,17 @@ async def test_paper_ask_in_the_terminal_chat_tells_asking_as_it_tells_fetching(
         asked = Invocation(channel=ChannelRef("console", "", "terminal"), user="console", progress=told.append)
         reply = await dispatch(engine, asked, f"ask {RECORDED_PAPER.id} what is the backdoor trigger?")
     assert told == [f"Asking {MODEL}…"] and "It says so." in reply.text
+
+
+def test_an_offline_answer_quotes_the_sentence_after_a_named_equation() -> None:
+    """What a symbol means is often said right after the equation ("where α is the miscoverage level")."""
+    from bot.fulltext import PaperEquation
+    from bot.question_offline import equation_line
+
+    equation = PaperEquation(
+        label="1", anchor="S2.E1", tex="q_{t+1}=q_t+\\eta(\\mathrm{err}_t-\\alpha)", section="2 Method",
+        appendix=False, intro="The threshold is updated by", references=2,
+        after="where α is the miscoverage level and η>0 is the step size.",
+    )  # fmt: skip
+    line = equation_line("https://arxiv.org/html/2501.00017v1#S2.E1", equation, "qₜ₊₁=qₜ+η(errₜ-α)")
+    assert "Then: “where α is the miscoverage level and η>0 is the step size.”" in line
