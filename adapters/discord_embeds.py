@@ -445,9 +445,17 @@ def _explanation_embeds(explanation: Explanation) -> list[discord.Embed]:
     return embeds
 
 
+def _links_embeds(links: Sequence[Link]) -> list[discord.Embed]:
+    """The bot's own links of a reply's text, as its explanation sections' are: masked links, one a line,
+    in embeds (content is the untrusted text's, escaped whole)."""
+    values = _links_values(links, trusted=True, separator="\n")
+    return [discord.Embed(description=value, colour=_NEUTRAL_COLOUR) for value in values]
+
+
 def render_reply(reply: Reply) -> list[DiscordMessage]:
     """A command's answer: its text as content, then cards, the abstract, the explanation, a digest."""
     items: list[str | discord.Embed] = list(_chunks(reply.text, CONTENT_LIMIT)) if reply.text else []
+    items += _links_embeds(reply.links)  # the answer's own links, with its (last) text
     items += [render_card(card) for card in reply.cards]
     colour = _colour(reply.cards[0].source) if reply.cards else discord.Colour(_NEUTRAL_COLOUR)
     if reply.abstract:

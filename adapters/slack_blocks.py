@@ -420,6 +420,7 @@ def render_reply(reply: Reply) -> list[SlackMessage]:
     prefix = "⚠️ " if reply.is_error else ""
     if reply.text:
         units.extend([block] for block in text_blocks(prefix + reply.text))
+    units.extend([block] for block in _links_sections(reply.links))  # the answer's own links, after its text
     for card in reply.cards:
         units.append(card_blocks(card, explain=reply.explanation is None))
     if reply.abstract:

@@ -160,6 +160,11 @@ class Reply:
     is_error: bool = False
     # Set by `/paper digest`: the adapter posts ``digest`` and then records this selection as delivered.
     selection: DigestSelection | None = None
+    # The bot's own links for ``text`` (an answer's equations, the paper's full text), built from URLs the
+    # bot chose (its configuration, the page's anchor ids), never from paper, model or user text: drawn right
+    # after the text as real links, as an explanation section's ``links`` are. In ``text`` such a URL to a
+    # host that is not a source's own (a configured mirror) would be defanged like any untrusted link.
+    links: tuple[Link, ...] = ()
 
     @property
     def images(self) -> tuple[EquationImage, ...]:
@@ -341,8 +346,10 @@ def render_images_text(images: tuple[EquationImage, ...]) -> str:
 def render_reply_text(reply: Reply) -> str:
     # Each part is inert on its own (the drawn ones hold the bot's own links, which must stay whole).
     parts: list[str] = []
-    if reply.text:
-        parts.append(inert_text(bounded(reply.text)))
+    said = [inert_text(bounded(reply.text))] if reply.text else []
+    said += [f"↗ {link}" for link in text_links(reply.links)]  # one a line: each URL whole
+    if said:
+        parts.append("\n".join(said))
     for card in reply.cards:
         parts.append(render_card_text(card))
     if reply.abstract:

@@ -18,6 +18,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from bot.cards import Link
 from bot.explain.sanitize import safe_llm_text
 from bot.fulltext import FullText, PaperEquation, Passage
 from bot.models import Paper
@@ -25,7 +26,7 @@ from bot.passage_search import relevant_passages
 from bot.question_prompt import bare_label, named_labels
 from bot.text import clean_text
 
-__all__ = ["OfflineAnswer", "equation_line", "equation_unicode", "offline_answer"]
+__all__ = ["OfflineAnswer", "equation_line", "equation_link", "equation_unicode", "offline_answer"]
 
 MAX_SENTENCES = 3
 MAX_EQUATIONS = 3
@@ -83,10 +84,11 @@ class _Found:
 
 @dataclass(frozen=True, slots=True)
 class OfflineAnswer:
-    text: str  # safe to draw: paper text sanitised, links only to the paper's own pages
+    text: str  # safe to draw: paper text sanitised, no link of the bot's own (those are in ``links``)
     matched: bool  # whether anything in the paper's text shares the question's words
     equations: tuple[PaperEquation, ...] = ()  # the paper's equations the answer shows, in its order
     passages: int = 0  # how many passages of the full text it quotes
+    links: tuple[Link, ...] = ()  # each shown equation's place in the paper's full text, in the same order
 
 
 def offline_answer(paper: Paper, full_text: FullText | None, question: str) -> OfflineAnswer:
@@ -99,7 +101,7 @@ def offline_answer(paper: Paper, full_text: FullText | None, question: str) -> O
     shown: list[str] = []
     if equations and full_text is not None:
         shown = ["Equations of the paper that bear on it:"]
-        shown += [equation_line(full_text.link(e), e, unicode) for e, unicode in equations]
+        shown += [equation_line(e, unicode) for e, unicode in equations]
     # The equations the question names come first, as asked; else the passages, the stronger evidence.
     named = bool(equations) and bare_label(equations[0][0].label) in map(bare_label, named_labels(question))
     lines = [*shown, *quoted] if named else [*quoted, *shown]
@@ -108,7 +110,8 @@ def offline_answer(paper: Paper, full_text: FullText | None, question: str) -> O
         lines += [f"• “{text}”" for text in sentences]
     if lines:
         used = tuple(e for e, _ in equations)
-        return OfflineAnswer("\n".join(lines), matched=True, equations=used, passages=len(passages))
+        links = _equation_links(full_text, used) if full_text is not None else ()
+        return OfflineAnswer("\n".join(lines), matched=True, equations=used, passages=len(passages), links=links)
     return OfflineAnswer(_nothing_found(full_text, list(wanted.values())), matched=False)
 
 
@@ -174,16 +177,27 @@ def _matching_equations(full_text: FullText, question: str, wanted: set[str]) ->
     return [(equation, unicode) for _, _, equation, unicode in best]
 
 
-def equation_line(url: str, equation: PaperEquation, unicode: str, *, intro: bool = True) -> str:
-    """One of the paper's equations as a line: its label, its Unicode, its introducing sentence (when
-    ``intro``) and the link ``url`` to it (from our config and the page's anchor id, never paper text)."""
+def equation_line(equation: PaperEquation, unicode: str, *, intro: bool = True) -> str:
+    """One of the paper's equations as a line: its label, its Unicode and its introducing sentence (when
+    ``intro``). Its link is not in the line but apart (:func:`equation_link`), so that it stays a real link."""
     label = safe_llm_text(equation.label, 20)
     said = safe_llm_text(unicode, EQUATION_CHARS)
     introduced = f" — “{safe_llm_text(equation.intro, INTRO_CHARS)}”" if intro and equation.intro else ""
     # The sentence after it often says what its symbols are ("where α is the miscoverage level").
     followed = f" Then: “{safe_llm_text(equation.after, INTRO_CHARS)}”" if intro and equation.after else ""
-    link = f" {url}" if _SAFE_ANCHOR.fullmatch(equation.anchor) else ""
-    return f"• Eq. ({label}) {said}{introduced}{followed}{link}"
+    return f"• Eq. ({label}) {said}{introduced}{followed}"
+
+
+def equation_link(url: str, equation: PaperEquation) -> Link | None:
+    """The link "Eq. (n)" to ``url``, the equation's place in the paper (from our config and the page's
+    anchor id, never paper text); None when the anchor is not a plain id (no link is better than a wrong one)."""
+    if not _SAFE_ANCHOR.fullmatch(equation.anchor):
+        return None
+    return Link(f"Eq. ({safe_llm_text(equation.label, 20)})", url)
+
+
+def _equation_links(full_text: FullText, equations: tuple[PaperEquation, ...]) -> tuple[Link, ...]:
+    return tuple(link for e in equations if (link := equation_link(full_text.link(e), e)) is not None)
 
 
 def equation_unicode(equation: PaperEquation) -> str:

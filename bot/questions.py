@@ -22,7 +22,9 @@ What happens to a question, cheapest checks first:
 `paperbot ask` (``ask_paper``) takes steps 3 to 5 for a paper the CLI has looked up.
 
 Question, thread and model text are untrusted throughout: delimited data in the prompt, sanitised and
-bounded in the answer (bot.explain.sanitize); links in the answer go only to the paper's own pages.
+bounded in the answer (bot.explain.sanitize). The bot's own links (the equations the answer shows, the paper's
+full text) travel apart from the text, in ``Reply.links``, and are drawn as real links; a link in the text
+goes only to a source's own pages (any other is broken).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bot.cards import ExplanationEquation, Reply
+from bot.cards import ExplanationEquation, Link, Reply
 from bot.errors import PaperbotError, UsageError
 from bot.explain.llm import LLMFailure, LLMProvider
 from bot.explain.prompt import Grounding
@@ -49,7 +51,7 @@ from bot.posted_messages import MessageKind, PostedMessage
 from bot.progress import Progress, tell
 from bot.question_cache import QuestionCache, answer_key
 from bot.question_limits import QuestionSettings, reserve_question, take_a_turn
-from bot.question_offline import equation_line, equation_unicode, offline_answer
+from bot.question_offline import equation_line, equation_link, equation_unicode, offline_answer
 from bot.question_prompt import (
     ANSWER_TOOL,
     QUESTION_SYSTEM_PROMPT,
@@ -136,13 +138,21 @@ class ThreadQuestion:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A question's answer: the text as posted (sanitised, bounded, with its notes) and what the CLI's
-    JSON says of it. ``answered_by_paper``: the answer rests on the paper's passages, equations or abstract."""
+    """A question's answer: the text as posted (sanitised, bounded, with its notes), the bot's own links
+    drawn under it, and what the CLI's JSON says of it. ``answered_by_paper``: the answer rests on the
+    paper's passages, equations or abstract."""
 
     source: str  # the provider's name ("anthropic", "openai"), or "offline"
     text: str
     answered_by_paper: bool
     equations: tuple[ExplanationEquation, ...] = ()
+    # "Eq. (n)" for each equation the text shows, then the full text it was answered from: URLs the bot
+    # built (its configured HTML URL, the page's anchor ids), never in ``text`` (see bot.cards.Reply.links).
+    links: tuple[Link, ...] = ()
+
+    def reply(self) -> Reply:
+        """The answer as a command posts it: its text with its links."""
+        return Reply(text=self.text, links=self.links)
 
 
 async def answer_question(engine: Engine, question: ThreadQuestion) -> Reply:
@@ -209,7 +219,7 @@ async def _answer(engine: Engine, question: ThreadQuestion) -> Reply:
     paper = await _paper(engine, question.paper_id)
     thread = tuple((m.from_bot, m.text) for m in question.thread[-MAX_THREAD_MESSAGES:])
     answer = await _answered(engine, settings, paper, (text, clipped), thread, question.progress)
-    return Reply(text=answer.text)
+    return answer.reply()
 
 
 async def ask_paper(engine: Engine, paper: Paper, question: str, *, progress: Progress | None = None) -> Answer:
@@ -287,7 +297,7 @@ async def _offline(paper: Paper, full_text: FullText | None, question: str, note
     found = await asyncio.to_thread(offline_answer, paper, full_text, question)
     text = _joined([found.text, "", *(f"ⓘ {note}" for note in notes)])
     equations = _shown(full_text, found.equations) if full_text is not None else ()
-    return Answer("offline", text, found.matched, equations)
+    return Answer("offline", text, found.matched, equations, found.links)
 
 
 async def _ask_once(
@@ -342,7 +352,8 @@ async def _ask(
 
 def _drawn(paper: Paper, parts: PromptParts, answer: ThreadAnswer, source: str, model: str, notes: list[str]) -> Answer:
     """The LLM's answer as posted: sanitised and bounded, the paper's equations it names with links to
-    them (label and link from the paper's page, never from the model), and what it was built from."""
+    them (label and link from the paper's page, never from the model), and what it was built from, with a
+    link to it. The links go in ``links``, not in the text."""
     basis = _basis(parts)
     lines: list[str] = []
     if not answer.answered_by_paper:
@@ -351,15 +362,20 @@ def _drawn(paper: Paper, parts: PromptParts, answer: ThreadAnswer, source: str, 
     lines.append(_bounded(said, ANSWER_MAX_CHARS))
     used = _equations_used(parts, answer)
     grounding = parts.grounding
+    links: list[Link] = []
     if used and grounding is not None:
         lines += ["", "Equations it relies on:"]
-        lines += [equation_line(grounding.link(e), e, equation_unicode(e), intro=False) for e in used]
-    check = grounding.url if grounding is not None else paper.url
+        lines += [equation_line(e, equation_unicode(e), intro=False) for e in used]
+        links += [link for e in used if (link := equation_link(grounding.link(e), e)) is not None]
     shown_model = safe_llm_text(model, 100)
-    lines += ["", f"ⓘ Answered by {shown_model} from {basis}: check it against the paper ({check})."]
+    lines += ["", f"ⓘ Answered by {shown_model} from {basis}: check it against the paper."]
     lines += [f"ⓘ {note}" for note in notes]
+    if grounding is not None:
+        links.append(Link(f"The paper's full text (v{grounding.version})", grounding.url))
+    else:
+        links.append(Link("The paper", paper.url))
     equations = _shown(grounding, used) if grounding is not None else ()
-    return Answer(source, _joined(lines), answer.answered_by_paper, equations)
+    return Answer(source, _joined(lines), answer.answered_by_paper, equations, tuple(links))
 
 
 def _basis(parts: PromptParts) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
 
@@ -96,17 +96,21 @@ OWN_URLS = (
     "https://html.mirror.example/2403.00001v2#S3.E12",
 )
 # How they may appear: as they are, or with parentheses encoded (Discord's masked links).
-_OWN_FORMS = tuple(sorted({form for u in OWN_URLS for form in (u, u.replace("(", "%28").replace(")", "%29"))}))
+def own_forms(urls: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted({form for u in urls for form in (u, u.replace("(", "%28").replace(")", "%29"))}))
+
+
+_OWN_FORMS = own_forms(OWN_URLS)
 # Addresses a label can read as (after _as_read): the label of a link must not name another one.
 _ADDRESS_IN_LABEL = re.compile(r"://|\bwww\.|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
 _SLACK_LINK = re.compile(r"<(https?://[^|>\s]*)\|([^>]*)>")
 _DISCORD_LINK = re.compile(r"(?<!\\)\[((?:[^\]\\]|\\.)*)\]\((https?://[^)\s]*)\)")
 
 
-def _own(text: str, start: int = 0) -> bool:
+def _own(text: str, start: int = 0, forms: tuple[str, ...] = _OWN_FORMS) -> bool:
     """Whether one of the bot's own URLs starts at ``start`` and ends where a link ends."""
     ends = ("", "|", ">", ")", " ", "\n")
-    return any(text.startswith(f, start) and text[start + len(f) : start + len(f) + 1] in ends for f in _OWN_FORMS)
+    return any(text.startswith(f, start) and text[start + len(f) : start + len(f) + 1] in ends for f in forms)
 
 
 def _disguised(label: str, url: str) -> bool:
@@ -120,9 +124,12 @@ def _disguised(label: str, url: str) -> bool:
     return False
 
 
-def unsafe_parts(text: str) -> list[str]:
+def unsafe_parts(text: str, own: Iterable[str] = ()) -> list[str]:
     """Every unsafe thing in one output string, described; [] when it is safe. The bot's own URLs
-    (``OWN_URLS``) count as allowed; a link whose label names another address counts as disguised."""
+    (``OWN_URLS``, and ``own``: those a test's reply carries in its links, as drawn) count as allowed;
+    a link whose label names another address counts as disguised."""
+    extra = tuple(own)
+    forms = own_forms((*OWN_URLS, *extra)) if extra else _OWN_FORMS
     found: list[str] = []
     for m in _ANGLE_CONTROL.finditer(text):
         found.append(f"live angle markup {text[m.start() : m.start() + 20]!r}")
@@ -133,7 +140,7 @@ def unsafe_parts(text: str) -> list[str]:
         if _disguised(m.group(1), m.group(2)):
             found.append(f"disguised link {m.group()[:80]!r}")
     for m in _ANGLE_LINK.finditer(text):
-        if not allowed(m.group(1)) and not _own(text, m.start(1)):
+        if not allowed(m.group(1)) and not _own(text, m.start(1), forms):
             found.append(f"angle link to {m.group(1)!r}")
     for m in AT_SIGNS.finditer(text):
         i = m.start()
@@ -147,14 +154,14 @@ def unsafe_parts(text: str) -> list[str]:
     unescaped = re.sub(r"\\.", "\x00", text, flags=re.S)  # Discord: a backslash-escaped bracket is text
     for m in _MASKED_LINK.finditer(unescaped):
         target = m.group(1)
-        if _LIVE_TARGET.match(target) and not allowed(target) and not _own(unescaped, m.start(1)):
+        if _LIVE_TARGET.match(target) and not allowed(target) and not _own(unescaped, m.start(1), forms):
             found.append(f"masked link to {target!r}")
     for m in re.finditer("://", text):
         start = m.start()
         while start and (text[start - 1].isascii() and (text[start - 1].isalnum() or text[start - 1] in "+.-")):
             start -= 1
         url = text[start:]
-        if not allowed(url) and not _own(text, start):
+        if not allowed(url) and not _own(text, start, forms):
             found.append(f"link to {text[start : m.end() + 30]!r}")
     for m in re.finditer(f"[{INVISIBLE_LETTERS}]", text):
         found.append(f"invisible letter U+{ord(m.group()):04X} at {m.start()}")

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from adapters import discord_embeds, slack_blocks
-from bot.cards import Reply, render_reply_text
+from bot.cards import Link, Reply, render_reply_text
 from bot.commands import Invocation, dispatch
 from bot.engine import Engine
+from bot.own_links import drawn_links
 from bot.explain.providers import AnthropicProvider, OpenAICompatibleProvider
 from bot.explain.service import Explainer
 from bot.models import ChannelRef
@@ -131,7 +132,9 @@ def drawn(reply: Reply) -> list[str]:
 
 
 def assert_safe(reply: Reply) -> None:
-    problems = [p for text in drawn(reply) for p in unsafe_parts(text)]
+    """Safe, the reply's own links (its equations' anchors at the fake arXiv, as drawn) allowed."""
+    own = [url for _, url in drawn_links(reply.links)]
+    problems = [p for text in drawn(reply) for p in unsafe_parts(text, own)]
     assert not problems, problems[:5]
 
 
@@ -157,9 +160,15 @@ async def test_an_answer_is_grounded_in_the_paper_and_links_the_equations_it_rel
     assert prompt.endswith("<question>What is x in Eq. (1)?</question>")
     page = f"{arxiv_server.html_url}/{PAPER.id}v{PAPER.version}"
     assert not reply.ephemeral and ANSWER["answer"] in reply.text
-    # The labels it named that were sent become links to their anchors; "99" was never sent: no link.
-    assert "• Eq. (2) ℒ(θ) = ‖ε − ε_θ(x_t, t)‖² {page}#S3.E2" in reply.text or f"{page}#S3.E2" in reply.text
-    assert f"{page}#S3.E3" in reply.text and "(99)" not in reply.text and "E99" not in reply.text
+    # The labels it named that were sent become links to their anchors, apart from the text so that they stay
+    # real links; "99" was never sent: no link. Then the full text it was answered from.
+    assert "Equations it relies on:\n• Eq. (2) ℒ(θ)" in reply.text and "://" not in reply.text
+    assert reply.links == (
+        Link("Eq. (2)", f"{page}#S3.E2"),
+        Link("Eq. (3)", f"{page}#S3.E3"),
+        Link("The paper's full text (v2)", page),
+    )
+    assert "(99)" not in reply.text and "E99" not in reply.text
     assert re.search(r"from the paper's title, abstract,? .*4 numbered equations of its full text \(v2\)", reply.text)
     totals = engine.explainer.ledger.totals(MORNING - timedelta(days=1), purpose="question")
     assert totals.calls == 1 and totals.input_tokens > 0
@@ -280,7 +289,7 @@ async def test_without_an_llm_the_offline_answer_quotes_the_matching_text_and_eq
     assert "“We train with gradient descent.”" in reply.text
     # Its introducing sentence names the noise.
     assert "• Eq. (2) ℒ(θ)=‖ε-ε_θ(xₜ,t)‖² — “The loss over the noise ε with gradient descent is”" in reply.text
-    assert f"{arxiv_server.html_url}/{PAPER.id}v2#S3.E2" in reply.text
+    assert Link("Eq. (2)", f"{arxiv_server.html_url}/{PAPER.id}v2#S3.E2") in reply.links and "://" not in reply.text
     assert NO_LLM_NOTE in reply.text and not reply.ephemeral
     named = await answer_question(engine, ask("What is Eq. (A.4)?"))
     assert "• Eq. (A.4) ∑" in named.text

@@ -191,5 +191,5 @@ def test_an_offline_answer_quotes_the_sentence_after_a_named_equation() -> None:
         appendix=False, intro="The threshold is updated by", references=2,
         after="where α is the miscoverage level and η>0 is the step size.",
     )  # fmt: skip
-    line = equation_line("https://arxiv.org/html/2501.00017v1#S2.E1", equation, "qₜ₊₁=qₜ+η(errₜ-α)")
+    line = equation_line(equation, "qₜ₊₁=qₜ+η(errₜ-α)")
     assert "Then: “where α is the miscoverage level and η>0 is the step size.”" in line
