@@ -95,8 +95,10 @@ OWN_URLS = (
     "https://arxiv.org/html/2403.00001v1#S2.E1",
     "https://html.mirror.example/2403.00001v2#S3.E12",
 )
-# How they may appear: as they are, or with parentheses encoded (Discord's masked links).
+
+
 def own_forms(urls: Iterable[str]) -> tuple[str, ...]:
+    """How the bot's own URLs may appear: as they are, or with parentheses encoded (Discord's masked links)."""
     return tuple(sorted({form for u in urls for form in (u, u.replace("(", "%28").replace(")", "%29"))}))
 
 
@@ -193,6 +195,14 @@ def strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list | tuple):
         for item in value:
             yield from strings(item)
+
+
+def discord_strings(messages: Iterable[discord_embeds.DiscordMessage]) -> Iterator[str]:
+    """Every string of Discord messages as sent: content, then each embed's."""
+    for message in messages:
+        yield message.content or ""
+        for embed in message.embeds:
+            yield from strings(embed.to_dict())
 
 
 def payloads(digest: DigestMessage, reply: Reply, echo: str, explanation: Explanation) -> Iterator[tuple[str, str]]:
@@ -354,8 +364,20 @@ def scenes(draw: st.DrawFn) -> tuple[DigestMessage, Reply, str, Explanation]:
         abstract=cards[0].teaser if cards else draw(hostile_text),
         is_error=draw(st.booleans()),
         digest=digest if draw(st.booleans()) else None,
+        links=tuple(draw(st.lists(links, max_size=4))),  # an answer's equations, hostile labels and all
     )
     return digest, reply, echo, explanation
+
+
+@st.composite
+def answers(draw: st.DrawFn) -> Reply:
+    """A question's answer as posted: hostile model text (some of it a foreign URL, some a URL dressed as one of
+    the bot's own), and the bot's own links under it with hostile labels, sometimes in front of its card."""
+    text = draw(llm_texts(900))
+    if draw(st.booleans()):
+        text += draw(st.sampled_from([" ", "\n", " (", " — "])) + draw(st.sampled_from(OWN_URLS + BROKEN_URLS))
+    cards = (make_card(draw(papers())),) if draw(st.booleans()) else ()
+    return Reply(text=text, cards=cards, links=tuple(draw(st.lists(links, min_size=1, max_size=6))))
 
 
 # --- bounded work ------------------------------------------------------------------------------------
@@ -381,7 +403,8 @@ def render_everything(text: str) -> list[str]:
     card = make_card(paper, math_line=text)
     explanation = Explanation(source="anthropic", text=text, sections=(ExplanationSection(text, text),), note=text)
     digest = DigestMessage(categories=("stat",), announced=None, cards=(card,), more_count=1, more_links=())
-    reply = Reply(text=text, cards=(card,), explanation=explanation, abstract=text, is_error=True)
+    own = (Link(text, OWN_URLS[3]), Link("Eq. (1)", OWN_URLS[2]))  # an answer's links, one with a hostile label
+    reply = Reply(text=text, cards=(card,), explanation=explanation, abstract=text, is_error=True, links=own)
     quiet = DigestMessage(categories=("stat",), announced=None, cards=(), note=text)
     return [text for _, text in payloads(digest, reply, text, explanation)] + [
         text for _, text in payloads(quiet, Reply(text=text), text, Explanation(source="x", text=text))

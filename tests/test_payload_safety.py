@@ -41,6 +41,8 @@ from tests.support_payload_safety import (
     HOSTILE,
     HOSTILE_SHAPES,
     OWN_URLS,
+    answers,
+    discord_strings,
     explanations,
     hostile_text,
     payloads,
@@ -83,6 +85,23 @@ def test_hostile_link_labels_and_section_text_leave_the_bot_own_links_live_and_n
         assert f": {url}\n" in console[0] + "\n", url
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(answers())
+def test_hostile_reply_link_labels_and_answer_text_leave_the_bot_own_links_live_and_nothing_else(reply: Reply) -> None:
+    """An answer's own links (its equations' anchors, the paper's full text) are drawn as real links by every
+    renderer whatever their labels and the answer's text; the text's own URLs stay text (a foreign one broken),
+    and nothing is a live mention, a foreign link or a link whose label names another address."""
+    slack = [t for m in slack_blocks.render_reply(reply) for t in strings(m.payload())]
+    discord = list(discord_strings(discord_embeds.render_reply(reply)))
+    console = render_reply_text(reply)
+    for out in (*slack, *discord, console):
+        assert not unsafe_parts(out), unsafe_parts(out)
+    for url in {link.url for link in reply.links if link.url in OWN_URLS}:
+        assert any(f"<{url}|" in t for t in slack), url
+        assert any(f"]({url.replace('(', '%28').replace(')', '%29')})" in t for t in discord), url
+        assert f": {url}\n" in console + "\n", url
+
+
 @settings(max_examples=1000, deadline=None)
 @given(hostile_text, st.integers(20, 900))
 def test_safe_llm_text_output_is_safe_and_bounded(text: str, max_chars: int) -> None:
@@ -116,6 +135,7 @@ def test_the_checker_knows_each_kind_of_hole() -> None:
 
 
 # --- bounded work ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("shape", list(HOSTILE_SHAPES))
 def test_a_megabyte_of_hostile_text_renders_bounded_and_safe(shape: str) -> None:

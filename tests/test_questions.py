@@ -19,10 +19,10 @@ from adapters import discord_embeds, slack_blocks
 from bot.cards import Link, Reply, render_reply_text
 from bot.commands import Invocation, dispatch
 from bot.engine import Engine
-from bot.own_links import drawn_links
 from bot.explain.providers import AnthropicProvider, OpenAICompatibleProvider
 from bot.explain.service import Explainer
 from bot.models import ChannelRef
+from bot.own_links import drawn_links
 from bot.question_prompt import QUESTION_SYSTEM_PROMPT
 from bot.questions import (
     BUDGET_NOTE,
@@ -38,8 +38,8 @@ from bot.store import Store
 from tests.fakes import FakeArxivServer
 from tests.fakes.llm_server import FakeLLMServer, ToolInput
 from tests.support import make_config
+from tests.support_payload_safety import strings, unsafe_parts
 from tests.test_fulltext import PAPER, SYNTHETIC
-from tests.test_payload_safety import strings, unsafe_parts
 
 MODEL = "claude-haiku-5-5"
 CHANNEL = ChannelRef("slack", "T1", "C1")
@@ -449,4 +449,3 @@ async def test_hostile_questions_answered_offline_come_out_safe(make: Callable[.
     reply = await answer_question(engine, ask(HOSTILE_QUESTIONS[shape] + " https://evil.example/y @everyone"))
     assert_safe(reply)
     assert len(reply.text) <= 4_000
-
