@@ -191,7 +191,7 @@ async def _ask(engine: Engine, id_text: str, question: str, as_json: bool) -> in
             }
         )
     else:
-        print(render_reply_text(Reply(text=answer.text, cards=(make_card(paper),))))
+        print(render_reply_text(Reply(text=answer.text, cards=(make_card(paper),), links=answer.links)))
     return 0
 
 

@@ -475,3 +475,14 @@ def test_ask_tells_asking_the_model_on_a_terminal(config: Path) -> None:
     assert (answer["source"], answer["answered_by_paper"], answer["equations"]) == ("anthropic", False, [])
     assert answer["text"].startswith("The paper does not answer this directly")
     assert "<passage>" in str(call.body["messages"])
+
+
+def test_ask_on_a_terminal_prints_the_equation_links_whole(config: Path, arxiv_server: FakeArxivServer) -> None:
+    """The bot's own links in an answer are drawn, not defanged, on the terminal too."""
+    from tests.support_latexml import latexml_page
+
+    arxiv_server.set_html("1605.08386v1", latexml_page("structures"))
+    result = paperbot("ask", "1605.08386", "what is alpha in Eq. (1)?", config=config)
+    assert result.returncode == 0, result.stderr
+    assert f"↗ Eq. (1): {arxiv_server.html_url}/1605.08386v1#S2.E1" in result.stdout
+    assert "\u2060" not in "".join(line for line in result.stdout.splitlines() if "↗" in line)
