@@ -69,10 +69,11 @@ def hostile_feed(case: str) -> bytes:
 
 @pytest.mark.parametrize("case", list(HOSTILE_AUTHOR_FIELDS))
 def test_a_hostile_author_field_costs_milliseconds_and_keeps_the_feed(case: str) -> None:
-    started = time.perf_counter()
+    # What makes it cheap is checked here: no word run longer than MAX_RUN_CHARS reaches feedparser's
+    # e-mail expression (the one that costs seconds). What it costs is timed by bench/bench_feed_hardening.py.
+    bounded = bound_author_fields(hostile_feed(case))
+    assert not re.search(rb"[A-Za-z0-9_.+\-@]{%d}" % (MAX_RUN_CHARS * 2 + 2), bounded), case
     feed = parse_rss(hostile_feed(case), ["stat"])
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.0, f"{case}: {elapsed:.2f} s"  # the untouched feed alone takes ~0.1 s
     assert len(feed.items) == 123  # nothing lost: the hostile item is kept, its field bounded
     first = feed.items[0].paper
     assert first.id == "2403.15527" and first.title == "Conformal online model aggregation"
