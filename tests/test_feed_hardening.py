@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -105,9 +104,7 @@ def test_a_hostile_field_costs_our_own_parsing_milliseconds(case: str) -> None:
     old, new = HOSTILE_FOR_US[case]
     raw = recorded_feed()
     assert old in raw
-    started = time.perf_counter()
-    feed = parse_rss(raw.replace(old, new, 1), ["stat"])
-    assert time.perf_counter() - started < 1.0
+    feed = parse_rss(raw.replace(old, new, 1), ["stat"])  # its cost: bench/bench_feed_hardening.py
     assert len(feed.items) >= 122
 
 
@@ -115,9 +112,7 @@ def test_many_skip_days_tags_in_text_cost_milliseconds() -> None:
     # A feed without the element, and its opening tag many times over in a title (as text).
     raw = _without_skip_days(recorded_feed())
     raw = raw.replace(FIRST_TITLE, b"<title><![CDATA[" + b"<skipDays>" * 20_000 + b"]]></title>", 1)
-    started = time.perf_counter()
-    feed = parse_rss(raw, ["stat"])
-    assert time.perf_counter() - started < 1.0
+    feed = parse_rss(raw, ["stat"])  # its cost: bench/bench_feed_hardening.py
     assert feed.skip_days == () and len(feed.items) == 123
 
 
@@ -153,9 +148,7 @@ def test_bounding_changes_nothing_else_in_the_document() -> None:
 def test_an_api_answer_with_a_hostile_author_name_is_bounded() -> None:
     _, body = api_body("id_1605.08386_s0_m100_199195aa31ad.json")
     hostile = body.replace(b"<name>", b"<name>" + word(), 1)
-    started = time.perf_counter()
-    (paper,) = parse_api(hostile)
-    assert time.perf_counter() - started < 1.0
+    (paper,) = parse_api(hostile)  # its cost: bench/bench_feed_hardening.py
     assert paper.id == "1605.08386" and paper.authors[0].startswith("a" * MAX_RUN_CHARS)
     assert paper.authors[1:] == parse_api(body)[0].authors[1:]
 
