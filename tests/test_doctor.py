@@ -4,11 +4,11 @@ URL in any line, and never a database file created."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from tests.fakes import FakeArxivServer
 from tests.fakes.biorxiv_server import Body, FakePreprintServer, recorded_items
 from tests.fakes.huggingface_server import RECORDED_DAY, FakeHuggingFaceServer, recorded_daily_papers
 from tests.support import make_config
+from tests.support_waiting import until
 
 ROOT = Path(__file__).parent.parent
 # With the default settle hour (06:00 UTC), the latest settled Hugging Face day is then the recorded one.
@@ -177,7 +178,6 @@ async def test_doctor_reports_a_failing_biorxiv_after_one_request(
 
 async def test_doctor_says_which_service_cannot_be_reached(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{_closed_port()}"
-    started = time.monotonic()
     config = _config(tmp_path, f"{base}/rss", f"{base}/api/query", hf_url=f"{base}/api", preprint_url=base)
     lines, ok = await doctor(config, now=NOW)
     assert not ok
@@ -189,7 +189,9 @@ async def test_doctor_says_which_service_cannot_be_reached(tmp_path: Path) -> No
     assert _line(lines, "bioRxiv/medRxiv: ").startswith(
         f"bioRxiv/medRxiv: failed at {base}: bioRxiv/medRxiv API is not answering (connection failed)"
     )
-    assert time.monotonic() - started < 5
+    # Each line names the refusal, none the doctor's deadline ("no answer from … within 12 s"): a refused
+    # connection is reported at once, not retried until the deadline.
+    assert not any("no answer from" in line for line in lines)
 
 
 async def test_doctor_never_prints_credentials_written_into_a_url(
@@ -214,7 +216,6 @@ async def test_doctor_gives_up_on_a_silent_arxiv_and_reports_errors(
 ) -> None:
     arxiv_server.script("/rss", "hang")
     arxiv_server.script("/api", (503, "unavailable"))
-    started = time.monotonic()
     lines, ok = await doctor(
         _config(
             tmp_path,
@@ -226,10 +227,11 @@ async def test_doctor_gives_up_on_a_silent_arxiv_and_reports_errors(
         )
     )
     assert not ok
+    # The client's 0.5 s timeout ended the silence ("no answer in time"), once: no retry, and not the
+    # doctor's 12 s deadline ("no answer from … within 12 s").
     assert "no answer in time" in _line(lines, "arXiv feeds: failed")
     assert "HTTP 503" in _line(lines, "arXiv API: failed")
-    assert time.monotonic() - started < 4
-    assert arxiv_server.count("/api") == 1
+    assert arxiv_server.count("/api") == 1 and arxiv_server.count("/rss") == 1
 
 
 def _doctor_cli(config: Path) -> subprocess.CompletedProcess[str]:
@@ -266,25 +268,29 @@ async def test_doctor_checks_everything_at_once_so_silence_costs_one_timeout(
     tmp_path: Path, hf_server: FakeHuggingFaceServer, preprint_server: FakePreprintServer
 ) -> None:
     # arXiv's two services and the LLM all silent: a person waits for the slowest check, not their sum.
-    with FakeArxivServer() as arxiv, FakeArxivServer() as llm:
+    # Every silence outlasts the test (no timeout or deadline ends one first), so the three silent requests
+    # are all open at once only if the checks run at once; one after another, the second never comes.
+    with FakeArxivServer(hang_s=60) as arxiv, FakeArxivServer(hang_s=60) as llm:
         arxiv.script("/", "hang", "hang")
         llm.script("/", "hang")
         config = make_config(
             database={"path": str(tmp_path / "p.db")},
             sources={
-                "arxiv": {"rss_url": arxiv.rss_url, "api_url": arxiv.api_url, "timeout_s": 1.5},
+                "arxiv": {"rss_url": arxiv.rss_url, "api_url": arxiv.api_url, "timeout_s": 50},
                 "huggingface": {"api_url": hf_server.api_url},
                 "biorxiv": {"api_url": preprint_server.base_url},
             },
-            llm={"provider": "openai", "base_url": llm.base_url, "timeout_s": 1.5},
+            llm={"provider": "openai", "base_url": llm.base_url, "timeout_s": 50},
         )
-        started = time.monotonic()
-        lines, ok = await doctor(config, now=NOW)
-        elapsed = time.monotonic() - started
+        checking = asyncio.create_task(doctor(config, deadline_s=55, now=NOW))
+        await until(lambda: arxiv.count() == 2 and llm.count() == 1, what="the three silent requests open at once")
+        assert not checking.done()
+        arxiv.stop()  # the silences end (connections closed): the checks fail and the doctor reports
+        llm.stop()
+        lines, ok = await asyncio.wait_for(checking, 60)
     assert not ok
     order = ["Chat", "arXiv feeds", "arXiv API", "Hugging Face", "bioRxiv/medRxiv", "LLM", "Embeddings"]
     assert [line.split(":")[0] for line in lines[2:]] == order  # order kept
-    assert elapsed < 3.5, (elapsed, lines)
 
 
 async def test_doctor_bounds_every_check_by_its_deadline(tmp_path: Path) -> None:
@@ -293,15 +299,14 @@ async def test_doctor_bounds_every_check_by_its_deadline(tmp_path: Path) -> None
     with FakeArxivServer(hang_s=10) as arxiv, FakeArxivServer(hang_s=10) as silent:
         arxiv.script("/", "hang", "hang")
         silent.script("/", "hang", "hang")
-        started = time.monotonic()
         rss_url, api_url = arxiv.rss_url, arxiv.api_url
         hf_url, preprint_url = f"{silent.base_url}/api", silent.base_url
         config = _config(tmp_path, rss_url, api_url, hf_url=hf_url, preprint_url=preprint_url, timeout_s=8)
         lines, ok = await doctor(config, deadline_s=1.0, now=NOW)
-        elapsed = time.monotonic() - started
+    # The deadline's wording on every line (the client's 8 s timeout would say "no answer in time"); that
+    # the checks run at once, so one deadline covers them all, is the test above.
     assert not ok
     assert _line(lines, "arXiv feeds: ") == f"arXiv feeds: no answer from {rss_url} within 1 s"
     assert _line(lines, "arXiv API: ") == f"arXiv API: no answer from {api_url} within 1 s"
     assert _line(lines, "Hugging Face: ") == f"Hugging Face: no answer from {hf_url} within 1 s"
     assert _line(lines, "bioRxiv/medRxiv: ") == f"bioRxiv/medRxiv: no answer from {preprint_url} within 1 s"
-    assert elapsed < 3, elapsed

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
-import time
+import socket
+import socketserver
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -41,11 +42,9 @@ async def test_a_small_fanout_through_the_keyed_poster_meets_no_429_and_reuses_c
     digest = _digest(3 * CARDS_PER_MESSAGE)  # three messages per channel: two waits for the window
     with FakeChatPlatform(per_channel_per_s=PER_CHANNEL_PER_S) as platform:
         poster = KeyedHttpPoster(platform.url, connections=POOL)
-        start = time.perf_counter()
         await asyncio.gather(
             *(poster.post_digest_keyed(ChannelRef("chat", "", f"c{n}"), digest, f"k{n}") for n in range(CHANNELS))
         )
-        elapsed = time.perf_counter() - start
         await poster.aclose()
         stats = platform.stats()
 
@@ -54,8 +53,8 @@ async def test_a_small_fanout_through_the_keyed_poster_meets_no_429_and_reuses_c
     # A client that reads each answer to the end returns the connection to its pool and opens no more
     # than the pool holds; more means answers were left unread and their connections thrown away.
     assert stats["connections"] <= POOL, f"{stats['connections']} connections for {stats['posted']} posts"
-    floor = 2 / PER_CHANNEL_PER_S
-    assert elapsed < floor + 1.0, f"{elapsed:.2f} s for a {floor:.2f} s floor: the poster waits longer than told"
+    # That it waits no longer than told is a matter of speed: bench/bench_fanout.py times this poster (its
+    # replay phase) against the floor the platform's limit forces.
 
 
 async def test_a_poster_that_does_not_pace_meets_429s_the_fake_counts() -> None:
@@ -93,31 +92,52 @@ class _EchoServer(LoopbackServer):
     server_name = "echo server"
 
 
+@dataclass
+class _Fake:
+    url: str
+    nodelay: list[int]  # TCP_NODELAY of each connection the fake accepted, read on its side
+
+
+def _recording_nodelay(server: socketserver.BaseServer, seen: list[int]) -> None:
+    """Make ``server`` note, for each connection it accepts, whether Nagle's algorithm is off on its socket."""
+    handler = server.RequestHandlerClass
+
+    class Recording(handler):  # type: ignore[valid-type, misc]
+        def setup(self) -> None:
+            super().setup()
+            seen.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    server.RequestHandlerClass = Recording
+
+
 @pytest.fixture(params=["chat platform", "loopback fake"])
-def fake_url(request: pytest.FixtureRequest) -> Iterator[str]:
+def fake(request: pytest.FixtureRequest) -> Iterator[_Fake]:
+    seen: list[int] = []
     if request.param == "chat platform":
         with FakeChatPlatform(per_channel_per_s=1000) as platform:
-            yield platform.url
+            _recording_nodelay(platform._server, seen)
+            yield _Fake(platform.url, seen)
     else:
         with _EchoServer() as server:
-            yield server.base_url
+            assert server._httpd is not None
+            _recording_nodelay(server._httpd, seen)
+            yield _Fake(server.base_url, seen)
 
 
-def test_a_reused_connection_is_answered_without_a_delayed_ack_stall(fake_url: str) -> None:
+def test_a_reused_connection_is_answered_without_a_delayed_ack_stall(fake: _Fake) -> None:
     """With Nagle's algorithm on, each answer after the first on a keep-alive connection waits ~40 ms for
-    the client's delayed ACK: 20 requests took 0.84 s instead of a few milliseconds."""
-    address = urlsplit(fake_url)
+    the client's delayed ACK: 20 requests took 0.84 s instead of a few milliseconds. The cause is checked
+    (Nagle off on the fake's side of the one connection all 20 used); bench/bench_loopback.py times it."""
+    address = urlsplit(fake.url)
     connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=5)
-    start = time.perf_counter()
     for n in range(20):
         body = json.dumps({"nonce": f"n{n}", "text": "hello"})
         connection.request("POST", f"/channels/c{n}/messages", body=body, headers={"Content-Type": "application/json"})
         response = connection.getresponse()
         response.read()
         assert response.status == 200
-    elapsed = time.perf_counter() - start
     connection.close()
-    assert elapsed < 0.4, f"20 keep-alive requests took {elapsed:.2f} s"
+    assert len(fake.nodelay) == 1 and fake.nodelay[0] != 0  # one connection, reused, with Nagle off
 
 
 def test_the_platform_reports_its_counts_over_http() -> None:

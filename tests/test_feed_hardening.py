@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -69,10 +68,11 @@ def hostile_feed(case: str) -> bytes:
 
 @pytest.mark.parametrize("case", list(HOSTILE_AUTHOR_FIELDS))
 def test_a_hostile_author_field_costs_milliseconds_and_keeps_the_feed(case: str) -> None:
-    started = time.perf_counter()
+    # What makes it cheap is checked here: no word run longer than MAX_RUN_CHARS reaches feedparser's
+    # e-mail expression (the one that costs seconds). What it costs is timed by bench/bench_feed_hardening.py.
+    bounded = bound_author_fields(hostile_feed(case))
+    assert not re.search(rb"[A-Za-z0-9_.+\-@]{%d}" % (MAX_RUN_CHARS * 2 + 2), bounded), case
     feed = parse_rss(hostile_feed(case), ["stat"])
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.0, f"{case}: {elapsed:.2f} s"  # the untouched feed alone takes ~0.1 s
     assert len(feed.items) == 123  # nothing lost: the hostile item is kept, its field bounded
     first = feed.items[0].paper
     assert first.id == "2403.15527" and first.title == "Conformal online model aggregation"
@@ -104,9 +104,7 @@ def test_a_hostile_field_costs_our_own_parsing_milliseconds(case: str) -> None:
     old, new = HOSTILE_FOR_US[case]
     raw = recorded_feed()
     assert old in raw
-    started = time.perf_counter()
-    feed = parse_rss(raw.replace(old, new, 1), ["stat"])
-    assert time.perf_counter() - started < 1.0
+    feed = parse_rss(raw.replace(old, new, 1), ["stat"])  # its cost: bench/bench_feed_hardening.py
     assert len(feed.items) >= 122
 
 
@@ -114,9 +112,7 @@ def test_many_skip_days_tags_in_text_cost_milliseconds() -> None:
     # A feed without the element, and its opening tag many times over in a title (as text).
     raw = _without_skip_days(recorded_feed())
     raw = raw.replace(FIRST_TITLE, b"<title><![CDATA[" + b"<skipDays>" * 20_000 + b"]]></title>", 1)
-    started = time.perf_counter()
-    feed = parse_rss(raw, ["stat"])
-    assert time.perf_counter() - started < 1.0
+    feed = parse_rss(raw, ["stat"])  # its cost: bench/bench_feed_hardening.py
     assert feed.skip_days == () and len(feed.items) == 123
 
 
@@ -152,9 +148,7 @@ def test_bounding_changes_nothing_else_in_the_document() -> None:
 def test_an_api_answer_with_a_hostile_author_name_is_bounded() -> None:
     _, body = api_body("id_1605.08386_s0_m100_199195aa31ad.json")
     hostile = body.replace(b"<name>", b"<name>" + word(), 1)
-    started = time.perf_counter()
-    (paper,) = parse_api(hostile)
-    assert time.perf_counter() - started < 1.0
+    (paper,) = parse_api(hostile)  # its cost: bench/bench_feed_hardening.py
     assert paper.id == "1605.08386" and paper.authors[0].startswith("a" * MAX_RUN_CHARS)
     assert paper.authors[1:] == parse_api(body)[0].authors[1:]
 

@@ -1,13 +1,14 @@
 """A person waiting on arXiv gets an answer within the interactive deadline; the scheduler keeps its
 longer retries. The real ArxivClient (production retry settings) against the fake arXiv server, or a
-closed port; the deadline is shortened to keep the suite fast, and checked relative to it."""
+closed port; the deadline is shortened to keep the suite fast. That the deadline (not the client's own
+timeout or retries) ended a wait shows in what the person is told ("did not answer within <deadline> s",
+which only the deadline says) and in how many requests arXiv saw, never in a wall-clock threshold."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 import socket
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -21,8 +22,6 @@ from tests.fakes import HANG, FakeArxivServer
 from tests.support import FEED_MORNING, make_config
 
 DEADLINE_S = 1.0
-# Scheduling noise on a busy machine; still far below what the client's own retries would take (30 s).
-SLACK_S = 0.5
 CHANNEL = ChannelRef("test", "w", "c")
 
 
@@ -51,12 +50,11 @@ def closed_port() -> int:
 async def test_explain_gives_up_within_the_deadline_when_arxiv_hangs(slow_arxiv: FakeArxivServer) -> None:
     slow_arxiv.script("/api/query", HANG)
     engine = engine_for(slow_arxiv.rss_url, slow_arxiv.api_url)
-    started = time.monotonic()
     with pytest.raises(SourceUnreachable) as caught:
         await engine.explain("2403.15527")
-    elapsed = time.monotonic() - started
-    assert DEADLINE_S - 0.05 <= elapsed <= DEADLINE_S + SLACK_S
+    # The deadline's words: the client's own 30 s timeout would say "not answering (no answer in time)".
     assert str(caught.value) == "arXiv did not answer within 1 s; try again in a few minutes."
+    assert slow_arxiv.count("/api/query") == 1  # the one silent request, not yet timed out by the client
     assert isinstance(caught.value, SourceError)  # adapters and the CLI already turn these into one line
     await engine.aclose()
 
@@ -65,20 +63,19 @@ async def test_explain_gives_up_within_the_deadline_when_arxiv_refuses_connectio
     # Refused at once, so the client would retry with backoff (2, 4, 8, 16 s): the 31 s a user waited.
     base = f"http://127.0.0.1:{closed_port()}"
     engine = engine_for(f"{base}/rss", f"{base}/api/query")
-    started = time.monotonic()
-    with pytest.raises(SourceUnreachable, match="try again in a few minutes"):
+    with pytest.raises(SourceUnreachable) as caught:
         await engine.explain("arXiv:2403.15527v1")
-    assert time.monotonic() - started <= DEADLINE_S + SLACK_S
+    # The deadline's words, not the client's "not answering (connection failed)" after all its retries.
+    assert str(caught.value) == "arXiv did not answer within 1 s; try again in a few minutes."
     await engine.aclose()
 
 
 async def test_a_preview_gives_up_within_the_deadline_and_records_no_failure(slow_arxiv: FakeArxivServer) -> None:
     slow_arxiv.script("/rss", HANG)
     engine = engine_for(slow_arxiv.rss_url, slow_arxiv.api_url)
-    started = time.monotonic()
-    with pytest.raises(SourceUnreachable, match="did not answer within 1 s"):
-        await engine.preview(["stat"])
-    assert time.monotonic() - started <= DEADLINE_S + SLACK_S
+    with pytest.raises(SourceUnreachable, match=r"^arXiv did not answer within 1 s; try again"):
+        await engine.preview(["stat"])  # the deadline's words, not the client's 30 s timeout's
+    assert slow_arxiv.count("/rss") == 1
     # The person's patience ran out, not arXiv's answer: the scheduler is not told to hold back.
     assert engine.store.last_fetch("stat", ok_only=False) is None
     await engine.aclose()
@@ -92,17 +89,18 @@ async def test_the_scheduled_digest_keeps_its_retries_and_paper_digest_does_not(
     options = {"min_interval_s": 0.0, "backoff_s": 0.4}
     arxiv_server.script("/rss", (503,), (503,))
     scheduled = engine_for(arxiv_server.rss_url, arxiv_server.api_url, deadline_s=0.3, **options)
-    started = time.monotonic()
     selection = await scheduled.plan_digest(CHANNEL, subs)  # the scheduler's call: not interactive
-    assert time.monotonic() - started >= 1.2 and selection.papers
+    assert selection.papers and arxiv_server.count("/rss") == 3  # both retries waited out, past 0.3 s
     await scheduled.aclose()
 
     arxiv_server.script("/rss", (503,), (503,))
+    before = arxiv_server.count("/rss")
     command = engine_for(arxiv_server.rss_url, arxiv_server.api_url, deadline_s=0.3, **options)
-    started = time.monotonic()
-    with pytest.raises(SourceUnreachable, match=r"within 0\.3 s"):
+    with pytest.raises(SourceUnreachable, match=r"^arXiv did not answer within 0\.3 s"):
         await command.plan_digest(CHANNEL, subs, interactive=True)  # what /paper digest passes
-    assert time.monotonic() - started <= 0.3 + SLACK_S
+    # Told at the deadline, before the client's second backoff (0.8 s) could even begin: the person did
+    # not wait out the retries the scheduler keeps.
+    assert arxiv_server.count("/rss") - before < 3
     await command.aclose()
 
 
@@ -167,10 +165,10 @@ async def test_paper_digest_and_explain_commands_are_bounded_and_tell_progress(
     told: list[str] = []
     inv = Invocation(channel=CHANNEL, progress=told.append)
     arxiv_server.script("/rss", (503,), (503,))
-    started = time.monotonic()
     reply = await dispatch(engine, inv, "digest")
-    assert time.monotonic() - started <= 0.3 + SLACK_S
-    assert "within 0.3 s" in reply.text and reply.ephemeral
+    # Only the deadline says "within 0.3 s"; the schedule's retries would have ended in the feed itself.
+    assert "did not answer within 0.3 s" in reply.text and reply.ephemeral
+    assert arxiv_server.count("/rss") < 3  # answered before the retries were waited out
     assert told == ["Fetching arXiv's feed of stat…"]
     # The person was told at the deadline; the fetch itself goes on (its retries spaced) and is kept.
     await asyncio.gather(*list(engine._feeds.running.values()))

@@ -7,7 +7,6 @@ calls are counted on the fake."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
@@ -130,12 +129,12 @@ async def test_past_the_fetch_deadline_the_rest_is_prepared_from_the_abstract(
     # arXiv's spacing, shortened: the second page may not start before the fetch deadline has passed.
     engine = _engine(arxiv_server, llm, tmp_path, papers, spacing_s=1.0)
     caplog.set_level(logging.INFO, logger="bot.engine")
-    started = time.monotonic()
     try:
         report = await engine.prepare_explanations(papers, window_s=1.0)  # fetching stops after 0.5 s
     finally:
         await engine.aclose()
-    assert time.monotonic() - started < 3.0
+    # The deadline, not the pages' spacing, ended the fetching: one page asked for, the second cut while it
+    # waited for its turn, the third never started (the log below names each), and all three explained.
     assert report.explained == 3 and report.grounded == 1
     prompts = _prompts(llm)
     assert len(prompts) == 3 and sum("<equation>" in p for p in prompts) == 1

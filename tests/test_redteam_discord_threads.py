@@ -5,7 +5,6 @@ escapes into discord.py's log, and the next real question is answered."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -91,10 +90,9 @@ async def test_a_reply_chain_that_loops_or_is_a_thousand_long_costs_a_bounded_wa
     answer = fake.user_message("an answer", reply_to=parent, bot_author=True)
     posted_messages.record(bot.engine.store, HERE, answer["id"], MessageKind.ANSWER, paper_id=paper)
     gets = fake.count("GET", f"/channels/{CHANNEL_ID}/messages/")
-    started = time.monotonic()
     question = await fake.say("so?", reply_to=int(answer["id"]))
     await eventually(lambda: bool(replies_to(fake, question)))
-    assert time.monotonic() - started < 5
+    # The cost of the walk is counted, not timed: at most one message fetched per place in the thread.
     assert fake.count("GET", f"/channels/{CHANNEL_ID}/messages/") - gets <= MAX_THREAD_MESSAGES
     assert len(answerer.asked[0].thread) <= MAX_THREAD_MESSAGES
 

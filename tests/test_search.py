@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -144,12 +143,12 @@ def test_a_hung_service_is_cut_at_the_deadline(hf: FakeHuggingFaceServer) -> Non
     with FakeArxivServer(hang_s=20) as slow:
         slow.script("/api/query", HANG)
         engine = make_engine(slow, hf, deadline_s=1.0)
-        started = time.monotonic()
         result = run(engine, "conformal prediction")
-        elapsed = time.monotonic() - started
-    assert elapsed < 1.0 + 1.5, elapsed
+        asked = slow.count("/api/query")
     assert result.papers  # the stored ones
+    # Cut by the deadline (its wording), while the one silent request was still open: no retry, no 20 s wait.
     assert result.notes == ("arXiv did not answer within 1 s: its results are not included.",)
+    assert asked == 1
     assert result.asked == ("arXiv", "Hugging Face")
 
 

@@ -149,17 +149,16 @@ class Harness:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.adapter.port}/slack/events"
 
-    async def post(self, body: str, headers: dict[str, str]) -> tuple[int, str, float]:
-        started = time.monotonic()
+    async def post(self, body: str, headers: dict[str, str]) -> tuple[int, str]:
         async with self.http.post(self.url, data=body.encode(), headers=headers) as response:
-            return response.status, await response.text(), time.monotonic() - started
+            return response.status, await response.text()
 
     async def command(self, text: str, *, user: str = USER, channel: str = CHANNEL) -> list[dict[str, Any]]:
         """Send `/paper text`, wait for the work it started, return what went to its response_url."""
         response_url = self.slack.response_url()
         body = urlencode(slash_fields(text, response_url, user=user, channel=channel))
-        status, _, elapsed = await self.post(body, sign(body))
-        assert status == 200 and elapsed < 3.0
+        status, _ = await self.post(body, sign(body))
+        assert status == 200  # acknowledged first: test_explain_is_acknowledged_at_once… shows the order
         await self.adapter.idle()
         return self.responses(response_url)
 
@@ -167,8 +166,7 @@ class Harness:
         response_url = self.slack.response_url()
         payload = action_payload(paper_id, response_url, message_ts=message_ts, thread_ts=thread_ts)
         body = urlencode({"payload": json.dumps(payload)})
-        status, _, elapsed = await self.post(body, sign(body))
-        assert elapsed < 3.0
+        status, _ = await self.post(body, sign(body))
         return status, response_url
 
     def responses(self, response_url: str) -> list[dict[str, Any]]:
@@ -267,7 +265,7 @@ async def test_bad_signatures_get_401_and_nothing_runs(
 ) -> None:
     response_url = harness.slack.response_url()
     body = urlencode(slash_fields("help", response_url))
-    status, _, _ = await harness.post(body, headers_for(body))
+    status, _ = await harness.post(body, headers_for(body))
     assert status == 401
     await harness.adapter.idle()
     assert harness.slack.count("response") == 0
@@ -290,9 +288,10 @@ async def test_explain_is_acknowledged_at_once_while_the_explanation_is_slow(mak
     harness = await make_harness(engine)
     response_url = harness.slack.response_url()
     body = urlencode(slash_fields(f"explain {PAPER}", response_url))
-    status, ack_body, elapsed = await harness.post(body, sign(body))
-    assert status == 200
-    assert elapsed < 1.0  # Slack allows 3 s; the explanation is still running
+    # The explanation waits on a gate opened only after the ack: an ack sent after the work would never come
+    # (the backstop only guards that hang). Slack allows 3 s; the explanation is still running.
+    status, ack_body = await asyncio.wait_for(harness.post(body, sign(body)), 60)
+    assert status == 200 and not engine.gate.is_set()
     # A plain-text ack, shown to the user only: what is happening while arXiv and the LLM answer.
     assert ack_body.startswith(f"Fetching {PAPER} from arXiv…")
     await asyncio.wait_for(engine.started.wait(), 2)
@@ -330,7 +329,7 @@ async def test_an_explanation_where_the_bot_cannot_post_comes_through_the_respon
 async def test_other_commands_ack_with_an_empty_body(make_harness: Make) -> None:
     harness = await make_harness()
     body = urlencode(slash_fields("list", harness.slack.response_url()))
-    status, ack_body, _ = await harness.post(body, sign(body))
+    status, ack_body = await harness.post(body, sign(body))
     assert (status, ack_body) == (200, "")
     await harness.adapter.idle()
 
@@ -556,7 +555,7 @@ async def test_a_failure_while_answering_is_logged_not_lost(harness: Harness, ca
     payload = action_payload("2403.99999", "", message_ts="1711440000.000001")
     del payload["response_url"]  # a click without a response_url: respond() cannot answer
     body = urlencode({"payload": json.dumps(payload)})
-    status, _, _ = await harness.post(body, sign(body))
+    status, _ = await harness.post(body, sign(body))
     await harness.adapter.idle()
     assert status == 200
     assert "Slack background work failed" in caplog.text

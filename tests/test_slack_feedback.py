@@ -194,14 +194,14 @@ async def test_a_reaction_over_signed_http_teaches_too(make_harness: Make) -> No
     body = copy.deepcopy(RECORDED_REACTION)
     body["event"] = reaction_event("thumbsup", card)
     text = json.dumps(body)
-    status, _, elapsed = await harness.post(text, {**sign(text), "Content-Type": "application/json"})
-    assert status == 200 and elapsed < 3.0
+    status, _ = await harness.post(text, {**sign(text), "Content-Type": "application/json"})
+    assert status == 200
     await harness.adapter.idle()
     likes = Radar(harness.engine.store).profile(HERE).likes
     assert [(like.paper_id, like.origin) for like in likes] == [(CARD_PAPERS[0], f"reaction:{USER}")]
     # Slack checking the request URL gets its challenge back.
     check = json.dumps({"type": "url_verification", "challenge": "c-123", "token": "t"})
-    status, answer, _ = await harness.post(check, {**sign(check), "Content-Type": "application/json"})
+    status, answer = await harness.post(check, {**sign(check), "Content-Type": "application/json"})
     assert status == 200 and "c-123" in answer
 
 
@@ -231,7 +231,7 @@ async def _react_over_http(harness: Harness, name: str, ts: str, user: str) -> N
     body = copy.deepcopy(RECORDED_REACTION)
     body["event"] = reaction_event(name, ts, user=user)
     text = json.dumps(body)
-    status, _, _ = await harness.post(text, {**sign(text), "Content-Type": "application/json"})
+    status, _ = await harness.post(text, {**sign(text), "Content-Type": "application/json"})
     assert status == 200
     await harness.adapter.idle()
 

@@ -448,10 +448,10 @@ def test_with_an_llm_the_acknowledgement_says_the_model_is_asked_next() -> None:
 async def test_digest_says_at_once_that_it_is_fetching(door: Door) -> None:
     door.harness.slack.set_user("W111", is_admin=True)
     body = command_body(door, "digest")
-    started = time.monotonic()
     status, ack = await door.send(body, signed(body))
-    assert status == 200 and time.monotonic() - started < 3.0
-    assert ack == "Fetching the latest papers for this channel's digest…"
+    # What is coming, in the ack itself: the digest follows through the response_url (the order of ack and
+    # work is shown with a gated engine in test_slack_adapter).
+    assert status == 200 and ack == "Fetching the latest papers for this channel's digest…"
     await door.harness.adapter.idle()
 
 
