@@ -18,6 +18,7 @@ import logging
 import re
 import xml.sax
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -39,6 +40,7 @@ from bot.flights import Flights
 from bot.ids import ArxivId, parse_arxiv_id
 from bot.models import Feed, FeedItem, Paper
 from bot.page_refusals import TOO_LARGE
+from bot.sources.arxiv_items import ItemCache, item_key, slim_item, split_items
 from bot.sources.polite import PoliteHttp, ResponseTooLarge, default_http
 from bot.sources.xml_guard import UnreadableXml, bound_author_fields
 from bot.text import clean_text, strip_unsafe_chars
@@ -77,15 +79,16 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # ---------------------------------------------------------------- parsing: RSS
 
 
-def parse_rss(data: bytes, requested: Sequence[str]) -> Feed:
+def parse_rss(data: bytes, requested: Sequence[str], cache: ItemCache | None = None) -> Feed:
     """Parse one rss.arxiv.org feed fetched for the ``requested`` categories.
 
     Raises FeedFormatError for anything that is not a complete RSS document: a partial announcement
     must never be stored as if it were the whole one. Items without a readable id are skipped.
+    ``cache``: what items already read (in another category's feed) became, so each is read once.
     """
     categories = tuple(requested)
     try:
-        return _parse_rss(data, categories)
+        return _parse_rss(data, categories, cache if cache is not None else ItemCache())
     except PaperbotError:
         raise
     except Exception as exc:  # feedparser or our conversion failed on something we did not foresee
@@ -93,22 +96,52 @@ def parse_rss(data: bytes, requested: Sequence[str]) -> Feed:
         raise _unreadable_feed(categories, "the feed could not be parsed") from None
 
 
-def _parse_rss(data: bytes, categories: tuple[str, ...]) -> Feed:
+def _parse_rss(data: bytes, categories: tuple[str, ...], cache: ItemCache) -> Feed:
     complete = data.rstrip().endswith(b"</rss>")
     bounded, problem = _checked_xml(data, complete)
     if problem:
         raise _unreadable_feed(categories, problem)
-    parsed = _feedparse(bounded)
-    problem = _rss_problem(parsed, complete)
-    if problem:
-        raise _unreadable_feed(categories, problem)
+    read = _read_unseen_items(bounded, complete, cache)
+    if read is None:  # not cut into items (or the cut was doubtful): the whole document, as always
+        parsed = _feedparse(bounded)
+        problem = _rss_problem(parsed, complete)
+        if problem:
+            raise _unreadable_feed(categories, problem)
+        papers = [_item_or_none(_rss_paper, entry, None) for entry in parsed.entries]
+    else:
+        parsed, papers = read
     channel_date = _rfc822_date(_str(parsed.feed.get("published")))
     items: list[FeedItem] = []
-    for position, entry in enumerate(parsed.entries):
-        paper = _item_or_none(_rss_paper, entry, channel_date)
-        if paper is not None:
-            items.append(FeedItem(paper, position, _listed_in(paper.categories, categories)))
+    for position, paper in enumerate(papers):
+        if paper is None:
+            continue
+        if paper.announced is None and channel_date is not None:
+            paper = replace(paper, announced=channel_date)  # an item without its own date has the feed's
+        items.append(FeedItem(paper, position, _listed_in(paper.categories, categories)))
     return Feed(categories, channel_date, tuple(items), _skip_days(data))
+
+
+def _read_unseen_items(
+    bounded: bytes, complete: bool, cache: ItemCache
+) -> tuple[Any, list[Paper | None]] | None:
+    """The document read with only the items ``cache`` does not know given to feedparser, and every
+    item's paper in document order; None when the document cannot be cut safely into items."""
+    split = split_items(bounded)
+    if split is None:
+        return None
+    keys = [item_key(split.context, item) for item in split.items]
+    known = {key: cache.get(key) for key in keys}
+    unseen = {key: item for key, item in zip(keys, split.items, strict=True) if known[key] is None}
+    parsed = _feedparse(split.head + b"".join(slim_item(item) for item in unseen.values()) + split.tail)
+    if _rss_problem(parsed, complete) or len(parsed.entries) != len(unseen):
+        log.info("an arXiv feed was not read item by item: the cut found %d items", len(unseen))
+        return None
+    for key, entry in zip(unseen, parsed.entries, strict=True):
+        paper = _item_or_none(_rss_paper, entry, None)
+        known[key] = paper
+        if paper is not None:  # one without an id is read (and reported) again each time
+            cache.put(key, paper)
+    return parsed, [known[key] for key in keys]
 
 
 def _unreadable_feed(categories: Sequence[str], problem: str) -> FeedFormatError:
@@ -491,6 +524,8 @@ class ArxivClient:
         # The same search asked by several people at once (a channel's `/paper search` fan-out) is one request.
         self._searches: Flights[tuple[str, int, str | None], list[Paper]] = Flights()
         self._html_refusals: dict[tuple[str, int], str] = {}
+        # arXiv lists a paper in each category it is cross-listed in: its item is read in the first.
+        self._rss_items = ItemCache()
         self._now: Callable[[], datetime] = now if now is not None else _utc_now
 
     def now(self) -> datetime:
@@ -532,7 +567,7 @@ class ArxivClient:
                     f"arXiv answered HTTP {response.status_code} for the feed of {what}; nothing was changed"
                 )
             # Parsing a 2,000-item feed takes a second or two of CPU: never on the event loop.
-            feed = await asyncio.to_thread(parse_rss, response.content, cats)
+            feed = await asyncio.to_thread(parse_rss, response.content, cats, self._rss_items)
             if feed.items or not announcement_due:
                 return feed
             log.info("empty arXiv feed for %s on an announcement day (attempt %d)", what, attempt + 1)
