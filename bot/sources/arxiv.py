@@ -43,7 +43,7 @@ from bot.page_refusals import TOO_LARGE
 from bot.sources.arxiv_items import ItemCache, item_key, slim_item, split_items
 from bot.sources.polite import PoliteHttp, ResponseTooLarge, default_http
 from bot.sources.xml_guard import UnreadableXml, bound_author_fields
-from bot.text import clean_text, strip_unsafe_chars
+from bot.text import clean_text, latex_to_unicode, strip_unsafe_chars
 
 __all__ = ["ArxivClient", "parse_api", "parse_rss", "search_expression", "split_authors"]
 
@@ -63,7 +63,6 @@ _CONVERSION_FAILED = (
 
 _API_BATCH = 100  # ids per export-API request: arXiv asks for small pages
 
-_WS = re.compile(r"\s+")
 _GUID = re.compile(r"^oai:arXiv\.org:(?P<id>\S+)$", re.I)
 # "arXiv:2403.15527v1 Announce Type: new \nAbstract: ..." at the start of every RSS description.
 _PREFIX = re.compile(r"^\s*arXiv:(?P<id>\S+)\s+Announce Type:\s*(?P<type>[\w-]+)\s*(?:Abstract:\s*)?", re.I)
@@ -197,11 +196,13 @@ def _rss_paper(entry: Any, channel_date: date | None) -> Paper | None:
     return Paper(
         id=ident.id,
         version=ident.version or 1,
-        title=clean_text(_str(entry.get("title")) or ""),
+        title=_clean_checked(_str(entry.get("title")) or ""),
         authors=_authors_from_creators(entry),
         categories=categories,
         primary_category=categories[0] if categories else "",  # arXiv lists the primary first
-        abstract=clean_text(abstract),
+        # A part of a checked value: exact as it is only when ASCII (a joiner or selector the cut left at
+        # its start would be dropped by clean_text, though it was kept inside the whole value).
+        abstract=_clean_checked(abstract) if abstract.isascii() else clean_text(abstract),
         abstract_tex=_collapse(abstract),
         announce_type=announce_type.strip().lower(),
         # The date as written (US Eastern), not converted to UTC: 00:00 -04:00 must stay that day.
@@ -214,16 +215,11 @@ def _rss_paper(entry: Any, channel_date: date | None) -> Paper | None:
 def _rss_id(entry: Any, prefix: re.Match[str] | None) -> ArxivId | None:
     """The id from the guid, else the description prefix, else the abs link."""
     guid = _GUID.match((_str(entry.get("id")) or "").strip())
-    link = _abs_id(_str(entry.get("link")) or "")
-    for candidate in (
-        guid.group("id") if guid else None,
-        prefix.group("id") if prefix else None,
-        link,
-    ):
+    for candidate in (guid.group("id") if guid else None, prefix.group("id") if prefix else None):
         ident = _parse_id(candidate)
         if ident is not None:
             return ident
-    return None
+    return _parse_id(_abs_id(_str(entry.get("link")) or ""))  # read only when needed: most items have a guid
 
 
 def _authors_from_creators(entry: Any) -> tuple[str, ...]:
@@ -241,7 +237,8 @@ def split_authors(raw: str) -> tuple[str, ...]:
     # Whitespace collapsed first: the separator's "\s*" tried at every position of a long run of
     # spaces would cost the square of its length.
     raw = _collapse(raw)
-    depths = _bracket_depths(raw)
+    # Most author lists have no bracket at all: then no separator is inside one.
+    depths = _bracket_depths(raw) if _has_bracket(raw) else None
     parts: list[str] = []
     start = 0
     for separator in _AUTHOR_SEPARATOR.finditer(raw):
@@ -250,6 +247,10 @@ def split_authors(raw: str) -> tuple[str, ...]:
             start = separator.end()
     parts.append(raw[start:])
     return tuple(name for name in (clean_text(part) for part in parts) if name)
+
+
+def _has_bracket(text: str) -> bool:
+    return "(" in text or "[" in text or "{" in text or ")" in text or "]" in text or "}" in text
 
 
 def _bracket_depths(text: str) -> list[int] | None:
@@ -447,13 +448,20 @@ def _str(value: Any) -> str | None:
     are shown and stored without going through clean_text)."""
     if not isinstance(value, str):
         return None
-    if _SURROGATE.search(value):
+    if not value.isascii() and _SURROGATE.search(value):  # isascii() is read from a flag, not a scan
         value = _SURROGATE.sub("\ufffd", value)
     return strip_unsafe_chars(value)
 
 
+def _clean_checked(text: str) -> str:
+    """``clean_text`` of a value ``_str`` returned: the unsafe characters are already gone, so the text is
+    not scanned for them a second time (``strip_unsafe_chars`` is idempotent: the result is the same)."""
+    return " ".join(latex_to_unicode(text).split())
+
+
 def _collapse(text: str) -> str:
-    return _WS.sub(" ", text).strip()
+    # What "\s+" -> " " and strip() give (both use str.isspace), in one pass of C.
+    return " ".join(text.split())
 
 
 def _optional(value: Any) -> str | None:
