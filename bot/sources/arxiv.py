@@ -120,9 +120,7 @@ def _parse_rss(data: bytes, categories: tuple[str, ...], cache: ItemCache) -> Fe
     return Feed(categories, channel_date, tuple(items), _skip_days(data))
 
 
-def _read_unseen_items(
-    bounded: bytes, complete: bool, cache: ItemCache
-) -> tuple[Any, list[Paper | None]] | None:
+def _read_unseen_items(bounded: bytes, complete: bool, cache: ItemCache) -> tuple[Any, list[Paper | None]] | None:
     """The document read with only the items ``cache`` does not know given to feedparser, and every
     item's paper in document order; None when the document cannot be cut safely into items."""
     split = split_items(bounded)
