@@ -18,6 +18,7 @@ import logging
 import re
 import xml.sax
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -39,9 +40,10 @@ from bot.flights import Flights
 from bot.ids import ArxivId, parse_arxiv_id
 from bot.models import Feed, FeedItem, Paper
 from bot.page_refusals import TOO_LARGE
+from bot.sources.arxiv_items import ItemCache, item_key, slim_item, split_items
 from bot.sources.polite import PoliteHttp, ResponseTooLarge, default_http
 from bot.sources.xml_guard import UnreadableXml, bound_author_fields
-from bot.text import clean_text, strip_unsafe_chars
+from bot.text import clean_text, latex_to_unicode, strip_unsafe_chars
 
 __all__ = ["ArxivClient", "parse_api", "parse_rss", "search_expression", "split_authors"]
 
@@ -61,7 +63,6 @@ _CONVERSION_FAILED = (
 
 _API_BATCH = 100  # ids per export-API request: arXiv asks for small pages
 
-_WS = re.compile(r"\s+")
 _GUID = re.compile(r"^oai:arXiv\.org:(?P<id>\S+)$", re.I)
 # "arXiv:2403.15527v1 Announce Type: new \nAbstract: ..." at the start of every RSS description.
 _PREFIX = re.compile(r"^\s*arXiv:(?P<id>\S+)\s+Announce Type:\s*(?P<type>[\w-]+)\s*(?:Abstract:\s*)?", re.I)
@@ -77,15 +78,16 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # ---------------------------------------------------------------- parsing: RSS
 
 
-def parse_rss(data: bytes, requested: Sequence[str]) -> Feed:
+def parse_rss(data: bytes, requested: Sequence[str], cache: ItemCache | None = None) -> Feed:
     """Parse one rss.arxiv.org feed fetched for the ``requested`` categories.
 
     Raises FeedFormatError for anything that is not a complete RSS document: a partial announcement
     must never be stored as if it were the whole one. Items without a readable id are skipped.
+    ``cache``: what items already read (in another category's feed) became, so each is read once.
     """
     categories = tuple(requested)
     try:
-        return _parse_rss(data, categories)
+        return _parse_rss(data, categories, cache if cache is not None else ItemCache())
     except PaperbotError:
         raise
     except Exception as exc:  # feedparser or our conversion failed on something we did not foresee
@@ -93,22 +95,50 @@ def parse_rss(data: bytes, requested: Sequence[str]) -> Feed:
         raise _unreadable_feed(categories, "the feed could not be parsed") from None
 
 
-def _parse_rss(data: bytes, categories: tuple[str, ...]) -> Feed:
+def _parse_rss(data: bytes, categories: tuple[str, ...], cache: ItemCache) -> Feed:
     complete = data.rstrip().endswith(b"</rss>")
     bounded, problem = _checked_xml(data, complete)
     if problem:
         raise _unreadable_feed(categories, problem)
-    parsed = _feedparse(bounded)
-    problem = _rss_problem(parsed, complete)
-    if problem:
-        raise _unreadable_feed(categories, problem)
+    read = _read_unseen_items(bounded, complete, cache)
+    if read is None:  # not cut into items (or the cut was doubtful): the whole document, as always
+        parsed = _feedparse(bounded)
+        problem = _rss_problem(parsed, complete)
+        if problem:
+            raise _unreadable_feed(categories, problem)
+        papers = [_item_or_none(_rss_paper, entry, None) for entry in parsed.entries]
+    else:
+        parsed, papers = read
     channel_date = _rfc822_date(_str(parsed.feed.get("published")))
     items: list[FeedItem] = []
-    for position, entry in enumerate(parsed.entries):
-        paper = _item_or_none(_rss_paper, entry, channel_date)
-        if paper is not None:
-            items.append(FeedItem(paper, position, _listed_in(paper.categories, categories)))
+    for position, paper in enumerate(papers):
+        if paper is None:
+            continue
+        if paper.announced is None and channel_date is not None:
+            paper = replace(paper, announced=channel_date)  # an item without its own date has the feed's
+        items.append(FeedItem(paper, position, _listed_in(paper.categories, categories)))
     return Feed(categories, channel_date, tuple(items), _skip_days(data))
+
+
+def _read_unseen_items(bounded: bytes, complete: bool, cache: ItemCache) -> tuple[Any, list[Paper | None]] | None:
+    """The document read with only the items ``cache`` does not know given to feedparser, and every
+    item's paper in document order; None when the document cannot be cut safely into items."""
+    split = split_items(bounded)
+    if split is None:
+        return None
+    keys = [item_key(split.context, item) for item in split.items]
+    known = {key: cache.get(key) for key in keys}
+    unseen = {key: item for key, item in zip(keys, split.items, strict=True) if known[key] is None}
+    parsed = _feedparse(split.head + b"".join(slim_item(item) for item in unseen.values()) + split.tail)
+    if _rss_problem(parsed, complete) or len(parsed.entries) != len(unseen):
+        log.info("an arXiv feed was not read item by item: the cut found %d items", len(unseen))
+        return None
+    for key, entry in zip(unseen, parsed.entries, strict=True):
+        paper = _item_or_none(_rss_paper, entry, None)
+        known[key] = paper
+        if paper is not None:  # one without an id is read (and reported) again each time
+            cache.put(key, paper)
+    return parsed, [known[key] for key in keys]
 
 
 def _unreadable_feed(categories: Sequence[str], problem: str) -> FeedFormatError:
@@ -164,11 +194,13 @@ def _rss_paper(entry: Any, channel_date: date | None) -> Paper | None:
     return Paper(
         id=ident.id,
         version=ident.version or 1,
-        title=clean_text(_str(entry.get("title")) or ""),
+        title=_clean_checked(_str(entry.get("title")) or ""),
         authors=_authors_from_creators(entry),
         categories=categories,
         primary_category=categories[0] if categories else "",  # arXiv lists the primary first
-        abstract=clean_text(abstract),
+        # A part of a checked value: exact as it is only when ASCII (a joiner or selector the cut left at
+        # its start would be dropped by clean_text, though it was kept inside the whole value).
+        abstract=_clean_checked(abstract) if abstract.isascii() else clean_text(abstract),
         abstract_tex=_collapse(abstract),
         announce_type=announce_type.strip().lower(),
         # The date as written (US Eastern), not converted to UTC: 00:00 -04:00 must stay that day.
@@ -181,16 +213,11 @@ def _rss_paper(entry: Any, channel_date: date | None) -> Paper | None:
 def _rss_id(entry: Any, prefix: re.Match[str] | None) -> ArxivId | None:
     """The id from the guid, else the description prefix, else the abs link."""
     guid = _GUID.match((_str(entry.get("id")) or "").strip())
-    link = _abs_id(_str(entry.get("link")) or "")
-    for candidate in (
-        guid.group("id") if guid else None,
-        prefix.group("id") if prefix else None,
-        link,
-    ):
+    for candidate in (guid.group("id") if guid else None, prefix.group("id") if prefix else None):
         ident = _parse_id(candidate)
         if ident is not None:
             return ident
-    return None
+    return _parse_id(_abs_id(_str(entry.get("link")) or ""))  # read only when needed: most items have a guid
 
 
 def _authors_from_creators(entry: Any) -> tuple[str, ...]:
@@ -208,7 +235,8 @@ def split_authors(raw: str) -> tuple[str, ...]:
     # Whitespace collapsed first: the separator's "\s*" tried at every position of a long run of
     # spaces would cost the square of its length.
     raw = _collapse(raw)
-    depths = _bracket_depths(raw)
+    # Most author lists have no bracket at all: then no separator is inside one.
+    depths = _bracket_depths(raw) if _has_bracket(raw) else None
     parts: list[str] = []
     start = 0
     for separator in _AUTHOR_SEPARATOR.finditer(raw):
@@ -217,6 +245,10 @@ def split_authors(raw: str) -> tuple[str, ...]:
             start = separator.end()
     parts.append(raw[start:])
     return tuple(name for name in (clean_text(part) for part in parts) if name)
+
+
+def _has_bracket(text: str) -> bool:
+    return "(" in text or "[" in text or "{" in text or ")" in text or "]" in text or "}" in text
 
 
 def _bracket_depths(text: str) -> list[int] | None:
@@ -414,13 +446,20 @@ def _str(value: Any) -> str | None:
     are shown and stored without going through clean_text)."""
     if not isinstance(value, str):
         return None
-    if _SURROGATE.search(value):
+    if not value.isascii() and _SURROGATE.search(value):  # isascii() is read from a flag, not a scan
         value = _SURROGATE.sub("\ufffd", value)
     return strip_unsafe_chars(value)
 
 
+def _clean_checked(text: str) -> str:
+    """``clean_text`` of a value ``_str`` returned: the unsafe characters are already gone, so the text is
+    not scanned for them a second time (``strip_unsafe_chars`` is idempotent: the result is the same)."""
+    return " ".join(latex_to_unicode(text).split())
+
+
 def _collapse(text: str) -> str:
-    return _WS.sub(" ", text).strip()
+    # What "\s+" -> " " and strip() give (both use str.isspace), in one pass of C.
+    return " ".join(text.split())
 
 
 def _optional(value: Any) -> str | None:
@@ -491,6 +530,8 @@ class ArxivClient:
         # The same search asked by several people at once (a channel's `/paper search` fan-out) is one request.
         self._searches: Flights[tuple[str, int, str | None], list[Paper]] = Flights()
         self._html_refusals: dict[tuple[str, int], str] = {}
+        # arXiv lists a paper in each category it is cross-listed in: its item is read in the first.
+        self._rss_items = ItemCache()
         self._now: Callable[[], datetime] = now if now is not None else _utc_now
 
     def now(self) -> datetime:
@@ -532,7 +573,7 @@ class ArxivClient:
                     f"arXiv answered HTTP {response.status_code} for the feed of {what}; nothing was changed"
                 )
             # Parsing a 2,000-item feed takes a second or two of CPU: never on the event loop.
-            feed = await asyncio.to_thread(parse_rss, response.content, cats)
+            feed = await asyncio.to_thread(parse_rss, response.content, cats, self._rss_items)
             if feed.items or not announcement_due:
                 return feed
             log.info("empty arXiv feed for %s on an announcement day (attempt %d)", what, attempt + 1)
