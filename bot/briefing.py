@@ -50,7 +50,7 @@ from bot.explain.answers import without_surrogates
 from bot.explain.llm import LLMFailure
 from bot.explain.offline import math_in_a_sentence_offline
 from bot.explain.prompt import MalformedAnswer
-from bot.explain.sanitize import safe_llm_text
+from bot.explain.sanitize import fit_lines, safe_llm_text
 from bot.models import ChannelRef, Paper
 from bot.radar import Radar
 from bot.ranking import RadarProfile
@@ -333,7 +333,9 @@ def compose(day: date, count: int, shared: SharedAnswer, facts: Facts) -> str:
         )
     else:
         footer = f"From the papers' data ({shared.offline_reason}); #n is the card numbered n below."
-    return inert_text(_bounded(lines, footer, MAX_BRIEFING_CHARS))
+    # The lines that fit with the footer, a line "…" standing for the rest.
+    fitted = fit_lines(lines, MAX_BRIEFING_CHARS - len(footer) - 2, keep_blank=True)
+    return inert_text(fitted + "\n" + footer if fitted else footer)
 
 
 def _llm_lines(answer: BriefingAnswer) -> list[str]:
@@ -371,16 +373,3 @@ def _fact_lines(facts: Facts) -> list[str]:
 def _cites(cards: Sequence[int]) -> str:
     return ", ".join(f"#{n}" for n in cards)
 
-
-def _bounded(lines: list[str], footer: str, max_chars: int) -> str:
-    """The lines that fit with the footer, a line "…" standing for the rest."""
-    room = max_chars - len(footer) - 2
-    kept: list[str] = []
-    used = 0
-    for line in lines:
-        if used + len(line) + 1 > room:
-            kept.append("…")
-            break
-        kept.append(line)
-        used += len(line) + 1
-    return "\n".join([*kept, footer])

@@ -41,7 +41,7 @@ from bot.cards import ExplanationEquation, Link, Reply
 from bot.errors import PaperbotError, UsageError
 from bot.explain.llm import LLMFailure, LLMProvider
 from bot.explain.prompt import Grounding
-from bot.explain.sanitize import safe_llm_text, truncate
+from bot.explain.sanitize import fit_lines, safe_llm_text, truncate
 from bot.explain.service import UNREADABLE_ANSWER
 from bot.explain.waiting import too_slow_note, wait_for_llm
 from bot.fulltext import FullText, PaperEquation
@@ -359,7 +359,7 @@ def _drawn(paper: Paper, parts: PromptParts, answer: ThreadAnswer, source: str, 
     if not answer.answered_by_paper:
         lines.append(NOT_IN_PAPER.format(basis=basis))
     said = [safe_llm_text(line, ANSWER_MAX_CHARS) for line in answer.answer.splitlines()]
-    lines.append(_bounded(said, ANSWER_MAX_CHARS))
+    lines.append(fit_lines(said, ANSWER_MAX_CHARS, cut_last=True))
     used = _equations_used(parts, answer)
     grounding = parts.grounding
     links: list[Link] = []
@@ -408,20 +408,6 @@ def _shown(where: FullText | Grounding, equations: Sequence[PaperEquation]) -> t
         for e in equations
     )
 
-
-def _bounded(lines: list[str], max_chars: int) -> str:
-    kept: list[str] = []
-    used = 0
-    for line in lines:
-        if not line:
-            continue
-        if used + len(line) + 1 > max_chars:
-            room = max_chars - used - 1
-            kept.append(truncate(line, room) if room >= 40 else "…")  # a long line is cut, not dropped
-            break
-        kept.append(line)
-        used += len(line) + 1
-    return "\n".join(kept)
 
 
 def _joined(lines: list[str]) -> str:

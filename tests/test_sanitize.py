@@ -110,3 +110,14 @@ def test_links_elsewhere_hidden_behind_an_allowed_looking_host_are_refused() -> 
     ]:
         assert not is_allowed_link(url), url
         assert "evil" not in safe_llm_text(f"see {url}", 500) or "://" not in safe_llm_text(f"see {url}", 500)
+
+
+def test_lines_fit_their_room_with_the_rest_marked_or_the_last_line_cut() -> None:
+    from bot.explain.sanitize import fit_lines
+
+    lines = ["one", "", "two", "three " * 20]
+    assert fit_lines(lines, 10) == "one\ntwo\n…"
+    assert fit_lines(lines, 10, keep_blank=True) == "one\n\ntwo\n…"
+    cut = fit_lines(lines, 80, cut_last=True)
+    assert cut.startswith("one\ntwo\nthree") and cut.endswith("…") and len(cut) <= 80
+    assert fit_lines(["x" * 5], 100) == "x" * 5

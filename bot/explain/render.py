@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from bot.cards import ExplanationSection, Link
 from bot.explain.answer_schema import Claim, StructuredAnswer
 from bot.explain.prompt import SECTIONS
-from bot.explain.sanitize import safe_llm_text
+from bot.explain.sanitize import fit_lines, safe_llm_text
 from bot.fulltext import PaperEquation
 from bot.text import clean_text
 
@@ -52,12 +52,12 @@ def render_sections(answer: StructuredAnswer, find: Find, link_of: LinkOf | None
         sections[key] = (_claims(items, _LIMITS[key], bullets=bullets), links)
     notation = [_with_source(f"• {s.symbol}: {s.meaning}", s.source, _LIMITS["notation"]) for s in answer.notation]
     sections["notation"] = (
-        _bounded(notation, _LIMITS["notation"]),
+        fit_lines(notation, _LIMITS["notation"]),
         _links((s.source for s in answer.notation), find, link_of),
     )
     sections["equations"] = _equations(answer, find, link_of, _LIMITS["equations"])
     prerequisites = [safe_llm_text(f"• {p}", _LIMITS["prerequisites"]) for p in answer.prerequisites]
-    sections["prerequisites"] = (_bounded(prerequisites, _LIMITS["prerequisites"]), ())
+    sections["prerequisites"] = (fit_lines(prerequisites, _LIMITS["prerequisites"]), ())
     return tuple(
         ExplanationSection(spec.title, sections[spec.key][0], sections[spec.key][1])
         for spec in SECTIONS
@@ -83,12 +83,12 @@ def _equations(
         elif cited.formula.strip():
             why = cited.background.strip() or "not one of the paper's numbered equations"
             lines.append(_with_source(f"• {cited.formula} — {cited.meaning}", f"background: {why}", limit, 120))
-    return _bounded(lines, limit), tuple(links)
+    return fit_lines(lines, limit), tuple(links)
 
 
 def _claims(items: Iterable[Claim], limit: int, *, bullets: bool) -> str:
     lines = [_with_source(("• " if bullets else "") + c.text, c.source, limit) for c in items]
-    return _bounded([line for line in lines if line], limit)
+    return fit_lines([line for line in lines if line], limit)
 
 
 def _with_source(text: str, source: str, limit: int, source_chars: int = SOURCE_CHARS) -> str:
@@ -118,16 +118,3 @@ def _links(sources: Iterable[str], find: Find, link_of: LinkOf | None) -> tuple[
                 links.append(link)
     return tuple(links)
 
-
-def _bounded(lines: list[str], max_chars: int) -> str:
-    kept: list[str] = []
-    used = 0
-    for line in lines:
-        if not line:
-            continue
-        if used + len(line) + 1 > max_chars:
-            kept.append("…")
-            break
-        kept.append(line)
-        used += len(line) + 1
-    return "\n".join(kept)

@@ -13,11 +13,12 @@ removes around (``<<!here>!channel>``), and the cut are repeated until nothing c
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from bot.text import clean_text
 from bot.untrusted import allowed_link_hosts, inert_text, is_allowed_link
 
-__all__ = ["allowed_link_hosts", "is_allowed_link", "safe_llm_text", "truncate"]
+__all__ = ["allowed_link_hosts", "fit_lines", "is_allowed_link", "safe_llm_text", "truncate"]
 
 _MD_LINK = re.compile(r"\[([^\]\n]{0,300})\]\(\s*([^)\s]+)\s*\)")
 _ANGLE = re.compile(r"<([^<>\n]{0,500})>")
@@ -79,6 +80,24 @@ def truncate(text: str, max_chars: int) -> str:
     if space > max_chars // 2:
         cut = cut[:space]
     return cut.rstrip(" ,;:") + "…"
+
+
+def fit_lines(lines: Iterable[str], max_chars: int, *, cut_last: bool = False, keep_blank: bool = False) -> str:
+    """The lines that fit in ``max_chars`` together (newlines counted), a line "…" standing for the rest; with
+    ``cut_last`` the first line that does not fit is cut at a word instead (when 40 or more characters of room
+    are left), so a long answer is shortened, not dropped. Blank lines are dropped unless ``keep_blank``."""
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        if not line and not keep_blank:
+            continue
+        if used + len(line) + 1 > max_chars:
+            room = max_chars - used - 1
+            kept.append(truncate(line, room) if cut_last and room >= 40 else "…")
+            break
+        kept.append(line)
+        used += len(line) + 1
+    return "\n".join(kept)
 
 
 def _remove_links(text: str) -> str:
