@@ -1,6 +1,6 @@
 """Hostile feed fields, timed, run by hand: `python bench/bench_feed_hardening.py` from the repository root.
 
-Parses the recorded arXiv feed with each hostile author field of tests/test_feed_hardening.py injected
+Parses the recorded arXiv feed with each hostile author field of tests/support_hostile_feed.py injected
 (100 KB one-word authors and the like: feedparser's e-mail expression alone took 37 s on one), next to the
 untouched feed; likewise the fields our own parsing reads with regular expressions, a title full of
 `<skipDays>` tags and an API answer with a 100 KB author name. Target: each within 1 s, about what the
@@ -21,12 +21,12 @@ sys.path.insert(0, str(ROOT))
 from bot.sources.arxiv import parse_api, parse_rss  # noqa: E402
 from tests.fakes import recorded_feed  # noqa: E402
 from tests.support import api_body  # noqa: E402
-from tests.test_feed_hardening import (  # noqa: E402
+from tests.support_hostile_feed import (  # noqa: E402
     FIRST_TITLE,
     HOSTILE_AUTHOR_FIELDS,
     HOSTILE_FOR_US,
-    _without_skip_days,
     hostile_feed,
+    without_skip_days,
     word,
 )
 
@@ -51,7 +51,7 @@ def main() -> None:
     for case, (old, new) in HOSTILE_FOR_US.items():  # fields our own parsing reads with expressions
         report(f"ours, {case}", timed(raw.replace(old, new, 1)))
     many_tags = b"<title><![CDATA[" + b"<skipDays>" * 20_000 + b"]]></title>"
-    report("skipDays tags in a title", timed(_without_skip_days(raw).replace(FIRST_TITLE, many_tags, 1)))
+    report("skipDays tags in a title", timed(without_skip_days(raw).replace(FIRST_TITLE, many_tags, 1)))
     _, body = api_body("id_1605.08386_s0_m100_199195aa31ad.json")
     report("API author name", timed(body.replace(b"<name>", b"<name>" + word(), 1), parse_api))
 

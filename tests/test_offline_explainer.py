@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+import bot.explain.glossary as glossary_module
 from bot.cards import Explanation, Link
 from bot.errors import BadIdError
 from bot.explain.abstract_formulas import abstract_formulas, is_number
@@ -18,6 +18,7 @@ from bot.explain.prompt import ONE_LINER_MAX
 from bot.models import Paper
 from bot.sources.arxiv import parse_api, parse_rss
 from bot.text import clean_text
+from tests.support_work import grows_linearly
 
 DATA = Path(__file__).parent / "data"
 FORMULAS, CONCEPTS, ABSTRACT = "Formulas in the abstract", "Concepts it mentions", "Abstract"
@@ -113,13 +114,13 @@ def test_every_recorded_paper_gets_a_bounded_one_liner_or_none(p: Paper) -> None
         assert concepts.startswith(f"• {first}: ")
 
 
-def test_it_is_fast() -> None:
-    offline_explanation(STAT_PAPERS[0])  # builds the glossary matcher once per process
-    start = time.perf_counter()
+def test_the_glossary_matcher_is_built_once_for_many_papers() -> None:
+    # What makes it cheap per paper (its time, target < 5 ms a paper: bench/bench_text_speed.py).
+    offline_explanation(STAT_PAPERS[0])
+    built = glossary_module._matcher.cache_info().misses
     for p in STAT_PAPERS:
         offline_explanation(p)
-    per_paper = (time.perf_counter() - start) / len(STAT_PAPERS)
-    assert per_paper < 0.005, f"{per_paper * 1000:.2f} ms per paper"
+    assert glossary_module._matcher.cache_info().misses == built
 
 
 def test_it_is_deterministic() -> None:
@@ -291,9 +292,9 @@ def test_numbers_in_recorded_abstracts_are_not_formulas() -> None:
 def test_malformed_tex_costs_linear_time(junk: str) -> None:
     """Unclosed delimiters must not make every opener scan to the end of the text again."""
     tex = junk * 10_000
-    start = time.perf_counter()
     explanation = offline_explanation(paper(tex, abstract=clean_text(tex[:2000])))
-    assert time.perf_counter() - start < 1.0
+    # Counted, not timed (bench/bench_text_speed.py times it): ten times the junk, about ten times the calls.
+    assert grows_linearly(lambda n: offline_explanation(paper(junk * n, abstract=clean_text((junk * n)[:2000]))), 500)
     assert all(len(s.text) <= SECTION_MAX for s in explanation.sections)
 
 
