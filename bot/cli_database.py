@@ -22,8 +22,11 @@ def _backup(args: argparse.Namespace, config: Config) -> int:
 
 def _prune(config: Config) -> int:
     from bot.retention import RetentionSettings, prune, size_line
-    from bot.store import Store
+    from bot.store import Store, database_file
 
+    if not database_file(config.database_path).is_file():  # as backup: never create a database to prune it
+        print(f"No database at {config.database_path!r} yet: nothing to prune.")
+        return 0
     store = Store(config.database_path)
     try:
         store.migrate()

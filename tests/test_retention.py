@@ -161,9 +161,20 @@ def test_status_shows_the_database_size(tmp_path: Path) -> None:
 def test_paperbot_prune_prints_what_went(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "config.toml"
     config.write_text(f'[database]\npath = "{tmp_path / "p.db"}"\n')
+    existing = Store(str(tmp_path / "p.db"))
+    existing.migrate()
+    existing.close()
     assert main(["prune", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert "Pruned: nothing" in out and "Database: " in out
+
+
+def test_paperbot_prune_without_a_database_creates_none(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\npath = "{tmp_path / "p.db"}"\n')
+    assert main(["prune", "--config", str(config)]) == 0
+    assert "nothing to prune" in capsys.readouterr().out
+    assert not (tmp_path / "p.db").exists()
 
 
 @pytest.mark.parametrize(
