@@ -137,7 +137,7 @@ async def test_the_progress_callback_hears_the_model_before_it_is_asked() -> Non
             await explainer.explain(PAPER, progress=heard.append)  # cached: nobody is asked
             assert heard == ["Asking claude-haiku-5-5…"]
             [call] = llm.calls("/v1/messages")
-            assert "temperature" not in call.body  # Anthropic's API version 2026-10-21 refuses sampling parameters
+            assert call.body["temperature"] == 0.2  # in the body: the SDK no longer has the keyword
         finally:
             await explainer.aclose()
 
@@ -150,3 +150,29 @@ async def test_the_setup_hint_is_for_those_who_manage_the_bot() -> None:
     assert explanation.source == "offline"
     assert "ANTHROPIC_API_KEY" not in explanation.note and LLM_HINT not in explanation.text
     assert explainer.admin_note == ADMIN_NO_LLM_NOTE and "ANTHROPIC_API_KEY" in explainer.admin_note
+
+
+async def test_a_claude_model_that_refuses_a_temperature_is_asked_again_without_one_and_remembered() -> None:
+    """Newer Claude models removed sampling parameters: their 400 costs one retry, once per model."""
+    refusal = {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": "'temperature' is deprecated for this model."},
+    }
+    with FakeLLMServer() as llm:
+        llm.script("/v1/messages", (400, refusal))
+        provider = AnthropicProvider("sk-ant-test", "claude-opus-4-8", base_url=llm.anthropic_url, max_retries=0)
+        try:
+            first = await provider.explain("system", "user one")
+            second = await provider.explain("system", "user two")
+        finally:
+            await provider.aclose()
+        assert first.answer is not None and second.answer is not None
+        bodies = [call.body for call in llm.calls("/v1/messages")]
+        assert [body.get("temperature") for body in bodies] == [0.2, None, None]
+
+
+def test_a_batch_item_carries_the_temperature_only_for_a_model_known_to_take_it() -> None:
+    from bot.explain.providers import _batch_request
+
+    assert "temperature" not in _batch_request("r0", "claude-haiku-5-5", "s", "u")["params"]
+    assert _batch_request("r0", "claude-haiku-5-5", "s", "u", sampling=True)["params"]["temperature"] == 0.2  # type: ignore[typeddict-item]

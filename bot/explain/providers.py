@@ -17,7 +17,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
@@ -117,6 +117,10 @@ class AnthropicProvider:
         self._owns_client = client is None
         self._given_client = client
         self._made_client: anthropic.AsyncAnthropic | None = None
+        # Models that answered a sampling parameter with a 400 (newer Claude models removed them): asked
+        # without one from then on.
+        self._no_sampling: set[str] = set()
+        self._sampling_ok: set[str] = set()  # models a call at TEMPERATURE succeeded with
 
     @property
     def _client(self) -> anthropic.AsyncAnthropic:
@@ -154,8 +158,7 @@ class AnthropicProvider:
         spent = (0, 0)
         for attempt in range(MALFORMED_RETRIES + 1):
             try:
-                params = _message_params(self.model, system, user, tool)
-                message: object = await self._client.messages.create(**params)
+                message: object = await self._create(_message_params(self.model, system, user, tool))
             except anthropic.AnthropicError as err:
                 raise _anthropic_failure(err, tokens=spent) from None
             except (ValueError, RecursionError) as err:
@@ -173,6 +176,24 @@ class AnthropicProvider:
                 raise LLMFailure(failure.kind, str(failure), input_tokens=spent[0], output_tokens=spent[1]) from None
             return ToolAnswer(value, spent[0], spent[1], model_name(getattr(message, "model", None), self.model))
         raise _failure("malformed", tokens=spent)
+
+    async def _create(self, params: MessageCreateParamsNonStreaming) -> object:
+        """One Messages call at TEMPERATURE (the SDK no longer has the keyword, the API still takes it in the
+        body), or without it for a model that refuses sampling parameters: told once by a 400, remembered."""
+        import anthropic
+
+        if self.model in self._no_sampling:
+            return await self._client.messages.create(**params)
+        try:
+            message = await self._client.messages.create(**params, extra_body={"temperature": TEMPERATURE})
+            self._sampling_ok.add(self.model)
+            return message
+        except anthropic.BadRequestError as err:
+            if not _refuses_sampling(err):
+                raise
+            log.info("anthropic: %s takes no temperature; asking it without one from now on", self.model)
+            self._no_sampling.add(self.model)
+            return await self._client.messages.create(**params)
 
     async def explain_batch(
         self,
@@ -202,7 +223,8 @@ class AnthropicProvider:
         try:
             batch = await self._client.messages.batches.create(
                 requests=[
-                    _batch_request(f"r{n}", self.model, system, user) for n, (_, system, user) in enumerate(requests)
+                    _batch_request(f"r{n}", self.model, system, user, sampling=self.model in self._sampling_ok)
+                    for n, (_, system, user) in enumerate(requests)
                 ]
             )
         except anthropic.AnthropicError as err:
@@ -295,9 +317,7 @@ def _message_params(
     return {
         "model": model,
         "max_tokens": tool.max_output_tokens,
-        # No temperature: API version 2026-10-21 (which anthropic SDK 2.x sends) answers any sampling
-        # parameter with a 400, and the SDK no longer takes one. A forced tool call with a strict schema
-        # is what keeps Claude's answers steady; OpenAI-compatible servers get TEMPERATURE.
+        # TEMPERATURE goes in the request body (AnthropicProvider._create): the SDK no longer has the keyword.
         "system": system,
         "messages": messages,
         "tools": [param],
@@ -305,8 +325,13 @@ def _message_params(
     }
 
 
-def _batch_request(custom_id: str, model: str, system: str, user: str) -> BatchRequest:
-    return {"custom_id": custom_id, "params": _message_params(model, system, user)}
+def _batch_request(custom_id: str, model: str, system: str, user: str, *, sampling: bool = False) -> BatchRequest:
+    """One batch item; at TEMPERATURE only for a model known to take it (a single call did): one refusal
+    inside a batch would fail every item of the day's batch."""
+    params = _message_params(model, system, user)
+    if sampling:
+        cast(dict[str, Any], params)["temperature"] = TEMPERATURE  # the SDK's type has no such key any more
+    return {"custom_id": custom_id, "params": params}
 
 
 def _answer_from_message(message: object, tool: Tool[T]) -> T:
@@ -395,6 +420,11 @@ def _status_kind(status: int) -> tuple[str, str | None]:
     if status >= 500:
         return "server", None
     return "server", "rejected"
+
+
+def _refuses_sampling(err: Exception) -> bool:
+    """A 400 saying the model takes no temperature (sampling parameters removed on newer models)."""
+    return "temperature" in str(getattr(err, "message", "") or err).lower()
 
 
 def _is_transient(err: anthropic.AnthropicError) -> bool:
