@@ -15,6 +15,7 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from enum import StrEnum
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,17 @@ _LINE_MAX = 1_000  # one line of a card (title, authors, categories): far beyond
 
 ANNOUNCE_LABELS = {"new": "new", "cross": "cross-list", "replace": "revised", "replace-cross": "revised cross-list"}
 LISTING_URL = "https://arxiv.org/list/{category}/new"
+
+
+class Layout(StrEnum):
+    """How a channel's digest is laid out (``/paper layout``). ``cards``: a header, then one message per
+    paper (reactions and thread questions per paper). ``compact``: one message holding every card (split
+    only at a platform's limits), with 👍/👎 buttons per paper instead of reactions. ``thread``: the header
+    (and briefing) as one message, the cards in its thread."""
+
+    CARDS = "cards"
+    COMPACT = "compact"
+    THREAD = "thread"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +86,7 @@ class DigestMessage:
     briefing: bool = False  # the note is the day's briefing (recorded as such where it is posted)
     # Whose digest it is: a channel's (what it has not seen yet), or a preview for no channel (what exists).
     for_channel: bool = True
+    layout: Layout = Layout.CARDS  # the channel's /paper layout; previews and notes use cards
 
     @property
     def is_note(self) -> bool:
