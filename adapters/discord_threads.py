@@ -125,8 +125,7 @@ class DiscordThreads:
         text = question_text(message.content, bot_id)
         paper_id = questions.paper_in_thread(self.engine.store, posted, text)
         if paper_id is None:  # a header, a note, or the briefing without a card number
-            briefing = posted.kind == posted_messages.MessageKind.BRIEFING
-            await self._hint(message, questions.BRIEFING_HINT if briefing else HINT)
+            await self._hint(message, questions.BRIEFING_HINT if questions.names_a_card(posted) else HINT)
             return
         if not text:  # a ping without words (an image, a sticker): nothing to answer
             return

@@ -95,7 +95,7 @@ class SlackThreads(SlackPosting):
         thread_ts = mention.thread_ts or ""
         text = question_text(mention.text, self.bot_user_id)
         paper_id = questions.paper_in_thread(self.engine.store, parent, text)
-        if paper_id is None and parent.kind == MessageKind.BRIEFING:  # the day's briefing: which card?
+        if paper_id is None and questions.names_a_card(parent):  # the briefing or several cards: which one?
             await self._hint(mention, questions.BRIEFING_HINT)
             return
         question = ThreadQuestion(

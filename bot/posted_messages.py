@@ -12,6 +12,7 @@ The table is a set of its own (own migrations, applied on first use after the st
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -34,6 +35,9 @@ class MessageKind(StrEnum):
     ANSWER = "answer"  # an answer to a question about one paper, in its thread
     RESULT = "result"  # a search result or a /paper show card
     NOTE = "note"  # a quiet-day note, an admin report
+    # A message holding several papers' cards (the compact layout; a thread layout's header lists them):
+    # ``papers`` keeps them in digest order, so "#3" or a paper's id in its thread finds the paper.
+    DIGEST = "digest"
 
 
 migrations = TableMigrations("paperbot.posted_messages")
@@ -53,6 +57,13 @@ def m001_posted_messages(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS posted_messages_age ON posted_messages (posted_at)")
 
 
+@migrations()
+def m002_posted_message_papers(db: sqlite_utils.Database) -> None:
+    # The papers of a multi-paper message, space-separated in digest order (#1 first); NULL for the rest.
+    if "papers" not in db.table("posted_messages").columns_dict:
+        db.execute("ALTER TABLE posted_messages ADD COLUMN papers TEXT")
+
+
 def migrate(store: Store) -> None:
     """Apply this table's migrations once per store (after the store's own); cheap to repeat."""
     migrations.apply_to(store)
@@ -67,6 +78,11 @@ class PostedMessage:
     thread_id: str | None
     outbox_key: str | None
     posted_at: datetime
+    papers: tuple[str, ...] = ()  # a multi-paper message's papers in digest order (#1 first)
+
+    def paper_number(self, number: int) -> str | None:
+        """The paper shown as #number in this message, or None when it holds no such number."""
+        return self.papers[number - 1] if 1 <= number <= len(self.papers) else None
 
 
 def record(
@@ -78,17 +94,19 @@ def record(
     paper_id: str | None = None,
     thread_id: str | None = None,
     outbox_key: str | None = None,
+    papers: Sequence[str] = (),
 ) -> None:
     """Remember one posted message. Recording the same message again replaces the row (a resend after a
-    crash keeps one row)."""
+    crash keeps one row). ``papers``: a multi-paper message's papers in digest order."""
     if not message_id:
         return
     migrate(store)
     with store.db.atomic():
         store.db.conn.execute(
             """INSERT OR REPLACE INTO posted_messages
-               (platform, workspace, channel, message_id, kind, paper_id, thread_id, outbox_key, posted_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               (platform, workspace, channel, message_id, kind, paper_id, thread_id, outbox_key, posted_at,
+                papers)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 channel.platform,
                 channel.workspace,
@@ -99,6 +117,7 @@ def record(
                 thread_id or None,
                 outbox_key,
                 utcnow().isoformat(),
+                " ".join(papers) or None,
             ],
         )
 
@@ -110,19 +129,26 @@ def find(store: Store, channel: ChannelRef, message_id: str) -> PostedMessage | 
         return None
     migrate(store)
     row = store.db.execute(
-        """SELECT kind, paper_id, thread_id, outbox_key, posted_at FROM posted_messages
+        """SELECT kind, paper_id, thread_id, outbox_key, posted_at, papers FROM posted_messages
            WHERE platform = ? AND workspace = ? AND channel = ? AND message_id = ?""",
         [channel.platform, channel.workspace, channel.channel, message_id],
     ).fetchone()
     if row is None:
         return None
-    kind, paper_id, thread_id, outbox_key, posted_at = row
+    kind, paper_id, thread_id, outbox_key, posted_at, papers = row
     try:
         message_kind = MessageKind(kind)
     except ValueError:  # a kind from a newer release: known to be ours, about no paper we can tell
         message_kind, paper_id = MessageKind.NOTE, None
     return PostedMessage(
-        channel, message_id, message_kind, paper_id, thread_id, outbox_key, datetime.fromisoformat(posted_at)
+        channel,
+        message_id,
+        message_kind,
+        paper_id,
+        thread_id,
+        outbox_key,
+        datetime.fromisoformat(posted_at),
+        tuple(str(papers).split()) if papers else (),
     )
 
 

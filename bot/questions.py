@@ -69,7 +69,16 @@ from bot.untrusted import strip_unsafe_chars
 if TYPE_CHECKING:
     from bot.engine import Engine
 
-__all__ = ["MAX_THREAD_MESSAGES", "Answer", "ThreadMessage", "ThreadQuestion", "answer_question", "ask_paper"]
+__all__ = [
+    "MAX_THREAD_MESSAGES",
+    "Answer",
+    "ThreadMessage",
+    "ThreadQuestion",
+    "answer_question",
+    "ask_paper",
+    "names_a_card",
+    "paper_in_thread",
+]
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +93,22 @@ BRIEFING_HINT = "Name the card you mean to ask about it here, e.g. “what does 
 _CARD_NUMBER = re.compile(r"(?<![\w#])#(\d{1,3})(?!\w)")
 
 
+def names_a_card(parent: PostedMessage) -> bool:
+    """Whether a question under this message has to name its card by number: the message covers several
+    papers (the day's briefing, a compact digest, a thread layout's header)."""
+    return parent.paper_id is None and parent.kind in (MessageKind.BRIEFING, MessageKind.DIGEST)
+
+
 def paper_in_thread(store: Store, parent: PostedMessage, text: str) -> str | None:
     """The paper a question in the thread of the bot's message is about: that message's own paper, or,
-    under the day's briefing, the card the question names by its number ("what does #4 assume?"); None
-    when there is no one paper to tell (no number, several, or one that is not a card of that digest)."""
+    under the day's briefing or a several-card digest message, the card the question names by its number
+    ("what does #4 assume?"); None when there is no one paper to tell (no number, several, or one that is
+    not a card of that digest)."""
     if parent.paper_id:
         return parent.paper_id
+    if parent.kind == MessageKind.DIGEST:  # several cards in one message (compact or thread layout)
+        numbers = {int(n) for n in _CARD_NUMBER.findall(text[:4000])}
+        return parent.paper_number(numbers.pop()) if len(numbers) == 1 else None
     if parent.kind != MessageKind.BRIEFING or not parent.outbox_key:
         return None
     outbox = Outbox(store)

@@ -44,3 +44,28 @@ def test_old_messages_are_pruned(tmp_path: Path) -> None:
     later = utcnow() + timedelta(days=posted_messages.KEEP_DAYS + 1)
     assert posted_messages.prune(store, now=later) == 1
     assert posted_messages.find(store, SLACK, "old") is None
+
+
+def test_a_several_card_message_keeps_its_papers_in_order_and_a_question_names_one_by_number(
+    tmp_path: Path,
+) -> None:
+    from bot import questions
+
+    store = Store(tmp_path / "bot.db")
+    store.migrate()
+    papers = ("2403.00001", "2403.00002", "2403.00003")
+    posted_messages.record(store, SLACK, "m1", MessageKind.DIGEST, papers=papers, outbox_key="k")
+    found = posted_messages.find(store, SLACK, "m1")
+    assert found is not None and found.kind == MessageKind.DIGEST and found.paper_id is None
+    assert found.papers == papers
+    assert found.paper_number(1) == "2403.00001" and found.paper_number(3) == "2403.00003"
+    assert found.paper_number(0) is None and found.paper_number(4) is None
+    assert questions.names_a_card(found)
+    assert questions.paper_in_thread(store, found, "what does #2 assume?") == "2403.00002"
+    # No number, two numbers, or a number past the last card: no one paper to tell.
+    for text in ("what does it assume?", "compare #1 and #2", "what about #4?", "##2", "a#2"):
+        assert questions.paper_in_thread(store, found, text) is None, text
+    card = posted_messages.find(store, SLACK, "m1")
+    posted_messages.record(store, SLACK, "m2", MessageKind.CARD, paper_id="2403.00009")
+    single = posted_messages.find(store, SLACK, "m2")
+    assert card is not None and single is not None and single.papers == () and not questions.names_a_card(single)
