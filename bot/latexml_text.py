@@ -30,9 +30,16 @@ __all__ = [
 MAX_PROSE_CHARS = 20_000  # a paragraph is a few hundred characters; stop at a pathological one
 MAX_DEPTH = 64  # ancestors looked at: LaTeXML nests a formula a dozen levels deep
 
-_SKIPPED_IN_PROSE = ("ltx_note", "ltx_eqn_eqno", "ltx_tag_equation", "ltx_tag_equationgroup")
+_SKIPPED_IN_PROSE = (
+    "ltx_note",
+    "ltx_eqn_eqno",
+    "ltx_tag_equation",
+    "ltx_tag_equationgroup",
+    "ltx_missing_citation",  # one unresolved key among resolved ones: the key is not prose either
+)
 _BLOCKS = frozenset({"p", "div", "li", "tr", "table", "ul", "ol", "dl", "dt", "dd", "h6", "figure"})
 _LINE_CONTINUATION = re.compile(r"%\n")
+_CLOSING = frozenset(".,;:)]")
 
 
 def classes(node: LexborNode) -> tuple[str, ...]:
@@ -55,10 +62,30 @@ def walk(root: LexborNode, descend: Callable[[LexborNode], bool]) -> Iterator[Le
 
 
 def _readable(node: LexborNode) -> bool:
-    """Whether prose goes into ``node``: not into a formula (read from its alttext), a footnote or a number."""
+    """Whether prose goes into ``node``: not into a formula (read from its alttext), a footnote, a number,
+    or a citation LaTeXML could not resolve: it prints the bare BibTeX key ("higham_gaussian_2011"), which
+    reads as words of the sentence (a notation entry, a quoted passage) instead of a reference."""
     if node.tag == "math":
         return False
+    if node.tag == "cite" and _only_missing_citations(node):
+        return False
     return not any(c in _SKIPPED_IN_PROSE for c in classes(node))
+
+
+def _before_gap(text: str, closing: str) -> str:
+    """The text before a left-out citation, as it reads up to ``closing``: no space (LaTeXML puts a
+    no-break space before ``\\cite``) and, before a bracket, no separator of the citation left out."""
+    text = text.rstrip()
+    return text.rstrip(";,").rstrip() if closing in ")]" else text
+
+
+def _is_missing_citation(node: LexborNode) -> bool:
+    return "ltx_missing_citation" in classes(node) or (node.tag == "cite" and _only_missing_citations(node))
+
+
+def _only_missing_citations(cite: LexborNode) -> bool:
+    refs = cite.css(".ltx_ref")
+    return bool(refs) and all("ltx_missing_citation" in classes(ref) for ref in refs)
 
 
 def prose(element: LexborNode, *, skip: Callable[[LexborNode], bool] | None = None) -> str:
@@ -69,7 +96,11 @@ def prose(element: LexborNode, *, skip: Callable[[LexborNode], bool] | None = No
     def descend(node: LexborNode) -> bool:
         return _readable(node) and not (skip is not None and skip(node))
 
+    dropped = False  # a citation key was left out: the gap it leaves before punctuation closes
     for node in walk(element, descend):
+        if node.tag != "-text" and not _readable(node) and _is_missing_citation(node):
+            dropped = True
+            continue
         if node.tag == "math":
             alt = _LINE_CONTINUATION.sub("", str(node.attributes.get("alttext") or ""))
             piece = f" \\({alt}\\) " if _display(node) else f"\\({alt}\\)"
@@ -81,6 +112,9 @@ def prose(element: LexborNode, *, skip: Callable[[LexborNode], bool] | None = No
             continue
         if skip is not None and node.tag != "-text" and skip(node):
             continue
+        if dropped and parts and piece[:1] in _CLOSING:
+            parts[-1] = _before_gap(parts[-1], piece[:1])
+        dropped = False
         parts.append(piece)
         size += len(piece)
         if size > MAX_PROSE_CHARS:

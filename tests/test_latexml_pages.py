@@ -130,3 +130,42 @@ def test_a_real_linear_algebra_paper_reads_its_contributions_and_numbered_statem
     nullity = _equation("lu-existence", "1")
     assert nullity.statement == "Property 2.1" and nullity.intro == "For all k=1,…,n:"
     assert [p.kind for p in page.passages[-3:]] == ["conclusion"] * 3
+
+
+def test_unresolved_citation_keys_are_not_read_as_words_of_the_sentence() -> None:
+    # LaTeXML prints a citation it cannot resolve as its bare BibTeX key; the LU paper has two after
+    # "for any matrix A". The sentence reads on without them, its punctuation closed up.
+    page = latexml_full_text("lu-existence")
+    text = " ".join(p.text for p in page.passages)
+    assert "higham_gaussian_2011" not in text and "lu_numerical_2021" not in text
+    assert "is guaranteed to exist for any matrix A." in text
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        (  # every key unresolved: the citation goes, the gap before the period closes
+            '<p>exists for any matrix <cite class="ltx_cite"><span class="ltx_ref ltx_missing_citation">'
+            'k_2011</span>; <span class="ltx_ref ltx_missing_citation">k_2021</span></cite>.</p>',
+            "exists for any matrix.",
+        ),
+        (  # one resolved and one not: the resolved one stays, the separator of the other goes
+            '<p>as shown <cite class="ltx_cite">(<a class="ltx_ref" href="#bib.bib3">Higham, 2011</a>; '
+            '<span class="ltx_ref ltx_missing_citation">lu_2021</span>)</cite>.</p>',
+            "as shown (Higham, 2011).",
+        ),
+        ('<p>as shown <cite class="ltx_cite">[<a class="ltx_ref" href="#bib.bib3">3</a>]</cite>.</p>', "as shown [3]."),
+        (  # a formula after the gap keeps its TeX read as Unicode
+            '<p>see <cite class="ltx_cite"><span class="ltx_ref ltx_missing_citation">k1</span></cite>, then '
+            '<math alttext="x_{t+1}" display="inline"></math>.</p>',
+            "see, then xₜ₊₁.",
+        ),
+    ],
+)
+def test_a_citation_is_prose_only_when_it_resolves(html: str, expected: str) -> None:
+    from selectolax.lexbor import LexborHTMLParser
+
+    from bot.latexml_text import prose
+
+    paragraph = LexborHTMLParser(html).css_first("p")
+    assert paragraph is not None and prose(paragraph) == expected
