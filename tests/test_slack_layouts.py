@@ -125,8 +125,9 @@ class Bot:
         await self._delivered(self.slack.send_event(event))
 
     async def react(self, name: str, ts: str, *, user: str = USER) -> None:
-        event = {"type": "reaction_added", "user": user, "reaction": name, "item_user": BOT_USER,
-                 "item": {"type": "message", "channel": CHANNEL, "ts": ts}, "event_ts": "1711440002.000100"}  # fmt: skip
+        item = {"type": "message", "channel": CHANNEL, "ts": ts}
+        event = {"type": "reaction_added", "user": user, "reaction": name, "item_user": BOT_USER, "item": item,
+                 "event_ts": "1711440002.000100"}  # fmt: skip
         await self._delivered(self.slack.send_event(event))
 
     def likes(self) -> list[tuple[str, float, str]]:
