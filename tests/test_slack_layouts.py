@@ -29,9 +29,11 @@ from bot.posted_messages import MessageKind
 from bot.questions import BRIEFING_HINT, ThreadQuestion
 from bot.radar import DISLIKE, LIKE, Radar
 from bot.sources.arxiv import parse_rss
+from bot.untrusted import MAX_UNTRUSTED_CHARS
 from bot.votes import UNKNOWN_MESSAGE
 from tests.fakes.slack_server import APP_TOKEN, BOT_TOKEN, TEAM_ID, FakeSlack
 from tests.support import STAT_FEED, make_config, make_engine
+from tests.support_payload_safety import HOSTILE_SHAPES, laid_out, strings, unsafe_parts
 
 CHANNEL = "C111"
 HERE = ChannelRef("slack", TEAM_ID, CHANNEL)
@@ -363,3 +365,41 @@ async def test_a_crash_mid_way_is_finished_by_the_restart_without_a_message_twic
             found = posted_messages.find(engine.store, HERE, message["ts"])
             assert found is not None and found.outbox_key == row.key
     await engine.aclose()
+
+
+# --- what reaches the channel stays inert --------------------------------------------------------------
+
+HOSTILE_TITLE = "Attention <!channel> @here <!here> <@U123> see <https://evil.example|arxiv.org> https://evil.example/x"
+
+
+async def test_a_hostile_title_stays_inert_in_the_compact_message_its_buttons_and_the_thread_header(
+    bot: Bot,
+) -> None:
+    paper = replace(STAT_PAPERS[0], title=HOSTILE_TITLE, authors=("@everyone", "<!subteam^S1|@team>"))
+    cards = numbered((paper, *STAT_PAPERS[1:3]))
+    for layout in (Layout.COMPACT, Layout.THREAD):
+        await bot.adapter.post_digest(HERE, DigestMessage(("stat",), date(2024, 3, 26), cards, layout=layout))
+    posts = bot.slack.posts(CHANNEL)
+    sent = [text for post in posts for text in strings({"text": post.args["text"], "blocks": post.args["blocks"]})]
+    assert not [problem for text in sent for problem in unsafe_parts(text)]
+    compact = posts[0].args["blocks"]
+    assert [value for _, value in buttons(compact)] == [card.paper_id for card in cards for _ in range(3)]
+    labels = [e["accessibility_label"] for b in compact if b["type"] == "actions" for e in b["elements"]]
+    assert labels[:3] == ["Explain #1", "More papers like #1", "Fewer papers like #1"]
+
+
+@pytest.mark.parametrize("shape", list(HOSTILE_SHAPES))
+def test_a_megabyte_of_hostile_text_in_every_layout_renders_bounded_and_safe(shape: str) -> None:
+    text = HOSTILE_SHAPES[shape]
+    paper = Paper(id="2403.00001", version=1, title=text, authors=(text,), categories=("stat.ML", text),
+                  primary_category="stat.ML", abstract=text)  # fmt: skip
+    card = make_card(paper, math_line=text, why=text)
+    digest = DigestMessage(categories=("stat",), announced=None, cards=(card, card), more_count=1)
+    drawn: dict[str, int] = {}
+    for renderer, out in laid_out(digest):
+        drawn[renderer] = drawn.get(renderer, 0) + len(out)
+        if len(out) < 30_000:  # the checker is slow on big text
+            assert not unsafe_parts(out), renderer
+    assert set(drawn) == {f"{kind}.{layout}" for kind in ("slack.lay_out", "console.render_digest_text")
+                          for layout in (Layout.COMPACT, Layout.THREAD)}  # fmt: skip
+    assert all(size < 4 * MAX_UNTRUSTED_CHARS for size in drawn.values()), drawn
