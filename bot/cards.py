@@ -332,8 +332,6 @@ def render_digest_text(digest: DigestMessage) -> str:
         lines.append(drawn)
         if digest.layout != Layout.COMPACT:  # compact: one block, no blank line between cards
             lines.append("")
-    if digest.layout == Layout.COMPACT and digest.cards:
-        lines.append("(👍/👎 buttons per paper on Slack and Discord; react or ask by #n there.)")
     if digest.more_count:
         where = "  ".join(url for _, url in drawn_links(digest.more_links, trusted=False))
         # "at" the list, or a full stop: never a colon with nothing after it.

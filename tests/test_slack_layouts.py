@@ -342,6 +342,8 @@ async def test_a_crash_mid_way_is_finished_by_the_restart_without_a_message_twic
     [row] = Outbox(engine.store).unfinished()
     assert row.state == "sending" and len(parts_in(slack, CHANNEL)) == posted_before
 
+    # The crash came between posting and recording too: the restart records what it finds.
+    engine.store.db.conn.execute("DELETE FROM posted_messages")
     layouts.set_layout(engine.store, HERE, after_restart)
     restarted = await started(slack, engine)  # a new process: nothing remembered but the database
     try:
@@ -364,6 +366,12 @@ async def test_a_crash_mid_way_is_finished_by_the_restart_without_a_message_twic
         if message.get("metadata"):
             found = posted_messages.find(engine.store, HERE, message["ts"])
             assert found is not None and found.outbox_key == row.key
+            assert str(found.kind) == message["metadata"]["event_payload"]["kind"]
+            assert found.thread_id == message.get("thread_ts")
+            if found.kind == MessageKind.DIGEST:
+                assert found.papers == row.paper_ids
+            else:
+                assert found.paper_id in (None, *row.paper_ids)
     await engine.aclose()
 
 
