@@ -49,8 +49,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack_blocks import EXPLAIN_ACTION_ID, SlackMessage, render_reply
 from adapters.slack_client import AUTH_ERRORS, UNAVAILABLE, api_url, build_client, check_slack, error_code, sdk_logger
 from adapters.slack_http import MAX_BODY_BYTES, RequestDoor, RequestRefused, server_logger
-from adapters.slack_posting import POST_INTERVAL_S
-from adapters.slack_threads import RESPOND_LIMIT, AnswerQuestion, SlackThreads
+from adapters.slack_layouts import VOTE_ACTION_IDS
+from adapters.slack_posting import POST_INTERVAL_S, Resumed
+from adapters.slack_threads import RESPOND_LIMIT, AnswerQuestion
+from adapters.slack_votes import SlackVotes
 from bot.cards import Reply
 from bot.commands import SubCommand, apology
 from bot.config import Config
@@ -86,7 +88,7 @@ STOP_GRACE_S = 1.0
 CONNECT_TIMEOUT_S = 30.0
 
 
-class SlackAdapter(SlackThreads):
+class SlackAdapter(SlackVotes):
     platform = "slack"
 
     def __init__(
@@ -137,6 +139,8 @@ class SlackAdapter(SlackThreads):
         )
         self.app.command(COMMAND)(self._on_command)
         self.app.action(EXPLAIN_ACTION_ID)(self._on_explain_button)
+        for vote_action in VOTE_ACTION_IDS:  # a compact digest's 👍/👎 buttons (adapters.slack_votes)
+            self.app.action(vote_action)(self._on_vote)
         self.app.event("reaction_added")(self._on_reaction_added)
         self.app.event("reaction_removed")(self._on_reaction_removed)
         self.app.event("app_mention")(self._on_mention)
@@ -149,6 +153,7 @@ class SlackAdapter(SlackThreads):
         self._channel_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._last_post: dict[str, float] = {}
         self._present_parts: dict[str, set[int]] = {}  # digest key -> parts found in history after a crash
+        self._resumed: dict[str, Resumed] = {}  # digest key -> the layout and thread those parts are in
         self._explaining: set[tuple[str, str, str]] = set()
         self._answered: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.hints = HintLimiter()

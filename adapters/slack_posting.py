@@ -1,5 +1,7 @@
-"""Posting to Slack: digests (a header message, then one message per card, each a part carrying the
-outbox key in its metadata so a restart can see what is already there), replies, equation images, paced
+"""Posting to Slack: digests in the channel's layout (adapters.slack_layouts: a header then a message per
+card, one compact message, or a header with its cards in its thread), each part carrying the outbox key in
+its metadata so a restart can see what is already there (in the history, and in the thread layout's
+thread, which the history does not show), replies, equation images, paced
 to one message per second per channel; every message about a paper recorded with its ts
 (bot.posted_messages), for reactions and questions in its thread. Also the adapter's background work:
 listeners acknowledge at once and hand their work to ``_spawn``."""
@@ -9,16 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack_blocks import SlackMessage, render_digest
+from adapters.slack_blocks import SlackMessage
 from adapters.slack_client import UNAVAILABLE, error_code
+from adapters.slack_layouts import DigestPart, lay_out
 from adapters.slack_uploads import upload_equation_images
-from bot.cards import DigestMessage, Reply
+from bot.cards import DigestMessage, Layout, Reply
 from bot.engine import Engine
 from bot.errors import ChannelUnavailable
 from bot.models import ChannelRef
@@ -42,6 +46,7 @@ class SlackPosting:
     _channel_locks: defaultdict[str, asyncio.Lock]
     _last_post: dict[str, float]
     _present_parts: dict[str, set[int]]
+    _resumed: dict[str, Resumed]  # digest key -> the layout and thread found after a crash
 
     # --- background work ------------------------------------------------------------------------
 
@@ -65,31 +70,71 @@ class SlackPosting:
     # --- posting -----------------------------------------------------------------------------------
 
     async def post_digest(self, channel: ChannelRef, digest: DigestMessage) -> None:
-        for message in render_digest(digest):
-            await self._post_recorded(channel, message, _digest_kind(digest, message))
+        await self._post_parts(channel, lay_out(digest), digest.layout)
 
     async def post_digest_keyed(self, channel: ChannelRef, digest: DigestMessage, key: str) -> None:
         """Post with the outbox key in each message's metadata, so that after a crash the bot can see
-        in the channel's history what it already posted. Parts found there by already_posted are
-        skipped: Slack itself has no dedupe."""
-        messages = render_digest(digest)
+        in the channel's history (and a thread layout's thread) what it already posted. Parts found there
+        by already_posted are skipped, in the layout they were posted in: Slack itself has no dedupe."""
         present = self._present_parts.pop(key, set())
-        for index, message in enumerate(messages):
-            if index in present:
+        resumed = self._resumed.pop(key, None)
+        if resumed is not None and resumed.layout != digest.layout:  # the channel changed its layout meanwhile
+            digest = replace(digest, layout=resumed.layout)
+        parent = resumed.thread_ts if resumed is not None else None
+        await self._post_parts(channel, lay_out(digest), digest.layout, key=key, present=present, parent=parent)
+
+    async def _post_parts(
+        self,
+        channel: ChannelRef,
+        parts: Sequence[DigestPart],
+        layout: Layout,
+        *,
+        key: str | None = None,
+        present: set[int] | None = None,
+        parent: str | None = None,
+    ) -> None:
+        """Post a laid-out digest's messages in order, each recorded; the thread layout's cards in the
+        thread of its first message (``parent``: that message's ts, when it was posted before a restart)."""
+        for index, part in enumerate(parts):
+            if present and index in present:
                 continue
-            kind = _digest_kind(digest, message)
-            payload: dict[str, Any] = {"key": key, "part": index, "parts": len(messages), "kind": str(kind)}
-            if message.paper_id:
-                payload["paper"] = message.paper_id  # so that a restart can record a part it finds
-            metadata = {"event_type": METADATA_EVENT, "event_payload": payload}
-            await self._post_recorded(channel, message, kind, metadata=metadata, outbox_key=key)
+            thread_ts = parent if part.in_thread else None
+            if part.in_thread and not thread_ts:
+                raise RuntimeError("a digest part for a thread with no thread to go in")  # lay_out puts it first
+            metadata = _part_metadata(key, index, len(parts), part, layout) if key is not None else None
+            ts = await self._post_recorded(
+                channel, part.message, part.kind, thread_ts=thread_ts, metadata=metadata, outbox_key=key,
+                papers=part.papers,
+            )  # fmt: skip
+            if index == 0:
+                parent = ts
 
     async def already_posted(self, channel: ChannelRef, key: str) -> bool | None:
-        """Whether every part of the digest with this key is in the channel's recent history. None when
-        Slack will not tell (no channels:history scope): the digest is then sent again. The parts found
-        are recorded as posted (a crash may have come between posting one and recording it)."""
+        """Whether every part of the digest with this key is in the channel: its recent history, and for
+        the thread layout the header's thread (conversations.replies; thread replies are not in the
+        history). None when Slack will not tell (no channels:history scope): the digest is then sent
+        again. The parts found are recorded as posted (a crash may have come between posting one and
+        recording it)."""
+        parts = await self._parts_in_history(channel, key)
+        if parts is None:
+            return None
+        header = parts.get(0)
+        total = max((int(found.get("parts", 0)) for found in parts.values()), default=0)
+        thread_ts = str(header.get("ts") or "") if header is not None else ""
+        if header is not None and header.get("layout") == Layout.THREAD and len(parts) < total:
+            parts.update(await self._parts_in_thread(channel, key, thread_ts))
+        for found in parts.values():
+            self._record_found_part(channel, key, found)
+        if total and set(parts) == set(range(total)):
+            return True
+        self._present_parts[key] = set(parts)
+        if header is not None and header.get("layout") in tuple(Layout):
+            self._resumed[key] = Resumed(Layout(header["layout"]), thread_ts or None)
+        return False
+
+    async def _parts_in_history(self, channel: ChannelRef, key: str) -> dict[int, dict[str, Any]] | None:
+        """The digest's parts in the channel's recent history (top-level messages), by part number."""
         parts: dict[int, dict[str, Any]] = {}
-        total = 0
         cursor: str | None = None
         for _ in range(HISTORY_PAGES):
             try:
@@ -99,21 +144,32 @@ class SlackPosting:
             except SlackApiError as err:
                 log.info("cannot check %s history (%s): resending", channel, error_code(err))
                 return None
-            for message in response.get("messages") or []:
-                meta = message.get("metadata") or {}
-                payload = meta.get("event_payload") or {}
-                if meta.get("event_type") == METADATA_EVENT and payload.get("key") == key:
-                    parts[int(payload.get("part", 0))] = {"ts": message.get("ts"), **payload}
-                    total = int(payload.get("parts", 0))
+            parts.update(_keyed_parts(response.get("messages") or [], key))
             cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
-            if (total and len(parts) >= total) or not response.get("has_more") or not cursor:
+            if _complete_top_level(parts) or not response.get("has_more") or not cursor:
                 break
-        for found in parts.values():
-            self._record_found_part(channel, key, found)
-        if total and set(parts) == set(range(total)):
-            return True
-        self._present_parts[key] = set(parts)
-        return False
+        return parts
+
+    async def _parts_in_thread(self, channel: ChannelRef, key: str, thread_ts: str) -> dict[int, dict[str, Any]]:
+        """The thread layout's cards found in its header's thread. Unreadable: none found, so the cards are
+        posted again there (a card twice rather than a card lost)."""
+        parts: dict[int, dict[str, Any]] = {}
+        cursor: str | None = None
+        for _ in range(HISTORY_PAGES):
+            try:
+                response = await self.client.conversations_replies(
+                    channel=channel.channel, ts=thread_ts, limit=200, include_all_metadata=True, cursor=cursor
+                )
+            except SlackApiError as err:
+                log.info("cannot read the digest thread %s in %s (%s): posting its cards", thread_ts, channel,
+                         error_code(err))  # fmt: skip
+                return {}
+            found = _keyed_parts(response.get("messages") or [], key)
+            parts.update({part: {**payload, "thread_ts": thread_ts} for part, payload in found.items() if part})
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not response.get("has_more") or not cursor:
+                break
+        return parts
 
     def _record_found_part(self, channel: ChannelRef, key: str, found: dict[str, Any]) -> None:
         try:
@@ -121,13 +177,16 @@ class SlackPosting:
         except ValueError:  # a part posted before parts said what they are: about no paper we can tell
             kind = MessageKind.NOTE
         paper = found.get("paper")
+        papers = found.get("papers")
         record(
             self.engine.store,
             channel,
             str(found.get("ts") or ""),
             kind,
             paper_id=paper if isinstance(paper, str) else None,
+            thread_id=str(found.get("thread_ts") or "") or None,
             outbox_key=key,
+            papers=papers.split() if isinstance(papers, str) else (),
         )
 
     async def _post_recorded(
@@ -139,8 +198,10 @@ class SlackPosting:
         thread_ts: str | None = None,
         metadata: dict[str, Any] | None = None,
         outbox_key: str | None = None,
+        papers: Sequence[str] = (),
     ) -> str:
-        """Post one message and record it (its ts, what it is, its paper), for reactions and threads."""
+        """Post one message and record it (its ts, what it is, its paper or papers), for reactions, buttons
+        and threads."""
         ts = await self._post(channel.channel, message, thread_ts=thread_ts, metadata=metadata)
         record(
             self.engine.store,
@@ -150,6 +211,7 @@ class SlackPosting:
             paper_id=message.paper_id,
             thread_id=thread_ts,
             outbox_key=outbox_key,
+            papers=papers,
         )
         return ts
 
@@ -203,7 +265,46 @@ class SlackPosting:
             await upload_equation_images(self.client, channel.channel, thread_ts, reply.images, pace=self._pace)
 
 
-def _digest_kind(digest: DigestMessage, message: SlackMessage) -> MessageKind:
-    if digest.is_note:
-        return MessageKind.BRIEFING if digest.briefing else MessageKind.NOTE
-    return MessageKind.CARD if message.paper_id else MessageKind.HEADER
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """What a restart found of a digest cut by a crash: the layout its parts were posted in, and the thread
+    layout's header (the thread its remaining cards go in)."""
+
+    layout: Layout
+    thread_ts: str | None
+
+
+def _part_metadata(key: str, index: int, total: int, part: DigestPart, layout: Layout) -> dict[str, Any]:
+    """Message metadata marking a digest part: its outbox key and place, what it is and its paper(s), so
+    that a restart can skip it and record it; the first part also says the layout it was posted in."""
+    payload: dict[str, Any] = {"key": key, "part": index, "parts": total, "kind": str(part.kind)}
+    if part.message.paper_id:
+        payload["paper"] = part.message.paper_id
+    if part.papers:
+        payload["papers"] = " ".join(part.papers)  # a string: Slack's metadata takes flat values
+    if index == 0:
+        payload["layout"] = str(layout)
+    return {"event_type": METADATA_EVENT, "event_payload": payload}
+
+
+def _keyed_parts(messages: Iterable[Any], key: str) -> dict[int, dict[str, Any]]:
+    """The parts of the digest with this key among ``messages``, by part number, each with its ts."""
+    parts: dict[int, dict[str, Any]] = {}
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        meta = message.get("metadata") or {}
+        payload = meta.get("event_payload") or {}
+        if meta.get("event_type") == METADATA_EVENT and payload.get("key") == key:
+            parts[int(payload.get("part", 0))] = {**payload, "ts": message.get("ts")}
+    return parts
+
+
+def _complete_top_level(parts: dict[int, dict[str, Any]]) -> bool:
+    """Whether the history needs no more pages: every part found, or a thread layout's header (its other
+    parts are in its thread, never in the history)."""
+    header = parts.get(0)
+    if header is not None and header.get("layout") == Layout.THREAD:
+        return True
+    total = max((int(found.get("parts", 0)) for found in parts.values()), default=0)
+    return bool(total) and len(parts) >= total

@@ -322,9 +322,16 @@ def render_digest_text(digest: DigestMessage) -> str:
     lines = [header, "=" * min(len(header), 80)]
     if not digest.cards:
         lines.append(digest.empty_line)
+    elif digest.layout == Layout.THREAD:  # the header alone, its cards indented below as its thread
+        count = len(digest.cards)
+        lines += [f"{count} paper{'s' if count != 1 else ''}, in the thread below.", ""]
     for i, card in enumerate(digest.cards, start=1):
-        lines.append(render_card_text(card, i))
-        lines.append("")
+        drawn = render_card_text(card, i)
+        if digest.layout == Layout.THREAD:
+            drawn = textwrap.indent(drawn, "  │ ", lambda _: True)
+        lines.append(drawn)
+        if digest.layout != Layout.COMPACT:  # compact: one block, no blank line between cards
+            lines.append("")
     if digest.more_count:
         where = "  ".join(url for _, url in drawn_links(digest.more_links, trusted=False))
         # "at" the list, or a full stop: never a colon with nothing after it.

@@ -21,6 +21,7 @@ from bot.cards import Reply
 from bot.config import is_time_zone, parse_time, suggest_time_zone
 from bot.engine import Engine
 from bot.errors import BadTimeError, PaperbotError, PermissionDenied, UsageError
+from bot.layouts import layout_command, layout_line
 from bot.models import ChannelRef, Subscription
 from bot.progress import Progress
 from bot.sources.base import FeedName
@@ -216,6 +217,7 @@ async def _list(engine: Engine, inv: Invocation) -> Reply:
         paused = f" — paused: {sub.paused_reason}" if sub.paused_reason else ""
         lines.append(f"• {name}{floor}: {describe_schedule(engine, sub)}{paused}")
     lines.append(BRIEFING_ON if briefing.is_on(engine.store, inv.channel) else BRIEFING_OFF)
+    lines.append(layout_line(engine.store, inv.channel))
     return Reply(text="\n".join(lines), ephemeral=True)
 
 
@@ -410,6 +412,7 @@ REGISTRY: dict[str, SubCommand] = {
             "/paper briefing on",
             manages_channel=True,
         ),
+        layout_command(),
         search_command(),
         # `radar list` shows; every other radar action changes the channel's ranking.
         replace(radar_command(), open_actions=("list",)),

@@ -36,6 +36,7 @@ from bot.explain.service import Explainer, PrepareReport
 from bot.flights import Flights
 from bot.fulltext import FullText, FullTextCache, MemoryFullTextCache, TextCache, fetch_full_text
 from bot.jats import NO_JATS_BADGE, UNFETCHED_JATS_BADGE, as_jats_source, fetch_jats_full_text
+from bot.layouts import layout_of
 from bot.models import ChannelRef, Feed, FeedItem, Paper, Subscription
 from bot.outbox import Outbox
 from bot.page_refusals import REDIRECTED, abstract_badge
@@ -416,7 +417,10 @@ class Engine:
         number 1..n in the digest's order (what the day's briefing cites as #n)."""
         message = selection.message(one_liners=self.explainer.one_liners(selection.papers))
         cards = tuple(replace(card, number=n) for n, card in enumerate(message.cards, start=1))
-        return replace(message, cards=cards, for_channel=selection.channel != PREVIEW_CHANNEL)
+        for_channel = selection.channel != PREVIEW_CHANNEL
+        # Laid out as the channel chose (/paper layout); a preview for no channel stays in cards.
+        layout = layout_of(self.store, selection.channel) if for_channel else message.layout
+        return replace(message, cards=cards, for_channel=for_channel, layout=layout)
 
     def already_posted(self, selection: DigestSelection) -> bool:
         if selection.announced is None:

@@ -452,27 +452,35 @@ def learn_from_reaction(
     posted = posted_messages.find(store, channel, message_id)
     if posted is None or posted.paper_id is None:
         return Learned.NOTHING
+    return learn_about_paper(store, channel, posted.paper_id, user, weight, added=added)
+
+
+def learn_about_paper(
+    store: Store, channel: ChannelRef, paper_id: str, user: str, weight: float, *, added: bool = True
+) -> Learned:
+    """What a reaction on a paper's card teaches, for a paper named otherwise (a compact digest's 👍/👎
+    button): the same origin ``reaction:<user>``, so a person counts once per paper whichever they used."""
     radar = Radar(store)
     origin = f"reaction:{user[:40]}"
     if not added:
-        current = next(
-            (
-                e.weight
-                for e in radar.entries(channel)
-                if e.kind == "like" and e.value == posted.paper_id and e.origin == origin
-            ),
-            None,
-        )
+        current = learned_weight(radar, channel, paper_id, user)
         if current is None or (current > 0) != (weight > 0):  # nothing of this sense to take back
             return Learned.NOTHING
-        radar.unlike(channel, posted.paper_id, origin)
+        radar.unlike(channel, paper_id, origin)
         return Learned.TAKEN_BACK
     try:
-        radar.like(channel, posted.paper_id, weight, origin)
+        radar.like(channel, paper_id, weight, origin)
     except UsageError as err:  # a radar full of typed entries: nothing is learned, nothing breaks
         log.info("not learning from a reaction in %s: %s", channel, err)
         return Learned.NOTHING
     return Learned.LIKED if weight > 0 else Learned.DISLIKED
+
+
+def learned_weight(radar: Radar, channel: ChannelRef, paper_id: str, user: str) -> float | None:
+    """The like (> 0) or dislike (< 0) this person's reactions or buttons gave the paper, None for none."""
+    origin = f"reaction:{user[:40]}"
+    entries = radar.entries(channel)
+    return next((e.weight for e in entries if e.kind == "like" and e.value == paper_id and e.origin == origin), None)
 
 
 def learn_from_explain(store: Store, channel: ChannelRef, paper_id: str, user: str) -> None:

@@ -11,18 +11,20 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
 import discord
 from hypothesis import strategies as st
 
-from adapters import discord_embeds, slack_blocks
+from adapters import discord_embeds, slack_blocks, slack_layouts
 from bot.cards import (
     DigestMessage,
     Explanation,
     ExplanationEquation,
     ExplanationSection,
+    Layout,
     Link,
     Reply,
     listing_links,
@@ -205,8 +207,11 @@ def discord_strings(messages: Iterable[discord_embeds.DiscordMessage]) -> Iterat
             yield from strings(embed.to_dict())
 
 
-def payloads(digest: DigestMessage, reply: Reply, echo: str, explanation: Explanation) -> Iterator[tuple[str, str]]:
-    """(renderer, string) for every string every renderer produces for these inputs."""
+def payloads(
+    digest: DigestMessage, reply: Reply, echo: str, explanation: Explanation, *, other_layouts: bool = True
+) -> Iterator[tuple[str, str]]:
+    """(renderer, string) for every string every renderer produces for these inputs (``other_layouts``: the
+    digest drawn in each /paper layout too)."""
     for name, slack in [
         ("slack.render_digest", slack_blocks.render_digest(digest)),
         ("slack.render_reply", slack_blocks.render_reply(reply)),
@@ -233,6 +238,20 @@ def payloads(digest: DigestMessage, reply: Reply, echo: str, explanation: Explan
             yield "discord.render_card", text
     yield "console.render_digest_text", render_digest_text(digest)
     yield "console.render_reply_text", render_reply_text(reply)
+    if other_layouts:
+        yield from laid_out(digest)
+
+
+def laid_out(digest: DigestMessage) -> Iterator[tuple[str, str]]:
+    """The digest in the other layouts (/paper layout), its cards numbered as a channel's are: Slack's
+    compact message with its buttons, the thread layout's header and cards, and the terminal's drawings."""
+    cards = tuple(replace(card, number=n) for n, card in enumerate(digest.cards, start=1))
+    for layout in (Layout.COMPACT, Layout.THREAD):
+        laid = replace(digest, cards=cards, layout=layout)
+        for part in slack_layouts.lay_out(laid):
+            for text in strings(part.message.payload()):
+                yield f"slack.lay_out.{layout}", text
+        yield f"console.render_digest_text.{layout}", render_digest_text(laid)
 
 
 # --- the strategies ----------------------------------------------------------------------------------
@@ -406,6 +425,8 @@ def render_everything(text: str) -> list[str]:
     own = (Link(text, OWN_URLS[3]), Link("Eq. (1)", OWN_URLS[2]))  # an answer's links, one with a hostile label
     reply = Reply(text=text, cards=(card,), explanation=explanation, abstract=text, is_error=True, links=own)
     quiet = DigestMessage(categories=("stat",), announced=None, cards=(), note=text)
-    return [text for _, text in payloads(digest, reply, text, explanation)] + [
-        text for _, text in payloads(quiet, Reply(text=text), text, Explanation(source="x", text=text))
+    # The other layouts draw the same bounded cards: their budget is checked on its own (test_slack_layouts).
+    return [text for _, text in payloads(digest, reply, text, explanation, other_layouts=False)] + [
+        text
+        for _, text in payloads(quiet, Reply(text=text), text, Explanation(source="x", text=text), other_layouts=False)
     ]

@@ -37,5 +37,5 @@ async def test_a_declared_open_action_runs_for_anyone_and_the_others_only_for_ma
 
 def test_every_sub_command_says_whether_it_needs_a_manager() -> None:
     needs = {name for name, command in REGISTRY.items() if command.needs_manager()}
-    assert needs == {"subscribe", "unsubscribe", "digest", "quiet", "briefing", "radar"}
+    assert needs == {"subscribe", "unsubscribe", "digest", "quiet", "briefing", "layout", "radar"}
     assert not REGISTRY["radar"].needs_manager({"action": "list"})

@@ -9,6 +9,7 @@ the loop of the code under test.
         slack.set_user("U1", is_admin=True)
         slack.channel_error("C_GONE", "channel_not_found")
         slack.script("chat.postMessage", ratelimited(retry_after=1))
+        slack.hold_posts_after(3)             # the 4th post waits (``held``); release_held() drops it
         url = slack.response_url()            # hand to a slash-command body; POSTs to it are recorded
         ...
         assert slack.count("chat.postMessage") == 2
@@ -131,6 +132,9 @@ class FakeSlack:
         self.shared_files: list[dict[str, Any]] = []
         self._file_ids = itertools.count(1)
         self.socket_acks: list[dict[str, Any]] = []
+        self._held_after: int | None = None  # see hold_posts_after
+        self.held = 0  # chat.postMessage calls being held
+        self._release = asyncio.Event()
         self._sockets: list[web.WebSocketResponse] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -239,6 +243,22 @@ class FakeSlack:
         """Queue answers for ``method`` (or "response"), used up before the normal answer."""
         with self._lock:
             self._scripts[method].extend(answers)
+
+    def hold_posts_after(self, count: int | None) -> None:
+        """Hold every chat.postMessage once ``count`` messages are posted (``held`` counts them), until
+        ``release_held()``, which drops them unposted (503): a bot killed mid-way through a digest, at a
+        point chosen by its progress. ``None`` lets posts through again."""
+        with self._lock:
+            if count is not None and self._held_after is None:
+                self._release = asyncio.Event()  # waited on in the server's loop only
+            self._held_after = count
+
+    def release_held(self) -> None:
+        """Drop every held post (see hold_posts_after) and stop holding."""
+        release = self._release
+        self.hold_posts_after(None)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(release.set)
 
     # -- inspection
 
@@ -365,6 +385,12 @@ class FakeSlack:
         token = auth.removeprefix("Bearer ").strip() or args.get("token")
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
+        if method == "chat.postMessage" and self._held_after is not None and len(self.posts()) >= self._held_after:
+            # Held, then dropped: the bot died before this message reached Slack (see hold_posts_after).
+            self.held += 1
+            await self._release.wait()
+            self._record(SlackCall(method, request.path, args, token, time.monotonic(), 503))
+            return web.Response(status=503, body=b"dropped", headers={"Content-Type": "text/plain"})
         answer = self._answer(method, args, token)
         self._record(SlackCall(method, request.path, args, token, time.monotonic(), answer.status))
         return web.Response(status=answer.status, body=answer.body, headers=dict(answer.headers))
@@ -458,13 +484,16 @@ class FakeSlack:
         return ok(files=[{"id": f["id"], "title": f["title"]} for f in shared])
 
     def _history(self, args: Mapping[str, Any]) -> Answer:
-        """Newest first, as Slack returns it; metadata only with include_all_metadata (as Slack does)."""
+        """Newest first, as Slack returns it: the channel's own messages, not the replies in their threads
+        (conversations.replies has those); metadata only with include_all_metadata (as Slack does)."""
         if not self.history_scope:
             return error("missing_scope")
         channel = str(args.get("channel", ""))
         with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
         messages = []
         for message in reversed(self.history.get(channel, [])):
+            if message.get("thread_ts") not in (None, message["ts"]):  # a thread's replies are not history
+                continue
             shown = dict(message)
             if not with_metadata:
                 shown.pop("metadata", None)
@@ -491,7 +520,8 @@ class FakeSlack:
         thread.sort(key=lambda m: order(m["ts"]))
         start = int(str(args.get("cursor") or "0"))
         limit = int(args.get("limit", 1000))
-        page = [dict(m) for m in thread[start : start + limit]]
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        page = [_without_metadata(m) if not with_metadata else dict(m) for m in thread[start : start + limit]]
         more = start + limit < len(thread)
         return ok(messages=page, has_more=more, response_metadata={"next_cursor": str(start + limit) if more else ""})
 
@@ -533,6 +563,10 @@ class FakeSlack:
             message["metadata"] = metadata
         self.history.setdefault(channel, []).append(message)
         return ok(channel=channel, ts=ts, message=message)
+
+
+def _without_metadata(message: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in message.items() if name != "metadata"}
 
 
 def _ts_order(ts: str) -> tuple[int, int]:
