@@ -40,6 +40,7 @@ import discord
 from discord import app_commands
 
 from adapters.discord_attachments import equation_attachments
+from adapters.discord_buttons import DiscordButtons
 from adapters.discord_commands import (
     CHOICES_LIMIT,
     NO_MENTIONS,
@@ -97,7 +98,7 @@ ANSWERED_IN_CHANNEL = frozenset({"explain", "ask"})
 DIGEST_POSTED = "Posted this channel's digest."
 
 
-class DiscordAdapter(DiscordThreads):
+class DiscordAdapter(DiscordThreads, DiscordButtons):
     """The Discord side of paperbot. Build it with the engine; ``start()`` logs in and connects.
 
     ``ready_timeout``: how long ``start()`` waits for the gateway's READY. ``guild_ready_timeout``:

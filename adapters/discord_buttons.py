@@ -1,0 +1,93 @@
+"""The 👍/👎 buttons of a compact digest (``adapters.discord_layouts``) on Discord.
+
+A press arrives as a component interaction (``on_interaction``; no view is kept per message, so a press
+on a digest months old, or after a restart, is handled the same). It teaches the channel's radar as the
+same reaction on a card would (``bot.paper_buttons``) and is answered at once, privately, with what it did:
+Discord wants an answer within 3 s, and the work is one lookup and one row. A button whose custom_id is
+not on the message it was pressed on, or names a paper that message does not show, is refused politely
+and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from typing import Any, cast
+
+import discord
+
+from adapters.discord_commands import NO_MENTIONS
+from adapters.discord_layouts import read_button
+from bot.engine import Engine
+from bot.models import ChannelRef
+from bot.paper_buttons import Press, Pressed, learn_from_button
+
+__all__ = ["DiscordButtons", "button_answer"]
+
+log = logging.getLogger("adapters.discord")
+
+
+def button_answer(press: Press) -> str:
+    """The private line a press is answered with."""
+    card = f"#{press.number}"
+    answers = {
+        Pressed.LIKED: f"👍 noted for {card}: this channel's radar will rank papers like it higher.",
+        Pressed.DISLIKED: f"👎 noted for {card}: this channel's radar will rank papers like it lower.",
+        Pressed.ALREADY: f"Your verdict on {card} is already counted, once.",
+        Pressed.NOT_SHOWN: "That button does not belong to a paper of this message; nothing was changed.",
+        Pressed.UNKNOWN_MESSAGE: "I no longer know this digest (or did not post it); nothing was changed.",
+        Pressed.RADAR_FULL: (
+            "This channel's radar is full of typed entries, so nothing was learned. /paper radar list shows them."
+        ),
+    }
+    return answers[press.outcome]
+
+
+def _on_the_message(interaction: discord.Interaction[Any], custom_id: str) -> bool:
+    """Whether the pressed custom_id is one of the buttons of the message it was pressed on."""
+    message = interaction.message
+    if message is None:
+        return False
+    for row in message.components:
+        for child in getattr(row, "children", ()):
+            if getattr(child, "custom_id", None) == custom_id:
+                return True
+    return False
+
+
+class DiscordButtons:
+    """The component-interaction listener; set up by DiscordAdapter."""
+
+    engine: Engine
+
+    async def on_component(self, interaction: discord.Interaction[Any]) -> None:
+        """A button pressed anywhere the bot's messages are: ours are answered, others left alone."""
+        if interaction.type is not discord.InteractionType.component or interaction.response.is_done():
+            return
+        data: Mapping[str, Any] = cast(Mapping[str, Any], interaction.data or {})  # a component's data
+        custom_id = str(data.get("custom_id", ""))
+        button = read_button(custom_id)
+        if button is None:
+            return
+        try:
+            text = self._press(interaction, custom_id, *button)
+        except Exception:
+            ref = secrets.token_hex(4)
+            log.exception("a button press in %s failed [ref %s]", interaction.channel_id, ref)
+            text = f"Sorry, something went wrong on our side (reference {ref}). Please try again later."
+        try:
+            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as err:
+            log.info("a button press in %s was not answered (HTTP %s)", interaction.channel_id, err.status)
+
+    def _press(self, interaction: discord.Interaction[Any], custom_id: str, weight: float, paper_id: str) -> str:
+        message = interaction.message
+        if message is None or not _on_the_message(interaction, custom_id):
+            return button_answer(Press(Pressed.NOT_SHOWN))
+        channel = ChannelRef("discord", str(interaction.guild_id or ""), str(interaction.channel_id or ""))
+        press = learn_from_button(
+            self.engine.store, channel, str(message.id), str(interaction.user.id), paper_id, weight
+        )
+        log.debug("button %s on %s in %s: %s", custom_id, message.id, channel, press.outcome.value)
+        return button_answer(press)
