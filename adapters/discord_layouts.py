@@ -29,13 +29,13 @@ from adapters.discord_embeds import (
     PaperButton,
     digest_heading,
     embed_units,
+    escape_plain,
     more_embed,
     render_card,
     render_digest,
 )
 from bot.cards import Card, DigestMessage, Layout
 from bot.radar import DISLIKE, LIKE
-from bot.untrusted import defang, strip_unsafe_chars
 
 __all__ = [
     "BUTTON_PREFIX",
@@ -158,7 +158,7 @@ def _thread_line(count: int) -> str:
 def thread_name(digest: DigestMessage) -> str:
     """The thread's name: the digest's header as plain text (a name shows no markdown and pings nobody),
     cut to Discord's 100 characters."""
-    name = " ".join(defang(strip_unsafe_chars(digest.header), "\u200b").split())
+    name = " ".join(escape_plain(digest.header).split())
     return name if len(name) <= THREAD_NAME_LIMIT else name[: THREAD_NAME_LIMIT - 1].rstrip() + "…"
 
 

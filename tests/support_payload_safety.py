@@ -11,18 +11,20 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
 import discord
 from hypothesis import strategies as st
 
-from adapters import discord_embeds, slack_blocks
+from adapters import discord_embeds, discord_layouts, slack_blocks
 from bot.cards import (
     DigestMessage,
     Explanation,
     ExplanationEquation,
     ExplanationSection,
+    Layout,
     Link,
     Reply,
     listing_links,
@@ -227,6 +229,13 @@ def payloads(digest: DigestMessage, reply: Reply, echo: str, explanation: Explan
             for embed in msg.embeds:
                 for text in strings(embed.to_dict()):
                     yield name, text
+    # The other layouts of a digest with cards (a note is drawn alike in every layout): button labels and a
+    # thread's name are shown too.
+    for layout in (Layout.COMPACT, Layout.THREAD) if digest.cards else ():
+        for msg in discord_layouts.render_layout(replace(digest, layout=layout)):
+            shown = [msg.content or "", msg.thread_name or "", *(b.label for b in msg.buttons)]
+            shown += [text for embed in msg.embeds for text in strings(embed.to_dict())]
+            yield from ((f"discord.render_layout[{layout}]", text) for text in shown)
     for card in digest.cards:
         drawn: discord.Embed = discord_embeds.render_card(card)
         for text in strings(drawn.to_dict()):

@@ -51,6 +51,7 @@ from tests.support_discord_layouts import (
     started_adapter,
     stat_cards,
 )
+from tests.support_payload_safety import strings, unsafe_parts
 
 HERE = ChannelRef("discord", str(GUILD_ID), str(CHANNEL_ID))
 KEY = "outbox-key-1"
@@ -431,3 +432,22 @@ async def test_a_direct_message_gets_the_cards_layout(
     await bot.post_digest_keyed(direct, layout_digest(Layout.THREAD, 3), KEY)
     assert len(bot_posts(fake, direct.channel)) == 4 and not fake.threads
     assert "a direct message cannot hold threads" in caplog.text
+
+
+# --- payload safety ----------------------------------------------------------------------------------------
+
+HOSTILE = "@everyone <@123> <@&456> [x](http://evil.example) \u202eevil\u202c @here"
+
+
+@pytest.mark.parametrize("layout", [Layout.COMPACT, Layout.THREAD])
+def test_a_hostile_title_and_teaser_stay_inert_in_every_part_of_the_layout(layout: Layout) -> None:
+    cards = tuple(replace(c, title=HOSTILE, teaser=HOSTILE, authors=HOSTILE) for c in stat_cards(3))
+    digest = replace(layout_digest(layout, cards=cards), categories=(HOSTILE,))
+    texts: list[str] = []
+    for message in render_layout(digest):
+        texts += [message.content or "", message.thread_name or "", *(b.label for b in message.buttons)]
+        texts += [text for embed in message.embeds for text in strings(embed.to_dict())]
+    problems = [(text, p) for text in texts for p in unsafe_parts(text)]
+    assert not problems, problems[:3]
+    assert all(label[:2] in ("👍 ", "👎 ") and label[2:].isdigit() for m in render_layout(digest) for label in (
+        b.label for b in m.buttons))  # fmt: skip
