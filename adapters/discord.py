@@ -14,9 +14,12 @@ option descriptions), so a new sub-command needs no change here.
   deleted first so that the answer can be private.
 - Permissions: sub-commands that change what a channel receives (``manages_channel`` in the registry)
   need Manage Channels, checked at run time (Discord ignores ``default_permissions`` on sub-commands).
-- A digest is a header message and then one message per paper, so that a reaction or a reply is about
-  exactly one paper. Every message the bot posts about a paper (cards, explanations, answers) and every
-  digest header is recorded in ``bot.posted_messages``: reactions (👍 ⭐ 🌟 / 👎, see
+- A digest is drawn in its channel's ``/paper layout`` (``adapters.discord_layouts``, posted by
+  ``adapters.discord_posting``): ``cards``, a header message and then one message per paper, so that a
+  reaction or a reply is about exactly one paper; ``compact``, every card in as few messages as Discord's
+  limits allow, with 👍/👎 buttons per paper (``adapters.discord_buttons``); ``thread``, the header and
+  the cards in a thread started from it. Every message the bot posts about a paper (cards, explanations,
+  answers) and every digest header is recorded in ``bot.posted_messages``: reactions (👍 ⭐ 🌟 / 👎, see
   ``adapters.discord_feedback``) teach the channel's radar, and a reply that pings the bot is a question
   about the paper (``adapters.discord_questions``), answered as a reply to it.
 - Intents: ``guilds``, ``guild_reactions`` and ``guild_messages``, none privileged. Without

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import lru_cache
 
 import discord
 
@@ -55,6 +56,19 @@ CUSTOM_ID_LIMIT = 100  # Discord's limit for a component's custom_id
 THREAD_NAME_LIMIT = 100  # Discord's limit for a channel's (and a thread's) name
 PAPERS_PER_ROW = 2  # 👍 and 👎 of two papers: four buttons of five; ten papers fill the five rows
 _VERBS = {"like": LIKE, "dislike": DISLIKE}
+
+
+@lru_cache(maxsize=2048)
+def _drawn_card(card: Card, number: int) -> tuple[discord.Embed, int]:
+    embed = render_card(card, number)
+    return embed, embed_units(embed)
+
+
+def _card_embed(card: Card, number: int) -> discord.Embed:
+    """A card drawn once however many channels show it at that place (a fan-out draws the same papers
+    for hundreds of channels: escaping them again each time cost more than pacing the sends); each message
+    gets a copy of its own, so none shares a mutable embed with another."""
+    return _drawn_card(card, number)[0].copy()
 
 
 def render_layout(digest: DigestMessage) -> list[DiscordMessage]:
@@ -104,12 +118,11 @@ def _buttons(numbered: Sequence[tuple[int, Card]]) -> tuple[PaperButton, ...]:
     return tuple(buttons)
 
 
-def _groups(embeds: Sequence[discord.Embed]) -> list[list[int]]:
-    """Indexes of ``embeds`` packed into messages: a new message only at 10 embeds or 6,000 units."""
+def _groups(costs: Sequence[int]) -> list[list[int]]:
+    """Indexes of embeds of these sizes packed into messages: a new message only at 10 embeds or 6,000 units."""
     groups: list[list[int]] = [[]]
     size = 0
-    for index, embed in enumerate(embeds):
-        cost = embed_units(embed)
+    for index, cost in enumerate(costs):
         if len(groups[-1]) >= EMBEDS_PER_MESSAGE or size + cost > MESSAGE_EMBED_TOTAL:
             groups.append([])
             size = 0
@@ -122,8 +135,8 @@ def render_compact(digest: DigestMessage) -> list[DiscordMessage]:
     """Every card in as few messages as Discord's limits allow, the header as the first one's content,
     each message with the 👍/👎 buttons of the papers it shows; "… and N more" last, where it fits."""
     numbered = list(enumerate(digest.cards, start=1))
-    embeds = [render_card(card, number) for number, card in numbered]
-    groups = _groups(embeds)
+    embeds = [_card_embed(card, number) for number, card in numbered]
+    groups = _groups([_drawn_card(card, number)[1] for number, card in numbered])
     papers = digest.paper_ids
     messages = [
         DiscordMessage(
@@ -173,7 +186,7 @@ def render_thread(digest: DigestMessage) -> list[DiscordMessage]:
         thread_name=thread_name(digest),
     )
     cards = [
-        DiscordMessage(embeds=(render_card(card, number),), paper_id=card.paper_id, in_thread=True)
+        DiscordMessage(embeds=(_card_embed(card, number),), paper_id=card.paper_id, in_thread=True)
         for number, card in enumerate(digest.cards, start=1)
     ]
     return [header, *cards]
