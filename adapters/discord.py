@@ -14,9 +14,12 @@ option descriptions), so a new sub-command needs no change here.
   deleted first so that the answer can be private.
 - Permissions: sub-commands that change what a channel receives (``manages_channel`` in the registry)
   need Manage Channels, checked at run time (Discord ignores ``default_permissions`` on sub-commands).
-- A digest is a header message and then one message per paper, so that a reaction or a reply is about
-  exactly one paper. Every message the bot posts about a paper (cards, explanations, answers) and every
-  digest header is recorded in ``bot.posted_messages``: reactions (👍 ⭐ 🌟 / 👎, see
+- A digest is drawn in its channel's ``/paper layout`` (``adapters.discord_layouts``, posted by
+  ``adapters.discord_posting``): ``cards``, a header message and then one message per paper, so that a
+  reaction or a reply is about exactly one paper; ``compact``, every card in as few messages as Discord's
+  limits allow, with 👍/👎 buttons per paper (``adapters.discord_buttons``); ``thread``, the header and
+  the cards in a thread started from it. Every message the bot posts about a paper (cards, explanations,
+  answers) and every digest header is recorded in ``bot.posted_messages``: reactions (👍 ⭐ 🌟 / 👎, see
   ``adapters.discord_feedback``) teach the channel's radar, and a reply that pings the bot is a question
   about the paper (``adapters.discord_questions``), answered as a reply to it.
 - Intents: ``guilds``, ``guild_reactions`` and ``guild_messages``, none privileged. Without
@@ -40,6 +43,7 @@ import discord
 from discord import app_commands
 
 from adapters.discord_attachments import equation_attachments
+from adapters.discord_buttons import DiscordButtons
 from adapters.discord_commands import (
     CHOICES_LIMIT,
     NO_MENTIONS,
@@ -50,8 +54,8 @@ from adapters.discord_commands import (
     feed_choice,
     send_followups,
 )
-from adapters.discord_embeds import DiscordMessage, message_nonce, render_digest, render_reply
-from adapters.discord_limiter import RequestLimiter, TokenBucket, request_priority
+from adapters.discord_embeds import message_nonce, render_reply
+from adapters.discord_limiter import RequestLimiter, TokenBucket
 from adapters.discord_operations import (
     INVITE_PERMISSIONS,
     bot_token,
@@ -62,6 +66,7 @@ from adapters.discord_operations import (
     login,
     sync_commands,
 )
+from adapters.discord_posting import post_parts
 from adapters.discord_threads import QUESTIONS_AT_ONCE, DiscordThreads
 from bot import posted_messages
 from bot.cards import DigestMessage, Reply
@@ -96,7 +101,7 @@ ANSWERED_IN_CHANNEL = frozenset({"explain", "ask"})
 DIGEST_POSTED = "Posted this channel's digest."
 
 
-class DiscordAdapter(DiscordThreads):
+class DiscordAdapter(DiscordThreads, DiscordButtons):
     """The Discord side of paperbot. Build it with the engine; ``start()`` logs in and connects.
 
     ``ready_timeout``: how long ``start()`` waits for the gateway's READY. ``guild_ready_timeout``:
@@ -208,23 +213,14 @@ class DiscordAdapter(DiscordThreads):
     async def _post_parts(
         self, channel: ChannelRef, digest: DigestMessage, nonce_of: Callable[[int], str], *, outbox_key: str | None
     ) -> None:
-        """Send each part of a digest and record it (a card with its paper, the header, a note), so a
-        reaction or a reply to any of them finds what it is about. A part resent after a crash comes
-        back from Discord as the same message (its nonce) and is recorded again, in place.
-
-        Each part waits for the bot's request budget with its index as priority, so in a fan-out every
-        channel's header goes out before any channel's cards."""
+        """Send each part of a digest in the channel's layout and record it (a card with its paper, a
+        compact message or a thread's header with its papers, the header, a note), so a reaction, a button
+        or a reply to any of them finds what it is about (``adapters.discord_posting``). A part resent
+        after a crash comes back from Discord as the same message (its nonce) and is recorded again, in
+        place. Each part waits for the bot's request budget with its index as priority, so in a fan-out
+        every channel's header goes out before any channel's cards."""
         target = self._messageable(channel)
-        for index, message in enumerate(render_digest(digest)):
-            with request_priority(index):
-                sent = await _send_part(target, message, nonce_of(index), channel)
-            if digest.is_note:
-                kind = MessageKind.BRIEFING if digest.briefing else MessageKind.NOTE
-            else:
-                kind = MessageKind.CARD if message.paper_id else MessageKind.HEADER
-            posted_messages.record(
-                self.engine.store, channel, str(sent.id), kind, paper_id=message.paper_id, outbox_key=outbox_key
-            )
+        await post_parts(self.client, self.engine.store, channel, target, digest, nonce_of, outbox_key=outbox_key)
 
     async def already_posted(self, channel: ChannelRef, key: str) -> bool | None:
         """Discord's history does not carry nonces, so it cannot tell: the resend relies on the nonce."""
@@ -335,45 +331,3 @@ async def _send_equation_images(interaction: discord.Interaction[Any], reply: Re
         log.warning("equation images not sent (HTTP %s): the explanation stands without them", err.status)
         return ""
     return str(message.id)
-
-
-async def _send_part(
-    target: discord.abc.Messageable, message: DiscordMessage, nonce: str, channel: ChannelRef
-) -> discord.Message:
-    """One part, sent until Discord takes it. A 429 is a schedule, not a failure: discord.py waits out
-    each one itself and gives up after five in a row; the part is then sent again (the same nonce, so
-    Discord keeps one copy), never counted toward the digest's attempts. Only a refusal (missing access,
-    unknown channel) ends it."""
-    while True:
-        try:
-            return await target.send(
-                content=message.content, embeds=list(message.embeds), nonce=nonce, allowed_mentions=NO_MENTIONS
-            )
-        except (discord.Forbidden, discord.NotFound) as err:
-            raise ChannelUnavailable(_unavailable_reason(err, channel)) from err
-        except discord.RateLimited as err:  # only with a max_ratelimit_timeout: a long wait, waited here
-            log.info("%s: rate limited for %.1f s; the part waits", channel, err.retry_after)
-            await asyncio.sleep(err.retry_after)
-        except discord.HTTPException as err:
-            if err.status != 429:
-                raise
-            wait = _retry_after(err)
-            log.info("%s: still rate limited after discord.py's retries; sending again in %.2f s", channel, wait)
-            await asyncio.sleep(wait)
-
-
-def _retry_after(err: discord.HTTPException) -> float:
-    try:
-        return min(60.0, max(0.0, float(err.response.headers.get("Retry-After", "1"))))
-    except (AttributeError, ValueError):
-        return 1.0
-
-
-def _unavailable_reason(err: discord.HTTPException, channel: ChannelRef) -> str:
-    known = {
-        50001: "Missing Access: the bot cannot see the channel (removed from the server, or the channel is private)",
-        10003: "Unknown Channel: the channel was deleted",
-        50013: "Missing Permissions: the bot needs View Channel, Send Messages and Embed Links there",
-    }
-    what = known.get(err.code, f"HTTP {err.status}, Discord error code {err.code}")
-    return f"Discord channel {channel.channel}: {what}. Fix it, then /paper subscribe again to resume."

@@ -115,6 +115,12 @@ class PaperbotClient(discord.Client):
         if self.adapter is not None:
             self.adapter.on_message(message)
 
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        # Every interaction passes here; the adapter answers only its own digest buttons (slash commands
+        # are the command tree's).
+        if self.adapter is not None:
+            await self.adapter.on_component(interaction)
+
 
 class PaperbotTree(app_commands.CommandTree[PaperbotClient]):
     """Tells the user what went wrong (discord.py's default only logs): typed errors get a short

@@ -48,10 +48,13 @@ __all__ = [
     "SOURCE_COLOURS",
     "TITLE_LIMIT",
     "DiscordMessage",
+    "PaperButton",
+    "digest_heading",
     "embed_units",
     "escape",
     "escape_plain",
     "message_nonce",
+    "more_embed",
     "render_card",
     "render_digest",
     "render_reply",
@@ -241,14 +244,30 @@ def _chunks(text: str, limit: int) -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
+class PaperButton:
+    """A 👍/👎 button under a compact digest (``adapters.discord_layouts``): its label holds no paper text."""
+
+    label: str
+    custom_id: str
+    row: int
+
+
+@dataclass(frozen=True, slots=True)
 class DiscordMessage:
     """One message to send: optional content and up to ten embeds, within every Discord limit.
     ``paper_id``: the one paper the message shows (a digest's card, an explanation's parts), so that a
-    reaction or a reply to it can be traced back to that paper; None for a message about no single paper."""
+    reaction or a reply to it can be traced back to that paper; None for a message about no single paper.
+    The other layouts (``adapters.discord_layouts``) add: ``papers``, the digest's papers in order when the
+    message shows several (recorded so "#3" finds its card); ``buttons``; ``thread_name``, a thread to
+    start from this message; ``in_thread``, the message goes in the thread started before it."""
 
     content: str | None = None
     embeds: tuple[discord.Embed, ...] = ()
     paper_id: str | None = None
+    papers: tuple[str, ...] = ()
+    buttons: tuple[PaperButton, ...] = ()
+    thread_name: str | None = None
+    in_thread: bool = False
 
     @property
     def embed_units(self) -> int:
@@ -361,7 +380,12 @@ def render_card(card: Card, index: int | None = None) -> discord.Embed:
 # --- digests -----------------------------------------------------------------------------------------
 
 
-def _more_embed(digest: DigestMessage) -> discord.Embed:
+def digest_heading(digest: DigestMessage) -> str:
+    """A digest's first line, in bold: what it is, its feeds and its day."""
+    return defang("**" + _fit(digest.header, CONTENT_LIMIT - 200) + "**", _ZWSP)  # "**" glued to a URL: see _fit
+
+
+def more_embed(digest: DigestMessage) -> discord.Embed:
     links = _links_value(digest.more_links)
     text = f"… and {digest.more_count:,} more in this announcement"
     return discord.Embed(description=f"{text} at {links}" if links else text + ".", colour=_NEUTRAL_COLOUR)
@@ -381,12 +405,12 @@ def render_digest(digest: DigestMessage) -> list[DiscordMessage]:
     Each card message names its paper (``paper_id``); the header and a note name none."""
     if digest.is_note:  # no announcement today, or an admin report: plain lines, escaped
         return _pack(_chunks(digest.note, CONTENT_LIMIT - 100))
-    header = defang("**" + _fit(digest.header, CONTENT_LIMIT - 200) + "**", _ZWSP)  # "**" glued to a URL: see _fit
+    header = digest_heading(digest)
     if digest.cards:
         header += "\n" + _counts_line(len(digest.cards))
     else:
         header += "\n" + digest.empty_line
-    more = (_more_embed(digest),) if digest.more_count else ()
+    more = (more_embed(digest),) if digest.more_count else ()
     messages = [DiscordMessage(content=header, embeds=more)]
     messages += [
         DiscordMessage(embeds=(render_card(card, i),), paper_id=card.paper_id)

@@ -126,7 +126,9 @@ def looks_like_address(label: str) -> bool:
 
 def shown_label(label: str, url: str) -> str:
     """What a link to ``url`` says: its label, or its host when the label is blank or reads as an address."""
-    text = " ".join(label.split())[: LABEL_MAX * 4]  # bounded: the check below reads every character
+    # Bounded (the check below reads every character), and blank also when only unsafe characters (an
+    # escape, a bidi override) make it up: they are dropped when drawn, which would leave no label at all.
+    text = " ".join(strip_unsafe_chars(label[: LABEL_MAX * 8]).split())[: LABEL_MAX * 4]
     if not text or looks_like_address(text):
         return urlsplit(url).hostname or "link"
     return text

@@ -16,9 +16,10 @@ from bot.posted_messages import MessageKind, find
 from bot.radar import DISLIKE, LIKE, Learned, Radar, learn_about_paper, learned_weight
 from bot.store import Store
 
-__all__ = ["UNKNOWN_MESSAGE", "vote"]
+__all__ = ["NOT_SHOWN", "UNKNOWN_MESSAGE", "vote"]
 
 UNKNOWN_MESSAGE = "I no longer know that digest, so that button teaches nothing; /paper radar like <paper-id> does."
+NOT_SHOWN = "That button does not belong to a paper of this message; nothing was changed."
 _SAID = {LIKE: ("👍", "higher"), DISLIKE: ("👎", "lower")}
 
 
@@ -30,8 +31,10 @@ def vote(store: Store, channel: ChannelRef, message_id: str, paper_id: str, user
     papers = posted.papers if posted is not None and posted.kind == MessageKind.DIGEST else ()
     if posted is not None and posted.paper_id:
         papers = (posted.paper_id,)  # a button on a one-paper message (none today): that paper
-    if not user or paper_id not in papers:
+    if not user or not papers:
         return Reply(text=UNKNOWN_MESSAGE, ephemeral=True)
+    if paper_id not in papers:  # a forged or stale button: the message is ours, the paper is not on it
+        return Reply(text=NOT_SHOWN, ephemeral=True)
     which = f"#{papers.index(paper_id) + 1} ({paper_id})" if len(papers) > 1 else paper_id
     emoji, rank = _SAID[weight]
     before = learned_weight(Radar(store), channel, paper_id, user)

@@ -18,7 +18,7 @@ from typing import Any
 import discord
 from hypothesis import strategies as st
 
-from adapters import discord_embeds, slack_blocks, slack_layouts
+from adapters import discord_embeds, discord_layouts, slack_blocks, slack_layouts
 from bot.cards import (
     DigestMessage,
     Explanation,
@@ -244,7 +244,7 @@ def payloads(
 
 def laid_out(digest: DigestMessage) -> Iterator[tuple[str, str]]:
     """The digest in the other layouts (/paper layout), its cards numbered as a channel's are: Slack's
-    compact message with its buttons, the thread layout's header and cards, and the terminal's drawings."""
+    compact message with its buttons, the thread layout's header and cards, Discord's and the terminal's."""
     cards = tuple(replace(card, number=n) for n, card in enumerate(digest.cards, start=1))
     for layout in (Layout.COMPACT, Layout.THREAD):
         laid = replace(digest, cards=cards, layout=layout)
@@ -252,6 +252,11 @@ def laid_out(digest: DigestMessage) -> Iterator[tuple[str, str]]:
             for text in strings(part.message.payload()):
                 yield f"slack.lay_out.{layout}", text
         yield f"console.render_digest_text.{layout}", render_digest_text(laid)
+        # Discord's: a note is drawn alike in every layout; button labels and a thread's name are shown too.
+        for msg in discord_layouts.render_layout(laid) if digest.cards else ():
+            shown = [msg.content or "", msg.thread_name or "", *(b.label for b in msg.buttons)]
+            shown += [text for embed in msg.embeds for text in strings(embed.to_dict())]
+            yield from ((f"discord.render_layout[{layout}]", text) for text in shown)
 
 
 # --- the strategies ----------------------------------------------------------------------------------

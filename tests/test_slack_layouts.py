@@ -30,7 +30,7 @@ from bot.questions import BRIEFING_HINT, ThreadQuestion
 from bot.radar import DISLIKE, LIKE, Radar
 from bot.sources.arxiv import parse_rss
 from bot.untrusted import MAX_UNTRUSTED_CHARS
-from bot.votes import UNKNOWN_MESSAGE
+from bot.votes import NOT_SHOWN, UNKNOWN_MESSAGE
 from tests.fakes.slack_server import APP_TOKEN, BOT_TOKEN, TEAM_ID, FakeSlack
 from tests.support import STAT_FEED, make_config, make_engine
 from tests.support_payload_safety import HOSTILE_SHAPES, laid_out, strings, unsafe_parts
@@ -278,7 +278,9 @@ async def test_a_press_that_names_no_paper_of_the_bots_digest_teaches_nothing(bo
     someone = bot.slack.add_message(CHANNEL, "my own message", user=OTHER)
     for paper, message in (("2403.99999", ts), (STAT_PAPERS[0].id, someone), (STAT_PAPERS[0].id, "1711449999.000001")):
         [said] = await bot.press(LIKE_ACTION_ID, paper, message)
-        assert said.startswith(UNKNOWN_MESSAGE.split(",")[0])  # escaped as Slack text
+        # A paper the bot's digest does not show is not on it; a message not the bot's is not known.
+        expected = NOT_SHOWN if message == ts else UNKNOWN_MESSAGE
+        assert said.startswith(expected.split(",")[0].split(";")[0])  # escaped as Slack text
     assert bot.likes() == []
 
 
@@ -409,5 +411,6 @@ def test_a_megabyte_of_hostile_text_in_every_layout_renders_bounded_and_safe(sha
         if len(out) < 30_000:  # the checker is slow on big text
             assert not unsafe_parts(out), renderer
     assert set(drawn) == {f"{kind}.{layout}" for kind in ("slack.lay_out", "console.render_digest_text")
-                          for layout in (Layout.COMPACT, Layout.THREAD)}  # fmt: skip
+                          for layout in (Layout.COMPACT, Layout.THREAD)} | {
+        f"discord.render_layout[{layout}]" for layout in (Layout.COMPACT, Layout.THREAD)}  # fmt: skip
     assert all(size < 4 * MAX_UNTRUSTED_CHARS for size in drawn.values()), drawn

@@ -60,6 +60,7 @@ from typing import Any, Self
 
 from aiohttp import BodyPartReader, WSMsgType, web
 
+from tests.fakes.discord_layout_routes import component_payload, layout_answer
 from tests.fakes.discord_limits import DiscordLimits, RateLimiting
 
 SAMPLE_INTERACTION = Path(__file__).resolve().parent.parent / "data" / "discord" / "interaction-slash-command.json"
@@ -122,6 +123,8 @@ class FakeChannel:
             "last_message_id": None,
             "rate_limit_per_user": 0,
             "flags": 0,
+            "bitrate": 64000,  # read for voice and stage channels (type 2, 13) only
+            "user_limit": 0,
         }
 
 
@@ -237,6 +240,11 @@ class FakeDiscord:
         self.rate_limits = RateLimiting(limits, clock) if limits is not None else None
         self._nonces: dict[tuple[int, str], dict[str, Any]] = {}
         self.deduped = 0  # posts Discord answered with the message their nonce already made
+        # Digest layouts (tests.fakes.discord_layout_routes): threads by id (their message's), channels
+        # that refuse threads, and the ids of edited messages.
+        self.threads: dict[int, dict[str, Any]] = {}
+        self.thread_refusals: dict[int, tuple[int, int, str]] = {}
+        self.edits: list[int] = []
 
     # -- lifecycle
 
@@ -281,6 +289,10 @@ class FakeDiscord:
     def fail_channel(self, channel_id: int, status: int, code: int, message: str) -> None:
         """Every request about this channel answers ``status`` with Discord's ``{"code", "message"}``."""
         self._channel_errors[channel_id] = (status, code, message)
+
+    def refuse_threads(self, channel_id: int, status: int, code: int, message: str) -> None:
+        """Starting a thread in this channel answers ``status`` with Discord's ``{"code", "message"}``."""
+        self.thread_refusals[channel_id] = (status, code, message)
 
     def script(self, method: str, path_prefix: str, *answers: Answer) -> None:
         """Queue answers ``(status, json[, headers])`` for requests matching, used before the normal ones.
@@ -392,6 +404,12 @@ class FakeDiscord:
     async def slash(self, sub: str, options: Mapping[str, str] | None = None, **kw: Any) -> dict[str, Any]:
         """Send INTERACTION_CREATE for `/paper <sub> <options>`; returns the payload (id, token)."""
         payload = self.interaction_payload(sub, options, **kw)
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return payload
+
+    async def press(self, message_id: int, custom_id: str, **kw: Any) -> dict[str, Any]:
+        """A person presses the button ``custom_id`` on a stored message: INTERACTION_CREATE (type 3)."""
+        payload = component_payload(self, message_id, custom_id, **kw)
         await self.dispatch("INTERACTION_CREATE", payload)
         return payload
 
@@ -534,6 +552,9 @@ class FakeDiscord:
             if stored is None or stored["channel_id"] != str(channel_id):
                 return _error(404, 10008, "Unknown Message")
             return _json(self.seen_by_bot(stored))
+        layout = layout_answer(self, call, channel_id, rest)
+        if layout is not None:
+            return layout
         if rest == ["typing"] and call.method == "POST":
             return web.Response(status=204)
         return _error(404, 0, "404: Not Found")
@@ -598,6 +619,7 @@ class FakeDiscord:
             "mention_roles": [],
             "attachments": _attachments(body),
             "embeds": body.get("embeds") or [],
+            "components": body.get("components") or [],
             "pinned": False,
             "type": 0,
             "flags": int(body.get("flags", 0) or 0),
