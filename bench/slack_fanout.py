@@ -279,9 +279,17 @@ class PacedPoster:
     ``sdk``: through slack_sdk's AsyncWebClient as the adapter builds it (its retry handlers included)
     instead of plain HTTP: the replay then differs from the bot only by the engine and the adapter."""
 
-    def __init__(self, api_url: str, *, sdk: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        *,
+        sdk: bool = False,
+        interval_s: float = POST_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.api_url = api_url
         self.sdk = sdk
+        self.interval_s = interval_s  # the adapter's post_interval_s (shorter only in tests)
         self.clock = clock
         self.ratelimited = 0
         self._session: aiohttp.ClientSession | None = None
@@ -303,7 +311,7 @@ class PacedPoster:
         last: float | None = None
         for payload in payloads:
             while True:
-                if last is not None and (wait := last + POST_INTERVAL_S - self.clock()) > 0:
+                if last is not None and (wait := last + self.interval_s - self.clock()) > 0:
                     await asyncio.sleep(wait)
                 status = await self._send(channel, payload)
                 last = self.clock()
