@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -98,6 +99,11 @@ class RemoteFakeSlack:
             found = await asyncio.gather(*(one(c) for c in channels))
         return dict(zip(channels, found, strict=True))
 
+    def cpu_seconds(self) -> float:
+        """CPU the fake's process has used so far (Linux /proc): the platform's share of the machine."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def close(self) -> None:
         self.process.terminate()
         self.process.wait(10)
@@ -136,7 +142,8 @@ class Fanout:
     duplicates: int  # the same digest part twice in a channel
     in_threads: int  # messages posted in a thread (the thread layout's cards)
     peak_mb: float  # the bot's peak RSS so far (VmHWM)
-    cpu_s: float  # CPU the bot's process spent on the fan-out (the fake runs in another)
+    cpu_s: float  # CPU the bot's process spent on the fan-out
+    fake_cpu_s: float  # CPU the fake Slack's process spent meanwhile
 
     @property
     def floor(self) -> float:
@@ -151,7 +158,8 @@ class Fanout:
             f"{self.duplicates} duplicates, {self.posted} posts ({shape}, {self.in_threads} in threads), "
             f"{self.ratelimited} × 429; "
             f"{self.seconds:.2f} s for a {self.floor:.0f} s floor = {self.seconds / self.floor:.2f}×; "
-            f"CPU {self.cpu_s:.1f} s ({self.cpu_s / max(1, self.posted) * 1000:.2f} ms a post)"
+            f"CPU {self.cpu_s:.1f} s ({self.cpu_s / max(1, self.posted) * 1000:.2f} ms a post), "
+            f"the fake's {self.fake_cpu_s:.1f} s"
         )
 
 
@@ -185,9 +193,10 @@ async def deliver_slot(channels: int, layout: Layout = Layout.CARDS, *, days: in
     scheduler = DigestScheduler(engine, {"slack": adapter}, now=lambda: NOW)
     find_concepts("warm-up")  # the glossary's matcher, built once per process: a running bot has long done it
     try:
-        start, cpu = time.perf_counter(), cpu_seconds()
+        start, cpu, fake_cpu = time.perf_counter(), cpu_seconds(), slack.cpu_seconds()
         await scheduler.run_slot(scheduler.default_slot)
         seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+        fake_cpu = slack.cpu_seconds() - fake_cpu
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     finally:
         await adapter.stop()
@@ -209,6 +218,7 @@ async def deliver_slot(channels: int, layout: Layout = Layout.CARDS, *, days: in
         in_threads=sum(1 for messages in received.values() for m in messages if m.get("thread_ts")),
         peak_mb=peak_mb,
         cpu_s=cpu,
+        fake_cpu_s=fake_cpu,
     )
     return BotRun(result, engine, slack, database, ids)
 
@@ -335,6 +345,7 @@ class PacedPoster:
 class Replay:
     seconds: float
     cpu_s: float
+    fake_cpu_s: float
     posted: int  # answered 200
     ratelimited: int  # answered 429 (the SDK's client retries them itself)
 
@@ -342,7 +353,8 @@ class Replay:
         per_post_ms = self.cpu_s / max(1, self.posted) * 1000
         return (
             f"{self.seconds:.2f} s = {self.seconds / floor:.2f}× the floor, {self.posted} posts, "
-            f"{self.ratelimited} × 429; CPU {self.cpu_s:.1f} s ({per_post_ms:.2f} ms a post)"
+            f"{self.ratelimited} × 429; CPU {self.cpu_s:.1f} s ({per_post_ms:.2f} ms a post), the fake's "
+            f"{self.fake_cpu_s:.1f} s"
         )
 
 
@@ -351,8 +363,9 @@ async def replay(slack: RemoteFakeSlack, posts: dict[str, list[Payload]], *, sdk
     prefix = "S" if sdk else "R"
     before = slack.posts(slack.stats())
     async with PacedPoster(slack.api_url, sdk=sdk) as poster:
-        start, cpu = time.perf_counter(), cpu_seconds()
+        start, cpu, fake_cpu = time.perf_counter(), cpu_seconds(), slack.cpu_seconds()
         await asyncio.gather(*(poster.post_channel(prefix + channel, p) for channel, p in posts.items()))
         seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+        fake_cpu = slack.cpu_seconds() - fake_cpu
     after = slack.posts(slack.stats())
-    return Replay(seconds, cpu, after[0] - before[0], after[1] - before[1])
+    return Replay(seconds, cpu, fake_cpu, after[0] - before[0], after[1] - before[1])
