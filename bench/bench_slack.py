@@ -1,4 +1,4 @@
-"""Slack adapter benchmarks, run by hand: `python bench/bench_slack.py` (from the repository root, installed
+"""Slack adapter benchmarks, run by hand: `python -m bench.bench_slack` (from the repository root, installed
 with `pip install -e '.[test]'`). Everything runs on loopback against the fake Slack Web API
 (tests/fakes/slack_server.py); prints one line per figure.
 
@@ -6,26 +6,30 @@ with `pip install -e '.[test]'`). Everything runs on loopback against the fake S
    LLM explained them once beforehand), as signed HTTP-mode requests from a separate thread and loop.
    Targets: every ack < 3 s, ack p99 <= 300 ms. Run twice: cold (the first requests after start, bolt
    still has to call auth.test) and warm.
-2. fan-out: a digest to 200 channels, the fake enforcing 1 message/s per channel (429 + Retry-After
-   beyond that). Target: done within 1.2x the time that limit forces, i.e. (messages per channel - 1) s.
-   A digest is a header message and one message per card (11 messages for the default 10 papers).
-   Channels are delivered concurrently (`deliver_digest` per channel under `asyncio.gather`), plus the
-   scheduler's own `run_slot` (channels in parallel, bounded per platform) for the default digest.
+2. fan-out: a slot's digests to 200 and to 1,000 channels as the running bot delivers them, at the default
+   settings (bench/slack_fanout.py): `DigestScheduler.run_slot` through the engine, outbox and Slack adapter,
+   over 30 days of earlier fan-outs, the fake Slack in its own process enforcing 1 message/s per channel
+   (429 + Retry-After beyond). The default digest is a header and 10 cards, one message each: 11 messages,
+   a 10 s floor (every message after a channel's first waits a second). Target: done within 1.2× the floor,
+   every digest delivered, none failed, no duplicate, no 429.
+   `--layout cards|compact|thread|all` sets each digest's layout (`bot.cards.Layout`) the way a channel's
+   `/paper layout` will (`bench.slack_fanout.apply_layout`); the floor follows the messages each layout
+   posts per channel.
+
+    python -m bench.bench_slack [--layout cards|compact|thread|all] [--channels 200 1000] [--runs N] [--no-acks]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import hashlib
 import hmac
-import inspect
-import json
+import logging
 import statistics
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -36,21 +40,18 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 
 from adapters.slack import SlackAdapter  # noqa: E402
-from adapters.slack_blocks import render_digest  # noqa: E402
+from bench.fanout_history import CARDS, discard_templates  # noqa: E402
+from bench.slack_fanout import Fanout, Replay, deliver_slot, replay, sent_payloads  # noqa: E402
+from bot.cards import Layout  # noqa: E402
 from bot.config import Config, validate  # noqa: E402
-from bot.delivery import Outcome, deliver_digest  # noqa: E402
-from bot.engine import Engine  # noqa: E402
 from bot.explain.providers import build_provider  # noqa: E402
 from bot.explain.service import Explainer  # noqa: E402
-from bot.models import ChannelRef, Subscription  # noqa: E402
-from bot.scheduler import DigestScheduler  # noqa: E402
 from tests.fakes.llm_server import FakeLLMServer  # noqa: E402
-from tests.fakes.slack_server import BOT_TOKEN, SLASH_COMMAND_BODY, TEAM_ID, FakeSlack  # noqa: E402
+from tests.fakes.slack_server import BOT_TOKEN, SLASH_COMMAND_BODY, FakeSlack  # noqa: E402
 from tests.support import make_engine  # noqa: E402
 
 SECRET = "bench-signing-secret"
 CONCURRENT = 50
-CHANNELS = 200
 
 
 def config(api_url: str, **sections: dict[str, Any]) -> Config:
@@ -146,87 +147,61 @@ async def bench_acks() -> None:
             await engine.aclose()
 
 
-class RemoteFakeSlack:
-    """The fake Slack Web API in a process of its own, as Slack is: it does not compete with the bot for
-    the GIL. Counters come from its /_fake/stats route."""
+def fan_out(channels: int, layout: Layout) -> tuple[Fanout, Replay]:
+    """The bot's fan-out, then its baseline: the same posts replayed over plain HTTP in the same run."""
 
-    def __init__(self, per_channel_interval_s: float) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.fakes.slack_server", "--per-channel-interval", str(per_channel_interval_s)],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        self.base_url = self.process.stdout.readline().strip()
-        self.api_url = self.base_url + "/api/"
+    async def deliver() -> tuple[Fanout, Replay]:
+        bot = await deliver_slot(channels, layout)
+        try:
+            return bot.result, await replay(bot.slack, sent_payloads(bot.engine))
+        finally:
+            await bot.close()
 
-    def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.base_url + "/_fake/stats") as response:
-            return dict(json.load(response))
+    result, baseline = asyncio.run(deliver())
+    verdict = "OK" if result.seconds <= 1.2 * result.floor and result.failed == result.duplicates == 0 else "MISSED"
+    print(f"fan-out: {result.describe()} [target ≤ 1.2×, none failed or repeated: {verdict}]", flush=True)
+    print(
+        f"  HTTP-only replay of the same posts (same pacing and pool, no engine, no SDK): "
+        f"{baseline.describe(result.floor)}; bot / replay {result.seconds / baseline.seconds:.2f}×",
+        flush=True,
+    )
+    if layout != Layout.CARDS and set(result.per_channel) == {1 + CARDS} and not result.in_threads:
+        print(f"  (the Slack adapter drew the {layout} layout as cards)", flush=True)
+    return result, baseline
 
-    def close(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
+
+def summary(runs: list[tuple[Fanout, Replay]]) -> str:
+    def span(values: list[float], unit: str) -> str:
+        return f"{min(values):.2f}–{max(values):.2f}{unit}"
+
+    return (
+        f"bot {span([b.seconds for b, _ in runs], ' s')} = {span([b.seconds / b.floor for b, _ in runs], '×')} "
+        f"the floor; replay {span([r.seconds for _, r in runs], ' s')} = "
+        f"{span([r.seconds / b.floor for b, r in runs], '×')}; bot / replay "
+        f"{span([b.seconds / r.seconds for b, r in runs], '×')} (each against its own run's replay)"
+    )
 
 
-async def fan_out(limit: int, how: str) -> None:
-    """how: "deliver" (concurrent deliver_digest: plan, draw, post, record), "post" (the adapter alone:
-    concurrent post_digest of the already planned digests) or "scheduler" (DigestScheduler.run_slot)."""
-    slack = RemoteFakeSlack(per_channel_interval_s=1.0)
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Slack acks and fan-out against the fake Slack Web API.")
+    parser.add_argument("--layout", choices=[*Layout, "all"], default="cards")
+    parser.add_argument("--channels", nargs="+", type=int, default=[200, 1000])
+    parser.add_argument("--runs", type=int, default=1, help="fan-outs of each size and layout")
+    parser.add_argument("--no-acks", action="store_true", help="the fan-out only")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    if not args.no_acks:
+        asyncio.run(bench_acks())
+    layouts = list(Layout) if args.layout == "all" else [Layout(args.layout)]
     try:
-        engine: Engine = make_engine(config=config(slack.api_url, digest={"limit": limit}))
-        adapter = SlackAdapter(engine, config(slack.api_url), host="127.0.0.1", port=0)
-        await adapter.start()
-        channels = [ChannelRef("slack", TEAM_ID, f"C{n:04d}") for n in range(CHANNELS)]
-        for channel in channels:
-            engine.store.subscribe(Subscription(id=0, channel=channel, category="stat"))
-        await engine.refresh(["stat"])
-        subs = {c: engine.store.channel_subscriptions(c) for c in channels}
-        sample = engine.digest_message(await engine.plan_digest(channels[0], subs[channels[0]]))
-        per_channel = len(render_digest(sample))
-        forced = float(per_channel - 1)  # 1 message/s per channel: the first goes at once
-        digests = {}
-        if how == "post":
-            digests = {c: engine.digest_message(await engine.plan_digest(c, subs[c])) for c in channels}
-        started = time.perf_counter()
-        if how == "scheduler":
-            scheduler = DigestScheduler(engine, {"slack": adapter})
-            await scheduler.run_slot(scheduler.default_slot)
-            label = "DigestScheduler.run_slot"
-        elif how == "post":
-            await asyncio.gather(*(adapter.post_digest(c, digests[c]) for c in channels))
-            label = "adapter only: concurrent post_digest of planned digests"
-        else:
-            # deliver_digest took the adapter's post_digest; with the outbox it takes the adapter itself.
-            poster: Any = adapter if "poster" in inspect.signature(deliver_digest).parameters else adapter.post_digest
-            outcomes = await asyncio.gather(*(deliver_digest(engine, poster, c, subs[c]) for c in channels))
-            assert set(outcomes) == {Outcome.POSTED}
-            label = "concurrent deliver_digest: plan + draw + post + record"
-        took = time.perf_counter() - started
-        stats = slack.stats()
-        posts = stats["calls"].get("chat.postMessage", {}).get("200", 0)
-        assert posts == CHANNELS * per_channel, stats
-        budget = 1.2 * forced
-        verdict = ("OK" if took <= budget else "MISSED") if forced else "n/a: one message per channel"
-        print(
-            f"fan-out ({label}): {CHANNELS} channels x {per_channel} message(s) of {len(sample.cards)} papers: "
-            f"{took:.2f} s, {posts} posts, {stats['ratelimited_posts']} answered 429; the 1 msg/s/channel limit "
-            f"forces {forced:.0f} s [target <= 1.2x = {budget:.1f} s: {verdict}]"
-        )
-        await adapter.stop()
-        await engine.aclose()
+        for layout in layouts:
+            for channels in args.channels:
+                runs = [fan_out(channels, layout) for _ in range(args.runs)]
+                if len(runs) > 1:
+                    print(f"  {len(runs)} runs, {channels} channels, layout {layout}: {summary(runs)}", flush=True)
     finally:
-        slack.close()
-
-
-async def main() -> None:
-    await bench_acks()
-    await fan_out(10, "deliver")
-    await fan_out(10, "scheduler")
-    await fan_out(0, "post")
-    await fan_out(0, "deliver")
+        discard_templates()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

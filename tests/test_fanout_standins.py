@@ -1,6 +1,8 @@
-"""The stand-ins the fan-out benchmark measures the bot against must cost what a good platform and a good
-adapter cost, no more: the keyed poster paces each channel from the fake platform's answers (no 429 it
-could have foreseen) and reuses its connections, and the loopback fakes answer a reused connection at
+"""The stand-ins the fan-out benchmarks measure the bot against must post what the bot posts and cost what a
+good platform and a good adapter cost, no more: the benchmarks' replay (bench/slack_fanout.py) posts exactly
+the chat.postMessage calls the Slack adapter makes for a digest, in every layout, paced as the adapter paces
+them; the keyed poster (the crash tests' adapter) paces each channel from the fake platform's answers (no 429
+it could have foreseen) and reuses its connections; and the loopback fakes answer a reused connection at
 once (no Nagle / delayed-ACK stall)."""
 
 from __future__ import annotations
@@ -11,18 +13,22 @@ import json
 import socket
 import socketserver
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from bot.cards import DigestMessage, make_card
-from bot.models import ChannelRef
+from adapters.slack import SlackAdapter
+from bench.slack_fanout import PacedPoster, apply_layout, bench_config, digest_payloads, duplicates
+from bot.cards import DigestMessage, Layout, make_card
+from bot.models import ChannelRef, Subscription
 from bot.sources.arxiv import parse_rss
 from tests.fakes.chat_platform import FakeChatPlatform
 from tests.fakes.keyed_poster import CARDS_PER_MESSAGE, KeyedHttpPoster
 from tests.fakes.loopback import LoopbackHandler, LoopbackServer
-from tests.support import STAT_FEED
+from tests.fakes.slack_server import TEAM_ID, FakeSlack
+from tests.support import STAT_FEED, make_engine
 
 CHANNELS = 20
 PER_CHANNEL_PER_S = 4.0  # a window of 0.25 s: fast, yet long enough for a guessing client to trip on
@@ -53,8 +59,8 @@ async def test_a_small_fanout_through_the_keyed_poster_meets_no_429_and_reuses_c
     # A client that reads each answer to the end returns the connection to its pool and opens no more
     # than the pool holds; more means answers were left unread and their connections thrown away.
     assert stats["connections"] <= POOL, f"{stats['connections']} connections for {stats['posted']} posts"
-    # That it waits no longer than told is a matter of speed: bench/bench_fanout.py times this poster (its
-    # replay phase) against the floor the platform's limit forces.
+    # That it waits no longer than told is a matter of speed: bench/bench_loopback.py times the fakes it
+    # talks to.
 
 
 async def test_a_poster_that_does_not_pace_meets_429s_the_fake_counts() -> None:
@@ -69,6 +75,67 @@ async def test_a_poster_that_does_not_pace_meets_429s_the_fake_counts() -> None:
         stats = platform.stats()
     assert stats["posted"] == 2 * CHANNELS
     assert stats["rejected"] == poster.ratelimited >= CHANNELS
+
+
+SLACK_INTERVAL_S = 0.05  # the fake Slack's limit for these tests: one message per 50 ms per channel
+
+
+def _call(args: Mapping[str, Any]) -> dict[str, Any]:
+    """A chat.postMessage call as the fake received it, less what differs between the two posters."""
+    return {k: v for k, v in args.items() if k not in ("channel", "token")}
+
+
+@pytest.mark.parametrize("layout", list(Layout))
+async def test_the_benchmarks_replay_posts_what_the_slack_adapter_posts(layout: Layout) -> None:
+    """bench_fanout and bench_slack compare the bot with a replay of its posts: the replay must send the
+    very calls the adapter sends for the same digest (the same number of messages, text, blocks, metadata
+    and options, in order), paced as the adapter paces them, so that neither meets a 429."""
+    digest = replace(_digest(3), layout=layout)
+    with FakeSlack(per_channel_interval_s=SLACK_INTERVAL_S) as slack:
+        config = bench_config(slack.api_url)
+        engine = make_engine(config=config)
+        adapter = SlackAdapter(engine, config, host="127.0.0.1", port=0, post_interval_s=SLACK_INTERVAL_S)
+        await adapter.start()
+        try:
+            await adapter.post_digest_keyed(ChannelRef("slack", TEAM_ID, "C1"), digest, "key-1")
+        finally:
+            await adapter.stop()
+        async with PacedPoster(slack.api_url, interval_s=SLACK_INTERVAL_S) as poster:
+            await poster.post_channel("R1", digest_payloads(digest, "key-1"))
+        by_adapter = [_call(c.args) for c in slack.posts("C1")]
+        by_replay = [_call(c.args) for c in slack.posts("R1")]
+        ratelimited = slack.ratelimited_posts
+        received = {channel: slack.history[channel] for channel in ("C1", "R1")}
+    if layout == Layout.CARDS:
+        assert len(by_adapter) == 1 + 3  # a header and one message per card
+    assert by_replay == by_adapter
+    assert ratelimited == 0 and poster.ratelimited == 0
+    assert duplicates(received) == 0
+
+
+def test_the_duplicate_count_sees_a_digest_part_posted_twice() -> None:
+    def part(key: str, index: int) -> dict[str, Any]:
+        return {
+            "text": "x",
+            "metadata": {"event_type": "paperbot_digest", "event_payload": {"key": key, "part": index}},
+        }
+
+    once = {"C1": [part("k", 0), part("k", 1)], "C2": [part("k2", 0), {"text": "a note"}]}
+    assert duplicates(once) == 0
+    assert duplicates({**once, "C3": [part("k3", 0), part("k3", 1), part("k3", 1)]}) == 1
+
+
+async def test_the_benchmarks_set_the_layout_on_every_digest_the_engine_draws() -> None:
+    engine = make_engine()
+    channel = ChannelRef("slack", TEAM_ID, "C1")
+    engine.store.subscribe(Subscription(id=0, channel=channel, category="stat"))
+    await engine.refresh(["stat"])
+    selection = await engine.plan_digest(channel, engine.store.channel_subscriptions(channel))
+    assert engine.digest_message(selection).layout == Layout.CARDS
+    apply_layout(engine, Layout.THREAD)
+    drawn = engine.digest_message(selection)
+    assert drawn.layout == Layout.THREAD and drawn.cards
+    await engine.aclose()
 
 
 @dataclass(frozen=True)
