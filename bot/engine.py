@@ -226,16 +226,19 @@ class Engine:
             and (force or not recent_failure(self.store, c, now, RECENT_FAILURE))
         ]
         self._arxiv_feeds.plan(due, lambda c: getattr(self.store.last_fetch(c), "items", None))
-        for category in wanted:
-            outcome = await self._feeds.once((category, force), partial(self._refresh_feed, category, force, progress))
-            if outcome.error is not None:
-                failed[category] = outcome.error
-            elif outcome.fetched:
-                fetched.append(category)
-                new_papers += outcome.take_new_papers()
-            else:
-                reused.append(category)
-        self._arxiv_feeds.forget(wanted)
+        try:
+            for category in wanted:
+                refresh_feed = partial(self._refresh_feed, category, force, progress)
+                outcome = await self._feeds.once((category, force), refresh_feed)
+                if outcome.error is not None:
+                    failed[category] = outcome.error
+                elif outcome.fetched:
+                    fetched.append(category)
+                    new_papers += outcome.take_new_papers()
+                else:
+                    reused.append(category)
+        finally:  # cut short (a person's deadline) or not, what was planned is not kept for a later refresh
+            self._arxiv_feeds.forget(wanted)
         return RefreshResult(tuple(fetched), tuple(reused), failed), new_papers
 
     async def _refresh_feed(self, category: str, force: bool, progress: Progress | None) -> _FeedRefresh:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.engine import Engine
-from bot.sources.arxiv_combined import category_type, group_categories
+from bot.sources.arxiv_combined import CombinedFeeds, category_type, group_categories
 from tests.fakes.arxiv_server import big_feed
 from tests.support import FakeArxiv, make_engine
 from tests.support_arxiv_feeds import arxiv_feed
@@ -126,3 +126,15 @@ def test_a_category_sees_the_type_its_own_feed_shows() -> None:
     assert [category_type("replace", primary) for primary in (True, False)] == ["replace", "replace-cross"]
     assert [category_type("cross", primary) for primary in (True, False)] == [None, "cross"]
     assert category_type("replace-cross", False) == "replace-cross"
+
+
+async def test_a_plan_left_over_from_an_earlier_refresh_is_never_served_again() -> None:
+    fake = serving("stat.ML+cs.LG")
+    engine = make_engine(fake)
+    feeds = CombinedFeeds(engine.arxiv)
+    feeds.plan(["stat.ML", "cs.LG"], lambda _: 100)
+    await feeds.fetch("stat.ML")  # cs.LG never asked for: a refresh cut short
+    feeds.plan(["stat.ML", "cs.LG"], lambda _: 100)  # the next refresh
+    await feeds.fetch("cs.LG")
+    assert rss_paths(fake) == ["stat.ML+cs.LG", "stat.ML+cs.LG"]  # asked anew, not the old answer
+    await engine.aclose()

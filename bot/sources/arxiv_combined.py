@@ -129,6 +129,10 @@ class CombinedFeeds:
 
     def plan(self, categories: Sequence[str], expected: Callable[[str], int | None]) -> None:
         """Group ``categories`` (those due now); a category already in a pending group keeps it."""
+        for category in categories:  # a group already answered is spent: its answer is not today's for long
+            group = self._groups.get(category)
+            if group is not None and group.answer is not None and group.answer.done():
+                self.forget(group.categories)
         fresh = [c for c in dict.fromkeys(categories) if c not in self._groups]
         for categories_of_group in group_categories(fresh, expected):
             if len(categories_of_group) < 2:
