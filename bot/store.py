@@ -22,7 +22,7 @@ from sqlite_utils.migrations import Migrations
 
 from bot.errors import ConfigError
 from bot.models import ChannelRef, Feed, Paper, Subscription
-from bot.store_writes import PAPER_UPSERT
+from bot.store_writes import PAPER_UPSERT, index_new_papers, last_paper_row
 
 migrations = Migrations("paperbot")
 
@@ -324,8 +324,10 @@ class Store:
             )
             for p in papers
         ]
-        with self.db.atomic():
-            self.db.conn.executemany(PAPER_UPSERT, rows)  # bot.store_writes: an unchanged row is left alone
+        with self.db.atomic():  # bot.store_writes: an unchanged row is left alone; new rows indexed at once
+            newest = last_paper_row(self.db.conn)
+            self.db.conn.executemany(PAPER_UPSERT, rows)
+            index_new_papers(self.db.conn, newest)
 
     def get_paper(self, paper_id: str) -> Paper | None:
         cursor = self.db.conn.execute("SELECT * FROM papers WHERE id = ?", (paper_id,))
