@@ -138,3 +138,13 @@ async def test_a_plan_left_over_from_an_earlier_refresh_is_never_served_again() 
     await feeds.fetch("cs.LG")
     assert rss_paths(fake) == ["stat.ML+cs.LG", "stat.ML+cs.LG"]  # asked anew, not the old answer
     await engine.aclose()
+
+
+async def test_an_empty_combined_feed_on_an_announcement_day_fails_each_category_without_more_requests() -> None:
+    fake = serving()
+    fake.feeds["stat.ML+cs.LG"] = arxiv_feed("astro-ph.SR")  # nothing at all: throttling, usually
+    engine = make_engine(fake)
+    result = await engine.refresh(["stat.ML", "cs.LG"])
+    assert set(result.failed) == {"stat.ML", "cs.LG"} and not result.fetched
+    assert rss_paths(fake) == ["stat.ML+cs.LG"]
+    await engine.aclose()

@@ -17,7 +17,8 @@ and the recorded feed of 2024-03-26 agree on this):
   well under that (``group_categories``); a combined answer that reaches the limit may be cut and is not
   used (``usable``): its categories are then fetched one by one, as they are when the combined request
   fails, or when it holds nothing for one of them (an unknown or empty category fails or is empty on its
-  own, exactly as it would have alone).
+  own, exactly as it would have alone). When arXiv does not answer, or sends nothing at all for the whole
+  group on an announcement day, every category of the group fails the same way, without more requests.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from bot.errors import SourceError, SourceUnreachable
+from bot.errors import SourceError, SourceUnreachable, SuspiciousEmptyFeed
 from bot.models import Feed, FeedItem
 from bot.sources.arxiv import ArxivClient
 
@@ -160,8 +161,10 @@ class CombinedFeeds:
             group.answer = asyncio.ensure_future(self._fetch_group(group.categories))
         try:
             feeds = await asyncio.shield(group.answer)
-        except SourceUnreachable:
-            raise  # arXiv did not answer: asking again for each category would only wait longer
+        except (SourceUnreachable, SuspiciousEmptyFeed):
+            # arXiv did not answer, or sent nothing for all of them (each alone would be as empty): asking
+            # again for each category would only wait longer and ask more.
+            raise
         except SourceError as err:
             log.info("the combined arXiv feed of %s failed (%s): fetched one by one", "+".join(group.categories), err)
             feeds = {}
