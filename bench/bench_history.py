@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -79,8 +80,15 @@ def channel(n: int) -> ChannelRef:
     return ChannelRef("chat", "T1", f"C{n:05d}")
 
 
-def write_day(store: Store, channels: int, day_index: int, day: date, at: datetime) -> None:
-    """What one fan-out leaves behind, written in bulk with that day's times."""
+def write_day(
+    store: Store,
+    channels: int,
+    day_index: int,
+    day: date,
+    at: datetime,
+    channel_of: Callable[[int], ChannelRef] = channel,
+) -> None:
+    """What one fan-out leaves behind, written in bulk with that day's times (``channel_of``: the n-th channel)."""
     feed = day_feed(day_index, day)
     store.save_feed(feed, fetched_at=at)
     stamp = at.isoformat()
@@ -89,14 +97,33 @@ def write_day(store: Store, channels: int, day_index: int, day: date, at: dateti
         conn.execute("UPDATE papers SET updated_at = ? WHERE id LIKE ?", (stamp, f"{day_index + 2000:04d}.%"))
         outbox, deliveries, messages = [], [], []
         for n in range(channels):
-            ch = channel(n)
+            ch = channel_of(n)
             category = CATEGORIES[n % len(CATEGORIES)]
             ids = [f"{day_index + 2000:04d}.{k * len(CATEGORIES) + n % len(CATEGORIES):05d}" for k in range(10)]
             key = outbox_key(ch, day, (category,))
-            outbox.append((key, "chat", "T1", ch.channel, day.isoformat(), category, str(ids).replace("'", '"'), stamp))
-            deliveries += [("chat", "T1", ch.channel, pid, day.isoformat(), stamp) for pid in ids]
+            outbox.append(
+                (
+                    key,
+                    ch.platform,
+                    ch.workspace,
+                    ch.channel,
+                    day.isoformat(),
+                    category,
+                    str(ids).replace("'", '"'),
+                    stamp,
+                )
+            )
+            deliveries += [(ch.platform, ch.workspace, ch.channel, pid, day.isoformat(), stamp) for pid in ids]
             messages += [
-                ("chat", "T1", ch.channel, f"{key}:{k}", "card" if k else "header", ids[k - 1] if k else None, stamp)
+                (
+                    ch.platform,
+                    ch.workspace,
+                    ch.channel,
+                    f"{key}:{k}",
+                    "card" if k else "header",
+                    ids[k - 1] if k else None,
+                    stamp,
+                )
                 for k in range(11)
             ]
         conn.executemany(
@@ -121,6 +148,20 @@ def write_day(store: Store, channels: int, day_index: int, day: date, at: dateti
             " posted_at) VALUES (?,?,?,?,?,?,?)",
             messages,
         )
+
+
+def add_history(
+    store: Store, channels: int, today: datetime, channel_of: Callable[[int], ChannelRef], days: int = 30
+) -> None:
+    """``days`` of history before ``today`` as fan-outs leave it (the other benchmarks select over this)."""
+    posted_messages.migrate(store)
+    from bot.outbox import Outbox
+
+    Outbox(store)  # its migrations
+    for d in range(days, 0, -1):
+        at = today - timedelta(days=d)
+        write_day(store, channels, d, at.date(), at, channel_of)
+    store.clear_caches()
 
 
 def fresh_store(channels: int) -> Store:

@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,6 +29,7 @@ from bot import calendar, embeddings
 from bot.cards import DigestMessage, Reply, make_card
 from bot.config import Config
 from bot.digest import DigestSelection, select_digest
+from bot.engine_feeds import announcement_stale, arxiv_feed_due, as_feed, feed_name, recent_failure
 from bot.errors import FeedFormatError, NotFoundError, SourceError, SourceUnreachable, StaleFeed, SuspiciousEmptyFeed
 from bot.explain.llm import build_provider
 from bot.explain.offline import NO_HTML_BADGE, UNFETCHED_BADGE
@@ -37,13 +38,14 @@ from bot.flights import Flights
 from bot.fulltext import FullText, FullTextCache, MemoryFullTextCache, TextCache, fetch_full_text
 from bot.jats import NO_JATS_BADGE, UNFETCHED_JATS_BADGE, as_jats_source, fetch_jats_full_text
 from bot.layouts import layout_of
-from bot.models import ChannelRef, Feed, FeedItem, Paper, Subscription
+from bot.models import ChannelRef, Feed, Paper, Subscription
 from bot.outbox import Outbox
 from bot.page_refusals import REDIRECTED, abstract_badge
 from bot.polite_turns import acting_for
 from bot.progress import Progress, tell
 from bot.sources.arxiv import ArxivClient
-from bot.sources.base import Batch, FeedName, PaperRef, Source
+from bot.sources.arxiv_combined import CombinedFeeds
+from bot.sources.base import PaperRef, Source
 from bot.sources.polite import RedirectRefused
 from bot.sources.registry import SourceRegistry, build_sources
 from bot.store import Store, utcnow
@@ -125,6 +127,7 @@ class Engine:
         self._texts: Flights[tuple[str, int], FullText | None] = Flights()
         self._reading = self._texts.running
         self._hosts_down: dict[str, datetime] = {}  # full-text host -> when it last failed or timed out
+        self._arxiv_feeds = CombinedFeeds(arxiv)
 
     @classmethod
     def from_config(cls, config: Config) -> Engine:
@@ -214,24 +217,38 @@ class Engine:
         fetched: list[str] = []
         reused: list[str] = []
         failed: dict[str, SourceError] = {}
-        for category in dict.fromkeys(categories):
-            outcome = await self._feeds.once((category, force), partial(self._refresh_feed, category, force, progress))
-            if outcome.error is not None:
-                failed[category] = outcome.error
-            elif outcome.fetched:
-                fetched.append(category)
-                new_papers += outcome.take_new_papers()
-            else:
-                reused.append(category)
+        wanted = list(dict.fromkeys(categories))
+        now = self.now()  # arXiv's feeds due now are asked for together (bot.sources.arxiv_combined)
+        due = [
+            c
+            for c in wanted
+            if self.source_of(c).name == "arxiv"
+            and arxiv_feed_due(self.store, c, now, force)
+            and (force or not recent_failure(self.store, c, now, RECENT_FAILURE))
+        ]
+        self._arxiv_feeds.plan(due, lambda c: getattr(self.store.last_fetch(c), "items", None))
+        try:
+            for category in wanted:
+                refresh_feed = partial(self._refresh_feed, category, force, progress)
+                outcome = await self._feeds.once((category, force), refresh_feed)
+                if outcome.error is not None:
+                    failed[category] = outcome.error
+                elif outcome.fetched:
+                    fetched.append(category)
+                    new_papers += outcome.take_new_papers()
+                else:
+                    reused.append(category)
+        finally:  # cut short (a person's deadline) or not, what was planned is not kept for a later refresh
+            self._arxiv_feeds.forget(wanted)
         return RefreshResult(tuple(fetched), tuple(reused), failed), new_papers
 
     async def _refresh_feed(self, category: str, force: bool, progress: Progress | None) -> _FeedRefresh:
         now = self.now()
-        tried = self.store.last_fetch(category, ok_only=False)
-        if not force and tried is not None and tried.error and now - tried.fetched_at < RECENT_FAILURE:
+        failure = None if force else recent_failure(self.store, category, now, RECENT_FAILURE)
+        if failure:
             # Failed moments ago (for another channel of the same fan-out): do not ask its source
             # again, fail the same way until the scheduler's retry.
-            return _FeedRefresh(error=SourceError(tried.error))
+            return _FeedRefresh(error=SourceError(failure))
         try:
             feed = await self._fetch_if_due(category, now, force, progress)
         except SourceError as err:
@@ -257,19 +274,18 @@ class Engine:
         arXiv's feed is its latest announcement: reused until the midnight rebuild, unless it is stale.
         Another source's feed is a day's batch: fetched once that day is due, then kept."""
         source = self.source_of(category)
-        last = self.store.last_fetch(category)
         if source.name == "arxiv":
-            current = last is not None and not calendar.feed_rebuilt_since(last.fetched_at, now)
-            if not force and last is not None and current and not self.is_stale(last.announced, now):
+            if not arxiv_feed_due(self.store, category, now, force):
                 return None
             await tell(progress, f"Fetching arXiv's feed of {category}…")
-            return await self.arxiv.fetch_feed([category])
+            return await self._arxiv_feeds.fetch(category)
+        last = self.store.last_fetch(category)
         day = source.batch_day(now)
         if day is None or (not force and last is not None and last.announced == day):
             return None  # nothing due yet, or that day's batch is already stored
         await tell(progress, f"Fetching {source.display_name}'s {category} list of {day:%d %b}…")
-        name = _feed_name(source, category)
-        feed = _as_feed(await source.fetch_batch(name, day))
+        name = feed_name(source, category)
+        feed = as_feed(await source.fetch_batch(name, day))
         if not feed.items and source.expects_papers(name, day):
             raise SuspiciousEmptyFeed(
                 f"{source.display_name} sent an empty {category} list for {day:%a %d %b}, "
@@ -405,12 +421,7 @@ class Engine:
         rest = [s for s in subscriptions if s.category not in posted]
         return select_digest(self.store, channel, rest, self.default_limit)
 
-    @staticmethod
-    def is_stale(announced: date | None, now: datetime) -> bool:
-        """A feed is stale when today's feed should hold a newer announcement than the one it shows."""
-        if announced is None or not calendar.expects_announcement(now):
-            return False
-        return announced < calendar.feed_date(now)
+    is_stale = staticmethod(announcement_stale)
 
     def digest_message(self, selection: DigestSelection) -> DigestMessage:
         """The digest as drawn: cards carry a "math in a sentence" line where one is ready, and their
@@ -663,19 +674,3 @@ class Engine:
             log.info("%s did not answer within the interactive deadline of %g s", service, limit)
             message = f"{service} did not answer within {limit:g} s; try again in a few minutes."
             raise SourceUnreachable(message) from None
-
-
-def _feed_name(source: Source, stored: str) -> FeedName:
-    found = source.resolve_feed(stored)
-    if found is None:  # pragma: no cover - stored names come from the same source's resolve_feed
-        raise SourceError(f"{stored} is not a {source.display_name} feed")
-    return found
-
-
-def _as_feed(batch: Batch) -> Feed:
-    """A source's day batch as a stored listing: every paper new, in the source's order."""
-    items = tuple(
-        FeedItem(replace(paper, announce_type="new"), position, (batch.feed,))
-        for position, paper in enumerate(batch.papers)
-    )
-    return Feed(categories=(batch.feed,), announced=batch.day, items=items)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -61,6 +62,11 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 _REFUSED_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"))
 
 
+# A fan-out draws the same few thousand papers' links for every channel: each URL and label is judged once.
+_JUDGED = 8_192
+
+
+@lru_cache(maxsize=_JUDGED)
 def own_url(url: str) -> str | None:
     """``url`` (one the bot built) ready to be drawn as a link in any renderer, or None when it is not
     an http(s) URL with a plain host, or holds a control, bidi, zero-width or blank character."""
@@ -124,6 +130,7 @@ def looks_like_address(label: str) -> bool:
     return bool(_ADDRESS.search(folded) or _ADDRESS_INSIDE.search(folded))
 
 
+@lru_cache(maxsize=_JUDGED)
 def shown_label(label: str, url: str) -> str:
     """What a link to ``url`` says: its label, or its host when the label is blank or reads as an address."""
     # Bounded (the check below reads every character), and blank also when only unsafe characters (an

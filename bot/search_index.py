@@ -2,8 +2,9 @@
 authors, and the one place user text becomes an FTS5 query.
 
 The index is an *external content* FTS5 table over ``papers`` (it stores only the index, not a second
-copy of the text) kept in step by triggers on ``papers``: every write path of the store (``save_papers``,
-``save_feed``, anything later) updates it in the same transaction, without knowing it exists. Its
+copy of the text) kept in step in the same transaction as every write to ``papers``: updates and deletes by
+triggers, new rows by the store's one insert path, a batch at a time (bot.store_writes; a trigger row by row
+cost two to three times as much). Its
 migrations are a set of their own, applied by ``Store.migrate`` after the store's; the first one builds
 the index of a database made before search existed (a backfill).
 
@@ -35,6 +36,7 @@ from bot.errors import ConfigError, UsageError
 from bot.models import Paper
 from bot.quotes import straight_quotes
 from bot.store import Store, refuse_newer_schema
+from bot.store_writes import FTS_TABLE, INSERT_TRIGGER
 from bot.text import strip_unsafe_chars
 from bot.user_input import as_typed
 
@@ -56,7 +58,7 @@ MAX_QUERY_TERMS = 20
 MAX_TERM_CHARS = 60  # longer "words" are not words (hashes, base64): cut, still searched by their start
 MAX_LIMIT = 100
 MAX_SCORED = 10_000  # matches ranked per search: see PaperIndex.search
-TABLE = "papers_fts"
+TABLE = FTS_TABLE
 # BM25 weights of the indexed columns: a word in the title says more than one in the abstract.
 WEIGHTS = {"title": 4.0, "abstract": 1.0, "authors": 2.0}
 # Porter stemming over unicode61 (accents folded): "networks" finds "network", "Schölkopf" finds "Scholkopf".
@@ -110,6 +112,12 @@ def m002_upstream_searches(db: sqlite_utils.Database) -> None:
     # When each query was last asked of arXiv and Hugging Face: their terms ask us not to repeat a request
     # within a day, and what they answered is stored anyway, so the next search finds it locally.
     db.table("upstream_searches").create({"query": str, "asked_at": str, "found": int}, pk="query", if_not_exists=True)
+
+
+@migrations()
+def m003_new_papers_indexed_by_the_batch(db: sqlite_utils.Database) -> None:
+    # The store indexes the rows each save inserts in one statement (bot.store_writes.index_new_papers).
+    db.execute(f"DROP TRIGGER IF EXISTS {INSERT_TRIGGER}")
 
 
 _migrated: weakref.WeakSet[Store] = weakref.WeakSet()

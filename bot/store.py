@@ -22,6 +22,7 @@ from sqlite_utils.migrations import Migrations
 
 from bot.errors import ConfigError
 from bot.models import ChannelRef, Feed, Paper, Subscription
+from bot.store_writes import PAPER_UPSERT, index_new_papers, last_paper_row
 
 migrations = Migrations("paperbot")
 
@@ -323,25 +324,10 @@ class Store:
             )
             for p in papers
         ]
-        with self.db.atomic():
-            self.db.conn.executemany(
-                f"""INSERT INTO papers (id, version, title, authors, categories, primary_category,
-                       abstract, abstract_tex, doi, journal_ref, comment, source, updated_at,
-                       upvotes, num_comments, github_url, project_url, published_doi, page_url, pdf_link, html_link)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-                   ON CONFLICT(id) DO UPDATE SET
-                       {_CORE_UPDATE},
-                       doi=coalesce(excluded.doi, papers.doi),
-                       journal_ref=coalesce(excluded.journal_ref, papers.journal_ref),
-                       comment=coalesce(excluded.comment, papers.comment),
-                       upvotes=coalesce(excluded.upvotes, papers.upvotes),
-                       num_comments=coalesce(excluded.num_comments, papers.num_comments),
-                       github_url=coalesce(excluded.github_url, papers.github_url),
-                       project_url=coalesce(excluded.project_url, papers.project_url),
-                       published_doi=coalesce(excluded.published_doi, papers.published_doi),
-                       updated_at=excluded.updated_at""",
-                rows,
-            )
+        with self.db.atomic():  # bot.store_writes: an unchanged row is left alone; new rows indexed at once
+            newest = last_paper_row(self.db.conn)
+            self.db.conn.executemany(PAPER_UPSERT, rows)
+            index_new_papers(self.db.conn, newest)
 
     def get_paper(self, paper_id: str) -> Paper | None:
         cursor = self.db.conn.execute("SELECT * FROM papers WHERE id = ?", (paper_id,))
@@ -494,6 +480,16 @@ class Store:
     def delivered_ids(self, channel: ChannelRef, paper_ids: Iterable[str]) -> set[str]:
         """Which of ``paper_ids`` the channel was ever sent (the record kept forever, never pruned)."""
         ids = list(paper_ids)
+        # A channel's whole record is usually shorter than a day's candidates (a month of digests: 300 ids):
+        # read in order, it costs less than looking each candidate up. Read up to twice their number, and
+        # look them up only when the record is longer than that.
+        record = self.db.conn.execute(
+            "SELECT d.paper_id FROM delivery_channels c JOIN delivered d ON d.channel_id = c.id"
+            " WHERE c.platform=? AND c.workspace=? AND c.channel=? LIMIT ?",
+            (*_channel_tuple(channel), 2 * len(ids) + 1),
+        ).fetchall()
+        if len(record) <= 2 * len(ids):
+            return {row[0] for row in record}.intersection(ids)
         found: set[str] = set()
         for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
             chunk = ids[start : start + 500]
@@ -750,30 +746,6 @@ def _paper_from_row(row: dict[str, Any]) -> Paper:
         pdf_link=row.get("pdf_link"),
         html_link=row.get("html_link"),
     )
-
-
-# A paper's own fields (title, authors, categories, abstract, version) come from the source that owns
-# it: a newer version from the same source, or arXiv over Hugging Face (which lists arXiv papers with
-# fewer fields). What a source adds (upvotes, links, DOIs) is kept whichever source saved last.
-_OWNS_CORE = (
-    "(excluded.version >= papers.version AND (excluded.source = papers.source OR papers.source = 'huggingface'))"
-)
-_CORE_UPDATE = ",\n                       ".join(
-    f"{column}=CASE WHEN {_OWNS_CORE} THEN excluded.{column} ELSE papers.{column} END"
-    for column in (
-        "version",
-        "title",
-        "authors",
-        "categories",
-        "primary_category",
-        "abstract",
-        "abstract_tex",
-        "source",
-        "page_url",
-        "pdf_link",
-        "html_link",
-    )
-)
 
 
 def _options_json(sub: Subscription) -> str:

@@ -126,7 +126,11 @@ def test_the_migration_indexes_a_database_made_before_search(tmp_path: Path) -> 
     made_before_search(tmp_path / "p.db")
     store = Store(tmp_path / "p.db")
     store.migrate()
-    assert [m.name for m in migrations.applied(store.db)] == ["m001_papers_fts", "m002_upstream_searches"]
+    assert [m.name for m in migrations.applied(store.db)] == [
+        "m001_papers_fts",
+        "m002_upstream_searches",
+        "m003_new_papers_indexed_by_the_batch",
+    ]
     index = PaperIndex(store)
     assert ids(index.search("conformal online aggregation"))[0] == "2403.15527"
     count = store.db.conn.execute("SELECT count(*) FROM papers_fts WHERE papers_fts MATCH 'conformal'").fetchone()
