@@ -33,7 +33,7 @@ COMMANDS: Mapping[str, str] = {
     "usage": "bot.cli_engine",
     "doctor": "bot.cli_operations",
     "discord": "bot.cli_operations",
-    "status": "bot.cli_engine",
+    "status": "bot.cli_status",
     "prune": "bot.cli_database",
     "backup": "bot.cli_database",
 }
