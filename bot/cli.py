@@ -30,7 +30,7 @@ COMMANDS: Mapping[str, str] = {
     "explain": "bot.cli_engine",
     "ask": "bot.cli_engine",
     "search": "bot.cli_engine",
-    "usage": "bot.cli_engine",
+    "usage": "bot.cli_usage",
     "doctor": "bot.cli_operations",
     "discord": "bot.cli_operations",
     "status": "bot.cli_status",

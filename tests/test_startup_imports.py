@@ -34,8 +34,8 @@ NOT_FOR_PARSING = (
 NOT_FOR_READING = ("anthropic", "openai", "discord", "slack_sdk", "slack_bolt", "aiohttp", "bot.runner", "adapters")
 # Nor the scheduler and APScheduler (status states the retry timing from bot.fetch_retries).
 NOT_FOR_READING_EITHER = ("apscheduler", "bot.scheduler")
-# `status` reads the database alone: no engine, no HTTP client, no source, no LLM layer, and no numpy (the
-# command line imports sqlite-utils without its optional numpy and pandas).
+# `status` and `usage` read the database alone: no engine, no HTTP client, no source, no explainer, and no
+# numpy (the command line imports sqlite-utils without its optional numpy and pandas).
 NOT_FOR_STATUS = (
     "bot.engine",
     "httpx",
@@ -105,11 +105,14 @@ def test_status_and_usage_import_no_sdk_and_no_chat_platform(env: dict[str, str]
     assert _heavy(started, NOT_FOR_READING_EITHER) == []
 
 
-def test_status_reads_the_database_without_the_engine_or_any_client(env: dict[str, str]) -> None:
-    started = run_paperbot(["status"], env)
+@pytest.mark.parametrize(("command", "line"), [("status", "Database: "), ("usage", "LLM usage: anthropic")])
+def test_status_and_usage_read_the_database_without_the_engine_or_any_client(
+    env: dict[str, str], command: str, line: str
+) -> None:
+    started = run_paperbot([command], env)
 
     assert started.returncode == 0, started.stderr
-    assert started.stdout.splitlines()[-1].startswith("Database: ")
+    assert line in started.stdout
     assert _heavy(started, NOT_FOR_STATUS) == []
 
 
