@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -147,3 +147,25 @@ def test_paperbot_prune_vacuum_switches_an_older_file_to_giving_space_back(
     store = Store(database)
     assert auto_vacuum_mode(store.db.conn) == INCREMENTAL
     store.close()
+
+
+def test_the_weekly_merge_drops_the_search_indexs_delete_markers() -> None:
+    store = _store()
+    monday = datetime(2024, 3, 25, 9, tzinfo=UTC)  # the merge runs on Sundays (ordinal % 7 == 0): the 31st
+    fts_rows = "SELECT count(*) FROM papers_fts_data"
+    days = [monday + timedelta(days=n) for n in range(-30, 6)]  # ends on Saturday: no merge yet
+    for n, at in enumerate(days, start=1):
+        write_history_day(store, n, at, CHANNELS, 200, SENT)
+        prune(store, SHORT, now=at)
+    assert all(at.toordinal() % 7 for at in days[-6:])
+    grown = store.db.conn.execute(fts_rows).fetchone()[0]
+
+    merge_day = days[-1] + timedelta(days=1)
+    assert merge_day.toordinal() % 7 == 0
+    write_history_day(store, len(days) + 1, merge_day, CHANNELS, 200, SENT)
+    prune(store, SHORT, now=merge_day)
+
+    assert store.db.conn.execute(fts_rows).fetchone()[0] < grown
+    store.db.conn.execute("INSERT INTO papers_fts(papers_fts) VALUES ('integrity-check')")  # raises if unsound
+    found = "SELECT count(*) FROM papers_fts WHERE papers_fts MATCH 'estimator'"
+    assert store.db.conn.execute(found).fetchone()[0] == store.db["papers"].count
