@@ -6,8 +6,11 @@
    a fan-out writes it (outbox rows, deliveries, posted messages, 2,000 papers and their listings a day).
    The time should stay flat. ``--baseline DIR`` runs the same in a subprocess on the code in DIR (e.g.
    a `git worktree` of main), in the same run.
-2. Database size with retention: the same days simulated one after another with the default
-   [retention] pruned daily; the file's size after 30 and 90 days (per 1,000 channels).
+2. Database size with retention: the same days simulated one after another (``--days``, default 270)
+   with the default [retention] pruned daily; the file's size after 30, 90, 180 and 270 days (per
+   1,000 channels), what fills it (papers, each channel's history, the dedupe record kept forever) and
+   the bytes per row of that record. It levels off once the longest window (papers, 180 days) is full;
+   after that only the dedupe record grows. ``--size-only`` skips the fan-out part.
 """
 
 from __future__ import annotations
@@ -94,7 +97,8 @@ def write_day(
     stamp = at.isoformat()
     conn = store.db.conn
     with store.db.atomic():
-        conn.execute("UPDATE papers SET updated_at = ? WHERE id LIKE ?", (stamp, f"{day_index + 2000:04d}.%"))
+        prefix = f"{day_index + 2000:04d}"  # the day's ids, as a range the primary key serves (LIKE scans)
+        conn.execute("UPDATE papers SET updated_at = ? WHERE id > ? AND id < ?", (stamp, prefix + ".", prefix + "/"))
         outbox, deliveries, messages = [], [], []
         for n in range(channels):
             ch = channel_of(n)
@@ -220,8 +224,33 @@ def bench_fan_out(channels: int, marks: tuple[int, ...]) -> list[tuple[int, floa
     return results
 
 
-def bench_size(channels: int, days: int, marks: tuple[int, ...]) -> list[tuple[int, float]]:
-    from bot.retention import RetentionSettings, prune  # this code's retention
+# What fills the file, by table family: papers (with their search index) scale with the feeds followed,
+# the history with the channels, and the dedupe record with both and with time.
+FAMILIES = {
+    "papers": ("papers", "papers_fts", "listings", "explanations", "paper_embeddings"),
+    "channel history": ("outbox", "deliveries", "posted_messages", "digest_posts", "briefings"),
+    "dedupe record": ("delivered", "delivery_channels"),
+}
+
+
+def _family(name: str) -> str:
+    for family, prefixes in FAMILIES.items():
+        if any(name == p or name.startswith(p + "_") or name == f"sqlite_autoindex_{p}_1" for p in prefixes):
+            return family
+    return "other"
+
+
+def space(store: Store) -> dict[str, float]:
+    """MB per family of tables (with their indexes), from SQLite's own page accounting (dbstat)."""
+    found: dict[str, float] = {}
+    for name, size in store.db.conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"):
+        found[_family(name)] = found.get(_family(name), 0.0) + size / 1e6
+    return found
+
+
+def bench_size(channels: int, days: int, marks: tuple[int, ...]) -> tuple[list[tuple[int, float, float]], Store]:
+    """(day, MB on disk, MB of it free) at each mark, and the store as the last day left it."""
+    from bot.retention import RetentionSettings, database_size, prune  # this code's retention
 
     store = fresh_store(channels)
     start = datetime.now(UTC) - timedelta(days=days)
@@ -232,8 +261,28 @@ def bench_size(channels: int, days: int, marks: tuple[int, ...]) -> list[tuple[i
         prune(store, RetentionSettings(), now=at)
         if d in marks:
             store.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            sizes.append((d, Path(store.path).stat().st_size / 1e6))
-    return sizes
+            on_disk, free = database_size(store)
+            sizes.append((d, on_disk / 1e6, free / 1e6))
+    return sizes, store
+
+
+def report_size(channels: int, days: int) -> None:
+    started = time.perf_counter()
+    marks = tuple(d for d in (30, 60, 90, 180, 270, days) if d <= days)
+    sizes, store = bench_size(channels, days, tuple(sorted(set(marks))))
+    took = time.perf_counter() - started
+    print(f"database with the default [retention], {channels} channels, 2,000 papers a day ({took:.0f} s):")
+    print("  " + ", ".join(f"after {d} days {mb:.0f} MB ({free:.0f} free)" for d, mb, free in sizes))
+    parts = space(store)
+    print("  after the last day: " + ", ".join(f"{family} {mb:.0f} MB" for family, mb in sorted(parts.items())))
+    rows = store.db.conn.execute("SELECT count(*) FROM delivered").fetchone()[0]
+    record = store.db.conn.execute("SELECT sum(pgsize) FROM dbstat WHERE name = 'delivered'").fetchone()[0] or 0
+    per_row = record / max(rows, 1)
+    per_year = per_row * 10 * channels * 365 / 1e6
+    print(
+        f"  dedupe record (kept forever): {rows} rows, {per_row:.1f} bytes a row;"
+        f" at 10 papers a channel a day, {per_year:.0f} MB a year per {channels} channels"
+    )
 
 
 def main() -> None:
@@ -241,7 +290,12 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=1000)
     parser.add_argument("--baseline", help="a checkout to measure the same way, in the same run")
     parser.add_argument("--fan-out-only", action="store_true")
+    parser.add_argument("--size-only", action="store_true")
+    parser.add_argument("--days", type=int, default=270, help="days simulated for the size (default 270)")
     args = parser.parse_args()
+    if args.size_only:
+        report_size(args.channels, args.days)
+        return
     marks = (1, 10, 30, 60)
     label = "this code" if CODE == ROOT else f"baseline {CODE}"
     baseline = None
@@ -256,9 +310,7 @@ def main() -> None:
         out, _ = baseline.communicate()
         print(out.rstrip(), flush=True)
     if not args.fan_out_only:
-        sizes = bench_size(args.channels, 90, (30, 60, 90))
-        print(f"database with the default [retention], {args.channels} channels, 2,000 papers a day:")
-        print("  " + ", ".join(f"after {d} days {mb:.0f} MB" for d, mb in sizes))
+        report_size(args.channels, args.days)
 
 
 if __name__ == "__main__":

@@ -30,10 +30,10 @@ COMMANDS: Mapping[str, str] = {
     "explain": "bot.cli_engine",
     "ask": "bot.cli_engine",
     "search": "bot.cli_engine",
-    "usage": "bot.cli_engine",
+    "usage": "bot.cli_usage",
     "doctor": "bot.cli_operations",
     "discord": "bot.cli_operations",
-    "status": "bot.cli_engine",
+    "status": "bot.cli_status",
     "prune": "bot.cli_database",
     "backup": "bot.cli_database",
 }
@@ -122,7 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     sync = command(discord_sub, "sync", "Register /paper with Discord (once per deploy, not every start).")
     sync.add_argument("--guild", type=_snowflake, metavar="ID", help="register in one server only (instant)")
     command(sub, "status", "Show the last fetch per category, deliveries of the last 24 h, paused channels.")
-    command(sub, "prune", "Delete the history [retention] no longer keeps now (the bot also does it daily).")
+    prune = command(sub, "prune", "Delete the history [retention] no longer keeps now (the bot also does it daily).")
+    prune.add_argument(
+        "--vacuum",
+        action="store_true",
+        help="then rewrite the file without its free space, so later prunes shrink it too (once, bot stopped best)",
+    )
     backup = command(sub, "backup", "Copy the live database to FILE, consistently, even while the bot runs.")
     backup.add_argument("file", metavar="FILE", help="where to write the copy (a new file)")
     backup.add_argument("--force", action="store_true", help="replace FILE if it exists")

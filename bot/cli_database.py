@@ -10,7 +10,7 @@ from bot.config import Config
 def run(args: argparse.Namespace, config: Config) -> int:
     if args.command == "backup":
         return _backup(args, config)
-    return _prune(config)
+    return _prune(config, vacuum=args.vacuum)
 
 
 def _backup(args: argparse.Namespace, config: Config) -> int:
@@ -20,7 +20,8 @@ def _backup(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _prune(config: Config) -> int:
+def _prune(config: Config, *, vacuum: bool) -> int:
+    from bot.database_space import vacuum_to_incremental
     from bot.retention import RetentionSettings, prune, size_line
     from bot.store import Store, database_file
 
@@ -31,6 +32,8 @@ def _prune(config: Config) -> int:
     try:
         store.migrate()
         print(prune(store, RetentionSettings.from_config(config)).text())
+        if vacuum:
+            vacuum_to_incremental(store.db.conn)
         print(size_line(store))
     finally:
         store.close()

@@ -1,4 +1,4 @@
-"""The `paperbot` commands that work through the engine: digest, search, explain, ask, usage, status.
+"""The `paperbot` commands that work through the engine: digest, search, explain, ask.
 
 Imported by bot.cli only once one of them is chosen (see bot.cli.COMMANDS): importing the engine is
 most of such a command's start-up.
@@ -41,8 +41,6 @@ async def _one_shot(args: argparse.Namespace, config: Config) -> int:
         categories = [resolve_feed(args.feed).name] if args.feed else []
     elif args.command in ("explain", "ask"):
         naming().parse_ref(args.id)  # a bad id is a usage error before anything opens
-    elif args.command in ("usage", "status"):
-        categories = []
     else:  # pragma: no cover - argparse only lets known commands through
         raise UsageError(f"unknown command {args.command}")
     engine = Engine.from_config(config)
@@ -53,14 +51,6 @@ async def _one_shot(args: argparse.Namespace, config: Config) -> int:
             return await _digest(engine, categories, args.limit, args.json)
         if args.command == "search":
             return await _search(engine, args, categories[0] if categories else None)
-        if args.command == "usage":
-            print(engine.explainer.usage().text())
-            return 0
-        if args.command == "status":
-            from bot.status import status_report
-
-            print(status_report(engine))
-            return 0
         if args.command == "ask":
             return await _ask(engine, args.id, " ".join(args.question), args.json)
         return await _explain(engine, args.id, args.json)

@@ -41,6 +41,10 @@ def execute(args: argparse.Namespace, module: str) -> int:
     config: Config | None = None
     try:
         config = load_config(args.config)
+        if args.command != "run":  # a one-shot command: sqlite-utils' optional numpy is a quarter of its wait
+            from bot.sqlite_utils_without_numpy import import_sqlite_utils_without_numpy
+
+            import_sqlite_utils_without_numpy()
         command: Command = importlib.import_module(module).run
         return command(args, config)
     except PaperbotError as err:

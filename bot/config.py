@@ -271,7 +271,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "retention": {  # days kept; which papers each channel was sent is kept forever, compactly
         "outbox_days": Key(int, 90, _between(7, 36_500)),  # sent or failed outbox rows
         "deliveries_days": Key(int, 90, _between(7, 36_500)),  # each delivery's day and time
-        "papers_days": Key(int, 180, _between(30, 36_500)),  # papers no channel got and no radar likes
+        "papers_days": Key(int, 180, _between(30, 36_500)),  # papers no feed listed since (sent or not)
         "posted_messages_days": Key(int, 120, _between(1, 36_500)),  # the bot's own messages
         "cache_mb": Key(int, 200, _between(1, 100_000)),  # full-text pages on disk (folder fulltext)
         "prune_at": Key(str, "04:30", _time_check),  # the daily prune, UTC

@@ -27,6 +27,7 @@ from bot.delivery import DigestPoster, Outcome, deliver_digest, deliver_note, re
 from bot.digest import DigestSelection
 from bot.engine import Engine
 from bot.errors import SourceError
+from bot.fetch_retries import MAX_RETRIES, RETRY_DELAY_S
 from bot.models import ChannelRef, Paper, Subscription
 from bot.outbox import Kind
 from bot.store import utcnow
@@ -34,9 +35,7 @@ from bot.store import utcnow
 log = logging.getLogger(__name__)
 
 Slot = tuple[str, str]  # ("HH:MM", "Area/City")
-RETRY_DELAY_S = 600.0
 CATCH_UP_S = 24 * 3600.0  # digests missed while the bot was down are delivered within this window
-MAX_RETRIES = 6
 
 
 def previous_fire(slot: Slot, now: datetime) -> datetime:

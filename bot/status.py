@@ -1,14 +1,24 @@
-"""`paperbot status` and `/paper status`: what was fetched, what was delivered, what is paused and why."""
+"""`paperbot status` and `/paper status`: what was fetched, what was delivered, what is paused and why.
+
+`/paper status` reads through the running engine; `paperbot status` (bot.cli_status) reads the database
+alone, without the engine, the source clients or the scheduler: a person at a terminal waits for it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot.engine import Engine
+from bot.config import Config
+from bot.fetch_retries import MAX_RETRIES, RETRY_DELAY_S
 from bot.models import ChannelRef
 from bot.outbox import Outbox
-from bot.scheduler import MAX_RETRIES, RETRY_DELAY_S
+from bot.store import Store
+
+if TYPE_CHECKING:  # the engine is the caller's: importing it here would only cost `paperbot status` time
+    from bot.engine import Engine
 
 # A failed fetch is retried every RETRY_DELAY_S, MAX_RETRIES times: within this window it is being retried.
 RETRY_WINDOW = timedelta(seconds=RETRY_DELAY_S * (MAX_RETRIES + 1))
@@ -35,16 +45,42 @@ def _ago(moment: datetime, now: datetime) -> str:
     return f"{minutes // 1440} days ago"
 
 
+# The services of the feeds the contract names (`hf`, `biorxiv`, `medrxiv`, with or without `:subject`); any
+# other feed is an arXiv category. The engine's source registry knows the same (a test holds them equal).
+_SERVICES = {"hf": "Hugging Face", "biorxiv": "bioRxiv", "medrxiv": "medRxiv"}
+
+
+def service_of_feed(feed: str) -> str | None:
+    """The service a stored feed name comes from, as the report names it; None for an arXiv category."""
+    return _SERVICES.get(feed.partition(":")[0])
+
+
 def status_report(engine: Engine, channel: ChannelRef | None = None) -> str:
-    now = engine.now().astimezone(UTC)
-    store = engine.store
+    """The report through the running engine (its clock, its sources)."""
+
+    def service_of(feed: str) -> str | None:
+        source = engine.sources.source_of_feed(feed)
+        return None if source.name == "arxiv" else source.display_name
+
+    return status_text(engine.store, engine.config, engine.now(), channel, service_of=service_of)
+
+
+def status_text(
+    store: Store,
+    config: Config,
+    at: datetime,
+    channel: ChannelRef | None = None,
+    *,
+    service_of: Callable[[str], str | None] = service_of_feed,
+) -> str:
+    now = at.astimezone(UTC)
     subs = store.channel_subscriptions(channel) if channel else store.all_subscriptions()
     lines: list[str] = []
     if channel is not None:
         lines.append(f"This channel follows {len(subs)} feed{'' if len(subs) == 1 else 's'}.")
         for sub in subs:
-            time = sub.time or engine.config.get("schedule", "time")
-            zone = sub.timezone or engine.config.get("schedule", "timezone")
+            time = sub.time or config.get("schedule", "time")
+            zone = sub.timezone or config.get("schedule", "timezone")
             when = next_fire(time, zone, now)
             held = f" — paused: {sub.paused_reason}" if sub.paused_reason else ""
             lines.append(f"• {sub.category}: next digest {when:%a %d %b %H:%M} {zone}{held}")
@@ -59,11 +95,11 @@ def status_report(engine: Engine, channel: ChannelRef | None = None) -> str:
         if ok is None:
             text = f"• {category}: not fetched yet"
         else:
-            source = engine.sources.source_of_feed(category)
-            if source.name == "arxiv":
+            service = service_of(category)
+            if service is None:
                 name, batch = category, f"announcement of {ok.announced}"
             else:
-                name, batch = f"{category} ({source.display_name})", f"list of {ok.announced}"
+                name, batch = f"{category} ({service})", f"list of {ok.announced}"
             text = f"• {name}: {ok.items} papers, {batch}, fetched {_ago(ok.fetched_at, now)}"
         if last is not None and last.error:  # the latest attempt failed
             text += f" — last try failed {_ago(last.fetched_at, now)}: {last.error}"
@@ -90,7 +126,7 @@ def status_report(engine: Engine, channel: ChannelRef | None = None) -> str:
         if len(paused) > 10:
             lines.append(f"• … and {len(paused) - 10} more")
     if channel is None:  # the operator's report (`paperbot status`), not a channel's
-        from bot.retention import size_line
+        from bot.database_space import database_line
 
-        lines.append(size_line(store))
+        lines.append(database_line(store.db.conn, store.path))
     return "\n".join(lines)

@@ -600,6 +600,8 @@ def open_database(path: str) -> sqlite3.Connection:
         raise database_error(path, err) from None
     try:
         conn.execute("PRAGMA busy_timeout = 5000")
+        if conn.execute("PRAGMA page_count").fetchone()[0] == 0:  # a new file: pruned pages can go back to the disk
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # (an existing file is left untouched: it would write)
         _check_sound(conn, path)
         # WAL lets the CLI read while the bot writes. In WAL mode NORMAL survives a crashed or killed
         # process (only a power cut can lose the last commits) and spares an fsync per outbox step,

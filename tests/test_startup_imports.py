@@ -32,6 +32,20 @@ NOT_FOR_PARSING = (
 )
 # What no read-only command needs: the chat platforms, the LLM SDKs (a cached answer asks no model).
 NOT_FOR_READING = ("anthropic", "openai", "discord", "slack_sdk", "slack_bolt", "aiohttp", "bot.runner", "adapters")
+# Nor the scheduler and APScheduler (status states the retry timing from bot.fetch_retries).
+NOT_FOR_READING_EITHER = ("apscheduler", "bot.scheduler")
+# `status` and `usage` read the database alone: no engine, no HTTP client, no source, no explainer, and no
+# numpy (the command line imports sqlite-utils without its optional numpy and pandas).
+NOT_FOR_STATUS = (
+    "bot.engine",
+    "httpx",
+    "bot.sources",
+    "bot.explain.service",
+    "bot.explain.ledger",
+    "bot.ranking",
+    "numpy",
+    "pandas",
+)
 
 
 @pytest.fixture
@@ -78,6 +92,7 @@ def test_a_cached_explanation_asks_no_sdk_and_no_chat_platform(env: dict[str, st
     explanation = json.loads(started.stdout)["explanation"]
     assert (explanation["source"], explanation["cached"]) == ("anthropic", True)
     assert _heavy(started, NOT_FOR_READING) == []
+    assert _heavy(started, NOT_FOR_READING_EITHER) == []
 
 
 @pytest.mark.parametrize("command", ["status", "usage"])
@@ -87,6 +102,18 @@ def test_status_and_usage_import_no_sdk_and_no_chat_platform(env: dict[str, str]
     assert started.returncode == 0, started.stderr
     assert started.stdout.strip()
     assert _heavy(started, NOT_FOR_READING) == []
+    assert _heavy(started, NOT_FOR_READING_EITHER) == []
+
+
+@pytest.mark.parametrize(("command", "line"), [("status", "Database: "), ("usage", "LLM usage: anthropic")])
+def test_status_and_usage_read_the_database_without_the_engine_or_any_client(
+    env: dict[str, str], command: str, line: str
+) -> None:
+    started = run_paperbot([command], env)
+
+    assert started.returncode == 0, started.stderr
+    assert line in started.stdout
+    assert _heavy(started, NOT_FOR_STATUS) == []
 
 
 def test_every_sub_command_has_the_module_that_runs_it() -> None:

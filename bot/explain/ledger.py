@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from bot.explain.answer_schema import answer_to_data
 from bot.explain.answers import token_count, without_surrogates
 from bot.explain.prompt import MalformedAnswer, StructuredAnswer, parse_answer
+from bot.explain.usage import UsageTotals as UsageTotals  # re-exported: it lived here
+from bot.explain.usage import ledger_totals
 from bot.store import Store
 
 
@@ -87,15 +88,6 @@ class ExplanationCache:
         return {k: v for k, v in found.items() if k in set(keys)}
 
 
-@dataclass(frozen=True, slots=True)
-class UsageTotals:
-    calls: int
-    failed: int
-    input_tokens: int
-    output_tokens: int
-    cost_usd: float
-
-
 class Ledger:
     """Every LLM call with its tokens and estimated cost; the daily budget is read from here."""
 
@@ -137,10 +129,4 @@ class Ledger:
 
     def totals(self, since: datetime, until: datetime | None = None, *, purpose: str | None = None) -> UsageTotals:
         """Calls in [since, until), of one purpose or (None) of all."""
-        until = until or since + timedelta(days=36500)
-        row: Any = self.db.conn.execute(
-            "SELECT count(*), sum(outcome != 'ok'), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),"
-            " coalesce(sum(cost_usd), 0) FROM llm_calls WHERE at >= ? AND at < ? AND (? IS NULL OR purpose = ?)",
-            (since.isoformat(), until.isoformat(), purpose, purpose),
-        ).fetchone()
-        return UsageTotals(row[0], row[1] or 0, row[2], row[3], float(row[4]))
+        return ledger_totals(self.db.conn, since, until, purpose=purpose)

@@ -45,8 +45,8 @@ from bot.explain.prompt import (
 )
 from bot.explain.render import render_sections
 from bot.explain.sanitize import safe_llm_text
-from bot.explain.usage import USAGE_PURPOSES, PurposeUsage, UsageReport
 from bot.explain.usage import PrepareReport as PrepareReport  # re-exported: the engine reports it
+from bot.explain.usage import UsageReport, usage_report
 from bot.explain.waiting import Wait, too_slow_note, wait_for_llm
 from bot.fulltext import FullText
 from bot.models import Paper
@@ -271,25 +271,9 @@ class Explainer:
         return self.budget.day_is_spent()
 
     def usage(self) -> UsageReport:
-        day = self.budget.day_start()
-        month = day.replace(day=1)
-        cached = self.store.db.conn.execute("SELECT count(*) FROM explanations").fetchone()[0]
-        budget = float(self.config.get("llm", "daily_budget_usd"))
-        purposes = tuple(
-            PurposeUsage(
-                purpose, label, self.ledger.totals(day, purpose=purpose), self.ledger.totals(month, purpose=purpose)
-            )
-            for purpose, label in USAGE_PURPOSES
-        )
-        return UsageReport(
-            provider=self.provider.name if self.provider else "none",
-            model=self.model,
-            budget_usd=budget,
-            today=self.ledger.totals(day),
-            month=self.ledger.totals(month),
-            cached_explanations=cached,
-            purposes=purposes,
-            question_budget_usd=budget * float(self.config.get("questions", "budget_share")),
+        provider = self.provider.name if self.provider else "none"
+        return usage_report(
+            self.store.db.conn, self.config, provider=provider, model=self.model, day=self.budget.day_start()
         )
 
     # --- ahead of posting -------------------------------------------------------------------------
