@@ -7,7 +7,6 @@ the same configuration a proxy deployment uses.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from typing import Any
@@ -143,7 +142,6 @@ async def test_explain_defers_before_the_slow_fetch_then_follows_up_with_the_car
         engine = Engine(config, store, client, now=lambda: FEED_MORNING)
         adapter = await started(engine)
         try:
-            sent = time.monotonic()
             interaction = await fake.slash("explain", {"id": "arXiv:1605.08386"})
             callback = await fake.wait_for("POST", f"/interactions/{interaction['id']}/")
             followup = await fake.wait_for("POST", "/webhooks/")
@@ -152,8 +150,7 @@ async def test_explain_defers_before_the_slow_fetch_then_follows_up_with_the_car
             await engine.aclose()
         api_call = arxiv.calls("/api/query")[0]
     assert callback.json == {"type": 5}  # DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE: "paperbot is thinking…", public
-    assert callback.at - sent < 1.0  # well within Discord's 3 s
-    assert callback.at < api_call.at  # acknowledged before the fetch started
+    assert callback.at < api_call.at  # acknowledged before the fetch started: its second is not waited for
     assert followup.at - callback.at >= 0.9  # the slow work happened in between
     card, *explanation = followup.json["embeds"]
     assert card["url"] == "https://arxiv.org/abs/1605.08386"

@@ -45,12 +45,9 @@ def test_run_without_stdin_keeps_running_and_stops_cleanly_on_sigterm(
     try:
         seen = _wait_for_line(process, b"stdin closed; the bot keeps running", timeout_s=20)
         assert b"stdin closed; the bot keeps running" in seen, seen
-        time.sleep(0.3)
-        assert process.poll() is None  # still running for the schedule
-        stopped_at = time.monotonic()
+        assert process.poll() is None  # it said so after handling the closed stdin: running for the schedule
         process.send_signal(signal.SIGTERM)
-        code = process.wait(timeout=10)
-        assert time.monotonic() - stopped_at < 5
+        code = process.wait(timeout=10)  # a backstop that turns a hang into a failure, not a measured time
     finally:
         if process.poll() is None:
             process.kill()
