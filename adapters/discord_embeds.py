@@ -55,6 +55,7 @@ __all__ = [
     "escape_plain",
     "message_nonce",
     "more_embed",
+    "opening_embeds",
     "render_card",
     "render_digest",
     "render_reply",
@@ -391,6 +392,12 @@ def more_embed(digest: DigestMessage) -> discord.Embed:
     return discord.Embed(description=f"{text} at {links}" if links else text + ".", colour=_NEUTRAL_COLOUR)
 
 
+def opening_embeds(digest: DigestMessage) -> tuple[discord.Embed, ...]:
+    """The day's briefing in a digest's header (``DigestMessage.opening``): one embed, escaped as notes are."""
+    shown = digest.opening if digest.cards else ""  # drawn only when there is one: a fan-out draws many headers
+    return (discord.Embed(description=_fit(shown, DESCRIPTION_LIMIT), colour=_NEUTRAL_COLOUR),) if shown else ()
+
+
 def _counts_line(count: int) -> str:
     papers = f"{count:,} paper{'' if count == 1 else 's'}"
     return (
@@ -410,7 +417,7 @@ def render_digest(digest: DigestMessage) -> list[DiscordMessage]:
         header += "\n" + _counts_line(len(digest.cards))
     else:
         header += "\n" + digest.empty_line
-    more = (more_embed(digest),) if digest.more_count else ()
+    more = (*opening_embeds(digest), *((more_embed(digest),) if digest.more_count else ()))
     messages = [DiscordMessage(content=header, embeds=more)]
     messages += [
         DiscordMessage(embeds=(render_card(card, i),), paper_id=card.paper_id)

@@ -8,7 +8,9 @@
   names all its papers in digest order (``DiscordMessage.papers``), so that a question replying to any of
   them finds card #n as the reader sees it numbered.
 - ``thread``: the header as one message that names the papers, the cards as messages in a thread started
-  from it (``DiscordMessage.thread_name`` / ``in_thread``).
+  from it (``DiscordMessage.thread_name`` / ``in_thread``). A digest that opens with the day's briefing
+  (``DigestMessage.opening``) has it in the header message as an embed, before "… and N more": drawn by
+  ``discord_embeds.opening_embeds``, as the cards layout's header draws it where no thread can be held.
 
 A button's custom_id is ``paper:like:<paper id>`` or ``paper:dislike:<paper id>`` (Discord allows 100
 characters; a paper whose id would not fit gets no buttons). ``read_button`` parses it back; what it names
@@ -32,6 +34,7 @@ from adapters.discord_embeds import (
     embed_units,
     escape_plain,
     more_embed,
+    opening_embeds,
     render_card,
     render_digest,
 )
@@ -176,9 +179,9 @@ def thread_name(digest: DigestMessage) -> str:
 
 
 def render_thread(digest: DigestMessage) -> list[DiscordMessage]:
-    """The header (naming every paper, for "#n" questions) as the message a thread starts from, then each
-    card as a message of that thread."""
-    more = (more_embed(digest),) if digest.more_count else ()
+    """The header (naming every paper, for "#n" questions; with the day's briefing when the digest opens
+    with it) as the message a thread starts from, then each card as a message of that thread."""
+    more = (*opening_embeds(digest), *((more_embed(digest),) if digest.more_count else ()))
     header = DiscordMessage(
         content=digest_heading(digest) + "\n" + _thread_line(len(digest.cards)),
         embeds=more,

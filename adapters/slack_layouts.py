@@ -5,7 +5,9 @@
   the buttons stand in for reactions, which could not tell the cards of one message apart). Split into
   several messages only at Slack's limits (``MAX_BLOCKS`` blocks, ``MAX_MESSAGE_CHARS`` characters: Slack
   refuses about 13k characters of blocks even when each block is within its own limit), never inside a card.
-- ``thread``: the header in the channel, each card a message in the header's thread.
+- ``thread``: the header in the channel, each card a message in the header's thread. A digest that opens
+  with the day's briefing (``DigestMessage.opening``) has it in the header message, drawn as the briefing
+  note is (one section, escaped); the cards layout draws it in its header too, compact never gets one.
 
 Each part says what the adapter records about it (bot.posted_messages): a compact message or a thread
 layout's header is a ``DIGEST`` holding every paper of the digest in order, so that "#3" in its thread is
@@ -26,12 +28,15 @@ from typing import Any
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, PlainTextObject
 
 from adapters.slack_blocks import (
+    _GLUE_RESERVE,  # the room the note's section keeps for joiners, kept by the opening's alike
     EXPLAIN_ACTION_ID,
     FALLBACK_MAX,
+    SECTION_MAX,
     SlackMessage,
     _context,  # the one way this adapter draws a context line
     _digest_header,  # the header message, as the cards layout draws it
     _pack,  # the one packing of whole units into messages within Slack's limits
+    _section,  # the one way this adapter draws a section of untrusted text
     card_blocks,
     card_message,
     clip,
@@ -77,7 +82,17 @@ def _lay_out(digest: DigestMessage) -> tuple[DigestPart, ...]:
         cards = (DigestPart(card_message(card), MessageKind.CARD, in_thread=True) for card in digest.cards)
         return (DigestPart(header, MessageKind.DIGEST, digest.paper_ids), *cards)
     messages = render_digest(digest)
+    if digest.opening and digest.cards:
+        messages[0] = _opened(messages[0], digest.opening)
     return tuple(DigestPart(m, MessageKind.CARD if m.paper_id else MessageKind.HEADER) for m in messages)
+
+
+def _opened(header: SlackMessage, opening: str) -> SlackMessage:
+    """The header message with the day's briefing under its first two blocks (the title and the counts),
+    as one section drawn as the briefing note is: escaped, clipped to a section. A few blocks and at most
+    two sections of text in all: far within Slack's limits whatever the text."""
+    briefing = _section(clip(opening, SECTION_MAX - _GLUE_RESERVE))
+    return SlackMessage(header.text, (*header.blocks[:2], briefing, *header.blocks[2:]), header.paper_id)
 
 
 # --- compact ---------------------------------------------------------------------------------------
@@ -132,4 +147,6 @@ THREAD_NOTE = (
 
 def _thread_header(digest: DigestMessage) -> SlackMessage:
     header = _digest_header(digest)
+    if digest.opening:
+        header = _opened(header, digest.opening)
     return SlackMessage(header.text, (*header.blocks, _context(clip(THREAD_NOTE, FALLBACK_MAX))))

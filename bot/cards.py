@@ -87,6 +87,10 @@ class DigestMessage:
     # Whose digest it is: a channel's (what it has not seen yet), or a preview for no channel (what exists).
     for_channel: bool = True
     layout: Layout = Layout.CARDS  # the channel's /paper layout; previews and notes use cards
+    # The day's briefing, drawn in the header message (untrusted LLM text: escaped per platform as the
+    # briefing note is). Only a thread layout's digest gets one (bot.delivery), and it stays in the thread
+    # layout; the cards layout draws it too, for a platform that cannot hold the thread (Discord).
+    opening: str = ""
 
     @property
     def is_note(self) -> bool:
@@ -320,6 +324,8 @@ def render_digest_text(digest: DigestMessage) -> str:
         return inert_text(bounded(digest.note))
     header = inert_text(bounded(digest.header, _LINE_MAX))
     lines = [header, "=" * min(len(header), 80)]
+    if digest.opening and digest.cards and digest.layout != Layout.COMPACT:  # the day's briefing, in the header
+        lines += [inert_text(bounded(digest.opening)), ""]
     if not digest.cards:
         lines.append(digest.empty_line)
     elif digest.layout == Layout.THREAD:  # the header alone, its cards indented below as its thread

@@ -4,7 +4,10 @@ a channel's digest once per announcement, a quiet-day note once per day, an admi
 A channel with the briefing on gets its digest opened by the day's briefing (bot.briefing): the briefing
 row is planned in the same transaction as the digest row, holds its text, and is sent first: whoever sends
 a digest row sends its unfinished briefing before it (a restart included), and the cards go once the
-briefing is sent or has failed for good."""
+briefing is sent or has failed for good. In the thread layout the briefing is no message of its own: the
+digest row itself holds its text (one row, so a crash anywhere leaves the briefing and the header together)
+and the header message opens with it (``DigestMessage.opening``); such a digest is drawn in the thread
+layout it was planned for, whatever the channel chooses before a restart finishes it."""
 
 from __future__ import annotations
 
@@ -12,15 +15,17 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import date
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
 from bot.briefing import briefing_note
-from bot.cards import DigestMessage, Reply
+from bot.cards import DigestMessage, Layout, Reply
 from bot.digest import DigestSelection, radar_reasons
 from bot.engine import Engine
 from bot.errors import ChannelUnavailable, SourceError
+from bot.layouts import layout_of
 from bot.models import ChannelRef, Paper, Subscription
 from bot.outbox import DIGEST_KINDS, NOTE_KINDS, Kind, Outbox, OutboxRow, briefing_key, key_for
 from bot.posting_gate import posting_gate
@@ -113,15 +118,15 @@ async def _deliver_selection(
         return Outcome.FAILED
     if outbox.in_flight(channel, selection.announced, selection.categories) is not None:
         return Outcome.IN_PROGRESS
-    fresh = row is None
+    fresh = False
     if row is None:
         if not selection.papers:
             # Everything in this announcement already reached the channel: remember the day as done.
             engine.mark_posted(selection)
             return Outcome.NOTHING_NEW
         note = await _briefing_text(engine, selection)
-        row, _ = _plan_digest(outbox, selection, Kind.DIGEST, note)
-        fresh = not note  # after a briefing the digest row is planned, not sending: it waits its turn
+        # Sending at once unless a briefing of its own goes first (send_row tells by the row's state).
+        row, fresh = _plan_digest(outbox, selection, Kind.DIGEST, note)
     return await send_row(engine, poster, row, selection=selection, attempts=attempts, backoff_s=backoff_s, fresh=fresh)
 
 
@@ -250,7 +255,14 @@ def message_for(engine: Engine, row: OutboxRow, selection: DigestSelection | Non
         return DigestMessage(row.categories, announced, cards=(), note=row.note, briefing=briefing)
     if row.kind not in DIGEST_KINDS:
         raise ValueError(f"outbox row {row.key} has an unknown kind {row.kind!r}")
-    return engine.digest_message(_selection_for(engine, row, selection))
+    message = engine.digest_message(_selection_for(engine, row, selection))
+    return _opened(message, row)
+
+
+def _opened(message: DigestMessage, row: OutboxRow) -> DigestMessage:
+    """A digest row holding the day's briefing was planned for the thread layout: its header opens with
+    the briefing, and it stays in that layout (a restart finishes it as its first part was posted)."""
+    return replace(message, opening=row.note, layout=Layout.THREAD) if row.note else message
 
 
 def _selection_for(engine: Engine, row: OutboxRow, selection: DigestSelection | None) -> DigestSelection:
@@ -290,9 +302,11 @@ async def _briefing_text(engine: Engine, selection: DigestSelection) -> str:
 
 def _plan_digest(outbox: Outbox, selection: DigestSelection, kind: Kind, note: str) -> tuple[OutboxRow, bool]:
     """The digest row (and, with ``note``, its briefing row) planned in one transaction: a crash leaves
-    both or neither. Without a briefing the digest row is created sending (its post follows at once)."""
+    both or neither. Without a briefing of its own the digest row is created sending (its post follows at
+    once); in the thread layout the briefing is the digest row's own (``_folds``), no row of its own."""
     assert selection.announced is not None
     papers = [p.id for p in selection.papers]
+    folded = _folds(outbox, selection.channel, note)
     with outbox.db.atomic():
         row, created = outbox.create(
             selection.channel,
@@ -300,12 +314,19 @@ def _plan_digest(outbox: Outbox, selection: DigestSelection, kind: Kind, note: s
             selection.categories,
             papers,
             kind,
-            sending=not note,
+            sending=not note or folded,
+            note=note if folded else "",
             more_count=selection.more_count,
         )
-        if note and created:
+        if note and created and not folded:
             _plan_briefing(outbox, row, note)
     return row, created
+
+
+def _folds(outbox: Outbox, channel: ChannelRef, note: str) -> bool:
+    """Whether the briefing opens the digest's header message instead of going first on its own: the
+    thread layout's header is the one message the channel gets (the cards are in its thread)."""
+    return bool(note) and layout_of(outbox.store, channel) == Layout.THREAD
 
 
 def _plan_briefing(outbox: Outbox, digest: OutboxRow, note: str) -> None:
@@ -369,9 +390,10 @@ async def send_reply(
         await send(Reply(text=ALREADY_POSTED, ephemeral=True))
         return
     if not created:  # a request that failed before: this one is a fresh try, with today's papers
+        folded = _folds(outbox, selection.channel, note)
         with outbox.db.atomic():
-            row = outbox.replan(row.key, papers, more_count=selection.more_count)
-            if note:
+            row = outbox.replan(row.key, papers, more_count=selection.more_count, note=note if folded else "")
+            if note and not folded:
                 _plan_briefing(outbox, row, note)
     if poster is not None:
         outcome = await send_row(engine, poster, row, selection=selection, fresh=created, backoff_s=backoff_s)
@@ -396,6 +418,8 @@ async def send_reply(
             outbox.failed(briefing.key, _reason(err))
         else:
             outbox.mark_sent(briefing.key)
+    if reply.digest is not None:
+        reply = replace(reply, digest=_opened(reply.digest, row))
     try:
         await send(reply)
     except asyncio.CancelledError:

@@ -378,6 +378,8 @@ def scenes(draw: st.DrawFn) -> tuple[DigestMessage, Reply, str, Explanation]:
         more_count=draw(st.integers(0, 3)),
         more_links=listing_links(["stat"]),
         note=note,
+        # The day's briefing opening the header: drawn by the thread layout (laid_out) and the cards one.
+        opening=draw(llm_texts(1_800)) if draw(st.booleans()) else "",
     )
     explanation = draw(explanations())
     echo = draw(hostile_text)  # echoed user input in a reply's text
