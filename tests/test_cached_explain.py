@@ -19,6 +19,7 @@ from bot.explain.llm import build_provider
 from bot.models import Paper
 from bot.sources.registry import naming
 from bot.store import Store
+from bot.untrusted import allowed_link_hosts
 from tests.support_startup import CACHED, GROUNDED, MODEL, NO_HTML, prepare
 
 
@@ -169,3 +170,10 @@ def test_an_id_read_here_is_read_the_same_by_the_registry(pasted: str) -> None:
 @pytest.mark.parametrize("bad", ["2401.0123", "", "see paper", "https://example.org/abs/2401.01234"])
 def test_what_is_no_id_is_left_to_the_registry_to_say_so(bad: str) -> None:
     assert arxiv_ref(bad) is None
+
+
+def test_the_hosts_cards_may_link_to_are_the_registered_sources_hosts() -> None:
+    # Written out in bot.untrusted so that drawing a card imports no source: the registry is the truth.
+    registered = naming().link_hosts()
+
+    assert sorted(allowed_link_hosts()) == sorted(registered) and len(set(registered)) == len(registered)
