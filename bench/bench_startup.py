@@ -2,8 +2,11 @@
 
 Wall time of a whole `python -m bot …` process, as a person at a terminal waits for it, against bare
 Python's start (`python -c pass`) measured in the same run, interleaved, so that other work on the cores
-weighs on both alike: `--help`, `status`, `usage` and a cached `explain` (a paper whose Claude
-explanation is in the database; every remote address refuses at once, so nothing waits on a network).
+weighs on both alike: `--help`, `status`, `usage` and `explain` of papers explained before (every remote
+address refuses at once, so nothing waits on a network): "cached explain" is a paper explained from its full
+text, its equation images drawn (`paperbot explain` ran once against fake arXiv and Claude servers), text and
+--json, answered from the database; "explain, page never fetched" has its Claude explanation in the database
+but its full text was never fetched, so the engine tries arXiv first (refused at once here).
 Median of RUNS (default 10) each; target for `--help`: ≤ 2.5× bare Python. ``--baseline DIR`` measures
 the same commands on the code in DIR (e.g. a checkout of main), in the same run. Also printed: how many
 modules each command imported and which heavy ones.
@@ -21,16 +24,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support_startup import CACHED, ROOT, prepare, run_paperbot
+from tests.support_startup import CACHED, GROUNDED, ROOT, prepare, run_paperbot
 
 TARGET_HELP = 2.5
 COMMANDS: dict[str, list[str]] = {
     "--help": ["--help"],
     "status": ["status"],
     "usage": ["usage"],
-    "cached explain": ["explain", CACHED.id],
+    "cached explain": ["explain", GROUNDED.id],
+    "cached explain --json": ["explain", GROUNDED.id, "--json"],
+    "explain, page never fetched": ["explain", CACHED.id],
 }
-HEAVY = ("bot.engine", "numpy", "httpx", "sqlite_utils", "anthropic", "discord", "slack_sdk", "apscheduler")
+HEAVY = (
+    "bot.engine",
+    "numpy",
+    "httpx",
+    "feedparser",
+    "sqlite_utils",
+    "anthropic",
+    "discord",
+    "slack_sdk",
+    "apscheduler",
+    "matplotlib",
+)
 
 
 def _seconds(argv: list[str], env: dict[str, str], code: Path = ROOT) -> float:

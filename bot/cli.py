@@ -27,7 +27,7 @@ from bot import __version__
 COMMANDS: Mapping[str, str] = {
     "run": "bot.cli_run",
     "digest": "bot.cli_engine",
-    "explain": "bot.cli_engine",
+    "explain": "bot.cli_explain",
     "ask": "bot.cli_engine",
     "search": "bot.cli_engine",
     "usage": "bot.cli_usage",

@@ -8,19 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
-from typing import Any
 
-from bot.cards import (
-    ExplanationEquation,
-    Reply,
-    make_card,
-    render_card_text,
-    render_digest_text,
-    render_images_text,
-    render_reply_text,
-)
+from bot.cards import Reply, make_card, render_card_text, render_digest_text, render_reply_text
+from bot.cli_output import equation_json, print_explanation, print_json
 from bot.config import Config
 from bot.engine import Engine
 from bot.errors import UsageError
@@ -71,7 +62,7 @@ def _progress_line(message: str) -> None:
 async def _digest(engine: Engine, categories: list[str], limit: int | None, as_json: bool) -> int:
     selection = await engine.preview(categories, limit, progress=_progress_line)
     if as_json:
-        _print_json(
+        print_json(
             {
                 "categories": list(selection.categories),
                 "announced": selection.announced.isoformat() if selection.announced else None,
@@ -97,7 +88,7 @@ async def _ranked_digest(engine: Engine, categories: list[str], args: argparse.N
     limit = engine.default_limit if args.limit is None else args.limit
     shown = ranked if limit == 0 else ranked[:limit]
     if args.json:
-        _print_json(
+        print_json(
             {
                 "categories": list(selection.categories),
                 "announced": selection.announced.isoformat() if selection.announced else None,
@@ -123,7 +114,7 @@ async def _search(engine: Engine, args: argparse.Namespace, feed: str | None) ->
     )
     if args.json:
         papers = [{**hit.paper.to_json(), "score": round(hit.score, 4)} for hit in result.hits]
-        _print_json({"query": query, "papers": papers, "notes": list(result.notes)})
+        print_json({"query": query, "papers": papers, "notes": list(result.notes)})
         return 0
     lines = [f"Papers matching {result.query}, best first:" if result.hits else f"No paper matches {result.query}."]
     lines += [render_card_text(make_card(hit.paper), i) for i, hit in enumerate(result.hits, start=1)]
@@ -134,30 +125,7 @@ async def _search(engine: Engine, args: argparse.Namespace, feed: str | None) ->
 
 async def _explain(engine: Engine, id_text: str, as_json: bool) -> int:
     paper, reply = await engine.explain(id_text, progress=_progress_line)
-    if as_json:
-        explanation = reply.explanation
-        assert explanation is not None
-        _print_json(
-            {
-                "paper": paper.to_json(),
-                "explanation": {
-                    "source": explanation.source,
-                    "text": explanation.text,
-                    "sections": [
-                        {"title": s.title, "text": s.text, "links": [{"label": k.label, "url": k.url} for k in s.links]}
-                        for s in explanation.sections
-                    ],
-                    "cached": explanation.cached,
-                    "note": explanation.note,
-                    "grounding": explanation.grounding,
-                    "equations": [_equation_json(e) for e in explanation.equations],
-                },
-            }
-        )
-    else:
-        print(render_reply_text(reply))
-        if reply.images:  # a terminal shows no pictures: where each was drawn
-            print("\n" + render_images_text(reply.images))
+    print_explanation(paper, reply, as_json)
     return 0
 
 
@@ -169,32 +137,17 @@ async def _ask(engine: Engine, id_text: str, question: str, as_json: bool) -> in
     paper, _ = await engine.lookup(id_text, progress=_progress_line)
     answer = await ask_paper(engine, paper, question, progress=_progress_line)
     if as_json:
-        _print_json(
+        print_json(
             {
                 "paper": paper.to_json(),
                 "answer": {
                     "source": answer.source,
                     "text": answer.text,
                     "answered_by_paper": answer.answered_by_paper,
-                    "equations": [_equation_json(e) for e in answer.equations],
+                    "equations": [equation_json(e) for e in answer.equations],
                 },
             }
         )
     else:
         print(render_reply_text(Reply(text=answer.text, cards=(make_card(paper),), links=answer.links)))
     return 0
-
-
-def _equation_json(equation: ExplanationEquation) -> dict[str, Any]:
-    return {
-        "label": equation.label,
-        "tex": equation.tex,
-        "unicode": equation.unicode,
-        "url": equation.url,
-        "image": equation.image,
-    }
-
-
-def _print_json(data: dict[str, Any]) -> None:
-    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.cards import EquationImage, ExplanationEquation
-from bot.equation_layout import Drawer, LayoutError, parse
 from bot.equation_source import mathtext_run, normalise
 from bot.fulltext import FullText, PaperEquation, key_equations
 from bot.isolated import WorkerError, WorkerPool, shared_pool
@@ -153,6 +152,8 @@ def refusal(tex: str) -> str | None:
         return "too many sums or integrals"
     if len(_FRACTION.findall(source)) > MAX_FRACTIONS:
         return "too many fractions or roots"
+    from bot.equation_layout import LayoutError, parse  # numpy: only where a formula is checked or drawn
+
     try:
         parse(tex)
     except LayoutError as err:
@@ -180,6 +181,8 @@ def render_png(tex: str, settings: RenderSettings = DEFAULT_SETTINGS) -> bytes:
         from matplotlib.mathtext import MathTextParser
         from PIL import Image
     import numpy as np
+
+    from bot.equation_layout import Drawer, LayoutError, parse
 
     prop = FontProperties(size=settings.font_size_pt, math_fontfamily=settings.fontset)
     pad = settings.padding_px
@@ -326,13 +329,24 @@ class EquationRenderer:
         order; the others stay Unicode.
 
         At most ``limit`` are attempted, so a page of 2,000 formulas costs ``limit`` renders at most."""
-        worthy = [e for e in equations if needs_image(e.tex)]
-        chosen = {id(e) for e in by_importance(worthy, full_text)[: max(0, limit)]}
         found: list[EquationImage] = []
-        for equation in [e for e in worthy if id(e) in chosen]:
+        for equation in _to_draw(equations, limit, full_text):
             path = await self.image(equation.tex)
             if path is not None:
                 found.append(equation_image(equation, path))
+        return tuple(found)
+
+    def drawn_images(
+        self, equations: Sequence[ExplanationEquation], limit: int, *, full_text: FullText | None = None
+    ) -> tuple[EquationImage, ...] | None:
+        """What ``images`` answers when every image it would show is in the cache already (found with a
+        ``stat`` each, nothing imported to draw), else None: some would be drawn, or refused."""
+        found: list[EquationImage] = []
+        for equation in _to_draw(equations, limit, full_text):
+            path = self.cache.get(equation.tex)
+            if path is None:
+                return None
+            found.append(equation_image(equation, path))
         return tuple(found)
 
     @staticmethod
@@ -344,6 +358,15 @@ class EquationRenderer:
             if not logged:
                 log.info("equation drawn as Unicode, not as an image (%s): %.80r", reason, tex)
         return None
+
+
+def _to_draw(
+    equations: Sequence[ExplanationEquation], limit: int, full_text: FullText | None
+) -> list[ExplanationEquation]:
+    """The ``limit`` most important equations that Unicode draws badly, in the given order."""
+    worthy = [e for e in equations if needs_image(e.tex)]
+    chosen = {id(e) for e in by_importance(worthy, full_text)[: max(0, limit)]}
+    return [e for e in worthy if id(e) in chosen]
 
 
 def by_importance(equations: Sequence[ExplanationEquation], full_text: FullText | None) -> list[ExplanationEquation]:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.fulltext import Passage
-from bot.ranking import STOP_WORDS, terms
+from bot.words import STOP_WORDS, terms
 
 __all__ = ["ScoredPassage", "question_terms", "relevant_passages"]
 

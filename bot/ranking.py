@@ -28,8 +28,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +39,7 @@ from numpy.typing import NDArray
 
 from bot.feed_interleave import dealt, feed_queues
 from bot.models import Paper
+from bot.words import STOP_WORDS, WORD, fold, keyword_terms, terms
 
 __all__ = [
     "Corpus",
@@ -79,69 +78,13 @@ MUTED_PENALTY = 1_000.0  # a muted paper's score: below every unmuted one
 _WHY_KEYWORDS = 4
 _WHY_AUTHORS = 2
 
-# English words that say nothing about a topic: never a term of a keyword, never weighed in a document.
-STOP_WORDS = frozenset(
-    """a about above after again against all also an and any are as at be because been before being below
-    between both but by can could did do does doing down during each few for from further had has have having
-    he her here hers him his how i if in into is it its itself just more most no nor not of off on once only
-    or other our ours out over own same she should so some such than that the their theirs them then there
-    these they this those through to too under until up very was we were what when where which while who whom
-    why will with would you your via we us using use used based new show shows paper propose proposed""".split()
-)
-
-_WORD = re.compile(r"[^\W_]+")
-_ASCII_WORD = re.compile(r"[a-z0-9]+")  # the same on folded ASCII text, found faster
-# The combining marks NFKD splits off accented letters (Latin, Greek, Cyrillic and their extensions).
-_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
-_stems: dict[str, str] = {}
-
-
-def _stem(word: str) -> str:
-    """Plural to singular, the one inflection that changes a topic's spelling everywhere
-    ("networks", "processes", "studies"); nothing more, so a stem stays a word people recognise."""
-    found = _stems.get(word)
-    if found is not None:
-        return found
-    stem = word
-    if len(word) > 3 and word.endswith("s") and not word.isdigit():
-        if word.endswith("ies") and len(word) > 4:
-            stem = word[:-3] + "y"
-        elif word.endswith(("sses", "ches", "shes", "xes", "zzes")):
-            stem = word[:-2]
-        elif not word.endswith(("ss", "us", "is")):
-            stem = word[:-1]
-    if len(_stems) < 200_000:  # bounded: hostile text must not grow it without end
-        _stems[word] = stem
-    return stem
-
-
-def fold(text: str) -> str:
-    """Lower case without accents: "Schölkopf" → "scholkopf", "Ｇraph" → "graph"."""
-    if not text.isascii():
-        text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
-    return text.casefold()
-
-
-def terms(text: str) -> list[str]:
-    """Every word of ``text`` as the ranking compares words: folded and singular, stop words kept
-    (a phrase is matched word for word)."""
-    known = _stems.get
-    folded = fold(text)
-    words = (_ASCII_WORD if folded.isascii() else _WORD).findall(folded)
-    return [known(w) or _stem(w) for w in words]
-
-
-def keyword_terms(text: str) -> list[str]:
-    """The words of a keyword that weigh in a match: ``terms`` without stop words, each once."""
-    return list(dict.fromkeys(t for t in terms(text) if t not in STOP_WORDS))
-
 
 def _name_parts(name: str) -> tuple[str, tuple[str, ...]]:
     """(family name, given names) of an author as printed: "Yang Song", "Y. Song", "Song, Yang"."""
     if "," in name:
         family, _, given = name.partition(",")
         name = f"{given} {family}"
-    words = _WORD.findall(fold(name))
+    words = WORD.findall(fold(name))
     if not words:
         return "", ()
     return words[-1], tuple(words[:-1])

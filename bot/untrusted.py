@@ -41,14 +41,16 @@ __all__ = [
 
 # Hosts our own renderers link to (arXiv's abs/pdf/html/listing pages, DOIs, Hugging Face paper pages,
 # bioRxiv/medRxiv preprints and the GitHub code links Hugging Face lists); subdomains included. A link in
-# untrusted text survives only to these.
+# untrusted text survives only to these. Written out rather than asked of the source registry, whose import
+# (every source's HTTP client) would be most of a cached `paperbot explain`: tests/test_cached_explain.py
+# holds it equal to the registry's ``link_hosts()``, so registering a source means adding its hosts here.
+SOURCE_LINK_HOSTS = ("doi.org", "huggingface.co", "github.com", "biorxiv.org", "medrxiv.org", "arxiv.org")
+
+
 @cache
 def allowed_link_hosts() -> tuple[str, ...]:
-    """The hosts the registered sources link to (``Source.link_hosts``), so that a new source's pages are
-    allowed by registering it. Asked at first use: the registry imports modules that import this one."""
-    from bot.sources.registry import link_hosts
-
-    return link_hosts()
+    """The hosts the registered sources link to (``Source.link_hosts``)."""
+    return SOURCE_LINK_HOSTS
 
 WORD_JOINER = "\u2060"
 ZERO_WIDTH_SPACE = "\u200b"

@@ -21,7 +21,9 @@ from bot.explain.ledger import ExplanationCache
 from bot.explain.prompt import PROMPT_VERSION, parse_answer
 from bot.models import Paper
 from bot.store import Store
-from tests.fakes.llm_server import CANNED_ANSWER
+from tests.fakes import FakeArxivServer
+from tests.fakes.llm_server import CANNED_ANSWER, FakeLLMServer
+from tests.support_latexml import LATEXML_PAGES, latexml_page
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "claude-haiku-4-5"
@@ -34,6 +36,28 @@ CACHED = Paper(
     primary_category="math.OC",
     abstract="We prove that Sinkhorn's algorithm reaches ε accuracy for entropic optimal transport.",
 )
+# Papers explained before as `paperbot explain` explains them (prepare runs it once against fake arXiv and
+# Claude servers), so the caches beside the database hold what a real first explanation leaves there.
+# GROUNDED: from its full text (a LaTeXML page), with its equations drawn as images.
+GROUNDED = Paper(
+    id=LATEXML_PAGES["structures"].paper_id,
+    version=LATEXML_PAGES["structures"].version,
+    title="Structures of a LaTeXML page: equations, theorems and notation",
+    authors=("Grace Hopper",),
+    categories=("math.OC",),
+    primary_category="math.OC",
+    abstract="We state a convergence theorem for a regularised objective and prove it under two assumptions.",
+)
+# NO_HTML: arXiv has no HTML version of it, so it is explained from its abstract (the cache remembers that).
+NO_HTML = Paper(
+    id="2401.05678",
+    version=1,
+    title="Entropic transport without a page",
+    authors=("Emmy Noether",),
+    categories=("math.OC",),
+    primary_category="math.OC",
+    abstract="We bound the iterations of Sinkhorn's algorithm for entropic optimal transport.",
+)
 
 # Heavy to import and needed by no command that only reads the database or prints help: numpy (vectors),
 # the HTTP stack, the LLM and chat SDKs, the scheduler, feed parsing.
@@ -41,29 +65,42 @@ SDKS = ("anthropic", "openai", "discord", "slack_sdk", "slack_bolt", "aiohttp", 
 
 
 def prepare(folder: Path) -> dict[str, str]:
-    """A database holding one paper with a cached Claude explanation, and a config whose every remote
-    address refuses at once (nothing listens on port 9): a command that reached the network would fail,
-    not wait. Returns the environment a user would run `paperbot` in."""
+    """A database holding CACHED (a Claude explanation in the database, its full text never fetched),
+    GROUNDED and NO_HTML (explained before by `paperbot explain`), and a config whose every remote address
+    refuses at once (nothing listens on port 9): a command that reached the network would fail, not wait.
+    Returns the environment a user would run `paperbot` in."""
     database = folder / "paperbot.db"
     store = Store(str(database))
     store.migrate()
-    store.save_papers([CACHED])
+    store.save_papers([CACHED, GROUNDED, NO_HTML])
     ExplanationCache(store).put(
         CACHED.id, CACHED.version, PROMPT_VERSION, MODEL, "anthropic", parse_answer(CANNED_ANSWER), datetime.now(UTC)
     )
     store.close()
     config = folder / "config.toml"
-    config.write_text(
-        f'[database]\npath = "{database}"\n\n'
-        '[sources.arxiv]\nhtml_url = "http://127.0.0.1:9/html"\nretries = 0\n\n'
-        f'[llm]\nprovider = "anthropic"\nmodel = "{MODEL}"\nbase_url = "http://127.0.0.1:9"\ntimeout_s = 5\n'
-    )
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("ANTHROPIC_", "OPENAI_", "LLM_", "PAPERBOT_", "PYTHON")) and not k.endswith("_TOKEN")
     }
-    return {**env, "PAPERBOT_CONFIG": str(config), "ANTHROPIC_API_KEY": "sk-ant-test"}
+    env = {**env, "PAPERBOT_CONFIG": str(config), "ANTHROPIC_API_KEY": "sk-ant-test"}
+    with FakeArxivServer() as arxiv, FakeLLMServer() as llm:
+        arxiv.set_html(GROUNDED.versioned_id, latexml_page("structures"))
+        _write_config(config, database, html_url=arxiv.html_url, llm_url=llm.anthropic_url)
+        for paper in (GROUNDED, NO_HTML):
+            first = run_paperbot(["explain", paper.id], env)
+            if first.returncode != 0:
+                raise RuntimeError(f"explaining {paper.id} failed: {first.stderr[-2000:]}")
+    _write_config(config, database, html_url="http://127.0.0.1:9/html", llm_url="http://127.0.0.1:9")
+    return env
+
+
+def _write_config(config: Path, database: Path, *, html_url: str, llm_url: str) -> None:
+    config.write_text(
+        f'[database]\npath = "{database}"\n\n'
+        f'[sources.arxiv]\nhtml_url = "{html_url}"\nretries = 0\n\n'
+        f'[llm]\nprovider = "anthropic"\nmodel = "{MODEL}"\nbase_url = "{llm_url}"\ntimeout_s = 5\n'
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import COMMANDS, build_parser
-from tests.support_startup import CACHED, SDKS, Started, prepare, run_paperbot
+from bot.models import Paper
+from tests.support_startup import CACHED, GROUNDED, NO_HTML, SDKS, Started, prepare, run_paperbot
 
 # Nothing that parsing arguments needs: the engine and its store, numpy, the HTTP stack, the event loop.
 NOT_FOR_PARSING = (
@@ -48,9 +49,29 @@ NOT_FOR_STATUS = (
 )
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    yield prepare(tmp_path)
+# What a cached `paperbot explain` does without: the engine and everything only it needs (the HTTP clients,
+# numpy for ranking and drawing, the LLM and chat SDKs, the scheduler, matplotlib).
+NOT_FOR_A_CACHED_EXPLANATION = (
+    "bot.engine",
+    "numpy",
+    "httpx",
+    "anthropic",
+    "openai",
+    "discord",
+    "slack_bolt",
+    "apscheduler",
+    "matplotlib",
+    "bot.sources",
+    "bot.ranking",
+    "feedparser",
+)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    # Once for the module: preparing explains two papers through the engine (fake servers); the commands
+    # checked here only read what it left.
+    yield prepare(tmp_path_factory.mktemp("startup"))
 
 
 def _heavy(started: Started, names: tuple[str, ...]) -> list[str]:
@@ -93,6 +114,39 @@ def test_a_cached_explanation_asks_no_sdk_and_no_chat_platform(env: dict[str, st
     assert (explanation["source"], explanation["cached"]) == ("anthropic", True)
     assert _heavy(started, NOT_FOR_READING) == []
     assert _heavy(started, NOT_FOR_READING_EITHER) == []
+
+
+@pytest.mark.parametrize("paper", [GROUNDED, NO_HTML], ids=["full text", "no HTML version"])
+@pytest.mark.parametrize("output", [[], ["--json"]], ids=["text", "json"])
+def test_a_cached_explanation_is_read_from_the_database_without_the_engine(
+    env: dict[str, str], paper: Paper, output: list[str]
+) -> None:
+    started = run_paperbot(["explain", f"arXiv:{paper.versioned_id}", *output], env)
+
+    assert started.returncode == 0, started.stderr
+    assert started.stderr == ""
+    assert "claude-haiku-4-5" in started.stdout
+    assert _heavy(started, NOT_FOR_A_CACHED_EXPLANATION) == []
+
+
+def test_a_cached_explanation_with_its_images_lists_them_without_drawing(env: dict[str, str]) -> None:
+    started = run_paperbot(["explain", GROUNDED.id, "--json"], env)
+
+    explanation = json.loads(started.stdout)["explanation"]
+    assert (explanation["cached"], explanation["grounding"]) == (True, "full_text")
+    images = [e["image"] for e in explanation["equations"] if e["image"]]
+    assert images and all(Path(image).is_file() for image in images)
+    assert _heavy(started, ("matplotlib", "numpy", "bot.isolated_workers")) == []
+
+
+@pytest.mark.parametrize("bad", ["2401.0123", "arXiv:", "https://example.org/abs/2401.01234"])
+def test_a_bad_id_is_one_line_and_exit_2_without_the_engine(env: dict[str, str], bad: str) -> None:
+    started = run_paperbot(["explain", bad], env)
+
+    assert started.returncode == 2
+    assert started.stdout == ""
+    assert len(started.stderr.splitlines()) == 1 and started.stderr.startswith("paperbot: ")
+    assert _heavy(started, ("bot.engine", "numpy", *SDKS)) == []
 
 
 @pytest.mark.parametrize("command", ["status", "usage"])

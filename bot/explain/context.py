@@ -4,7 +4,7 @@ Everything when it fits. Otherwise, in this order, each part whole or not at all
 passage(s); the theorem, assumption, definition and lemma statements; each key equation
 (bot.fulltext.key_equations, the most important first) with the sentence introducing it and the
 sentence(s) after it ("where α is …"); the conclusion; then the other paragraphs by relevance to the
-title and abstract (BM25 over the paragraphs, words as bot.ranking compares them); then the other
+title and abstract (BM25 over the paragraphs, words as the radar compares them: bot.words); then the other
 equations. A part that does not fit is skipped and a smaller later one may still go. Deterministic: the
 same text and budget always give the same prompt, so cached answers stay valid.
 
@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.fulltext import KEY_EQUATIONS, FullText, PaperEquation, Passage, key_equations
-from bot.ranking import STOP_WORDS, terms
+from bot.words import STOP_WORDS, terms
 
 __all__ = ["Packed", "pack", "relevance_order"]
 

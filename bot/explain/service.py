@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from bot.cards import Explanation, ExplanationEquation
+from bot.cards import EquationImage, Explanation, ExplanationEquation
 from bot.config import Config
 from bot.equation_images import EquationImageCache, EquationRenderer
 from bot.explain.basis import GROUNDED_MARK as _GROUNDED_MARK
@@ -97,6 +97,15 @@ def _shown_equations(explanation: Explanation) -> tuple[ExplanationEquation, ...
     return shown or explanation.equations
 
 
+def _with_drawn(explanation: Explanation, images: tuple[EquationImage, ...]) -> Explanation:
+    """The explanation with ``images``, each equation pointing at its own; unchanged for none."""
+    if not images:
+        return explanation
+    drawn = {image.url: image.path for image in images}
+    equations = tuple(replace(e, image=drawn[e.url]) if e.url in drawn else e for e in explanation.equations)
+    return replace(explanation, images=images, equations=equations)
+
+
 class Explainer:
     def __init__(
         self,
@@ -159,6 +168,25 @@ class Explainer:
         explanation = await self._explain_text(paper, full_text, abstract_badge, progress, self.wait)
         return await self._with_images(explanation, full_text)
 
+    def cached(
+        self, paper: Paper, *, full_text: FullText | None = None, abstract_badge: str = ""
+    ) -> Explanation | None:
+        """What ``explain`` answers with the same arguments when its answer is cached and every image it
+        shows is drawn already, found without the provider or a drawing worker; None when ``explain`` would
+        ask the provider, draw or explain offline. For a command that must not wait to import either."""
+        if self.provider is None:
+            return None
+        basis = self._basis(paper, full_text, abstract_badge)
+        found = self.cache.get(paper.id, paper.version, basis.prompt_version, self.provider.model)
+        if found is None:
+            return None
+        explanation = self.render(paper, found.answer, found.provider, found.model, cached=True, basis=basis)
+        limit = int(self.config.get("images", "max_per_explanation"))
+        if self.images is None or limit <= 0 or not explanation.equations:
+            return explanation
+        images = self.images.drawn_images(_shown_equations(explanation), limit, full_text=full_text)
+        return None if images is None else _with_drawn(explanation, images)
+
     async def _with_images(self, explanation: Explanation, full_text: FullText | None = None) -> Explanation:
         """The explanation with images of the equations it shows; unchanged when none can be drawn."""
         limit = int(self.config.get("images", "max_per_explanation"))
@@ -170,11 +198,7 @@ class Explainer:
         except Exception:  # images are a garnish: the text explanation stands without them
             log.exception("drawing the equations of an explanation failed")
             return explanation
-        if not images:
-            return explanation
-        drawn = {image.url: image.path for image in images}
-        equations = tuple(replace(e, image=drawn[e.url]) if e.url in drawn else e for e in explanation.equations)
-        return replace(explanation, images=images, equations=equations)
+        return _with_drawn(explanation, images)
 
     async def _explain_text(
         self,
