@@ -87,15 +87,25 @@ class RemoteFakeSlack:
         return int(calls.get("200", 0)), int(calls.get("429", 0))
 
     async def messages(self, channels: list[str]) -> dict[str, list[dict[str, Any]]]:
-        """Every channel's messages, oldest first, with their metadata."""
+        """Every channel's messages, oldest first, with their metadata: the history, and after a thread
+        layout's header the cards in its thread (conversations.replies: the history leaves replies out)."""
         headers = {"Authorization": f"Bearer {BOT_TOKEN}"}
         async with aiohttp.ClientSession(headers=headers) as session:
 
-            async def one(channel: str) -> list[dict[str, Any]]:
-                params = {"channel": channel, "limit": "1000", "include_all_metadata": "true"}
-                async with session.get(self.api_url + "conversations.history", params=params) as response:
+            async def read(method: str, **params: str) -> list[dict[str, Any]]:
+                params.update(limit="1000", include_all_metadata="true")
+                async with session.get(self.api_url + method, params=params) as response:
                     data = await response.json()
-                return list(reversed(data.get("messages") or []))
+                return list(data.get("messages") or [])
+
+            async def one(channel: str) -> list[dict[str, Any]]:
+                found: list[dict[str, Any]] = []
+                for message in reversed(await read("conversations.history", channel=channel)):
+                    found.append(message)
+                    if (message.get("metadata") or {}).get("event_payload", {}).get("layout") == Layout.THREAD:
+                        replies = await read("conversations.replies", channel=channel, ts=str(message["ts"]))
+                        found += [m for m in replies if m.get("ts") != message["ts"]]
+                return found
 
             found = await asyncio.gather(*(one(c) for c in channels))
         return dict(zip(channels, found, strict=True))
