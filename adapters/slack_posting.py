@@ -101,7 +101,7 @@ class SlackPosting:
             thread_ts = parent if part.in_thread else None
             if part.in_thread and not thread_ts:
                 raise RuntimeError("a digest part for a thread with no thread to go in")  # lay_out puts it first
-            metadata = _part_metadata(key, index, len(parts), part, layout) if key is not None else None
+            metadata = part_metadata(key, index, len(parts), part, layout) if key is not None else None
             ts = await self._post_recorded(
                 channel, part.message, part.kind, thread_ts=thread_ts, metadata=metadata, outbox_key=key,
                 papers=part.papers,
@@ -274,7 +274,7 @@ class Resumed:
     thread_ts: str | None
 
 
-def _part_metadata(key: str, index: int, total: int, part: DigestPart, layout: Layout) -> dict[str, Any]:
+def part_metadata(key: str, index: int, total: int, part: DigestPart, layout: Layout) -> dict[str, Any]:
     """Message metadata marking a digest part: its outbox key and place, what it is and its paper(s), so
     that a restart can skip it and record it; the first part also says the layout it was posted in."""
     payload: dict[str, Any] = {"key": key, "part": index, "parts": total, "kind": str(part.kind)}

@@ -12,9 +12,9 @@ with `pip install -e '.[test]'`). Everything runs on loopback against the fake S
    (429 + Retry-After beyond). The default digest is a header and 10 cards, one message each: 11 messages,
    a 10 s floor (every message after a channel's first waits a second). Target: done within 1.2× the floor,
    every digest delivered, none failed, no duplicate, no 429.
-   `--layout cards|compact|thread|all` sets each digest's layout (`bot.cards.Layout`) the way a channel's
-   `/paper layout` will (`bench.slack_fanout.apply_layout`); the floor follows the messages each layout
-   posts per channel.
+   `--layout cards|compact|thread|all` stores every channel's layout (`bot.cards.Layout`) before the
+   fan-out as `/paper layout` stores it (`bot.layouts.set_layout`); the floor follows the messages each
+   layout posts per channel.
 
     python -m bench.bench_slack [--layout cards|compact|thread|all] [--channels 200 1000] [--runs N] [--no-acks]
 """

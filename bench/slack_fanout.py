@@ -10,9 +10,11 @@ delivered as the running bot delivers them, at the default settings, and counted
   a digest twice in a channel, read back with conversations.history), 429s, and the time against the floor
   that limit forces: (messages per channel - 1) s, the first message of every channel going at once; a
   one-message digest is held to 1 s, one window of the limit.
-- The layout (`bot.cards.Layout`): applied by ``apply_layout``, which sets it on every digest the engine
-  draws. When `/paper layout` stores a channel's layout, that function is the one place to switch to
-  storing it per channel instead.
+- The layout (`bot.cards.Layout`): stored for every channel before the fan-out with
+  `bot.layouts.set_layout`, as `/paper layout` stores it; the engine draws each digest in its channel's.
+- The replay: the same chat.postMessage calls without the engine (``digest_payloads``: the adapter's
+  ``lay_out`` and ``part_metadata``; the thread layout's cards in the thread of the header just posted),
+  paced as the adapter paces them (tests/test_fanout_standins.py holds the two together).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,19 +40,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from adapters.slack import SlackAdapter  # noqa: E402
-from adapters.slack_blocks import render_digest  # noqa: E402
 from adapters.slack_client import build_client  # noqa: E402
-from adapters.slack_posting import METADATA_EVENT, POST_INTERVAL_S  # noqa: E402
+from adapters.slack_layouts import lay_out  # noqa: E402
+from adapters.slack_posting import POST_INTERVAL_S, part_metadata  # noqa: E402
 from bench.bench_history import NOW  # noqa: E402
 from bench.fanout_history import discard, history_database  # noqa: E402
 from bot.cards import DigestMessage, Layout  # noqa: E402
 from bot.config import Config, validate  # noqa: E402
 from bot.delivery import message_for  # noqa: E402
-from bot.digest import DigestSelection  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.explain.glossary import find_concepts  # noqa: E402
+from bot.layouts import set_layout  # noqa: E402
 from bot.outbox import Kind, Outbox  # noqa: E402
-from bot.posted_messages import MessageKind  # noqa: E402
 from bot.scheduler import DigestScheduler  # noqa: E402
 from bot.sources.arxiv import ArxivClient  # noqa: E402
 from bot.store import Store  # noqa: E402
@@ -86,15 +87,25 @@ class RemoteFakeSlack:
         return int(calls.get("200", 0)), int(calls.get("429", 0))
 
     async def messages(self, channels: list[str]) -> dict[str, list[dict[str, Any]]]:
-        """Every channel's messages, oldest first, with their metadata."""
+        """Every channel's messages, oldest first, with their metadata: the history, and after a thread
+        layout's header the cards in its thread (conversations.replies: the history leaves replies out)."""
         headers = {"Authorization": f"Bearer {BOT_TOKEN}"}
         async with aiohttp.ClientSession(headers=headers) as session:
 
-            async def one(channel: str) -> list[dict[str, Any]]:
-                params = {"channel": channel, "limit": "1000", "include_all_metadata": "true"}
-                async with session.get(self.api_url + "conversations.history", params=params) as response:
+            async def read(method: str, **params: str) -> list[dict[str, Any]]:
+                params.update(limit="1000", include_all_metadata="true")
+                async with session.get(self.api_url + method, params=params) as response:
                     data = await response.json()
-                return list(reversed(data.get("messages") or []))
+                return list(data.get("messages") or [])
+
+            async def one(channel: str) -> list[dict[str, Any]]:
+                found: list[dict[str, Any]] = []
+                for message in reversed(await read("conversations.history", channel=channel)):
+                    found.append(message)
+                    if (message.get("metadata") or {}).get("event_payload", {}).get("layout") == Layout.THREAD:
+                        replies = await read("conversations.replies", channel=channel, ts=str(message["ts"]))
+                        found += [m for m in replies if m.get("ts") != message["ts"]]
+                return found
 
             found = await asyncio.gather(*(one(c) for c in channels))
         return dict(zip(channels, found, strict=True))
@@ -116,17 +127,10 @@ def bench_config(api_url: str) -> Config:
     return Config(values=validate(raw), source="bench", env=env)
 
 
-def apply_layout(engine: Engine, layout: Layout) -> None:
-    """Every digest the engine draws carries ``layout``, as a channel's stored `/paper layout` will make it.
-    The hook to switch once that command stores the layout: set it per channel in the store instead."""
-    if layout == Layout.CARDS:
-        return  # the default: nothing to set
-    draw = engine.digest_message
-
-    def with_layout(selection: DigestSelection) -> DigestMessage:
-        return replace(draw(selection), layout=layout)
-
-    setattr(engine, "digest_message", with_layout)  # noqa: B010 - an instance attribute, on purpose
+def store_layouts(store: Store, layout: Layout) -> None:
+    """Every subscribed channel's layout set to ``layout``, as each channel's `/paper layout` stores it."""
+    for channel in {s.channel for s in store.all_subscriptions()}:
+        set_layout(store, channel, layout)
 
 
 @dataclass(frozen=True)
@@ -185,11 +189,11 @@ async def deliver_slot(channels: int, layout: Layout = Layout.CARDS, *, days: in
     slack = RemoteFakeSlack(per_channel_interval_s=POST_INTERVAL_S)
     store = Store(database)
     store.migrate()
+    store_layouts(store, layout)
     config = bench_config(slack.api_url)
     engine = Engine(config, store, ArxivClient("http://127.0.0.1:9/rss", "http://127.0.0.1:9/api"), now=lambda: NOW)
     adapter = SlackAdapter(engine, config, host="127.0.0.1", port=0)
     await adapter.start()
-    apply_layout(engine, layout)
     scheduler = DigestScheduler(engine, {"slack": adapter}, now=lambda: NOW)
     find_concepts("warm-up")  # the glossary's matcher, built once per process: a running bot has long done it
     try:
@@ -248,34 +252,39 @@ def _identity(message: dict[str, Any]) -> str:
 # --- the HTTP-only replay: the same posts, the same pacing and pool, no engine and no SDK ----------------
 
 
-def digest_payloads(digest: DigestMessage, key: str) -> list[Payload]:
-    """The chat.postMessage arguments the adapter sends for a digest posted under an outbox key (less the
-    channel): text, blocks and the metadata that marks each part (tests/test_fanout_standins.py holds the
-    two together)."""
-    messages = render_digest(digest)
-    payloads: list[Payload] = []
-    for index, message in enumerate(messages):
-        kind = MessageKind.CARD if message.paper_id else MessageKind.HEADER
-        meta: dict[str, Any] = {"key": key, "part": index, "parts": len(messages), "kind": str(kind)}
-        if message.paper_id:
-            meta["paper"] = message.paper_id
-        payloads.append(
+@dataclass(frozen=True)
+class Post:
+    """One chat.postMessage call of a digest: its arguments less the channel, and whether it goes in the
+    thread of the digest's first message (the thread layout's cards: that message's ts comes with its answer)."""
+
+    args: Payload
+    in_thread: bool = False
+
+
+def digest_payloads(digest: DigestMessage, key: str) -> list[Post]:
+    """The chat.postMessage calls the adapter makes for a digest posted under an outbox key, in its layout:
+    the same parts (``lay_out``), text, blocks, options and metadata (``part_metadata``)."""
+    parts = lay_out(digest)
+    return [
+        Post(
             {
-                "text": message.text,
-                "blocks": list(message.blocks),
+                "text": part.message.text,
+                "blocks": list(part.message.blocks),
                 "unfurl_links": False,
                 "unfurl_media": False,
-                "metadata": {"event_type": METADATA_EVENT, "event_payload": meta},
-            }
+                "metadata": part_metadata(key, index, len(parts), part, digest.layout),
+            },
+            part.in_thread,
         )
-    return payloads
+        for index, part in enumerate(parts)
+    ]
 
 
-def sent_payloads(engine: Engine) -> dict[str, list[Payload]]:
+def sent_payloads(engine: Engine) -> dict[str, list[Post]]:
     """What the bot posted today, channel by channel, drawn again from its outbox rows."""
     outbox = Outbox(engine.store)
     today = NOW.date().isoformat()
-    found: dict[str, list[Payload]] = {}
+    found: dict[str, list[Post]] = {}
     for (key,) in engine.store.db.conn.execute("SELECT key FROM outbox WHERE announced = ?", (today,)):
         row = outbox.get(key)
         if row is not None and row.kind == Kind.DIGEST and row.state == "sent":
@@ -317,28 +326,33 @@ class PacedPoster:
             if session is not None:
                 await session.close()
 
-    async def post_channel(self, channel: str, payloads: list[Payload]) -> None:
+    async def post_channel(self, channel: str, posts: list[Post]) -> None:
         last: float | None = None
-        for payload in payloads:
+        parent: str | None = None  # the ts of the channel's first message: the thread layout's thread
+        for post in posts:
+            args = {**post.args, "thread_ts": parent} if post.in_thread else post.args
             while True:
                 if last is not None and (wait := last + self.interval_s - self.clock()) > 0:
                     await asyncio.sleep(wait)
-                status = await self._send(channel, payload)
+                status, ts = await self._send(channel, args)
                 last = self.clock()
                 if status != 429:
                     break
                 self.ratelimited += 1
+            parent = parent or ts
 
-    async def _send(self, channel: str, payload: Payload) -> int:
+    async def _send(self, channel: str, payload: Payload) -> tuple[int, str]:
+        """One call: its status and the message's ts."""
         if self._client is not None:
-            await self._client.chat_postMessage(channel=channel, **payload)
-            return 200
+            response = await self._client.chat_postMessage(channel=channel, **payload)
+            return 200, str(response.get("ts") or "")
         assert self._session is not None
         async with self._session.post(self.api_url + "chat.postMessage", json={"channel": channel, **payload}) as r:
-            await r.read()  # read to the end, or the connection is closed instead of going back to the pool
-            if r.status != 429:
-                r.raise_for_status()
-            return r.status
+            body = await r.read()  # read to the end, or the connection is closed instead of going back to the pool
+            if r.status == 429:
+                return 429, ""
+            r.raise_for_status()
+            return r.status, str(json.loads(body).get("ts") or "")
 
 
 @dataclass(frozen=True)
@@ -358,7 +372,7 @@ class Replay:
         )
 
 
-async def replay(slack: RemoteFakeSlack, posts: dict[str, list[Payload]], *, sdk: bool = False) -> Replay:
+async def replay(slack: RemoteFakeSlack, posts: dict[str, list[Post]], *, sdk: bool = False) -> Replay:
     """The same posts to fresh channels of the same fake, timed and counted."""
     prefix = "S" if sdk else "R"
     before = slack.posts(slack.stats())

@@ -20,8 +20,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from adapters.slack import SlackAdapter
-from bench.slack_fanout import PacedPoster, apply_layout, bench_config, digest_payloads, duplicates
+from bench.slack_fanout import PacedPoster, bench_config, digest_payloads, duplicates, store_layouts
 from bot.cards import DigestMessage, Layout, make_card
+from bot.layouts import layout_of
 from bot.models import ChannelRef, Subscription
 from bot.sources.arxiv import parse_rss
 from tests.fakes.chat_platform import FakeChatPlatform
@@ -80,16 +81,25 @@ async def test_a_poster_that_does_not_pace_meets_429s_the_fake_counts() -> None:
 SLACK_INTERVAL_S = 0.05  # the fake Slack's limit for these tests: one message per 50 ms per channel
 
 
-def _call(args: Mapping[str, Any]) -> dict[str, Any]:
-    """A chat.postMessage call as the fake received it, less what differs between the two posters."""
-    return {k: v for k, v in args.items() if k not in ("channel", "token")}
+def _calls(slack: FakeSlack, channel: str) -> list[dict[str, Any]]:
+    """The chat.postMessage calls the fake received for ``channel``, less what differs between the two
+    posters (the channel, the token, and a thread's ts, which is said as "the channel's first message")."""
+    first = slack.history[channel][0]["ts"]
+    calls = []
+    for call in slack.posts(channel):
+        args = {k: v for k, v in call.args.items() if k not in ("channel", "token")}
+        if "thread_ts" in args:
+            args["thread_ts"] = "the first message" if args["thread_ts"] == first else args["thread_ts"]
+        calls.append(args)
+    return calls
 
 
 @pytest.mark.parametrize("layout", list(Layout))
 async def test_the_benchmarks_replay_posts_what_the_slack_adapter_posts(layout: Layout) -> None:
     """bench_fanout and bench_slack compare the bot with a replay of its posts: the replay must send the
     very calls the adapter sends for the same digest (the same number of messages, text, blocks, metadata
-    and options, in order), paced as the adapter paces them, so that neither meets a 429."""
+    and options, the thread layout's cards in the header's thread, in order), paced as the adapter paces
+    them, so that neither meets a 429."""
     digest = replace(_digest(3), layout=layout)
     with FakeSlack(per_channel_interval_s=SLACK_INTERVAL_S) as slack:
         config = bench_config(slack.api_url)
@@ -102,12 +112,13 @@ async def test_the_benchmarks_replay_posts_what_the_slack_adapter_posts(layout: 
             await adapter.stop()
         async with PacedPoster(slack.api_url, interval_s=SLACK_INTERVAL_S) as poster:
             await poster.post_channel("R1", digest_payloads(digest, "key-1"))
-        by_adapter = [_call(c.args) for c in slack.posts("C1")]
-        by_replay = [_call(c.args) for c in slack.posts("R1")]
+        by_adapter, by_replay = _calls(slack, "C1"), _calls(slack, "R1")
         ratelimited = slack.ratelimited_posts
         received = {channel: slack.history[channel] for channel in ("C1", "R1")}
-    if layout == Layout.CARDS:
-        assert len(by_adapter) == 1 + 3  # a header and one message per card
+    expected = {Layout.CARDS: 1 + 3, Layout.COMPACT: 1, Layout.THREAD: 1 + 3}[layout]  # messages
+    assert len(by_adapter) == expected
+    in_thread = [call.get("thread_ts") for call in by_adapter]
+    assert in_thread == ([None] + ["the first message"] * 3 if layout == Layout.THREAD else [None] * expected)
     assert by_replay == by_adapter
     assert ratelimited == 0 and poster.ratelimited == 0
     assert duplicates(received) == 0
@@ -125,14 +136,17 @@ def test_the_duplicate_count_sees_a_digest_part_posted_twice() -> None:
     assert duplicates({**once, "C3": [part("k3", 0), part("k3", 1), part("k3", 1)]}) == 1
 
 
-async def test_the_benchmarks_set_the_layout_on_every_digest_the_engine_draws() -> None:
+async def test_the_benchmarks_store_each_channels_layout_as_the_command_does() -> None:
+    """The fan-out's layout is each channel's stored setting (what `/paper layout` writes), which the engine
+    draws every digest of the channel in: no digest of the benchmark is laid out another way."""
     engine = make_engine()
     channel = ChannelRef("slack", TEAM_ID, "C1")
     engine.store.subscribe(Subscription(id=0, channel=channel, category="stat"))
     await engine.refresh(["stat"])
     selection = await engine.plan_digest(channel, engine.store.channel_subscriptions(channel))
     assert engine.digest_message(selection).layout == Layout.CARDS
-    apply_layout(engine, Layout.THREAD)
+    store_layouts(engine.store, Layout.THREAD)
+    assert layout_of(engine.store, channel) == Layout.THREAD
     drawn = engine.digest_message(selection)
     assert drawn.layout == Layout.THREAD and drawn.cards
     await engine.aclose()

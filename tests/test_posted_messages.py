@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
@@ -69,3 +71,30 @@ def test_a_several_card_message_keeps_its_papers_in_order_and_a_question_names_o
     posted_messages.record(store, SLACK, "m2", MessageKind.CARD, paper_id="2403.00009")
     single = posted_messages.find(store, SLACK, "m2")
     assert card is not None and single is not None and single.papers == () and not questions.names_a_card(single)
+
+
+def _rows_on_disk(path: Path) -> int:
+    """Rows another connection sees: what is committed."""
+    with sqlite3.connect(path) as other:
+        return int(other.execute("SELECT count(*) FROM posted_messages").fetchone()[0])
+
+
+async def test_messages_recorded_in_one_turn_of_the_loop_are_found_at_once_and_committed_together(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path / "bot.db")
+    store.migrate()
+    posted_messages.migrate(store)
+    for n in range(5):
+        posted_messages.record(store, SLACK, f"m{n}", MessageKind.CARD, paper_id=f"2403.{n}")
+    assert _rows_on_disk(tmp_path / "bot.db") == 0  # one commit for the turn, not one a message
+    await asyncio.sleep(0)  # the loop's next turn, before it reads any event
+    assert _rows_on_disk(tmp_path / "bot.db") == 5
+    # A message is found as soon as it is recorded, in the same turn: reading writes what is pending.
+    posted_messages.record(store, SLACK, "m5", MessageKind.CARD, paper_id="2403.5")
+    posted_messages.record(store, SLACK, "m5", MessageKind.CARD, paper_id="2403.6")  # recorded again: the last wins
+    found = posted_messages.find(store, SLACK, "m5")
+    assert found is not None and found.paper_id == "2403.6"
+    assert _rows_on_disk(tmp_path / "bot.db") == 6
+    await asyncio.sleep(0)  # nothing left to write: the scheduled turn finds nothing
+    assert _rows_on_disk(tmp_path / "bot.db") == 6
