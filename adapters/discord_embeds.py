@@ -385,14 +385,14 @@ def digest_heading(digest: DigestMessage) -> str:
     return defang("**" + _fit(digest.header, CONTENT_LIMIT - 200) + "**", _ZWSP)  # "**" glued to a URL: see _fit
 
 
-def more_line(digest: DigestMessage, *, content: bool = False) -> str:
+def more_line(count: int, listings: Sequence[Link], *, content: bool = False) -> str:
     """The "… and N more in this announcement at <listings>" line, for an embed or a message's ``content``."""
-    links, text = _links_value(digest.more_links, preview=not content), f"… and {digest.more_count:,} more"
+    links, text = _links_value(listings, preview=not content), f"… and {count:,} more"
     return f"{text} in this announcement at {links}" if links else text + " in this announcement."
 
 
 def more_embed(digest: DigestMessage) -> discord.Embed:
-    return discord.Embed(description=more_line(digest), colour=_NEUTRAL_COLOUR)
+    return discord.Embed(description=more_line(digest.more_count, digest.more_links), colour=_NEUTRAL_COLOUR)
 
 
 def _counts_line(count: int) -> str:

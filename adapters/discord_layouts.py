@@ -39,7 +39,7 @@ from adapters.discord_embeds import (
     render_digest,
     units,
 )
-from bot.cards import Card, DigestMessage, Layout
+from bot.cards import Card, DigestMessage, Layout, Link
 from bot.radar import DISLIKE, LIKE
 
 __all__ = [
@@ -112,14 +112,26 @@ def read_button(custom_id: str) -> tuple[float, str] | None:
 
 
 def _buttons(numbered: Sequence[tuple[int, Card]]) -> tuple[PaperButton, ...]:
+    return _numbered_buttons(tuple((number, card.paper_id) for number, card in numbered))
+
+
+@lru_cache(maxsize=256)
+def _numbered_buttons(numbered: tuple[tuple[int, str], ...]) -> tuple[PaperButton, ...]:
+    """Drawn once for every channel shown the same papers in the same places (like the cards)."""
     buttons: list[PaperButton] = []
-    for place, (number, card) in enumerate(numbered):
+    for place, (number, paper_id) in enumerate(numbered):
         row = place // PAPERS_PER_ROW
-        ids = (button_id("like", card.paper_id), button_id("dislike", card.paper_id))
+        ids = (button_id("like", paper_id), button_id("dislike", paper_id))
         if max(len(i) for i in ids) > CUSTOM_ID_LIMIT:
             continue
         buttons += [PaperButton(f"👍 {number}", ids[0], row), PaperButton(f"👎 {number}", ids[1], row)]
     return tuple(buttons)
+
+
+@lru_cache(maxsize=256)
+def _more_in_content(count: int, listings: tuple[Link, ...]) -> str:
+    """The "… and N more" line of a compact digest's content, drawn once for every channel that shows it."""
+    return "\n" + more_line(count, listings, content=True)
 
 
 def _groups(costs: Sequence[int]) -> list[list[int]]:
@@ -152,7 +164,7 @@ def render_compact(digest: DigestMessage) -> list[DiscordMessage]:
         for group in groups
     ]
     content = digest_heading(digest) + "\n" + _compact_line(len(digest.cards))
-    more_text = "\n" + more_line(digest, content=True) if digest.more_count else ""
+    more_text = _more_in_content(digest.more_count, tuple(digest.more_links)) if digest.more_count else ""
     if more_text and units(content + more_text) <= CONTENT_LIMIT:
         content, more_text = content + more_text, ""
     messages[0] = replace(messages[0], content=content)
