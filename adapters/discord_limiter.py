@@ -110,12 +110,13 @@ class TokenBucket:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> TokenBucket:
-        """Paced at ``limit - 1`` requests per ``per_s`` seconds, evenly, and never more in any window of
-        ``per_s``: the one request of headroom is for a request granted just before the loop stalls (a
-        full garbage collection, a burst of planning), which reaches Discord late. A small burst (about a
+        """Paced at ``limit - 2`` requests per ``per_s`` seconds, evenly, and never more in any window of
+        ``per_s``: the headroom is for requests granted just before the loop stalls (a full garbage
+        collection, other processes on the cores), which reach Discord late, counted in a later window than
+        their grant (one of headroom: 3 to 8 times as many global 429s in a fan-out). A small burst (about a
         sixteenth) catches up after such a stall, as far as the window allows."""
         burst = max(1, limit // 16)
-        pace = max(1, limit - 1)
+        pace = max(1, limit - 2)
         return cls(pace / per_s, burst, window=(pace, per_s), clock=clock, sleep=sleep)
 
     async def acquire(self, priority: int = 0) -> None:
