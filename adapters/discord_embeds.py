@@ -55,6 +55,7 @@ __all__ = [
     "escape_plain",
     "message_nonce",
     "more_embed",
+    "more_line",
     "opening_embeds",
     "render_card",
     "render_digest",
@@ -304,8 +305,7 @@ def _pack(items: Iterable[str | discord.Embed]) -> list[DiscordMessage]:
 
 
 def message_nonce(*parts: object) -> str:
-    """A stable message nonce (Discord allows 25 characters) from what identifies one message, so
-    that a retried send is recognised by Discord (``enforce_nonce``) instead of posted twice."""
+    """A stable nonce (≤ 25 characters) from what identifies a message: a resend is recognised, not posted twice."""
     key = "\x1f".join(str(p) for p in parts)
     return hashlib.blake2b(key.encode("utf-8"), digest_size=12).hexdigest()  # 24 hex characters
 
@@ -317,14 +317,14 @@ def _colour(source: str) -> discord.Colour:
     return discord.Colour(SOURCE_COLOURS.get(source, _NEUTRAL_COLOUR))
 
 
-def _links_values(links: Sequence[Link], *, trusted: bool, separator: str = " · ") -> list[str]:
-    """Masked links ``[label](url)`` (``bot.own_links.drawn_links``: a card's links to the sources' hosts,
-    or the bot's own links to any host it chose), packed into field values of at most 1,024 units; a link
-    that alone would not fit one is left out, never cut."""
+def _links_values(links: Sequence[Link], *, trusted: bool, separator: str = " · ", preview: bool = True) -> list[str]:
+    """Masked links ``[label](url)`` (``bot.own_links.drawn_links``) packed into values of at most 1,024 units, a
+    link too long for one left out, never cut; not ``preview``: ``[label](<url>)``, shown in content unpreviewed."""
     values: list[str] = []
     current = ""
     for label, url in drawn_links(links, trusted=trusted):
-        part = f"[{_fit(label, LABEL_MAX)}]({masked_link_url(url)})"
+        target = masked_link_url(url) if preview else f"<{masked_link_url(url)}>"
+        part = f"[{_fit(label, LABEL_MAX)}]({target})"
         if units(part) > FIELD_VALUE_LIMIT:
             continue
         if current and units(current + separator + part) > FIELD_VALUE_LIMIT:
@@ -339,9 +339,9 @@ def _embed_url(url: str) -> str | None:
     return masked_link_url(drawn) if drawn is not None else None
 
 
-def _links_value(links: Sequence[Link]) -> str:
+def _links_value(links: Sequence[Link], *, preview: bool = True) -> str:
     """A card's (or a digest's "more") links in one field value: what does not fit is left out."""
-    values = _links_values(links, trusted=False)
+    values = _links_values(links, trusted=False, preview=preview)
     return values[0] if values else ""
 
 
@@ -386,10 +386,14 @@ def digest_heading(digest: DigestMessage) -> str:
     return defang("**" + _fit(digest.header, CONTENT_LIMIT - 200) + "**", _ZWSP)  # "**" glued to a URL: see _fit
 
 
+def more_line(count: int, listings: Sequence[Link], *, content: bool = False) -> str:
+    """The "… and N more in this announcement at <listings>" line, for an embed or a message's ``content``."""
+    links, text = _links_value(listings, preview=not content), f"… and {count:,} more"
+    return f"{text} in this announcement at {links}" if links else text + " in this announcement."
+
+
 def more_embed(digest: DigestMessage) -> discord.Embed:
-    links = _links_value(digest.more_links)
-    text = f"… and {digest.more_count:,} more in this announcement"
-    return discord.Embed(description=f"{text} at {links}" if links else text + ".", colour=_NEUTRAL_COLOUR)
+    return discord.Embed(description=more_line(digest.more_count, digest.more_links), colour=_NEUTRAL_COLOUR)
 
 
 def opening_embeds(digest: DigestMessage) -> tuple[discord.Embed, ...]:

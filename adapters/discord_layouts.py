@@ -1,8 +1,9 @@
 """A channel's digest in its ``/paper layout`` on Discord (``bot.cards.Layout``). Pure: no I/O.
 
 - ``cards`` (the default): a header message, then one message per paper (``discord_embeds.render_digest``).
-- ``compact``: the header as the content of one message holding every card as an embed, split into more
-  messages only at Discord's limits (10 embeds and 6,000 characters of embed text per message). Under each
+- ``compact``: the header (and "… and N more" with its links) as the content of one message holding every
+  card as an embed, split into more messages only at Discord's limits (2,000 characters of content, 10
+  embeds and 6,000 characters of embed text per message): a digest of ten cards is one message. Under each
   message, a 👍 and a 👎 button per paper it shows, labelled with the card's number only (no paper text):
   two papers to a row, so ten papers fill Discord's five rows of five buttons. Every message of the digest
   names all its papers in digest order (``DiscordMessage.papers``), so that a question replying to any of
@@ -26,6 +27,7 @@ from functools import lru_cache
 import discord
 
 from adapters.discord_embeds import (
+    CONTENT_LIMIT,
     EMBEDS_PER_MESSAGE,
     MESSAGE_EMBED_TOTAL,
     DiscordMessage,
@@ -34,11 +36,13 @@ from adapters.discord_embeds import (
     embed_units,
     escape_plain,
     more_embed,
+    more_line,
     opening_embeds,
     render_card,
     render_digest,
+    units,
 )
-from bot.cards import Card, DigestMessage, Layout
+from bot.cards import Card, DigestMessage, Layout, Link
 from bot.radar import DISLIKE, LIKE
 
 __all__ = [
@@ -111,14 +115,26 @@ def read_button(custom_id: str) -> tuple[float, str] | None:
 
 
 def _buttons(numbered: Sequence[tuple[int, Card]]) -> tuple[PaperButton, ...]:
+    return _numbered_buttons(tuple((number, card.paper_id) for number, card in numbered))
+
+
+@lru_cache(maxsize=256)
+def _numbered_buttons(numbered: tuple[tuple[int, str], ...]) -> tuple[PaperButton, ...]:
+    """Drawn once for every channel shown the same papers in the same places (like the cards)."""
     buttons: list[PaperButton] = []
-    for place, (number, card) in enumerate(numbered):
+    for place, (number, paper_id) in enumerate(numbered):
         row = place // PAPERS_PER_ROW
-        ids = (button_id("like", card.paper_id), button_id("dislike", card.paper_id))
+        ids = (button_id("like", paper_id), button_id("dislike", paper_id))
         if max(len(i) for i in ids) > CUSTOM_ID_LIMIT:
             continue
         buttons += [PaperButton(f"👍 {number}", ids[0], row), PaperButton(f"👎 {number}", ids[1], row)]
     return tuple(buttons)
+
+
+@lru_cache(maxsize=256)
+def _more_in_content(count: int, listings: tuple[Link, ...]) -> str:
+    """The "… and N more" line of a compact digest's content, drawn once for every channel that shows it."""
+    return "\n" + more_line(count, listings, content=True)
 
 
 def _groups(costs: Sequence[int]) -> list[list[int]]:
@@ -136,7 +152,8 @@ def _groups(costs: Sequence[int]) -> list[list[int]]:
 
 def render_compact(digest: DigestMessage) -> list[DiscordMessage]:
     """Every card in as few messages as Discord's limits allow, the header as the first one's content,
-    each message with the 👍/👎 buttons of the papers it shows; "… and N more" last, where it fits."""
+    each message with the 👍/👎 buttons of the papers it shows. "… and N more" is a line of that content
+    (so ten cards and it are one message), or an embed last where the content has no room for it."""
     numbered = list(enumerate(digest.cards, start=1))
     embeds = [_card_embed(card, number) for number, card in numbered]
     groups = _groups([_drawn_card(card, number)[1] for number, card in numbered])
@@ -149,8 +166,12 @@ def render_compact(digest: DigestMessage) -> list[DiscordMessage]:
         )
         for group in groups
     ]
-    messages[0] = replace(messages[0], content=digest_heading(digest) + "\n" + _compact_line(len(digest.cards)))
-    if digest.more_count:
+    content = digest_heading(digest) + "\n" + _compact_line(len(digest.cards))
+    more_text = _more_in_content(digest.more_count, tuple(digest.more_links)) if digest.more_count else ""
+    if more_text and units(content + more_text) <= CONTENT_LIMIT:
+        content, more_text = content + more_text, ""
+    messages[0] = replace(messages[0], content=content)
+    if more_text:  # a header too long to share the content with it: an embed, as the cards layout has it
         more = more_embed(digest)
         last = messages[-1]
         if len(last.embeds) < EMBEDS_PER_MESSAGE and last.embed_units + embed_units(more) <= MESSAGE_EMBED_TOTAL:

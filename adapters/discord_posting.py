@@ -24,6 +24,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal, TypeVar
 
 import discord
@@ -181,7 +182,12 @@ def _refusal(err: discord.HTTPException) -> str:
     return known.get(err.code, f"HTTP {err.status}, Discord error code {err.code}")
 
 
+@lru_cache(maxsize=256)
 def _view(buttons: tuple[PaperButton, ...]) -> discord.ui.View | None:
+    """The buttons as components, built once for every channel that shows the same papers: a stopped view
+    is only read (``to_components``), and each one built is a web of objects that only the cyclic garbage
+    collector frees; a thousand of them in a fan-out made its full collections stall the loop for
+    half a second at a time."""
     if not buttons:
         return None
     view = discord.ui.View(timeout=None)

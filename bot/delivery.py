@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import date
@@ -91,12 +92,27 @@ async def deliver_digest(
     A source that fails does not hold back the channel's other sources: their digest is posted, and then
     the failure is raised so that the caller retries; the retry posts the held-back feeds' papers (the
     channel's deliveries keep every paper to one post)."""
-    selection = await engine.plan_digest(channel, subscriptions, partial=True)
+    async with _planning_turn():
+        selection = await engine.plan_digest(channel, subscriptions, partial=True)
     outcome = await _deliver_selection(engine, poster, channel, selection, attempts=attempts, backoff_s=backoff_s)
     if selection.held_back:
         log.info("digest for %s: %s; %s held back", channel, outcome.value, ", ".join(selection.held_back))
         raise SourceError(f"{', '.join(selection.held_back)} held back: {selection.held_reason}")
     return outcome
+
+
+# A slot's fan-out starts every channel at once. Planning a digest is mostly the event loop's own work
+# (reading the store): unbounded, every channel's was done before the first post went out, while the
+# platform's pacing sat idle. A few at a time, it is done between the posts instead.
+_PLANNED_AT_ONCE = 8
+_planning: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _planning_turn() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    if loop not in _planning:
+        _planning[loop] = asyncio.Semaphore(_PLANNED_AT_ONCE)
+    return _planning[loop]
 
 
 async def _deliver_selection(

@@ -108,7 +108,7 @@ _OWN_FORMS = own_forms(OWN_URLS)
 # Addresses a label can read as (after _as_read): the label of a link must not name another one.
 _ADDRESS_IN_LABEL = re.compile(r"://|\bwww\.|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
 _SLACK_LINK = re.compile(r"<(https?://[^|>\s]*)\|([^>]*)>")
-_DISCORD_LINK = re.compile(r"(?<!\\)\[((?:[^\]\\]|\\.)*)\]\((https?://[^)\s]*)\)")
+_DISCORD_LINK = re.compile(r"(?<!\\)\[((?:[^\]\\]|\\.)*)\]\(<?(https?://[^)\s>]*)>?\)")  # (<url>): no preview
 
 
 def _own(text: str, start: int = 0, forms: tuple[str, ...] = _OWN_FORMS) -> bool:

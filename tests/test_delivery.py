@@ -331,3 +331,28 @@ async def test_by_default_every_channel_due_is_delivered_at_once() -> None:
     scheduler = DigestScheduler(engine, {"test": platform}, now=engine.now)
     await scheduler.run_slot(scheduler.default_slot)
     assert len(platform.messages) == len(channels)
+
+
+async def test_a_fan_out_posts_its_first_digests_while_the_other_channels_are_still_being_planned() -> None:
+    """Planning is the loop's own work: a few channels at a time, so the first posts' requests progress
+    (here: one turn of the loop) before all 300 channels are planned, not after."""
+    engine = make_engine(FakeArxiv())
+    channels = [ChannelRef("test", "w", f"c{n}") for n in range(300)]
+    for channel in channels:
+        engine.store.subscribe(Subscription(id=0, channel=channel, category="stat.ML"))
+    started: list[ChannelRef] = []
+    started_before_the_first_was_done: list[int] = []
+
+    class Yielding(Platform):
+        async def post_digest_keyed(self, channel: ChannelRef, digest: DigestMessage, key: str) -> None:
+            started.append(channel)
+            await asyncio.sleep(0)  # a request on its way: the loop's turn
+            if not started_before_the_first_was_done:
+                started_before_the_first_was_done.append(len(started))
+            await super().post_digest_keyed(channel, digest, key)
+
+    platform = Yielding()
+    deliveries = [deliver_digest(engine, platform, c, engine.store.channel_subscriptions(c)) for c in channels]
+    outcomes = await asyncio.gather(*deliveries)
+    assert outcomes == [Outcome.POSTED] * len(channels)
+    assert started_before_the_first_was_done[0] < 50

@@ -136,11 +136,35 @@ def test_each_compact_message_has_a_like_and_a_dislike_button_per_paper_it_shows
         assert [b.label for b in message.buttons] == labels
 
 
+def test_ten_cards_and_the_rest_of_the_announcement_are_one_compact_message() -> None:
+    digest = layout_digest(Layout.COMPACT, 10, more=30)
+    [message] = render_compact(digest)
+    within_limits(message)
+    assert len(message.embeds) == 10 and len(message.buttons) == 20
+    assert message.content and "… and 30 more in this announcement at [" in message.content
+    # The listing's link is written so that Discord shows no preview of the page under the message.
+    assert "](<https://arxiv.org/list/stat/new>)" in message.content
+    assert not unsafe_parts(message.content)
+
+
+def test_the_rest_of_the_announcement_is_an_embed_when_a_long_header_leaves_the_content_no_room() -> None:
+    feeds = tuple(f"biorxiv:subject_number_{n}" for n in range(120))
+    digest = replace(layout_digest(Layout.COMPACT, 9, more=30), categories=feeds)
+    messages = render_compact(digest)
+    for message in messages:
+        within_limits(message)
+    assert len(messages) == 1 and len(messages[0].embeds) == 10  # nine cards and the "more" embed still fit
+    assert "30 more" not in (messages[0].content or "")
+    assert "30 more" in (messages[0].embeds[-1].description or "")
+    full = render_compact(replace(digest, cards=stat_cards(10)))  # ten cards: the "more" embed is an eleventh
+    assert [len(m.embeds) for m in full] == [10, 1] and not full[1].buttons
+
+
 def test_a_compact_digest_splits_at_ten_embeds_and_at_six_thousand_characters() -> None:
     many = render_compact(layout_digest(Layout.COMPACT, 25, more=40))
     split_only_at_a_limit(many)
     assert sum(len(m.buttons) for m in many) == 50
-    assert many[-1].embeds[-1].description and "40 more" in many[-1].embeds[-1].description
+    assert many[0].content and "40 more" in many[0].content
     long_cards = tuple(replace(c, teaser="word " * 400, authors="A. Author, " * 60) for c in stat_cards(10))
     heavy = render_compact(layout_digest(Layout.COMPACT, cards=long_cards))
     assert len(heavy) > 1 and all(len(m.embeds) < EMBEDS_PER_MESSAGE for m in heavy)
@@ -223,6 +247,17 @@ async def test_a_compact_digest_is_posted_as_few_messages_with_buttons_and_recor
     assert all(c.json["allowed_mentions"] == {"parse": []} for c in calls)
     assert not bot.client.persistent_views  # nothing kept per message
     assert not fake.threads
+
+
+async def test_a_compact_digest_of_ten_cards_is_posted_as_one_message_naming_the_rest_of_the_announcement(
+    fake: FakeDiscord, bot: DiscordAdapter
+) -> None:
+    digest = layout_digest(Layout.COMPACT, 10, more=30)
+    await bot.post_digest_keyed(HERE, digest, KEY)
+    [post] = bot_posts(fake, CHANNEL_ID)
+    assert len(post["embeds"]) == 10 and len(custom_ids(post)) == 20
+    assert "… and 30 more in this announcement" in post["content"]
+    assert recorded(bot, post).papers == digest.paper_ids
 
 
 async def test_a_thread_digest_posts_the_header_then_its_cards_in_the_thread_started_from_it(
