@@ -40,7 +40,7 @@ from bot.flights import Flights
 from bot.ids import ArxivId, parse_arxiv_id
 from bot.models import Feed, FeedItem, Paper
 from bot.page_refusals import TOO_LARGE
-from bot.sources.arxiv_items import ItemCache, item_key, slim_item, split_items
+from bot.sources.arxiv_items import ItemCache, slim_item, split_items, typed_item_key
 from bot.sources.polite import PoliteHttp, ResponseTooLarge, default_http
 from bot.sources.xml_guard import UnreadableXml, bound_author_fields
 from bot.text import clean_text, latex_to_unicode, strip_unsafe_chars
@@ -126,7 +126,8 @@ def _read_unseen_items(bounded: bytes, complete: bool, cache: ItemCache) -> tupl
     split = split_items(bounded)
     if split is None:
         return None
-    keys = [item_key(split.context, item) for item in split.items]
+    typed = [typed_item_key(split.context, item) for item in split.items]
+    keys = [key for key, _ in typed]
     known = {key: cache.get(key) for key in keys}
     unseen = {key: item for key, item in zip(keys, split.items, strict=True) if known[key] is None}
     parsed = _feedparse(split.head + b"".join(slim_item(item) for item in unseen.values()) + split.tail)
@@ -138,7 +139,14 @@ def _read_unseen_items(bounded: bytes, complete: bool, cache: ItemCache) -> tupl
         known[key] = paper
         if paper is not None:  # one without an id is read (and reported) again each time
             cache.put(key, paper)
-    return parsed, [known[key] for key in keys]
+    return parsed, [_typed(known[key], announce_type) for key, announce_type in typed]
+
+
+def _typed(paper: Paper | None, announce_type: str | None) -> Paper | None:
+    """The paper as this item lists it: a paper read from another feed's item has that item's type."""
+    if paper is None or announce_type is None or paper.announce_type == announce_type:
+        return paper
+    return replace(paper, announce_type=announce_type)
 
 
 def _unreadable_feed(categories: Sequence[str], problem: str) -> FeedFormatError:
