@@ -17,6 +17,7 @@ from adapters.base import Adapter
 from adapters.console import CONSOLE_CHANNEL, ConsoleAdapter
 from bot.config import Config
 from bot.engine import Engine
+from bot.explain import glossary
 from bot.explain.service import LLM_HINT
 from bot.isolated import close_shared_pools
 from bot.models import ChannelRef, Subscription
@@ -115,6 +116,7 @@ async def run_bot(
             pass  # not the main thread (tests) or not supported: the caller sets stop_event
     adapters = build_adapters(engine, config, stdin, stdout)
     scheduler = DigestScheduler(engine, adapters)
+    warming: asyncio.Task[None] | None = None
     try:
         if seeded := seed_console_subscriptions(engine):
             log.info("the terminal channel now follows %s ([console] categories)", ", ".join(seeded))
@@ -122,6 +124,7 @@ async def run_bot(
             log.warning("math explanations are off: %s", LLM_HINT)
         for adapter in adapters.values():
             await adapter.start()
+        warming = asyncio.create_task(warm_up())
         scheduler.start()
         slot = scheduler.default_slot
         log.info("next digest at %s (%s %s)", scheduler.next_run(slot), *slot)
@@ -132,12 +135,24 @@ async def run_bot(
             await adapter.stop()
         await engine.aclose()
         close_shared_pools()  # the worker processes that draw equations and parse pages
+        if warming is not None and not warming.done():
+            warming.cancel()  # the thread finishes on its own; nobody waits for it any more
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.remove_signal_handler(sig)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
     return code
+
+
+async def warm_up() -> None:
+    """Build at start, in a thread, what the first digest would otherwise build while its channels wait
+    (the glossary's matcher for the one-liners: a few tenths of a second, once per process). A failure
+    only costs the first digest that time: it is logged, never raised."""
+    try:
+        await asyncio.to_thread(glossary.warm_up)
+    except Exception as err:  # the digest builds it again (and reports a broken glossary there)
+        log.warning("could not prepare the digest's glossary at start: %s", err)
 
 
 # At SIGTERM the posts in flight get this long to finish and be recorded sent (a digest's card takes a
