@@ -23,6 +23,7 @@ from bot.isolated import close_shared_pools
 from bot.models import ChannelRef, Subscription
 from bot.posting_gate import posting_gate
 from bot.scheduler import DigestScheduler
+from bot.sources.arxiv_workers import feed_pool, start_workers
 from bot.sources.registry import resolve_feed
 from bot.store import refuse_newer_schema, utcnow
 
@@ -107,6 +108,7 @@ async def run_bot(
     stop_event: asyncio.Event | None = None,
 ) -> int:
     engine = Engine.from_config(config)
+    engine.arxiv.read_feeds_in(feed_pool())  # a long-lived bot: both cores for its mornings' feeds
     stop = stop_event or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -146,13 +148,18 @@ async def run_bot(
 
 
 async def warm_up() -> None:
-    """Build at start, in a thread, what the first digest would otherwise build while its channels wait
-    (the glossary's matcher for the one-liners: a few tenths of a second, once per process). A failure
-    only costs the first digest that time: it is logged, never raised."""
+    """Build at start, off the event loop, what the first morning would otherwise build while its channels
+    wait: the glossary's matcher for the digest's one-liners (a few tenths of a second, once per process)
+    and the worker processes that read arXiv's feeds. A failure only costs the first digest that time:
+    it is logged, never raised."""
     try:
         await asyncio.to_thread(glossary.warm_up)
     except Exception as err:  # the digest builds it again (and reports a broken glossary there)
         log.warning("could not prepare the digest's glossary at start: %s", err)
+    try:
+        await start_workers(feed_pool())
+    except Exception as err:  # WorkerError: the first feed starts them again (or fails on its own)
+        log.warning("could not start the workers that read arXiv's feeds: %s", err)
 
 
 # At SIGTERM the posts in flight get this long to finish and be recorded sent (a digest's card takes a

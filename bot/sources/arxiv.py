@@ -38,6 +38,7 @@ from bot.errors import (
 )
 from bot.flights import Flights
 from bot.ids import ArxivId, parse_arxiv_id
+from bot.isolated import WorkerPool
 from bot.models import Feed, FeedItem, Paper
 from bot.page_refusals import TOO_LARGE
 from bot.sources.arxiv_items import ItemCache, slim_item, split_items, typed_item_key
@@ -540,6 +541,7 @@ class ArxivClient:
         self._html_refusals: dict[tuple[str, int], str] = {}
         # arXiv lists a paper in each category it is cross-listed in: its item is read in the first.
         self._rss_items = ItemCache()
+        self._parse_pool: WorkerPool | None = None  # see read_feeds_in
         self._now: Callable[[], datetime] = now if now is not None else _utc_now
 
     def now(self) -> datetime:
@@ -581,7 +583,7 @@ class ArxivClient:
                     f"arXiv answered HTTP {response.status_code} for the feed of {what}; nothing was changed"
                 )
             # Parsing a 2,000-item feed takes a second or two of CPU: never on the event loop.
-            feed = await asyncio.to_thread(parse_rss, response.content, cats, self._rss_items)
+            feed = await self._parse_feed(response.content, cats)
             if feed.items or not announcement_due:
                 return feed
             log.info("empty arXiv feed for %s on an announcement day (attempt %d)", what, attempt + 1)
@@ -590,6 +592,19 @@ class ArxivClient:
         raise SuspiciousEmptyFeed(
             f"arXiv sent an empty feed for {what} on an announcement day (often throttling); will try again later"
         )
+
+    def read_feeds_in(self, pool: WorkerPool | None) -> None:
+        """Read feeds in ``pool``'s worker processes from now on (``bot.sources.arxiv_workers``: both cores,
+        the parser out of the bot's process), or in a thread with None (the default: a command that reads
+        one feed and exits would spend more starting the workers than they save)."""
+        self._parse_pool = pool
+
+    async def _parse_feed(self, data: bytes, categories: tuple[str, ...]) -> Feed:
+        if self._parse_pool is None:
+            return await asyncio.to_thread(parse_rss, data, categories, self._rss_items)
+        from bot.sources.arxiv_workers import parse_rss_in_workers  # it imports this module
+
+        return await parse_rss_in_workers(data, categories, self._rss_items, self._parse_pool)
 
     async def fetch_papers(self, ids: Sequence[str]) -> list[Paper]:
         """The papers arXiv knows among ``ids`` (maybe fewer than asked: the caller decides what is missing).
