@@ -139,13 +139,20 @@ class CombinedFeeds:
             if len(categories_of_group) < 2:
                 continue  # alone: its own request, as ever
             group = _Group(categories_of_group)
+            # Asked for now, not when the refresh reaches the group: a group's feed is then read (in the
+            # client's workers) while the papers of the one before are stored. The client still spaces
+            # the requests, so arXiv sees them as before.
+            group.answer = asyncio.ensure_future(self._fetch_group(categories_of_group))
+            group.answer.add_done_callback(_retrieved)
             for category in categories_of_group:
                 self._groups[category] = group
 
     def forget(self, categories: Sequence[str]) -> None:
         """Drop what is left of the plans of ``categories`` (a refresh is over): a later refresh asks anew."""
         for category in categories:
-            self._groups.pop(category, None)
+            group = self._groups.pop(category, None)
+            if group is not None and group.answer is not None and not group.taken:
+                group.answer.cancel()  # nobody waits for it: a refresh cut short asks arXiv no more
 
     async def fetch(self, category: str) -> Feed:
         """``category``'s feed: from its group's combined answer when there is a usable one, else its own."""
@@ -157,8 +164,9 @@ class CombinedFeeds:
             for member in group.categories:
                 if self._groups.get(member) is group:
                     del self._groups[member]
-        if group.answer is None:
+        if group.answer is None:  # not asked for at the plan (a plan's group always is)
             group.answer = asyncio.ensure_future(self._fetch_group(group.categories))
+            group.answer.add_done_callback(_retrieved)
         try:
             feeds = await asyncio.shield(group.answer)
         except (SourceUnreachable, SuspiciousEmptyFeed):
@@ -183,3 +191,10 @@ class CombinedFeeds:
             )
             return {}
         return split_combined(combined)
+
+
+def _retrieved(answer: asyncio.Future[dict[str, Feed]]) -> None:
+    """A group's failure is its categories' to report (each fetch raises it): read here, so that an answer
+    nobody came for (a refresh cut short) is not reported as an exception never retrieved."""
+    if not answer.cancelled():
+        answer.exception()
