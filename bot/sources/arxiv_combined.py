@@ -104,7 +104,9 @@ def split_combined(feed: Feed) -> dict[str, Feed]:
             if not any(belongs(have, category) for have in paper.categories):
                 continue
             shown = category_type(paper.announce_type, belongs(paper.primary_category, category))
-            if shown is not None:
+            if shown == paper.announce_type:
+                listed.append(paper)  # as it came (most are: a copy for each of thousands costs)
+            elif shown is not None:
                 listed.append(replace(paper, announce_type=shown))
         # arXiv's order: by type, then by paper id (the order within a type in the combined feed too).
         listed.sort(key=lambda p: (_TYPE_ORDER.get(p.announce_type, len(_TYPE_ORDER)), p.id))

@@ -1,14 +1,14 @@
 """arXiv feeds read in worker processes: both cores for a morning's feeds, and expat and feedparser on an
 untrusted document kept out of the bot's process.
 
-Reading a feed is feedparser and our conversion of each item, most of its cost, and it runs under the GIL
-in a thread: a 1,500-item combined feed held one core for most of a second while the other had nothing to
-do. Here the bot's process does the cheap, linear part (the strict XML check, the cut into items, the item
-cache: each distinct item is still read once across feeds, whatever the worker), and the items not read
-before go to the workers of ``feed_pool`` in ``pool.size`` parts at once, each part read as the document's
-head, its items and its tail (as ``bot.sources.arxiv`` reads the unseen items of a feed). What a part
-reads to (about 1,500 papers, 3 MB, pickled back in a few hundredths of a second) is the same as the
-thread would have read.
+Reading a feed is the strict XML check, feedparser and our conversion of each item, and it ran under the
+GIL in a thread: a 1,500-item combined feed held one core for most of a second while the other had little
+to do, and the bot's own work (storing the feed before) waited for the GIL. Here a worker of ``feed_pool``
+checks the document and cuts it into items (``cut_items``); the bot's process keeps the item cache (each
+distinct item is still read once across feeds, whatever worker reads it) and sends the items not read
+before to the workers in ``pool.size`` parts at once (``read_part``), each part read as the document's
+head, its items and its tail, as ``bot.sources.arxiv`` reads the unseen items of a feed. A feed reads to
+exactly what the thread read; about 1,500 papers (3 MB) pickle back in a few hundredths of a second.
 
 A worker that crashes, runs out of memory or outruns ``PARSE_TIMEOUT_S`` costs that fetch only, as a
 FeedFormatError saying so; the worker is replaced (``bot.isolated``). The warnings a worker's reading logs
@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.errors import PaperbotError
 from bot.isolated import WorkerError, WorkerPool, shared_pool
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 POOL_NAME = "arxiv-feeds"
 PARSE_TIMEOUT_S = 60.0  # a 2,000-item part takes about a second; a busy machine ten times that at worst
+_UNPARSED = "the feed could not be parsed"
 MIN_PART = 100  # fewer unseen items than this each are read by one worker: a second would cost more than it saves
 
 
@@ -73,13 +74,49 @@ class _Read:
     miscut: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class _Cut:
+    """A document checked and cut into items (``split`` None: not to be cut, read whole), each item's cache
+    key and own announce type; or why it is not XML we accept."""
+
+    split: SplitFeed | None = None
+    typed: tuple[tuple[bytes, str | None], ...] = ()
+    warnings: tuple[str, ...] = ()
+    problem: str | None = None
+
+
+def cut_items(data: bytes, complete: bool) -> _Cut:
+    """Worker job: the strict check (expat over the whole document) and the cut, out of the bot's process
+    too: there they would hold its GIL while it stores the papers of the feed before."""
+    try:
+        bounded, problem = arxiv._checked_xml(data, complete)
+        if problem:
+            return _Cut(problem=problem)
+        split = split_items(bounded)
+        if split is None:
+            return _Cut()
+        return _Cut(split, tuple(typed_item_key(split.context, item) for item in split.items))
+    except PaperbotError:
+        raise
+    except Exception as exc:  # as parse_rss
+        return _Cut(warnings=(f"unreadable arXiv feed: {arxiv._short(repr(exc))}",), problem=_UNPARSED)
+
+
 def read_part(head: bytes, items: tuple[bytes, ...], tail: bytes, complete: bool) -> _Read:
     """Worker job: ``items`` read as the document ``head`` + items + ``tail``."""
     return _read(head + b"".join(slim_item(item) for item in items) + tail, complete, len(items))
 
 
-def read_whole(bounded: bytes, complete: bool) -> _Read:
-    """Worker job: a document that is not cut into items, read whole."""
+def read_whole(data: bytes, complete: bool) -> _Read:
+    """Worker job: a document that is not cut into items, checked and read whole."""
+    try:
+        bounded, problem = arxiv._checked_xml(data, complete)
+    except PaperbotError:
+        raise
+    except Exception as exc:  # as parse_rss
+        return _Read(warnings=(f"unreadable arXiv feed: {arxiv._short(repr(exc))}",), problem=_UNPARSED)
+    if problem:
+        return _Read(problem=problem)
     return _read(bounded, complete, None)
 
 
@@ -98,8 +135,11 @@ def _read(document: bytes, complete: bool, items: int | None) -> _Read:
             raise
         except Exception as exc:  # as parse_rss: feedparser or our conversion failed on what we did not foresee
             warnings.append(f"unreadable arXiv feed: {arxiv._short(repr(exc))}")
-            return _Read(warnings=tuple(warnings), problem="the feed could not be parsed")
+            return _Read(warnings=tuple(warnings), problem=_UNPARSED)
     return _Read(papers, published, tuple(warnings))
+
+
+_Job = TypeVar("_Job", _Cut, _Read)
 
 
 class _Collect(logging.Handler):
@@ -129,46 +169,21 @@ def _warnings() -> Iterator[list[str]]:
 # ---------------------------------------------------------------- in the bot's process
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    bounded: bytes
-    complete: bool
-    split: SplitFeed | None
-    typed: tuple[tuple[bytes, str | None], ...] = ()  # each item's cache key and own announce type
-    known: dict[bytes, Paper | None] | None = None  # by key: what the cache already knew
-
-
-def _prepare(data: bytes, categories: tuple[str, ...], cache: ItemCache) -> _Prepared:
-    """The checks and the cut (in a thread): FeedFormatError for a document that is not XML we accept."""
-    complete = data.rstrip().endswith(b"</rss>")
-    bounded, problem = arxiv._checked_xml(data, complete)
-    if problem:
-        raise arxiv._unreadable_feed(categories, problem)
-    split = split_items(bounded)
-    if split is None:
-        return _Prepared(bounded, complete, None)
-    typed = tuple(typed_item_key(split.context, item) for item in split.items)
-    return _Prepared(bounded, complete, split, typed, {key: cache.get(key) for key, _ in typed})
-
-
 async def parse_rss_in_workers(data: bytes, requested: Sequence[str], cache: ItemCache, pool: WorkerPool) -> Feed:
     """What ``bot.sources.arxiv.parse_rss`` gives for this feed, read in ``pool``'s workers (see the module)."""
     categories = tuple(requested)
-    try:
-        prepared = await asyncio.to_thread(_prepare, data, categories, cache)
-    except PaperbotError:
-        raise
-    except Exception as exc:  # as parse_rss
-        log.warning("unreadable arXiv feed for %s: %s", arxiv._describe(categories), arxiv._short(repr(exc)))
-        raise arxiv._unreadable_feed(categories, "the feed could not be parsed") from None
+    complete = data.rstrip().endswith(b"</rss>")
+    cut: _Cut = await _run(pool, categories, cut_items, data, complete)
+    if cut.problem:
+        raise arxiv._unreadable_feed(categories, cut.problem)
     papers: list[Paper | None] | None = None
     published: str | None = None
-    if prepared.split is not None and prepared.known is not None:
-        read = await _read_unseen(prepared, prepared.split, prepared.known, categories, cache, pool)
+    if cut.split is not None:
+        read = await _read_unseen(cut.split, cut.typed, complete, categories, cache, pool)
         if read is not None:
             papers, published = read
     if papers is None:  # not cut into items (or the cut was doubtful): the whole document, as always
-        whole = await _run(pool, categories, read_whole, prepared.bounded, prepared.complete)
+        whole: _Read = await _run(pool, categories, read_whole, data, complete)
         if whole.problem:
             raise arxiv._unreadable_feed(categories, whole.problem)
         papers, published = list(whole.papers), whole.published
@@ -184,23 +199,24 @@ async def parse_rss_in_workers(data: bytes, requested: Sequence[str], cache: Ite
 
 
 async def _read_unseen(
-    prepared: _Prepared,
     split: SplitFeed,
-    known: dict[bytes, Paper | None],
+    typed: tuple[tuple[bytes, str | None], ...],
+    complete: bool,
     categories: tuple[str, ...],
     cache: ItemCache,
     pool: WorkerPool,
 ) -> tuple[list[Paper | None], str | None] | None:
     """Every item's paper in document order and the channel's date, the unseen items read in parts at once;
     None when a part's cut proved wrong."""
+    known = {key: cache.get(key) for key, _ in typed}
     unseen: dict[bytes, bytes] = {}
-    for (key, _), item in zip(prepared.typed, split.items, strict=True):
+    for (key, _), item in zip(typed, split.items, strict=True):
         if known[key] is None:
             unseen.setdefault(key, item)
     parts = _parts(list(unseen), pool.size)
     reads = await asyncio.gather(
         *(
-            _run(pool, categories, read_part, split.head, tuple(unseen[k] for k in part), split.tail, prepared.complete)
+            _run(pool, categories, read_part, split.head, tuple(unseen[k] for k in part), split.tail, complete)
             for part in parts
         )
     )
@@ -214,7 +230,7 @@ async def _read_unseen(
             known[key] = paper
             if paper is not None:  # one without an id is read (and reported) again each time
                 cache.put(key, paper)
-    papers = [arxiv._typed(known[key], announce_type) for key, announce_type in prepared.typed]
+    papers = [arxiv._typed(known[key], announce_type) for key, announce_type in typed]
     return papers, reads[0].published
 
 
@@ -226,12 +242,12 @@ def _parts(keys: list[bytes], workers: int) -> list[list[bytes]]:
     return [keys[start : start + size] for start in range(0, len(keys), size)] if keys else [[]]
 
 
-async def _run(pool: WorkerPool, categories: tuple[str, ...], job: Any, *args: Any) -> _Read:
+async def _run(pool: WorkerPool, categories: tuple[str, ...], job: Callable[..., _Job], *args: Any) -> _Job:
     """One job's read, its warnings logged; FeedFormatError when the worker failed (crashed, out of memory,
     out of time: that fetch only)."""
     label = f"reading the arXiv feed of {arxiv._describe(categories)}"
     try:
-        read: _Read = await pool.run(job, *args, timeout_s=PARSE_TIMEOUT_S, label=label)
+        read = await pool.run(job, *args, timeout_s=PARSE_TIMEOUT_S, label=label)
     except WorkerError as err:
         raise arxiv._unreadable_feed(categories, f"its reading {err.reason}") from None
     for warning in read.warnings:
