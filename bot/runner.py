@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import io
 import logging
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 import sqlite_utils
@@ -147,19 +149,27 @@ async def run_bot(
     return code
 
 
+# httpx's connection pool imports anyio and its asyncio backend at a process's first request (the morning's
+# first feed, after a restart): imported at start instead.
+HTTP_BACKEND = "anyio._backends._asyncio"
+
+
 async def warm_up() -> None:
     """Build at start, off the event loop, what the first morning would otherwise build while its channels
-    wait: the glossary's matcher for the digest's one-liners (a few tenths of a second, once per process)
-    and the worker processes that read arXiv's feeds. A failure only costs the first digest that time:
-    it is logged, never raised."""
-    try:
-        await asyncio.to_thread(glossary.warm_up)
-    except Exception as err:  # the digest builds it again (and reports a broken glossary there)
-        log.warning("could not prepare the digest's glossary at start: %s", err)
-    try:
-        await start_workers(feed_pool())
-    except Exception as err:  # WorkerError: the first feed starts them again (or fails on its own)
-        log.warning("could not start the workers that read arXiv's feeds: %s", err)
+    wait: the glossary's matcher for the digest's one-liners (a few tenths of a second, once per process),
+    the HTTP stack's lazily imported backend and the worker processes that read arXiv's feeds. A failure
+    only costs the first morning that time (it builds them again, or fails there on its own): it is
+    logged, never raised."""
+    steps: tuple[tuple[str, Callable[[], Awaitable[object]]], ...] = (
+        ("the digest's glossary", lambda: asyncio.to_thread(glossary.warm_up)),
+        ("the HTTP backend", lambda: asyncio.to_thread(importlib.import_module, HTTP_BACKEND)),
+        ("the workers that read arXiv's feeds", lambda: start_workers(feed_pool())),
+    )
+    for what, step in steps:
+        try:
+            await step()
+        except Exception as err:
+            log.warning("could not prepare %s at start: %s", what, err)
 
 
 # At SIGTERM the posts in flight get this long to finish and be recorded sent (a digest's card takes a

@@ -133,3 +133,13 @@ async def test_the_client_reads_its_feeds_in_the_pool_it_is_given(pool: WorkerPo
             client.read_feeds_in(pool)
             assert await client.fetch_feed(["stat"]) == expected
     assert set(pool.pids) == started  # the workers started at the start did the reading
+
+
+async def test_a_web_page_instead_of_the_feed_is_told_as_the_thread_tells_it(pool: WorkerPool) -> None:
+    page = b"<!DOCTYPE html><html><body>Too many requests</body></html>"
+    with pytest.raises(FeedFormatError) as thread:
+        parse_rss(page, ["stat"])
+    with pytest.raises(FeedFormatError) as workers:
+        await parse_rss_in_workers(page, ["stat"], ItemCache(), pool)
+    assert str(workers.value) == str(thread.value)
+    assert "a web page instead of the feed" in str(workers.value)

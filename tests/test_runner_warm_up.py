@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import pytest
 
@@ -20,6 +21,7 @@ async def test_the_start_builds_the_glossary_matcher_and_the_feed_workers_before
         assert glossary.find_concepts("a Gaussian process prior")  # and it is the matcher the digests use
         assert glossary._matcher.cache_info().misses == 1
         assert len(feed_pool().pids) == feed_pool().size == 2
+        assert runner.HTTP_BACKEND in sys.modules
     finally:
         feed_pool().close()
 
@@ -38,5 +40,5 @@ async def test_a_failed_warm_up_is_one_log_line_and_the_bot_goes_on(
         await runner.warm_up()
     assert [r.getMessage() for r in caplog.records] == [
         "could not prepare the digest's glossary at start: glossary.json must hold a list of entries",
-        "could not start the workers that read arXiv's feeds: the pool is closed",
+        "could not prepare the workers that read arXiv's feeds at start: the pool is closed",
     ]
