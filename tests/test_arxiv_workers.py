@@ -105,8 +105,8 @@ async def test_a_worker_that_dies_costs_that_fetch_only_with_the_reason(pool: Wo
     with pytest.raises(FeedFormatError) as failed:
         await arxiv_workers._run(pool, ("cs.LG", "cs.AI"), segfault)  # what a crash in expat would do
     assert str(failed.value) == (
-        "arXiv sent a feed we could not read for cs.LG, cs.AI (its reading worker killed by SIGSEGV); "
-        "nothing was changed"
+        "arXiv sent a feed we could not read for cs.LG, cs.AI "
+        "(reading it in a worker failed: worker killed by SIGSEGV); nothing was changed"
     )
     assert await parse_rss_in_workers(STAT_FEED, ["stat"], ItemCache(), pool) == parse_rss(STAT_FEED, ["stat"])
 

@@ -249,7 +249,7 @@ async def _run(pool: WorkerPool, categories: tuple[str, ...], job: Callable[...,
     try:
         read = await pool.run(job, *args, timeout_s=PARSE_TIMEOUT_S, label=label)
     except WorkerError as err:
-        raise arxiv._unreadable_feed(categories, f"its reading {err.reason}") from None
+        raise arxiv._unreadable_feed(categories, f"reading it in a worker failed: {err.reason}") from None
     for warning in read.warnings:
         logging.getLogger(arxiv.__name__).warning("%s", warning)
     return read
