@@ -118,13 +118,14 @@ def split_combined(feed: Feed) -> dict[str, Feed]:
 @dataclass(slots=True)
 class _Group:
     categories: tuple[str, ...]
-    answer: asyncio.Future[dict[str, Feed]] | None = None
+    answer: asyncio.Future[dict[str, Feed]]  # asked for at the plan
     taken: set[str] = field(default_factory=set)
 
 
 class CombinedFeeds:
     """The arXiv feeds one refresh needs, asked for together: ``plan`` names the categories about to be
-    fetched, then ``fetch`` gives each one's feed (the first asks arXiv for the whole group)."""
+    fetched and asks arXiv for each group at once (the client spaces the requests), then ``fetch`` gives
+    each one's feed from its group's answer."""
 
     def __init__(self, client: ArxivClient) -> None:
         self._client = client
@@ -134,17 +135,16 @@ class CombinedFeeds:
         """Group ``categories`` (those due now); a category already in a pending group keeps it."""
         for category in categories:  # a group already answered is spent: its answer is not today's for long
             group = self._groups.get(category)
-            if group is not None and group.answer is not None and group.answer.done():
+            if group is not None and group.answer.done():
                 self.forget(group.categories)
         fresh = [c for c in dict.fromkeys(categories) if c not in self._groups]
         for categories_of_group in group_categories(fresh, expected):
             if len(categories_of_group) < 2:
                 continue  # alone: its own request, as ever
-            group = _Group(categories_of_group)
             # Asked for now, not when the refresh reaches the group: a group's feed is then read (in the
             # client's workers) while the papers of the one before are stored. The client still spaces
             # the requests, so arXiv sees them as before.
-            group.answer = asyncio.ensure_future(self._fetch_group(categories_of_group))
+            group = _Group(categories_of_group, asyncio.ensure_future(self._fetch_group(categories_of_group)))
             group.answer.add_done_callback(_retrieved)
             for category in categories_of_group:
                 self._groups[category] = group
@@ -153,7 +153,7 @@ class CombinedFeeds:
         """Drop what is left of the plans of ``categories`` (a refresh is over): a later refresh asks anew."""
         for category in categories:
             group = self._groups.pop(category, None)
-            if group is not None and group.answer is not None and not group.taken:
+            if group is not None and not group.taken:
                 group.answer.cancel()  # nobody waits for it: a refresh cut short asks arXiv no more
 
     async def fetch(self, category: str) -> Feed:
@@ -166,9 +166,6 @@ class CombinedFeeds:
             for member in group.categories:
                 if self._groups.get(member) is group:
                     del self._groups[member]
-        if group.answer is None:  # not asked for at the plan (a plan's group always is)
-            group.answer = asyncio.ensure_future(self._fetch_group(group.categories))
-            group.answer.add_done_callback(_retrieved)
         try:
             feeds = await asyncio.shield(group.answer)
         except (SourceUnreachable, SuspiciousEmptyFeed):
