@@ -212,6 +212,7 @@ async def run_scenario(scenario: str, history: Path) -> dict[str, float]:
         papers = store.db["papers"].count - papers_before
         arxiv_requests = arxiv.count("/rss")
         await engine.aclose()
+        shutil.rmtree(path.parent)  # a copy of the history: 300 MB a run
     assert characters > 0
     return {
         "ingest_s": ingested - start,
@@ -264,9 +265,12 @@ def main() -> None:
     # The scenarios take turns, ROUNDS times, so that a shared machine's noise falls on each alike; the best
     # round of each is its figure (noise only ever slows a run down), the spread is printed beside it.
     rounds: dict[str, list[dict[str, float]]] = {scenario: [] for scenario in SCENARIOS}
-    for _ in range(ROUNDS):
-        for scenario in SCENARIOS:
-            rounds[scenario].append(_in_fresh_process(scenario, history))
+    try:
+        for _ in range(ROUNDS):
+            for scenario in SCENARIOS:
+                rounds[scenario].append(_in_fresh_process(scenario, history))
+    finally:
+        shutil.rmtree(history.parent)
     names = {"arxiv": "arXiv only          ", "per-category": "all, arXiv per feed ", "all": "all sources         "}
     results: dict[str, dict[str, float]] = {}
     for scenario, runs in rounds.items():
