@@ -23,7 +23,8 @@ deliveries, outbox rows and posted messages), built once and copied for each run
 
 The day is measured as a running bot sees it: started first (``bot.runner.warm_up``, what `paperbot run`
 builds at start: the glossary's matcher for the digest's one-liners, the two worker processes that read
-arXiv's feeds), then the day. Peak memory is the bot's process alone (each feed worker adds about 40 MB).
+arXiv's feeds), then the day. Peak memory is the bot's process alone (each feed worker holds about 50 MB
+idle, 70 MB after a feed).
 
 Politeness waits are off (`min_interval_s=0`): the benchmark measures the bot's work, not the spacing it
 keeps between requests to the services (about 1 s per request outside arXiv, 3 s at arXiv).
