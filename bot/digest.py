@@ -180,18 +180,14 @@ def _candidates(
     cached = store.derived.get(key)
     if cached is not None:
         return cached  # type: ignore[return-value]
-    ranked: list[tuple[int, int, int, Paper, str]] = []
-    for cat_index, (category, announced, replacements, min_upvotes) in enumerate(plan):
-        allowed = NEW_TYPES + (REPLACEMENT_TYPES if replacements else ())
-        for position, paper in enumerate(store.listed_papers(category, announced)):
-            if min_upvotes and (paper.upvotes or 0) < min_upvotes:
-                continue  # below this channel's Hugging Face floor
-            if paper.announce_type in allowed:
-                ranked.append((_TYPE_RANK[paper.announce_type], cat_index, position, paper, category))
-    ranked.sort(key=lambda r: r[:3])
+    # The order is (type, the channel's order of its feeds, arXiv's order): each feed's papers by type are
+    # the same for every channel following it, so they are sorted once and only merged per plan.
+    buckets = [_by_type(store, *entry) for entry in plan]
     unique: dict[str, tuple[Paper, str]] = {}
-    for *_, paper, feed in ranked:
-        unique.setdefault(paper.id, (paper, feed))
+    for type_rank in range(len(_TYPE_RANK)):
+        for (category, *_), by_type in zip(plan, buckets, strict=True):
+            for paper in by_type[type_rank]:
+                unique.setdefault(paper.id, (paper, category))
     result = (
         [entry[1] for entry in plan],
         tuple(paper for paper, _ in unique.values()),
@@ -199,4 +195,26 @@ def _candidates(
     )
     store.derived[key] = result
     _vectors(store)
+    return result
+
+
+def _by_type(
+    store: Store, category: str, announced: date, replacements: bool, min_upvotes: int
+) -> tuple[tuple[Paper, ...], ...]:
+    """One feed's listing as a digest takes it: its papers of each type (in ``_TYPE_RANK`` order) in arXiv's
+    order, those the subscription leaves out (replacements, below the upvote floor) left out. Kept with the
+    candidates, until the listings change."""
+    key = ("digest-listing", category, announced, replacements, min_upvotes)
+    cached = store.derived.get(key)
+    if cached is not None:
+        return cached  # type: ignore[return-value]
+    allowed = NEW_TYPES + (REPLACEMENT_TYPES if replacements else ())
+    by_type: list[list[Paper]] = [[] for _ in _TYPE_RANK]
+    for paper in store.listed_papers(category, announced):
+        if min_upvotes and (paper.upvotes or 0) < min_upvotes:
+            continue  # below this channel's Hugging Face floor
+        if paper.announce_type in allowed:
+            by_type[_TYPE_RANK[paper.announce_type]].append(paper)
+    result = tuple(tuple(papers) for papers in by_type)
+    store.derived[key] = result
     return result

@@ -228,7 +228,8 @@ class Engine:
         ]
         self._arxiv_feeds.plan(due, lambda c: getattr(self.store.last_fetch(c), "items", None))
         try:
-            for category in wanted:
+            planned = set(due)  # last: their groups, asked for at the plan, are read meanwhile (in workers)
+            for category in sorted(wanted, key=lambda c: c in planned):
                 refresh_feed = partial(self._refresh_feed, category, force, progress)
                 outcome = await self._feeds.once((category, force), refresh_feed)
                 if outcome.error is not None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import io
 import logging
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 import sqlite_utils
@@ -17,11 +19,13 @@ from adapters.base import Adapter
 from adapters.console import CONSOLE_CHANNEL, ConsoleAdapter
 from bot.config import Config
 from bot.engine import Engine
+from bot.explain import glossary
 from bot.explain.service import LLM_HINT
 from bot.isolated import close_shared_pools
 from bot.models import ChannelRef, Subscription
 from bot.posting_gate import posting_gate
 from bot.scheduler import DigestScheduler
+from bot.sources.arxiv_workers import feed_pool, start_workers
 from bot.sources.registry import resolve_feed
 from bot.store import refuse_newer_schema, utcnow
 
@@ -106,6 +110,7 @@ async def run_bot(
     stop_event: asyncio.Event | None = None,
 ) -> int:
     engine = Engine.from_config(config)
+    engine.arxiv.read_feeds_in(feed_pool())  # a long-lived bot: both cores for its mornings' feeds
     stop = stop_event or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -115,6 +120,7 @@ async def run_bot(
             pass  # not the main thread (tests) or not supported: the caller sets stop_event
     adapters = build_adapters(engine, config, stdin, stdout)
     scheduler = DigestScheduler(engine, adapters)
+    warming: asyncio.Task[None] | None = None
     try:
         if seeded := seed_console_subscriptions(engine):
             log.info("the terminal channel now follows %s ([console] categories)", ", ".join(seeded))
@@ -122,6 +128,7 @@ async def run_bot(
             log.warning("math explanations are off: %s", LLM_HINT)
         for adapter in adapters.values():
             await adapter.start()
+        warming = asyncio.create_task(warm_up())
         scheduler.start()
         slot = scheduler.default_slot
         log.info("next digest at %s (%s %s)", scheduler.next_run(slot), *slot)
@@ -132,12 +139,37 @@ async def run_bot(
             await adapter.stop()
         await engine.aclose()
         close_shared_pools()  # the worker processes that draw equations and parse pages
+        if warming is not None and not warming.done():
+            warming.cancel()  # the thread finishes on its own; nobody waits for it any more
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.remove_signal_handler(sig)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
     return code
+
+
+# httpx's connection pool imports anyio and its asyncio backend at a process's first request (the morning's
+# first feed, after a restart): imported at start instead.
+HTTP_BACKEND = "anyio._backends._asyncio"
+
+
+async def warm_up() -> None:
+    """Build at start, off the event loop, what the first morning would otherwise build while its channels
+    wait: the glossary's matcher for the digest's one-liners (a few tenths of a second, once per process),
+    the HTTP stack's lazily imported backend and the worker processes that read arXiv's feeds. A failure
+    only costs the first morning that time (it builds them again, or fails there on its own): it is
+    logged, never raised."""
+    steps: tuple[tuple[str, Callable[[], Awaitable[object]]], ...] = (
+        ("the digest's glossary", lambda: asyncio.to_thread(glossary.warm_up)),
+        ("the HTTP backend", lambda: asyncio.to_thread(importlib.import_module, HTTP_BACKEND)),
+        ("the workers that read arXiv's feeds", lambda: start_workers(feed_pool())),
+    )
+    for what, step in steps:
+        try:
+            await step()
+        except Exception as err:
+            log.warning("could not prepare %s at start: %s", what, err)
 
 
 # At SIGTERM the posts in flight get this long to finish and be recorded sent (a digest's card takes a

@@ -148,3 +148,26 @@ async def test_an_empty_combined_feed_on_an_announcement_day_fails_each_category
     assert set(result.failed) == {"stat.ML", "cs.LG"} and not result.fetched
     assert rss_paths(fake) == ["stat.ML+cs.LG"]
     await engine.aclose()
+
+
+async def test_every_group_of_a_plan_is_asked_for_at_the_plan_one_request_each() -> None:
+    fake = serving("stat.ML+cs.LG", "stat.ME+math.ST")
+    engine = make_engine(fake)
+    feeds = CombinedFeeds(engine.arxiv)
+    feeds.plan(["stat.ML", "cs.LG", "stat.ME", "math.ST"], lambda _: 700)  # two groups under the budget
+    ordered = [await feeds.fetch(c) for c in ("stat.ML", "cs.LG", "stat.ME", "math.ST")]
+    assert rss_paths(fake) == ["stat.ML+cs.LG", "stat.ME+math.ST"]
+    assert [f.categories for f in ordered] == [("stat.ML",), ("cs.LG",), ("stat.ME",), ("math.ST",)]
+    await engine.aclose()
+
+
+async def test_a_group_nobody_came_for_is_dropped_with_its_plan() -> None:
+    """A refresh cut short before it reached a group: its request is called off, and nothing is left over."""
+    fake = serving("stat.ML+cs.LG")
+    engine = make_engine(fake)
+    feeds = CombinedFeeds(engine.arxiv)
+    feeds.plan(["stat.ML", "cs.LG"], lambda _: 100)
+    feeds.forget(["stat.ML", "cs.LG"])  # before the loop ran the request
+    assert await feeds.fetch("stat.ML") == await engine.arxiv.fetch_feed(["stat.ML"])  # no plan: its own feed
+    assert rss_paths(fake) == ["stat.ML", "stat.ML"]
+    await engine.aclose()

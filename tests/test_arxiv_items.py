@@ -19,8 +19,9 @@ from bot.models import Feed
 from bot.sources import arxiv as arxiv_module
 from bot.sources import arxiv_items
 from bot.sources.arxiv import parse_rss
-from bot.sources.arxiv_items import ItemCache, item_key, slim_item, split_items
+from bot.sources.arxiv_items import ItemCache, item_key, slim_item, split_items, typed_item_key
 from tests.support import STAT_FEED, feed_for
+from tests.support_arxiv_feeds import arxiv_feed
 
 DATA = Path(__file__).parent / "data"
 RECORDED = sorted(DATA.glob("rss-*.xml"))
@@ -185,7 +186,14 @@ def test_any_item_text_reads_the_same_item_by_item_and_whole(
 
 
 def test_the_module_exports_what_it_says() -> None:
-    assert set(arxiv_items.__all__) == {"ItemCache", "SplitFeed", "item_key", "slim_item", "split_items"}
+    assert set(arxiv_items.__all__) == {
+        "ItemCache",
+        "SplitFeed",
+        "item_key",
+        "slim_item",
+        "split_items",
+        "typed_item_key",
+    }
 
 
 @pytest.mark.parametrize("creator", ["\\1", "\\0", "\\g<0>"])
@@ -199,3 +207,59 @@ def test_backslashes_in_an_item_read_the_same_item_by_item_and_whole(
     item = re.sub(rb"<dc:creator>[^<]*</dc:creator>", lambda _: new_creator, first.group(0))
     data = STAT_FEED.replace(first.group(0), item, 1)
     assert parse_rss(data, ["stat"]) == whole(data, ["stat"], monkeypatch)
+
+
+def _ids(data: bytes) -> set[bytes]:
+    return set(re.findall(rb"oai:arXiv\.org:([^<]+)</guid>", data))
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("stat.ML+stat.ME", "stat.ME+stat.AP"), ("stat.ML", "stat.ME"), ("stat.ME+stat.AP", "stat.ML")],
+    ids=["combined then combined", "one then one", "combined then one"],
+)
+def test_a_paper_is_read_once_whatever_type_each_feed_gives_it_and_each_feed_keeps_its_own(
+    first: str, second: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cross-listed paper is "new" in one feed (or combined request) and "cross" in another: its item is
+    read in the first only, and the second feed still lists it with the second feed's own type."""
+    one, two = arxiv_feed(first), arxiv_feed(second)
+    types = {m.group(1) for m in re.finditer(rb"<arxiv:announce_type>([^<]+)<", two)}
+    assert len(types) > 1
+    shared = _ids(one) & _ids(two)
+    retyped = [i for i in _ITEM.findall(two) if i not in set(_ITEM.findall(one)) and _ids(i) & shared]
+    assert retyped  # the two feeds give some shared paper different types
+    cache = ItemCache()
+    parse_rss(one, first.split("+"), cache)
+    given = ItemsGiven(monkeypatch)
+    read = parse_rss(two, second.split("+"), cache)
+    assert given.counts == [len(_ids(two) - shared)]
+    assert read == whole(two, second.split("+"), monkeypatch)
+
+
+def test_the_typed_key_leaves_out_the_announce_type_only() -> None:
+    item = _ITEM.findall(arxiv_feed("stat.ML"))[0]
+    context = split_items(STAT_FEED).context  # type: ignore[union-attr]
+    key, announce_type = typed_item_key(context, item)
+    assert announce_type is not None
+    other = "cross" if announce_type != "cross" else "new"
+    retyped = item.replace(f">{announce_type}<".encode(), f">{other.upper()}<".encode(), 1)
+    retyped = retyped.replace(f"Announce Type: {announce_type}".encode(), f"Announce Type: {other}".encode(), 1)
+    assert typed_item_key(context, retyped) == (key, other)
+    assert typed_item_key(context, item.replace(b"<title>", b"<title>A ", 1))[0] != key  # anything else counts
+    assert typed_item_key(context + b" ", item)[0] != key
+    assert typed_item_key(context, item)[0] != item_key(context, item)  # never confused with a whole-item key
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        (b"</arxiv:announce_type>", b"</arxiv:announce_type><dc:announce_type>new</dc:announce_type>"),
+        (b"<arxiv:announce_type>", b"<arxiv:announce_type> "),
+        (b"</arxiv:announce_type>", b"&#97;</arxiv:announce_type>"),
+    ],
+    ids=["a second type element", "blank in the type", "an entity in the type"],
+)
+def test_an_item_whose_type_is_not_one_plain_word_is_keyed_whole(change: tuple[bytes, bytes]) -> None:
+    item = _ITEM.findall(STAT_FEED)[0].replace(*change, 1)
+    assert typed_item_key(b"", item) == (item_key(b"", item), None)

@@ -31,7 +31,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["Concept", "all_concepts", "find_concepts", "name_key"]
+__all__ = ["Concept", "all_concepts", "find_concepts", "name_key", "warm_up"]
 
 DEFINITION_MAX = 160
 _FIELDS = ("term", "aliases", "field", "definition", "url")
@@ -137,6 +137,12 @@ _Trie = dict[str, Any]
 class _Matcher:
     pattern: re.Pattern[str]
     concept_of_group: tuple[int, ...]  # group number -> concept index (group 0 is unused)
+
+
+def warm_up() -> None:
+    """Build the matcher now (a few tenths of a second of regex compiling, once per process), so that the
+    first digest's one-liners do not: a long-lived bot calls this in a thread at start."""
+    _matcher()
 
 
 @lru_cache(maxsize=1)

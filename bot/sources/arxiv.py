@@ -38,9 +38,10 @@ from bot.errors import (
 )
 from bot.flights import Flights
 from bot.ids import ArxivId, parse_arxiv_id
+from bot.isolated import WorkerPool
 from bot.models import Feed, FeedItem, Paper
 from bot.page_refusals import TOO_LARGE
-from bot.sources.arxiv_items import ItemCache, item_key, slim_item, split_items
+from bot.sources.arxiv_items import ItemCache, slim_item, split_items, typed_item_key
 from bot.sources.polite import PoliteHttp, ResponseTooLarge, default_http
 from bot.sources.xml_guard import UnreadableXml, bound_author_fields
 from bot.text import clean_text, latex_to_unicode, strip_unsafe_chars
@@ -126,7 +127,8 @@ def _read_unseen_items(bounded: bytes, complete: bool, cache: ItemCache) -> tupl
     split = split_items(bounded)
     if split is None:
         return None
-    keys = [item_key(split.context, item) for item in split.items]
+    typed = [typed_item_key(split.context, item) for item in split.items]
+    keys = [key for key, _ in typed]
     known = {key: cache.get(key) for key in keys}
     unseen = {key: item for key, item in zip(keys, split.items, strict=True) if known[key] is None}
     parsed = _feedparse(split.head + b"".join(slim_item(item) for item in unseen.values()) + split.tail)
@@ -138,7 +140,14 @@ def _read_unseen_items(bounded: bytes, complete: bool, cache: ItemCache) -> tupl
         known[key] = paper
         if paper is not None:  # one without an id is read (and reported) again each time
             cache.put(key, paper)
-    return parsed, [known[key] for key in keys]
+    return parsed, [_typed(known[key], announce_type) for key, announce_type in typed]
+
+
+def _typed(paper: Paper | None, announce_type: str | None) -> Paper | None:
+    """The paper as this item lists it: a paper read from another feed's item has that item's type."""
+    if paper is None or announce_type is None or paper.announce_type == announce_type:
+        return paper
+    return replace(paper, announce_type=announce_type)
 
 
 def _unreadable_feed(categories: Sequence[str], problem: str) -> FeedFormatError:
@@ -532,6 +541,7 @@ class ArxivClient:
         self._html_refusals: dict[tuple[str, int], str] = {}
         # arXiv lists a paper in each category it is cross-listed in: its item is read in the first.
         self._rss_items = ItemCache()
+        self._parse_pool: WorkerPool | None = None  # see read_feeds_in
         self._now: Callable[[], datetime] = now if now is not None else _utc_now
 
     def now(self) -> datetime:
@@ -573,7 +583,7 @@ class ArxivClient:
                     f"arXiv answered HTTP {response.status_code} for the feed of {what}; nothing was changed"
                 )
             # Parsing a 2,000-item feed takes a second or two of CPU: never on the event loop.
-            feed = await asyncio.to_thread(parse_rss, response.content, cats, self._rss_items)
+            feed = await self._parse_feed(response.content, cats)
             if feed.items or not announcement_due:
                 return feed
             log.info("empty arXiv feed for %s on an announcement day (attempt %d)", what, attempt + 1)
@@ -582,6 +592,19 @@ class ArxivClient:
         raise SuspiciousEmptyFeed(
             f"arXiv sent an empty feed for {what} on an announcement day (often throttling); will try again later"
         )
+
+    def read_feeds_in(self, pool: WorkerPool | None) -> None:
+        """Read feeds in ``pool``'s worker processes from now on (``bot.sources.arxiv_workers``: both cores,
+        the parser out of the bot's process), or in a thread with None (the default: a command that reads
+        one feed and exits would spend more starting the workers than they save)."""
+        self._parse_pool = pool
+
+    async def _parse_feed(self, data: bytes, categories: tuple[str, ...]) -> Feed:
+        if self._parse_pool is None:
+            return await asyncio.to_thread(parse_rss, data, categories, self._rss_items)
+        from bot.sources.arxiv_workers import parse_rss_in_workers  # it imports this module
+
+        return await parse_rss_in_workers(data, categories, self._rss_items, self._parse_pool)
 
     async def fetch_papers(self, ids: Sequence[str]) -> list[Paper]:
         """The papers arXiv knows among ``ids`` (maybe fewer than asked: the caller decides what is missing).

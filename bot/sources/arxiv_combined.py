@@ -104,7 +104,9 @@ def split_combined(feed: Feed) -> dict[str, Feed]:
             if not any(belongs(have, category) for have in paper.categories):
                 continue
             shown = category_type(paper.announce_type, belongs(paper.primary_category, category))
-            if shown is not None:
+            if shown == paper.announce_type:
+                listed.append(paper)  # as it came (most are: a copy for each of thousands costs)
+            elif shown is not None:
                 listed.append(replace(paper, announce_type=shown))
         # arXiv's order: by type, then by paper id (the order within a type in the combined feed too).
         listed.sort(key=lambda p: (_TYPE_ORDER.get(p.announce_type, len(_TYPE_ORDER)), p.id))
@@ -116,13 +118,14 @@ def split_combined(feed: Feed) -> dict[str, Feed]:
 @dataclass(slots=True)
 class _Group:
     categories: tuple[str, ...]
-    answer: asyncio.Future[dict[str, Feed]] | None = None
+    answer: asyncio.Future[dict[str, Feed]]  # asked for at the plan
     taken: set[str] = field(default_factory=set)
 
 
 class CombinedFeeds:
     """The arXiv feeds one refresh needs, asked for together: ``plan`` names the categories about to be
-    fetched, then ``fetch`` gives each one's feed (the first asks arXiv for the whole group)."""
+    fetched and asks arXiv for each group at once (the client spaces the requests), then ``fetch`` gives
+    each one's feed from its group's answer."""
 
     def __init__(self, client: ArxivClient) -> None:
         self._client = client
@@ -132,20 +135,26 @@ class CombinedFeeds:
         """Group ``categories`` (those due now); a category already in a pending group keeps it."""
         for category in categories:  # a group already answered is spent: its answer is not today's for long
             group = self._groups.get(category)
-            if group is not None and group.answer is not None and group.answer.done():
+            if group is not None and group.answer.done():
                 self.forget(group.categories)
         fresh = [c for c in dict.fromkeys(categories) if c not in self._groups]
         for categories_of_group in group_categories(fresh, expected):
             if len(categories_of_group) < 2:
                 continue  # alone: its own request, as ever
-            group = _Group(categories_of_group)
+            # Asked for now, not when the refresh reaches the group: a group's feed is then read (in the
+            # client's workers) while the papers of the one before are stored. The client still spaces
+            # the requests, so arXiv sees them as before.
+            group = _Group(categories_of_group, asyncio.ensure_future(self._fetch_group(categories_of_group)))
+            group.answer.add_done_callback(_retrieved)
             for category in categories_of_group:
                 self._groups[category] = group
 
     def forget(self, categories: Sequence[str]) -> None:
         """Drop what is left of the plans of ``categories`` (a refresh is over): a later refresh asks anew."""
         for category in categories:
-            self._groups.pop(category, None)
+            group = self._groups.pop(category, None)
+            if group is not None and not group.taken:
+                group.answer.cancel()  # nobody waits for it: a refresh cut short asks arXiv no more
 
     async def fetch(self, category: str) -> Feed:
         """``category``'s feed: from its group's combined answer when there is a usable one, else its own."""
@@ -157,8 +166,6 @@ class CombinedFeeds:
             for member in group.categories:
                 if self._groups.get(member) is group:
                     del self._groups[member]
-        if group.answer is None:
-            group.answer = asyncio.ensure_future(self._fetch_group(group.categories))
         try:
             feeds = await asyncio.shield(group.answer)
         except (SourceUnreachable, SuspiciousEmptyFeed):
@@ -183,3 +190,10 @@ class CombinedFeeds:
             )
             return {}
         return split_combined(combined)
+
+
+def _retrieved(answer: asyncio.Future[dict[str, Feed]]) -> None:
+    """A group's failure is its categories' to report (each fetch raises it): read here, so that an answer
+    nobody came for (a refresh cut short) is not reported as an exception never retrieved."""
+    if not answer.cancelled():
+        answer.exception()

@@ -26,7 +26,7 @@ from bot.errors import BadIdError
 from bot.ids import parse_arxiv_id
 from bot.models import Paper
 
-__all__ = ["ItemCache", "SplitFeed", "item_key", "slim_item", "split_items"]
+__all__ = ["ItemCache", "SplitFeed", "item_key", "slim_item", "split_items", "typed_item_key"]
 
 _ITEM = re.compile(rb"<item>.*?</item>", re.S)
 _ITEM_TAG = re.compile(rb"<item[\s>/]")
@@ -42,6 +42,15 @@ _LINK_TAG = re.compile(rb"<link[\s>/]")
 _PLAIN_GUID = re.compile(rb'<guid isPermaLink="false">oai:arXiv\.org:([A-Za-z0-9./-]{1,64})</guid>')
 _OTHER_ID = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?id[\s>/]", re.I)  # would stand for the guid in feedparser
 _PLAIN_LINK = re.compile(rb"<link>[^<]*</link>")
+
+# The announce type, the one thing a cross-listed paper's item says differently from feed to feed ("new" in
+# its primary's feed or a combined request holding it, "cross" in the others'). Read only where it is one
+# plain word: then it is the whole of the type feedparser gives, and nothing else of the paper depends on it.
+_TYPE_ELEMENT = re.compile(rb"<arxiv:announce_type>([A-Za-z-]{1,40})</arxiv:announce_type>")
+# The same word in the description's prefix ("arXiv:2403.15527v1 Announce Type: new \nAbstract: ..."):
+# only the prefix's fallback id and its length are read from it, and neither depends on the word.
+_TYPE_PREFIX = re.compile(rb"<description>(\s*arXiv:[^\s<&]+\s+Announce Type:[ \t]*)[A-Za-z-]{1,40}(?=\s)")
+_TYPE_PLACEHOLDER = b"?"
 
 DEFAULT_CACHED_ITEMS = 5_000  # a morning of every category a bot follows, at about 3 KB a paper
 
@@ -98,6 +107,24 @@ def item_key(context: bytes, item: bytes) -> bytes:
     digest = hashlib.blake2b(item, digest_size=20)
     digest.update(b"\0" + context)
     return digest.digest()
+
+
+def typed_item_key(context: bytes, item: bytes) -> tuple[bytes, str | None]:
+    """A key for an item read in a context that leaves out its announce type, and that type (as the paper's
+    ``announce_type`` reads it), so that a paper listed in two feeds is read once whatever each calls it;
+    ``(item_key(context, item), None)`` when the type is not one plain word in one element.
+
+    The paper read under such a key is the same for each of its items but for ``announce_type``: the
+    caller gives it the type of the item at hand."""
+    if item.count(b"announce_type") != 2:  # one element, its start and end; no other namespace's
+        return item_key(context, item), None
+    element = _TYPE_ELEMENT.search(item)
+    if element is None:
+        return item_key(context, item), None
+    announce_type = element.group(1).decode("ascii").lower()
+    untyped = item[: element.start(1)] + _TYPE_PLACEHOLDER + item[element.end(1) :]
+    untyped = _TYPE_PREFIX.sub(rb"<description>\g<1>" + _TYPE_PLACEHOLDER, untyped, count=1)
+    return item_key(b"typed\0" + context, untyped), announce_type
 
 
 class ItemCache:
