@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_engine import CATEGORIES, big_feed  # noqa: E402
+from bench.scratch import scratch_dir  # noqa: E402
 from bot import briefing  # noqa: E402
 from bot.briefing_answer import MAX_OUTPUT_TOKENS, MAX_PROMPT_PAPERS  # noqa: E402
 from bot.briefing_prompt import radar_terms  # noqa: E402
@@ -86,7 +86,7 @@ def spread(store: Store, how: str) -> list[ChannelRef]:
 
 
 async def scenario(how: str, llm: FakeLLMServer, model: str) -> str:
-    store = Store(Path(tempfile.mkdtemp()) / "bench.db")
+    store = Store(scratch_dir() / "bench.db")
     store.migrate()
     store.save_feed(parse_rss(big_feed(2000), list(CATEGORIES)))
     channels = spread(store, how)

@@ -25,7 +25,6 @@ import logging
 import math
 import os
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -34,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from adapters.discord import DiscordAdapter, configure_endpoints  # noqa: E402
+from bench.scratch import scratch_dir  # noqa: E402
 from bot.cards import Layout  # noqa: E402
 from bot.config import Config, validate  # noqa: E402
 from bot.delivery import deliver_digest  # noqa: E402
@@ -61,7 +61,7 @@ async def run(channels: int, layout: Layout) -> str:
             {"discord": {"api_url": fake.api_url, "gateway_url": fake.gateway_url}, "digest": {"limit": CARDS}}
         )
         config = Config(values=values, source="bench", env={"DISCORD_TOKEN": TOKEN})
-        store = Store(Path(tempfile.mkdtemp()) / "discord.db")
+        store = Store(scratch_dir() / "discord.db")
         store.migrate()
         engine = make_engine(config=config, store=store)
         refs = [ChannelRef("discord", str(GUILD_ID), str(10_000 + n)) for n in range(channels)]

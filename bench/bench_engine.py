@@ -21,7 +21,6 @@ import random
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ import feedparser
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.scratch import scratch_dir  # noqa: E402
 from bot import search_index  # noqa: E402
 from bot.cards import render_digest_text  # noqa: E402
 from bot.digest import select_digest  # noqa: E402
@@ -78,7 +78,7 @@ def big_feed(count: int) -> bytes:
 
 
 def _fresh_store(name: str) -> Store:
-    store = Store(Path(tempfile.mkdtemp()) / name)
+    store = Store(scratch_dir() / name)
     store.migrate()
     return store
 
@@ -181,7 +181,10 @@ def bench_memory(db_path: Path) -> float:
     )
     if out.returncode != 0:
         raise SystemExit(out.stderr)
-    return float(out.stdout.strip().splitlines()[-1])
+    *notes, peak = out.stdout.strip().splitlines()
+    for note in notes:
+        print(f"memory: {note}")
+    return float(peak)
 
 
 def main() -> None:

@@ -23,13 +23,13 @@ import json
 import re
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.scratch import scratch_dir  # noqa: E402
 from bot.cards import ExplanationEquation  # noqa: E402
 from bot.equation_images import (  # noqa: E402
     MAX_BIG_OPERATORS,
@@ -151,7 +151,7 @@ async def bench_render() -> None:
         except ValueError:
             pass  # too wide for a chat: drawn and measured all the same
         worst[shape] = time.perf_counter() - started
-    folder = Path(tempfile.mkdtemp())
+    folder = scratch_dir()
     renderer = EquationRenderer(EquationImageCache(folder))
     through, cached = [], []
     for i, tex in enumerate(EQUATIONS):
@@ -175,7 +175,7 @@ async def bench_render() -> None:
         ExplanationEquation(label=str(i), tex=rf"\frac{{{i}}}{{n}}\sum_{{j}}x_{{j}}", unicode="", url="")
         for i in range(2_000)
     ]
-    renderer = EquationRenderer(EquationImageCache(Path(tempfile.mkdtemp())))
+    renderer = EquationRenderer(EquationImageCache(scratch_dir()))
     started = time.perf_counter()
     await renderer.images(many, 3)
     print(f"render: 2,000 formulas with a limit of 3 images {time.perf_counter() - started:.2f} s (target ≤ 5 s)")

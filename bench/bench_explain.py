@@ -16,7 +16,6 @@ import asyncio
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_engine import CATEGORIES, big_feed  # noqa: E402
+from bench.scratch import scratch_dir  # noqa: E402
 from bot.config import Config, validate  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.explain.pricing import cost_usd  # noqa: E402
@@ -38,7 +38,7 @@ from tests.fakes.llm_server import FakeLLMServer  # noqa: E402
 
 async def run() -> None:
     model = DEFAULT_MODELS["anthropic"]
-    store = Store(Path(tempfile.mkdtemp()) / "bench.db")
+    store = Store(scratch_dir() / "bench.db")
     store.migrate()
     store.save_feed(parse_rss(big_feed(2000), list(CATEGORIES)))
     rng = random.Random(5)

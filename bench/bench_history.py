@@ -20,7 +20,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -31,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CODE = Path(os.environ.get("PAPERBOT_CODE", ROOT))
 sys.path.insert(0, str(CODE))
 
+from bench.scratch import scratch_dir  # noqa: E402
 from bot import posted_messages  # noqa: E402
 from bot.cards import DigestMessage  # noqa: E402
 from bot.config import Config, validate  # noqa: E402
@@ -169,7 +169,7 @@ def add_history(
 
 
 def fresh_store(channels: int) -> Store:
-    store = Store(Path(tempfile.mkdtemp()) / "history.db")
+    store = Store(scratch_dir() / "history.db")
     store.migrate()
     posted_messages.migrate(store)
     from bot.outbox import Outbox

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_engine import CATEGORIES, big_feed  # noqa: E402
+from bench.scratch import scratch_dir  # noqa: E402
 from bot.config import Config, validate  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.explain.llm import ProviderAnswer, Tool, ToolAnswer  # noqa: E402
@@ -83,7 +83,7 @@ async def _timed(engine: Engine, questions: list[ThreadQuestion]) -> list[float]
 
 
 async def run() -> None:
-    folder = Path(tempfile.mkdtemp())
+    folder = scratch_dir()
     store = Store(folder / "bench.db")
     store.migrate()
     store.save_feed(parse_rss(big_feed(2000), list(CATEGORIES)))

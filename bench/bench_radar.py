@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_engine import CATEGORIES, big_feed  # noqa: E402
+from bench.scratch import scratch_dir  # noqa: E402
 from bot.digest import candidates, select_digest  # noqa: E402
 from bot.models import ChannelRef, Paper, Subscription  # noqa: E402
 from bot.radar import Radar  # noqa: E402
@@ -92,7 +92,7 @@ def bench_selection(store: Store, channels: list[ChannelRef]) -> float:
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    store = Store(Path(tempfile.mkdtemp()) / "bench.db")
+    store = Store(scratch_dir() / "bench.db")
     store.migrate()
     store.save_feed(parse_rss(big_feed(2000), list(CATEGORIES)))
     subs = [

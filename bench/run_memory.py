@@ -55,11 +55,35 @@ def main(source: Path, subscriptions: int = 1000) -> None:
                 proc.kill()
                 raise SystemExit(f"only {out_path.read_text().count('arXiv digest ·')} digests were posted")
             time.sleep(0.2)
-        status = Path(f"/proc/{proc.pid}/status").read_text()
+        peaks = {pid: _peak_kb(pid) for pid in _process_tree(proc.pid)}
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
-    peak_kb = int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1])
-    print(f"{peak_kb / 1024:.1f}")
+    shutil.rmtree(work, ignore_errors=True)
+    # The bot's worker processes (feed parsing, equation drawing) count too: each one's peak, summed.
+    print(f"process tree: {len(peaks)} processes, {sum(peaks.values()) / 1024:.1f} MB (sum of peaks)")
+    print(f"{peaks[proc.pid] / 1024:.1f}")
+
+
+def _peak_kb(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # it ended meanwhile
+        return 0
+    return int(next((line for line in status.splitlines() if line.startswith("VmHWM")), "VmHWM: 0").split()[1])
+
+
+def _process_tree(root: int) -> list[int]:
+    """``root`` and every process below it (the forkserver and its workers included)."""
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                todo.extend(int(child) for child in (task / "children").read_text().split())
+            except OSError:
+                continue
+    return found
 
 
 if __name__ == "__main__":
