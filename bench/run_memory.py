@@ -55,12 +55,17 @@ def main(source: Path, subscriptions: int = 1000) -> None:
                 proc.kill()
                 raise SystemExit(f"only {out_path.read_text().count('arXiv digest ·')} digests were posted")
             time.sleep(0.2)
-        peaks = {pid: _peak_kb(pid) for pid in _process_tree(proc.pid)}
+        tree = _process_tree(proc.pid)
+        peaks = {pid: _peak_kb(pid) for pid in tree}
+        shared_fairly = sum(_pss_kb(pid) for pid in tree)
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
     shutil.rmtree(work, ignore_errors=True)
     # The bot's worker processes (feed parsing, equation drawing) count too: each one's peak, summed.
-    print(f"process tree: {len(peaks)} processes, {sum(peaks.values()) / 1024:.1f} MB (sum of peaks)")
+    print(
+        f"process tree: {len(peaks)} processes, {sum(peaks.values()) / 1024:.1f} MB (sum of peaks, shared pages "
+        f"counted in each), {shared_fairly / 1024:.1f} MB proportional set size when the digests were out"
+    )
     print(f"{peaks[proc.pid] / 1024:.1f}")
 
 
@@ -70,6 +75,16 @@ def _peak_kb(pid: int) -> int:
     except OSError:  # it ended meanwhile
         return 0
     return int(next((line for line in status.splitlines() if line.startswith("VmHWM")), "VmHWM: 0").split()[1])
+
+
+def _pss_kb(pid: int) -> int:
+    """Memory of ``pid`` with each page it shares divided among its sharers (the forkserver's workers share
+    the interpreter and modules they were forked with)."""
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    return int(next((line for line in rollup.splitlines() if line.startswith("Pss:")), "Pss: 0").split()[1])
 
 
 def _process_tree(root: int) -> list[int]:
