@@ -13,69 +13,25 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_history import CATEGORIES, NOW, day_feed  # noqa: E402
+from bench.bench_history import CATEGORIES, NOW, day_feed, write_day  # noqa: E402
 from bot import posted_messages  # noqa: E402
 from bot.models import ChannelRef, Subscription  # noqa: E402
 from bot.outbox import Outbox  # noqa: E402
-from bot.store import Store, outbox_key  # noqa: E402
+from bot.store import Store  # noqa: E402
 from tests.fakes.slack_server import TEAM_ID  # noqa: E402
 
+CARDS = 10  # the default [digest] limit: a header and 10 cards a channel and day (what write_day writes)
 TODAY = 999  # today's papers have ids 2999.*; day d before has 2000+d.*
-CARDS = 10  # the default [digest] limit: a header and 10 cards a channel and day
 
 
 def slack_channel(n: int) -> ChannelRef:
     return ChannelRef("slack", TEAM_ID, f"C{n:05d}")
-
-
-def write_day(store: Store, refs: list[ChannelRef], day_index: int, day: date, at: datetime) -> None:
-    """What one day's fan-out to ``refs`` leaves behind, written in bulk with that day's times."""
-    store.save_feed(day_feed(day_index, day), fetched_at=at)
-    stamp = at.isoformat()
-    prefix = f"{day_index + 2000:04d}"
-    conn = store.db.conn
-    with store.db.atomic():
-        conn.execute("UPDATE papers SET updated_at = ? WHERE id LIKE ?", (stamp, f"{prefix}.%"))
-        outbox, deliveries, messages = [], [], []
-        for n, ref in enumerate(refs):
-            category = CATEGORIES[n % len(CATEGORIES)]
-            ids = [f"{prefix}.{k * len(CATEGORIES) + n % len(CATEGORIES):05d}" for k in range(CARDS)]
-            key = outbox_key(ref, day, (category,))
-            row = (key, ref.platform, ref.workspace, ref.channel, day.isoformat(), category)
-            outbox.append((*row, str(ids).replace("'", '"'), stamp, stamp))
-            deliveries += [(ref.platform, ref.workspace, ref.channel, pid, day.isoformat(), stamp) for pid in ids]
-            messages += [
-                (ref.platform, ref.workspace, ref.channel, f"{day_index}.{n}.{k}", "card" if k else "header",
-                 ids[k - 1] if k else None, stamp)
-                for k in range(CARDS + 1)
-            ]  # fmt: skip
-        conn.executemany(
-            "INSERT OR IGNORE INTO outbox (key, platform, workspace, channel, announced, categories, kind, state,"
-            " paper_ids, attempts, created_at, updated_at) VALUES (?,?,?,?,?,?,'digest','sent',?,1,?,?)",
-            outbox,
-        )
-        conn.executemany("INSERT OR IGNORE INTO deliveries VALUES (?,?,?,?,?,?)", deliveries)
-        conn.executemany(
-            "INSERT OR IGNORE INTO delivery_channels (platform, workspace, channel) VALUES (?,?,?)",
-            {(p, w, c) for p, w, c, *_ in deliveries},
-        )
-        conn.execute(
-            "INSERT OR IGNORE INTO delivered SELECT c.id, d.paper_id FROM deliveries d JOIN delivery_channels c"
-            " ON c.platform = d.platform AND c.workspace = d.workspace AND c.channel = d.channel"
-            " WHERE d.announced = ?",
-            (day.isoformat(),),
-        )
-        conn.executemany(
-            "INSERT OR REPLACE INTO posted_messages (platform, workspace, channel, message_id, kind, paper_id,"
-            " posted_at) VALUES (?,?,?,?,?,?,?)",
-            messages,
-        )
 
 
 def build(path: Path, channels: int, days: int) -> None:
@@ -87,7 +43,7 @@ def build(path: Path, channels: int, days: int) -> None:
     for n, ref in enumerate(refs):  # no time of their own: the default slot, as most channels have
         store.subscribe(Subscription(id=0, channel=ref, category=CATEGORIES[n % len(CATEGORIES)]))
     for d in range(days, 0, -1):  # oldest first, as the days came
-        write_day(store, refs, d, NOW.date() - timedelta(days=d), NOW - timedelta(days=d))
+        write_day(store, channels, d, NOW.date() - timedelta(days=d), NOW - timedelta(days=d), slack_channel)
     store.save_feed(day_feed(TODAY, NOW.date()), fetched_at=NOW)
     store.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.db.conn.close()
