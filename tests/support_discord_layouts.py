@@ -1,20 +1,23 @@
 """Shared by the Discord layout tests and the Discord benchmark: digests in a given layout, a poster that
 sets the layout a channel chose (the engine's side sets it from ``/paper layout``), and what the fake
-Discord holds of the bot's posts."""
+Discord holds of the bot's posts; the fixtures of a test against the fake Discord (import them by name)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from adapters.discord import DiscordAdapter
+import pytest
+
+from adapters.discord import DiscordAdapter, configure_endpoints
 from bot.cards import Card, DigestMessage, Layout, listing_links, make_card
 from bot.config import Config, validate
 from bot.models import ChannelRef
 from bot.sources.arxiv import parse_rss
 from tests.fakes.discord_server import BOT_USER_ID, TOKEN, FakeDiscord
-from tests.support import STAT_FEED, make_engine
+from tests.support import STAT_FEED, make_config, make_engine
 
 EPHEMERAL = 64
 ANNOUNCED = date(2024, 3, 26)
@@ -99,3 +102,30 @@ async def started_adapter(fake: FakeDiscord, **sections: dict[str, object]) -> D
     )
     await adapter.start()
     return adapter
+
+
+# --- fixtures ---------------------------------------------------------------------------------------------
+
+
+# Imported by name into a test module, these are its fixtures ``default_endpoints`` (automatic), ``fake``
+# and ``bot``; the functions' own names differ from the fixtures' so the import shadows no test argument.
+
+
+@pytest.fixture(name="default_endpoints", autouse=True)
+def reset_discord_endpoints() -> Iterator[None]:
+    """discord.py keeps its endpoints in class attributes: put the defaults back after each test."""
+    yield
+    configure_endpoints(make_config())
+
+
+@pytest.fixture(name="fake")
+async def fake_discord() -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord() as server:
+        yield server
+
+
+@pytest.fixture(name="bot")
+async def started_bot(fake: FakeDiscord) -> AsyncIterator[DiscordAdapter]:
+    adapter = await started_adapter(fake)
+    yield adapter
+    await adapter.stop()

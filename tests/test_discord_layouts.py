@@ -7,14 +7,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from adapters import discord_posting
-from adapters.discord import DiscordAdapter, configure_endpoints
+from adapters.discord import DiscordAdapter
 from adapters.discord_embeds import (
     CONTENT_LIMIT,
     EMBEDS_PER_MESSAGE,
@@ -41,49 +40,23 @@ from bot.posted_messages import MessageKind
 from bot.questions import ThreadQuestion
 from bot.radar import DISLIKE, LIKE, Radar
 from tests.fakes.discord_server import BOT_USER_ID, CHANNEL_ID, GUILD_ID, OTHER_USER_ID, FakeDiscord
-from tests.support import make_config
-from tests.support_discord_layouts import (
+from tests.support_discord_layouts import (  # noqa: F401 (the fixtures)
     EPHEMERAL,
     bot_posts,
     custom_ids,
     duplicates,
+    fake_discord,
     layout_digest,
+    reset_discord_endpoints,
     started_adapter,
+    started_bot,
     stat_cards,
 )
 from tests.support_payload_safety import strings, unsafe_parts
+from tests.support_waiting import BACKSTOP_S, until
 
 HERE = ChannelRef("discord", str(GUILD_ID), str(CHANNEL_ID))
 KEY = "outbox-key-1"
-
-
-@pytest.fixture(autouse=True)
-def default_endpoints() -> Iterator[None]:
-    """discord.py keeps its endpoints in class attributes: put the defaults back after each test."""
-    yield
-    configure_endpoints(make_config())
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as server:
-        yield server
-
-
-@pytest.fixture
-async def bot(fake: FakeDiscord) -> AsyncIterator[DiscordAdapter]:
-    adapter = await started_adapter(fake)
-    yield adapter
-    await adapter.stop()
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait until ``check()`` holds: gateway events are handled in the client's own time."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("the condition never held")
-        await asyncio.sleep(0.01)
 
 
 def within_limits(message: DiscordMessage) -> None:
@@ -287,7 +260,8 @@ async def test_a_thumbs_up_on_a_card_in_the_digest_thread_likes_its_paper(
     second = bot_posts(fake, header["id"])[1]
     await fake.react(int(second["id"]), "\N{THUMBS UP SIGN}", channel_id=int(header["id"]))
     thread = ChannelRef("discord", str(GUILD_ID), header["id"])
-    await eventually(lambda: bool(Radar(bot.engine.store).entries(thread)))
+    # The reaction arrives through the gateway and is handled in the client's own time.
+    await until(lambda: bool(Radar(bot.engine.store).entries(thread)), what="the reaction taught the radar")
     [entry] = Radar(bot.engine.store).entries(thread)
     assert entry.value == digest.paper_ids[1] and entry.weight == LIKE
 
@@ -297,10 +271,12 @@ class Answerer:
 
     def __init__(self) -> None:
         self.asked: list[ThreadQuestion] = []
+        self.called = asyncio.Event()
 
     async def __call__(self, engine: Engine, question: ThreadQuestion) -> Reply:
         del engine
         self.asked.append(question)
+        self.called.set()
         return Reply(text="It assumes a Lipschitz score.")
 
 
@@ -315,7 +291,7 @@ async def test_a_question_naming_a_card_number_under_the_digest_message_is_about
     posts = bot_posts(fake, CHANNEL_ID)
     last = posts[-1]  # for compact, a later part: "#2" still means card 2 as the reader sees it numbered
     await fake.say(f"<@{BOT_USER_ID}> what does #2 assume?", reply_to=int(last["id"]))
-    await eventually(lambda: bool(answerer.asked))
+    await asyncio.wait_for(answerer.called.wait(), timeout=BACKSTOP_S)  # the backstop only turns a hang into a failure
     await bot.idle()
     [question] = answerer.asked
     assert question.paper_id == digest.paper_ids[1] and question.text == "what does #2 assume?"

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from adapters import discord_posting
-from adapters.discord import DiscordAdapter, configure_endpoints
+from adapters.discord import DiscordAdapter
 from adapters.slack import SlackAdapter
 from adapters.slack_blocks import MAX_BLOCKS, MAX_MESSAGE_CHARS, blocks_size
 from bot import layouts, posted_messages
@@ -27,8 +27,16 @@ from bot.posted_messages import MessageKind
 from bot.questions import paper_in_thread
 from tests.fakes.discord_server import CHANNEL_ID, GUILD_ID, FakeDiscord
 from tests.fakes.slack_server import APP_TOKEN, BOT_TOKEN, TEAM_ID, FakeSlack
-from tests.support import make_config, make_engine
-from tests.support_discord_layouts import bot_posts, custom_ids, duplicates, started_adapter
+from tests.support import make_engine
+from tests.support_discord_layouts import (  # noqa: F401 (the fixtures)
+    bot_posts,
+    custom_ids,
+    duplicates,
+    fake_discord,
+    reset_discord_endpoints,
+    started_adapter,
+    started_bot,
+)
 from tests.support_thread_briefing import OPENS, follow, outbox_kinds
 
 SLACK_CHANNEL = "C111"
@@ -141,26 +149,6 @@ async def test_slack_crash_after_the_header_with_the_briefing_posts_nothing_twic
 
 
 # --- Discord -------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def default_endpoints() -> Iterator[None]:
-    """discord.py keeps its endpoints in class attributes: put the defaults back after each test."""
-    yield
-    configure_endpoints(make_config())
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as server:
-        yield server
-
-
-@pytest.fixture
-async def bot(fake: FakeDiscord) -> AsyncIterator[DiscordAdapter]:
-    adapter = await started_adapter(fake)
-    yield adapter
-    await adapter.stop()
 
 
 def _embedded(message: dict[str, Any]) -> str:
