@@ -10,7 +10,6 @@ import pty
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from tests.fakes.biorxiv_server import FakePreprintServer, recorded_items
 from tests.fakes.huggingface_server import FakeHuggingFaceServer
 from tests.support import redate, today_eastern
 from tests.support_questions import remember_full_text
+from tests.support_waiting import read_until
 
 ROOT = Path(__file__).parent.parent
 
@@ -162,31 +162,27 @@ def test_run_answers_stdin_and_stops_cleanly_on_ctrl_c(
     far = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M")
     config.write_text(config.read_text() + f'[schedule]\ntime = "{far}"\ntimezone = "UTC"\n')
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_API_KEY"))}
-    out_path, err_path = tmp_path / "out.txt", tmp_path / "err.txt"
-    with out_path.open("w") as out, err_path.open("w") as err:
+    err_path = tmp_path / "err.txt"
+    with err_path.open("w") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bot", "--config", str(config), "run"],
             stdin=subprocess.PIPE,
-            stdout=out,
+            stdout=subprocess.PIPE,
             stderr=err,
-            text=True,
             env=env,
             cwd=ROOT,
         )
-        assert proc.stdin is not None
-        proc.stdin.write("/paper subscribe stat\n/paper digest\n/paper nonsense\n")
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(b"/paper subscribe stat\n/paper digest\n/paper nonsense\n")
         proc.stdin.close()  # EOF: the bot keeps running
-        # Output goes to a file (no pipe to wait on): it is re-read until the bot has answered the last
-        # command and said it keeps running after EOF; the deadline only turns a hang into a failure.
-        deadline = time.monotonic() + 30
-        done = ("Unknown command 'nonsense'", "stdin closed; the bot keeps running")
-        while not all(line in out_path.read_text() for line in done) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert all(line in out_path.read_text() for line in done), out_path.read_text()
+        # Read as it comes, until the bot has answered the last command and said it keeps running after EOF.
+        seen = read_until(proc, [b"Unknown command 'nonsense'", b"stdin closed; the bot keeps running"])
+        assert b"stdin closed; the bot keeps running" in seen, seen.decode(errors="replace")
         assert proc.poll() is None, "EOF on stdin must not stop the bot"
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
-    output, errors = out_path.read_text(), err_path.read_text()
+        proc.wait(timeout=20)  # what it says while stopping is a few lines: the pipe's buffer holds them
+        rest = proc.stdout.read()
+    output, errors = (seen + rest).decode(errors="replace"), err_path.read_text()
     assert proc.returncode == 0, errors
     assert "This channel now follows stat (Statistics)" in output
     assert output.count(f"arXiv digest · stat · {today_eastern():%a %d %b %Y}") == 1

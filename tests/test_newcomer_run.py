@@ -4,30 +4,15 @@ and stopped with SIGTERM. It keeps running for the schedule, says so once, and s
 from __future__ import annotations
 
 import os
-import select
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.fakes import FakeArxivServer
+from tests.support_waiting import read_until
 
 ROOT = Path(__file__).parent.parent
-
-
-def _wait_for_line(process: subprocess.Popen[bytes], needle: bytes, timeout_s: float) -> bytes:
-    assert process.stdout is not None
-    seen = b""
-    deadline = time.monotonic() + timeout_s
-    while needle not in seen and time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], 0.1)
-        if ready:
-            chunk = os.read(process.stdout.fileno(), 4096)
-            if not chunk:
-                break
-            seen += chunk
-    return seen
 
 
 def test_run_without_stdin_keeps_running_and_stops_cleanly_on_sigterm(
@@ -43,7 +28,7 @@ def test_run_without_stdin_keeps_running_and_stops_cleanly_on_sigterm(
     command = f"exec {sys.executable} -m bot run --config {config} <&-"
     process = subprocess.Popen(["sh", "-c", command], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        seen = _wait_for_line(process, b"stdin closed; the bot keeps running", timeout_s=20)
+        seen = read_until(process, [b"stdin closed; the bot keeps running"])
         assert b"stdin closed; the bot keeps running" in seen, seen
         assert process.poll() is None  # it said so after handling the closed stdin: running for the schedule
         process.send_signal(signal.SIGTERM)
